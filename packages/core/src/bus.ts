@@ -1,0 +1,531 @@
+/**
+ * The bus and its destination handles: validation, capability checks, encoding and the retry
+ * policy are done here, once, before an adapter sees anything.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Adapter, Deliver, OutgoingMessage, ResolvedReadFrom, Subscription } from './adapter.js';
+import { assertCapability, type Capabilities } from './capabilities.js';
+import { type Codec, encodePayload, resolveCodec } from './codec.js';
+import type { ResolvedConnectOptions } from './config.js';
+import type { Connection } from './connection.js';
+import { ConsumerEngine, type DestinationKind } from './consumer.js';
+import { ClosedError, ValidationError } from './errors.js';
+import { validateHeaders } from './headers.js';
+import { iterate } from './iterate.js';
+import { validateName, validatePattern, validateSubject } from './routing.js';
+import { type StandardSchemaV1, validatePayload } from './schema.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  Bus,
+  BusEvents,
+  ConsumeOptions,
+  Consumer,
+  DestinationOptions,
+  Handler,
+  Health,
+  Log,
+  LogOptions,
+  Message,
+  PublishOptions,
+  Queue,
+  QueueOptions,
+  ReadFrom,
+  ReadOptions,
+  RetryPolicy,
+  SendOptions,
+  SendResult,
+  SubscribeOptions,
+  Topic,
+  TopicOptions,
+} from './types.js';
+
+const DEFAULT_MAX_ATTEMPTS = 5;
+const DEFAULT_HANDLER_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_PRIORITY = 9;
+
+export class BusImpl implements Bus {
+  readonly adapter: string;
+  readonly capabilities: Capabilities;
+  private readonly consumers = new Set<ConsumerEngine<unknown>>();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly driver: Adapter,
+    readonly connection: Connection,
+    readonly options: ResolvedConnectOptions,
+  ) {
+    this.adapter = driver.name;
+    this.capabilities = driver.capabilities;
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  queue<T = unknown>(name: string, options: QueueOptions<T> = {}): Queue<T> {
+    this.assertOpen();
+    this.feature('queue', 'use a topic with a durable subscription, or a broker with queues');
+    return new QueueHandle<T>(this, validateName('queue', name), options);
+  }
+
+  topic<T = unknown>(name: string, options: TopicOptions<T> = {}): Topic<T> {
+    this.assertOpen();
+    this.feature('topic', 'use a queue per subscriber, or a broker with topics');
+    return new TopicHandle<T>(this, validateName('topic', name), options);
+  }
+
+  log<T = unknown>(name: string, options: LogOptions<T> = {}): Log<T> {
+    this.assertOpen();
+    this.feature('log', 'use a broker with logs or streams (Kafka, RabbitMQ streams, memory)');
+    return new LogHandle<T>(this, validateName('log', name), options);
+  }
+
+  health(): Health {
+    return {
+      adapter: this.adapter,
+      state: this.connection.state,
+      since: this.connection.since,
+      pendingSends: this.connection.waiting,
+      consumers: [...this.consumers].map((c) => c.health()),
+    };
+  }
+
+  on<E extends keyof BusEvents>(event: E, listener: BusEvents[E]): () => void {
+    return this.connection.on(event, listener);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private async shutdown(): Promise<void> {
+    await Promise.all([...this.consumers].map((c) => c.close()));
+    await this.connection.settled(this.options.closeTimeoutMs);
+    this.connection.setState('closed');
+    try {
+      await this.driver.close();
+    } catch (error) {
+      this.connection.reportError(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  assertOpen(): void {
+    if (this.closing !== undefined) throw new ClosedError('the bus is closed', { adapter: this.adapter });
+  }
+
+  feature(name: Parameters<typeof assertCapability>[2], hint: string): void {
+    assertCapability(this.adapter, this.capabilities, name, hint);
+  }
+
+  /** The adapter, for a semantic whose capability was checked. */
+  get driverFor(): Adapter {
+    return this.driver;
+  }
+
+  /** Validates and encodes a payload into an outgoing message. */
+  async outgoing<T>(
+    destination: string,
+    codec: Codec<T>,
+    schema: StandardSchemaV1<unknown, T> | undefined,
+    payload: T,
+    options: { readonly id?: string; readonly headers?: Record<string, string>; readonly key?: string },
+  ): Promise<OutgoingMessage & { key?: string }> {
+    this.assertOpen();
+    const issues = validateHeaders(options.headers);
+    if (
+      options.id !== undefined &&
+      (typeof options.id !== 'string' || options.id === '' || options.id.length > 200)
+    ) {
+      issues.push('id must be a non-empty string of at most 200 characters');
+    }
+    if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length > 1024)) {
+      issues.push('key must be a string of at most 1024 characters');
+    }
+    if (issues.length > 0) throw new ValidationError(`invalid options for "${destination}"`, issues);
+    if (options.headers !== undefined && Object.keys(options.headers).length > 0) {
+      this.feature('headers', 'put the values in the payload instead');
+    }
+    if (schema !== undefined) await validatePayload(schema, payload, `payload for "${destination}"`);
+    const body = encodePayload(codec, payload, destination);
+    const max = this.capabilities.limits.maxMessageBytes;
+    if (max !== undefined && body.byteLength > max) {
+      throw new ValidationError(
+        `message for "${destination}" is ${body.byteLength} bytes; ${this.adapter} accepts at most ${max}`,
+      );
+    }
+    return {
+      id: options.id ?? randomUUID(),
+      body,
+      headers: options.headers ?? {},
+      contentType: codec.contentType,
+      timestamp: Date.now(),
+      ...(options.key === undefined ? {} : { key: options.key }),
+    };
+  }
+
+  /** Starts a consumer: validates options, wires the engine to the adapter's subscription. */
+  async startConsumer<T>(params: {
+    readonly kind: DestinationKind;
+    readonly destination: string;
+    readonly codec: Codec<T>;
+    readonly schema: StandardSchemaV1<unknown, T> | undefined;
+    readonly policy: RetryPolicy;
+    readonly handler: Handler<T>;
+    readonly options: ConsumeOptions;
+    readonly onEnd?: () => void;
+    readonly subscribe: (prefetch: number, deliver: Deliver) => Promise<Subscription>;
+  }): Promise<Consumer> {
+    this.assertOpen();
+    const { options, policy } = params;
+    if (typeof params.handler !== 'function') throw new ValidationError('handler must be a function');
+    const concurrency = positiveInt('concurrency', options.concurrency, 1, 10_000);
+    const prefetch = positiveInt('prefetch', options.prefetch, Math.max(concurrency * 2, 10), 100_000);
+    const handlerTimeoutMs = positiveInt(
+      'handlerTimeoutMs',
+      options.handlerTimeoutMs,
+      DEFAULT_HANDLER_TIMEOUT_MS,
+      2 ** 31 - 1,
+    );
+    options.signal?.throwIfAborted();
+    const retry = retryPolicy(params.destination, policy);
+    const engine: ConsumerEngine<T> = new ConsumerEngine<T>({
+      kind: params.kind,
+      destination: params.destination,
+      codec: params.codec,
+      schema: params.schema,
+      handler: params.handler,
+      concurrency,
+      handlerTimeoutMs,
+      closeTimeoutMs: this.options.closeTimeoutMs,
+      ...retry,
+      sendDeadLetter: (queue, message) => this.sendDeadLetter(queue, message),
+      reportError: (error) => this.connection.reportError(error),
+      onClose: (closed) => {
+        this.consumers.delete(closed as ConsumerEngine<unknown>);
+        params.onEnd?.();
+      },
+    });
+    this.consumers.add(engine as ConsumerEngine<unknown>);
+    try {
+      engine.attach(
+        await this.connection.run(`subscribing to "${params.destination}"`, () =>
+          params.subscribe(prefetch, engine.deliver),
+        ),
+      );
+    } catch (error) {
+      await engine.close();
+      throw error;
+    }
+    const signal = options.signal;
+    if (signal !== undefined) {
+      const onAbort = () => void engine.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    return engine;
+  }
+
+  private async sendDeadLetter(queue: string, message: OutgoingMessage): Promise<void> {
+    const send = this.driver.send;
+    if (send === undefined) {
+      throw new ValidationError(`${this.adapter} has no queues to dead-letter into; set deadLetter to false`);
+    }
+    await this.connection.run(`dead-lettering to "${queue}"`, () =>
+      send.call(this.driver, { name: queue }, message),
+    );
+  }
+}
+
+class QueueHandle<T> implements Queue<T> {
+  private readonly codec: Codec<T>;
+  private readonly maxPriority: number | undefined;
+
+  constructor(
+    private readonly bus: BusImpl,
+    readonly name: string,
+    private readonly options: QueueOptions<T>,
+  ) {
+    this.codec = resolveCodec(options.codec);
+    retryPolicy(name, options);
+    if (options.maxPriority !== undefined) {
+      bus.feature('priority', 'drop maxPriority, or use a broker with priority queues');
+      const limit = bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
+      this.maxPriority = positiveInt('maxPriority', options.maxPriority, 0, limit, 1);
+    }
+  }
+
+  async send(payload: T, options: SendOptions = {}): Promise<SendResult> {
+    const message: { -readonly [K in keyof OutgoingMessage]: OutgoingMessage[K] } = await this.bus.outgoing(
+      this.name,
+      this.codec,
+      this.options.schema,
+      payload,
+      options,
+    );
+    if (options.priority !== undefined) {
+      this.bus.feature('priority', 'send without a priority, or use a broker with priority queues');
+      const limit = this.maxPriority ?? this.bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
+      message.priority = positiveInt('priority', options.priority, 0, limit, 0);
+    }
+    if (options.delayMs !== undefined) {
+      const delayMs = positiveInt('delayMs', options.delayMs, 0, 2 ** 31 - 1, 0);
+      if (delayMs > 0) {
+        this.bus.feature(
+          'delay',
+          'schedule the send in your application, or use a broker with delayed delivery',
+        );
+        message.delayMs = delayMs;
+      }
+    }
+    const driver = this.bus.driverFor;
+    const spec = this.spec();
+    await this.bus.connection.run(`sending to "${this.name}"`, () => driver.send!(spec, message));
+    return { id: message.id };
+  }
+
+  consume(handler: Handler<T>, options: ConsumeOptions = {}): Promise<Consumer> {
+    return this.start(handler, options);
+  }
+
+  messages(options: ConsumeOptions = {}): AsyncIterableIterator<Message<T>> {
+    const { signal, ...rest } = options;
+    return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal);
+  }
+
+  private start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
+    const driver = this.bus.driverFor;
+    const spec = this.spec();
+    return this.bus.startConsumer<T>({
+      kind: 'queue',
+      destination: this.name,
+      codec: this.codec,
+      schema: this.options.schema,
+      policy: this.options,
+      handler,
+      options,
+      ...(onEnd === undefined ? {} : { onEnd }),
+      subscribe: (prefetch, deliver) => driver.consume!(spec, { prefetch }, deliver),
+    });
+  }
+
+  private spec() {
+    return this.maxPriority === undefined
+      ? { name: this.name }
+      : { name: this.name, maxPriority: this.maxPriority };
+  }
+}
+
+class TopicHandle<T> implements Topic<T> {
+  private readonly codec: Codec<T>;
+
+  constructor(
+    private readonly bus: BusImpl,
+    readonly name: string,
+    private readonly options: TopicOptions<T>,
+  ) {
+    this.codec = resolveCodec(options.codec);
+    retryPolicy(name, options);
+  }
+
+  async publish(payload: T, options: PublishOptions = {}): Promise<SendResult> {
+    const subject = options.subject === undefined ? undefined : validateSubject(options.subject);
+    const message = await this.bus.outgoing(this.name, this.codec, this.options.schema, payload, options);
+    const outgoing = subject === undefined ? message : { ...message, subject };
+    const driver = this.bus.driverFor;
+    await this.bus.connection.run(`publishing to "${this.name}"`, () =>
+      driver.publish!({ name: this.name }, outgoing),
+    );
+    return { id: message.id };
+  }
+
+  subscribe(pattern: string, handler: Handler<T>, options: SubscribeOptions = {}): Promise<Consumer> {
+    return this.start(pattern, handler, options);
+  }
+
+  messages(pattern: string, options: SubscribeOptions = {}): AsyncIterableIterator<Message<T>> {
+    const { signal, ...rest } = options;
+    return iterate<T>((handler, onEnd) => this.start(pattern, handler, rest, onEnd), signal);
+  }
+
+  private start(
+    pattern: string,
+    handler: Handler<T>,
+    options: SubscribeOptions,
+    onEnd?: () => void,
+  ): Promise<Consumer> {
+    this.bus.assertOpen();
+    const valid = validatePattern(pattern);
+    if (valid.split('.').some((w) => w === '*' || w === '#')) {
+      this.bus.feature('routing', 'subscribe to an exact subject, or filter in the handler');
+    }
+    const durable =
+      options.durable === undefined ? undefined : validateName('durable subscription', options.durable);
+    if (durable !== undefined) {
+      this.bus.feature('durableSubscriptions', 'use a queue for messages that must wait for their consumer');
+    }
+    const driver = this.bus.driverFor;
+    return this.bus.startConsumer<T>({
+      kind: 'topic',
+      destination: this.name,
+      codec: this.codec,
+      schema: this.options.schema,
+      policy: { ...this.options, ...pick(options) },
+      handler,
+      options,
+      ...(onEnd === undefined ? {} : { onEnd }),
+      subscribe: (prefetch, deliver) =>
+        driver.subscribe!(
+          { name: this.name },
+          { pattern: valid, prefetch, ...(durable === undefined ? {} : { durable }) },
+          deliver,
+        ),
+    });
+  }
+}
+
+class LogHandle<T> implements Log<T> {
+  private readonly codec: Codec<T>;
+  private readonly partitions: number;
+
+  constructor(
+    private readonly bus: BusImpl,
+    readonly name: string,
+    private readonly options: LogOptions<T>,
+  ) {
+    this.codec = resolveCodec(options.codec);
+    this.partitions = positiveInt('partitions', options.partitions, 1, 10_000);
+    retryPolicy(name, options);
+  }
+
+  async append(payload: T, options: AppendOptions = {}): Promise<AppendResult> {
+    const message = await this.bus.outgoing(this.name, this.codec, this.options.schema, payload, options);
+    const driver = this.bus.driverFor;
+    const spec = { name: this.name, partitions: this.partitions };
+    const position = await this.bus.connection.run(`appending to "${this.name}"`, () =>
+      driver.append!(spec, message),
+    );
+    return { id: message.id, position };
+  }
+
+  read(handler: Handler<T>, options: ReadOptions = {}): Promise<Consumer> {
+    return this.start(handler, options);
+  }
+
+  messages(options: ReadOptions = {}): AsyncIterableIterator<Message<T>> {
+    const { signal, ...rest } = options;
+    return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal);
+  }
+
+  private start(handler: Handler<T>, options: ReadOptions, onEnd?: () => void): Promise<Consumer> {
+    this.bus.assertOpen();
+    const replay = this.bus.capabilities.replay !== 'none';
+    const from = resolveFrom(options.from ?? (replay ? 'earliest' : 'latest'));
+    if (from.kind !== 'latest') {
+      this.bus.feature('replay', "read from 'latest', or use a broker that retains logs");
+    }
+    const group = options.group === undefined ? undefined : validateName('consumer group', options.group);
+    if (group !== undefined) {
+      this.bus.feature('consumerGroups', 'read without a group and keep your own position');
+    }
+    const driver = this.bus.driverFor;
+    const spec = { name: this.name, partitions: this.partitions };
+    return this.bus.startConsumer<T>({
+      kind: 'log',
+      destination: this.name,
+      codec: this.codec,
+      schema: this.options.schema,
+      policy: this.options,
+      handler,
+      options,
+      ...(onEnd === undefined ? {} : { onEnd }),
+      subscribe: (prefetch, deliver) =>
+        driver.read!(spec, { prefetch, from, ...(group === undefined ? {} : { group }) }, (delivery) =>
+          // A log keeps its order: retries happen in process, never by re-publishing.
+          deliver(delivery.retry === undefined ? delivery : { ...stripRetry(delivery) }),
+        ),
+    });
+  }
+}
+
+function stripRetry<D extends { retry?: unknown }>(delivery: D): Omit<D, 'retry'> {
+  const { retry: _, ...rest } = delivery;
+  return rest;
+}
+
+function resolveFrom(from: ReadFrom): ResolvedReadFrom {
+  if (from === 'earliest' || from === 'latest') return { kind: from };
+  if (typeof from === 'object' && from !== null) {
+    if ('position' in from) return { kind: 'positions', positions: [checkPosition(from.position)] };
+    if ('positions' in from && Array.isArray(from.positions)) {
+      return { kind: 'positions', positions: from.positions.map(checkPosition) };
+    }
+    if ('timestamp' in from) {
+      const ms = from.timestamp instanceof Date ? from.timestamp.getTime() : from.timestamp;
+      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+        throw new ValidationError(
+          'from.timestamp must be a valid Date or a non-negative number of milliseconds',
+        );
+      }
+      return { kind: 'timestamp', timestamp: ms };
+    }
+  }
+  throw new ValidationError(
+    "from must be 'earliest', 'latest', { position }, { positions } or { timestamp }",
+  );
+}
+
+function checkPosition(position: unknown): { partition: number; offset: number } {
+  const p = position as { partition?: unknown; offset?: unknown } | null;
+  if (
+    typeof p !== 'object' ||
+    p === null ||
+    !Number.isInteger(p.partition) ||
+    (p.partition as number) < 0 ||
+    !Number.isInteger(p.offset) ||
+    (p.offset as number) < 0
+  ) {
+    throw new ValidationError('a position is { partition, offset } with non-negative integers');
+  }
+  return { partition: p.partition as number, offset: p.offset as number };
+}
+
+function retryPolicy(destination: string, policy: RetryPolicy) {
+  const maxAttempts = positiveInt('maxAttempts', policy.maxAttempts, DEFAULT_MAX_ATTEMPTS, 1_000_000);
+  const deadLetter = validateName('dead-letter queue', policy.deadLetter ?? `${destination}.dlq`);
+  const delaySetting = policy.retryDelayMs ?? 0;
+  if (typeof delaySetting === 'number') positiveInt('retryDelayMs', delaySetting, 0, 2 ** 31 - 1, 0);
+  else if (typeof delaySetting !== 'function')
+    throw new ValidationError('retryDelayMs must be a number or a function');
+  const retryDelay =
+    typeof delaySetting === 'number'
+      ? () => delaySetting
+      : (attempt: number) => {
+          const ms = delaySetting(attempt);
+          return Number.isFinite(ms) && ms > 0 ? ms : 0;
+        };
+  return { maxAttempts, deadLetter, retryDelay };
+}
+
+function pick(options: SubscribeOptions): RetryPolicy {
+  return {
+    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+    ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
+    ...(options.deadLetter === undefined ? {} : { deadLetter: options.deadLetter }),
+  };
+}
+
+/** An integer option in [min, max]; `fallback` when undefined. NaN, fractions and out-of-range values throw. */
+function positiveInt(name: string, value: unknown, fallback: number, max: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ValidationError(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+export type { DestinationOptions };

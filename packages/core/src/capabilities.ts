@@ -1,0 +1,116 @@
+import { type MissingCapability, UnsupportedCapabilityError } from './errors.js';
+
+/** `native`: the broker does it. `emulated`: Omnibus does it on top, same observable semantics. `none`: not available. */
+export type Support = 'native' | 'emulated' | 'none';
+
+/** Features an application can depend on. Each is proven by the contract suite in both directions. */
+export const FEATURES = [
+  'queue',
+  'topic',
+  'log',
+  'priority',
+  'replay',
+  'routing',
+  'deadLetter',
+  'delay',
+  'headers',
+  'durableSubscriptions',
+  'consumerGroups',
+] as const;
+
+export type Feature = (typeof FEATURES)[number];
+
+export interface Capabilities {
+  /** Point-to-point work distribution. */
+  readonly queue: Support;
+  /** Publish/subscribe fan-out. */
+  readonly topic: Support;
+  /** Append-only, retained, replayable stream. */
+  readonly log: Support;
+  /** Queue messages with higher priority are delivered first. */
+  readonly priority: Support;
+  /** Log reads from earliest, a position or a timestamp. */
+  readonly replay: Support;
+  /** Topic subject patterns with `*` and `#`. */
+  readonly routing: Support;
+  /** Failed messages go to a dead-letter queue with the reason. */
+  readonly deadLetter: Support;
+  /** Queue messages invisible until `delayMs` has passed. */
+  readonly delay: Support;
+  /** Application headers travel with the message. */
+  readonly headers: Support;
+  /** Named topic subscriptions keep receiving while their subscriber is away. */
+  readonly durableSubscriptions: Support;
+  /** Log readers in a group share partitions and resume from committed progress. */
+  readonly consumerGroups: Support;
+  /** Which messages keep their relative order: per key, per destination, or none. */
+  readonly ordering: 'key' | 'destination' | 'none';
+  readonly limits: {
+    /** Highest queue priority accepted. */
+    readonly maxPriority?: number;
+    /** Largest encoded message accepted. */
+    readonly maxMessageBytes?: number;
+  };
+}
+
+/** What an application needs: a list of features (at least `emulated`), or a minimum level per feature. */
+export type Requirements = readonly Feature[] | Partial<Record<Feature, Support>>;
+
+const RANK: Record<Support, number> = { none: 0, emulated: 1, native: 2 };
+
+/** True when `actual` is at least `required`. */
+export function satisfies(actual: Support, required: Support): boolean {
+  return RANK[actual] >= RANK[required];
+}
+
+/** Every requirement the capabilities do not meet. */
+export function missingCapabilities(capabilities: Capabilities, requires: Requirements): MissingCapability[] {
+  const wanted: [Feature, Support][] = Array.isArray(requires)
+    ? (requires as readonly Feature[]).map((feature): [Feature, Support] => [feature, 'emulated'])
+    : (Object.entries(requires) as [Feature, Support][]);
+  return wanted
+    .filter(([feature, required]) => !satisfies(capabilities[feature], required))
+    .map(([feature, required]) => ({ feature, required, actual: capabilities[feature] }));
+}
+
+/** Throws one error listing every requirement the connected broker does not meet. */
+export function assertRequirements(
+  adapter: string,
+  capabilities: Capabilities,
+  requires: Requirements,
+): void {
+  const missing = missingCapabilities(capabilities, requires);
+  if (missing.length === 0) return;
+  const list = missing
+    .map((m) => `${m.feature} (needs ${m.required}, ${adapter} has ${m.actual})`)
+    .join(', ');
+  throw new UnsupportedCapabilityError(`this broker lacks what the application requires: ${list}`, missing, {
+    adapter,
+  });
+}
+
+/** Throws `UnsupportedCapabilityError` when `feature` is `none`: never ignore an option silently. */
+export function assertCapability(
+  adapter: string,
+  capabilities: Capabilities,
+  feature: Feature,
+  hint: string,
+): void {
+  if (capabilities[feature] !== 'none') return;
+  throw new UnsupportedCapabilityError(
+    `${feature} is not supported on ${adapter}: ${hint}`,
+    [{ feature, required: 'emulated', actual: 'none' }],
+    { adapter },
+  );
+}
+
+/** A capability table as Markdown rows, for docs and READMEs (a test keeps them in sync). */
+export function capabilityTable(columns: Readonly<Record<string, Capabilities>>): string {
+  const names = Object.keys(columns);
+  const header = `| capability | ${names.join(' | ')} |\n|---|${names.map(() => '---').join('|')}|`;
+  const rows: string[] = [...FEATURES, 'ordering' as const].map(
+    (feature) => `| ${feature} | ${names.map((name) => columns[name]?.[feature] ?? '').join(' | ')} |`,
+  );
+  rows.push(`| maxPriority | ${names.map((name) => columns[name]?.limits.maxPriority ?? '—').join(' | ')} |`);
+  return [header, ...rows].join('\n');
+}

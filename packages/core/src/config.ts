@@ -1,0 +1,279 @@
+/**
+ * Configuration: the URL or object that picks an adapter, the connect options, and the helpers
+ * adapters use to validate their own options with zod — every problem reported at once.
+ */
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import type { AdapterFactory } from './adapter.js';
+import { FEATURES, type Requirements } from './capabilities.js';
+import { ConfigError } from './errors.js';
+import type { Logger } from './types.js';
+import { type ParsedUrl, parseUrl, redactUrl } from './url.js';
+
+/**
+ * Per-adapter option types, filled in by adapter packages with declaration merging:
+ * `declare module '@omnibus/core' { interface AdapterConfigs { rabbitmq: RabbitmqOptions } }`.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: extended by adapter packages
+export interface AdapterConfigs {}
+
+interface BaseObjectConfig {
+  /** A URL; its scheme must belong to the adapter. Options given here win over its query. */
+  readonly url?: string;
+}
+
+/** The object form of configuration: `{ adapter: 'memory', ... }`, validated like a URL. */
+export type OmnibusConfig =
+  | ({ readonly adapter: 'memory' } & BaseObjectConfig & MemoryConfigOptions)
+  | {
+      [K in keyof AdapterConfigs]: { readonly adapter: K } & BaseObjectConfig & AdapterConfigs[K];
+    }[keyof AdapterConfigs];
+
+/** Options of the built-in in-memory broker (`memory://name?maxQueueLength=…`). */
+export interface MemoryConfigOptions {
+  /** Messages a queue (or subscription) may hold, ready, delayed and unacked together. @default 100000 */
+  readonly maxQueueLength?: number;
+}
+
+export interface SendBufferOptions {
+  /** Sends that may wait for the connection to come back. @default 1000 */
+  readonly maxMessages?: number;
+  /** How long one send may wait for the connection and the broker's confirmation. @default 30000 */
+  readonly timeoutMs?: number;
+}
+
+export interface ConnectOptions {
+  /** Identifies this client to the broker and in logs. @default `omnibus-<random>` */
+  readonly clientId?: string;
+  /** Fail at connect when the broker lacks these (a list means "at least emulated"). */
+  readonly requires?: Requirements;
+  /** Where Omnibus logs. @default silent */
+  readonly logger?: Logger;
+  /** Adapters to use instead of loading `@omnibus/adapter-*` by scheme (for bundlers, or your own). */
+  readonly adapters?: readonly AdapterFactory[];
+  /** Bound on connecting. @default 15000 */
+  readonly connectTimeoutMs?: number;
+  /** Sends during an outage wait here, bounded; never dropped. */
+  readonly sendBuffer?: SendBufferOptions;
+  /** Longest a `close()` waits for running handlers. @default 30000 */
+  readonly closeTimeoutMs?: number;
+}
+
+export interface ResolvedConnectOptions {
+  readonly clientId: string;
+  readonly requires: Requirements | undefined;
+  readonly logger: Logger;
+  readonly adapters: readonly AdapterFactory[];
+  readonly connectTimeoutMs: number;
+  readonly sendBuffer: Required<SendBufferOptions>;
+  readonly closeTimeoutMs: number;
+}
+
+/** Scheme → adapter name and package, for dynamic loading. */
+export const SCHEMES: Readonly<Record<string, { readonly adapter: string; readonly packageName: string }>> = {
+  memory: { adapter: 'memory', packageName: '@omnibus/core' },
+  kafka: { adapter: 'kafka', packageName: '@omnibus/adapter-kafka' },
+  amqp: { adapter: 'rabbitmq', packageName: '@omnibus/adapter-rabbitmq' },
+  amqps: { adapter: 'rabbitmq', packageName: '@omnibus/adapter-rabbitmq' },
+  mqtt: { adapter: 'mqtt', packageName: '@omnibus/adapter-mqtt' },
+  mqtts: { adapter: 'mqtt', packageName: '@omnibus/adapter-mqtt' },
+  ws: { adapter: 'mqtt', packageName: '@omnibus/adapter-mqtt' },
+  wss: { adapter: 'mqtt', packageName: '@omnibus/adapter-mqtt' },
+  stomp: { adapter: 'stomp', packageName: '@omnibus/adapter-stomp' },
+  'stomp+ssl': { adapter: 'stomp', packageName: '@omnibus/adapter-stomp' },
+};
+
+const DEFAULT_SCHEME: Readonly<Record<string, string>> = {
+  memory: 'memory',
+  kafka: 'kafka',
+  rabbitmq: 'amqp',
+  mqtt: 'mqtt',
+  stomp: 'stomp',
+};
+
+const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+const support = z.enum(['native', 'emulated', 'none']);
+const feature = z.enum(FEATURES);
+const positiveInt = z.number().int().positive();
+
+const connectOptionsSchema = z.object({
+  clientId: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"')
+    .optional(),
+  requires: z.union([z.array(feature), z.partialRecord(feature, support)]).optional(),
+  logger: z
+    .custom<Logger>((v) => typeof v === 'object' && v !== null && 'warn' in v, 'expected a logger')
+    .optional(),
+  adapters: z
+    .array(
+      z.custom<AdapterFactory>(
+        (v) => typeof v === 'object' && v !== null && 'create' in v,
+        'expected an adapter',
+      ),
+    )
+    .optional(),
+  connectTimeoutMs: positiveInt.optional(),
+  sendBuffer: z
+    .object({ maxMessages: z.number().int().nonnegative().optional(), timeoutMs: positiveInt.optional() })
+    .optional(),
+  closeTimeoutMs: positiveInt.optional(),
+});
+
+export function resolveConnectOptions(options: ConnectOptions | undefined): ResolvedConnectOptions {
+  const parsed = connectOptionsSchema.safeParse(options ?? {});
+  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error, 'options'));
+  const o = parsed.data;
+  return {
+    clientId: o.clientId ?? `omnibus-${Math.random().toString(36).slice(2, 10)}`,
+    requires: o.requires as Requirements | undefined,
+    logger: o.logger ?? silentLogger,
+    adapters: o.adapters ?? [],
+    connectTimeoutMs: o.connectTimeoutMs ?? 15_000,
+    sendBuffer: {
+      maxMessages: o.sendBuffer?.maxMessages ?? 1000,
+      timeoutMs: o.sendBuffer?.timeoutMs ?? 30_000,
+    },
+    closeTimeoutMs: o.closeTimeoutMs ?? 30_000,
+  };
+}
+
+export interface ResolvedTarget {
+  readonly adapter: string;
+  readonly url: ParsedUrl;
+  readonly options: Record<string, unknown>;
+}
+
+/** Turns a URL or an object config into the adapter name, the parsed URL and the raw options. */
+export function resolveTarget(config: string | OmnibusConfig): ResolvedTarget {
+  if (typeof config === 'string') {
+    const url = parseUrl(config);
+    const scheme = SCHEMES[url.scheme];
+    if (scheme === undefined) {
+      throw new ConfigError(
+        `unknown scheme "${url.scheme}://" in "${url.redacted}"; known: ${Object.keys(SCHEMES)
+          .map((s) => `${s}://`)
+          .join(', ')}`,
+      );
+    }
+    if (scheme.adapter !== 'memory' && url.hosts.length === 0) {
+      throw new ConfigError(`"${url.redacted}" has no host; e.g. ${url.scheme}://localhost`);
+    }
+    return { adapter: scheme.adapter, url, options: { ...url.params } };
+  }
+  if (typeof config !== 'object' || config === null) {
+    throw new ConfigError('configuration must be a URL string or an object with an "adapter" field');
+  }
+  const {
+    adapter,
+    url: urlText,
+    ...options
+  } = config as { adapter?: unknown; url?: unknown } & Record<string, unknown>;
+  const issues: string[] = [];
+  if (typeof adapter !== 'string' || adapter === '') issues.push('adapter: required, e.g. "rabbitmq"');
+  if (urlText !== undefined && typeof urlText !== 'string') issues.push('url: expected a string');
+  if (issues.length > 0) throw new ConfigError(issues);
+  const name = adapter as string;
+  const url = parseUrl(typeof urlText === 'string' ? urlText : `${DEFAULT_SCHEME[name] ?? name}://`);
+  const scheme = SCHEMES[url.scheme];
+  if (scheme !== undefined && scheme.adapter !== name) {
+    throw new ConfigError(`url: "${url.redacted}" is a ${scheme.adapter} URL, but adapter is "${name}"`);
+  }
+  return { adapter: name, url, options: { ...url.params, ...options } };
+}
+
+const registry = new Map<string, AdapterFactory>();
+
+/** Registers an adapter for its schemes, for every later `connect` in this process. */
+export function registerAdapter(factory: AdapterFactory): void {
+  for (const scheme of factory.schemes) registry.set(scheme, factory);
+  registry.set(`adapter:${factory.name}`, factory);
+}
+
+/** Finds the adapter: explicit list, then registered ones, then the `@omnibus/adapter-*` package by dynamic import. */
+export async function loadAdapter(
+  target: ResolvedTarget,
+  explicit: readonly AdapterFactory[],
+  builtin: (name: string) => AdapterFactory | undefined,
+): Promise<AdapterFactory> {
+  const scheme = target.url.scheme;
+  const fromList =
+    explicit.find((f) => f.schemes.includes(scheme)) ??
+    explicit.find((f) => f.name === target.adapter) ??
+    registry.get(scheme) ??
+    registry.get(`adapter:${target.adapter}`) ??
+    builtin(target.adapter);
+  if (fromList !== undefined) return fromList;
+  const packageName = SCHEMES[scheme]?.packageName ?? `@omnibus/adapter-${target.adapter}`;
+  const module = await importAdapterPackage(packageName);
+  if (module === undefined) {
+    throw new ConfigError(
+      `no adapter for ${scheme}:// — install ${packageName} (e.g. \`pnpm add ${packageName}\`), or pass it in options.adapters`,
+    );
+  }
+  const make = (module as { default?: unknown }).default;
+  if (typeof make !== 'function') {
+    throw new ConfigError(`${packageName} does not export an adapter factory as its default export`);
+  }
+  const factory = (make as () => AdapterFactory)();
+  registerAdapter(factory);
+  return factory;
+}
+
+async function importAdapterPackage(packageName: string): Promise<unknown> {
+  try {
+    return await import(packageName);
+  } catch (error) {
+    if (!isModuleNotFound(error)) throw error;
+  }
+  // From a workspace or a global install, core cannot see the application's dependencies:
+  // resolve from the application's working directory as well.
+  try {
+    const resolved = createRequire(join(process.cwd(), 'noop.js')).resolve(packageName);
+    return await import(pathToFileURL(resolved).href);
+  } catch (error) {
+    if (isModuleNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+function isModuleNotFound(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED'
+  );
+}
+
+/**
+ * For adapters: validates raw options (URL query strings and object values alike) with a zod
+ * schema and throws one `ConfigError` listing every problem. Secrets are never echoed back.
+ */
+export function parseOptions<S extends z.ZodType>(adapter: string, schema: S, raw: unknown): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(zodIssues(parsed.error, 'options'), { adapter });
+}
+
+/** Zod helpers for option fields that arrive as strings in a URL query or as values in an object. */
+export const option = {
+  /** A non-negative integer, from `5` or `"5"`; rejects NaN, fractions and negatives. */
+  int: (min = 0) => z.coerce.number().int().min(min),
+  /** A positive number of milliseconds. */
+  ms: () => z.coerce.number().int().positive(),
+  /** `true`/`false` or the strings `true|false|1|0|yes|no|on|off`. */
+  bool: () => z.union([z.boolean(), z.stringbool()]),
+};
+
+function zodIssues(error: z.ZodError, root: string): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : root;
+    return redactUrl(`${path}: ${issue.message}`);
+  });
+}
+
+export { z };

@@ -1,0 +1,184 @@
+/**
+ * Connection state, events and the bounded wait for reconnection that every send goes through:
+ * during an outage a send waits (up to `sendBuffer.maxMessages` of them, each up to
+ * `sendBuffer.timeoutMs`) instead of failing or being dropped.
+ */
+import type { AdapterContext } from './adapter.js';
+import type { ResolvedConnectOptions } from './config.js';
+import { Deadlines, delay } from './deadlines.js';
+import { CapacityError, ClosedError, ConnectionError, TimeoutError } from './errors.js';
+import type { BusEvents, ConnectionState, Logger } from './types.js';
+
+const sendTimeouts = new Deadlines(100);
+
+export class Connection {
+  state: ConnectionState = 'connecting';
+  since = new Date();
+  /** Sends waiting for the connection. */
+  waiting = 0;
+  /** Operations handed to the adapter and not finished. */
+  private inFlight = 0;
+  private readonly listeners: { [E in keyof BusEvents]: Set<BusEvents[E]> } = {
+    state: new Set(),
+    error: new Set(),
+  };
+  private readonly stateWaiters = new Set<() => void>();
+  private idleWaiter: (() => void) | undefined;
+
+  constructor(
+    readonly adapterName: string,
+    private readonly options: ResolvedConnectOptions,
+  ) {}
+
+  get logger(): Logger {
+    return this.options.logger;
+  }
+
+  isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  context(): AdapterContext {
+    return {
+      clientId: this.options.clientId,
+      logger: this.options.logger,
+      setState: (state, error) => this.setState(state, error),
+      reportError: (error) => this.reportError(error),
+    };
+  }
+
+  on<E extends keyof BusEvents>(event: E, listener: BusEvents[E]): () => void {
+    const set = this.listeners[event] as Set<BusEvents[E]>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  setState(state: ConnectionState, error?: Error): void {
+    if (this.state === 'closed' || state === this.state) return;
+    this.state = state;
+    this.since = new Date();
+    const fields = error === undefined ? undefined : { error: error.message };
+    this.options.logger[state === 'reconnecting' ? 'warn' : 'info'](
+      `[omnibus] [${this.adapterName}] ${state}`,
+      fields,
+    );
+    for (const listener of this.listeners.state) safely(() => listener(state, error));
+    for (const wake of this.stateWaiters) wake();
+    this.stateWaiters.clear();
+  }
+
+  reportError(error: Error): void {
+    this.options.logger.error(error.message, { code: (error as { code?: unknown }).code });
+    for (const listener of this.listeners.error) safely(() => listener(error));
+  }
+
+  /**
+   * Runs a broker operation: waits (bounded) while reconnecting, retries after a retriable
+   * connection error once reconnected, and fails with `TimeoutError` past the deadline.
+   */
+  async run<R>(what: string, operation: () => Promise<R>): Promise<R> {
+    const timeoutMs = this.options.sendBuffer.timeoutMs;
+    const dueAt = Date.now() + timeoutMs;
+    for (let round = 0; ; round++) {
+      if (this.state === 'closed')
+        throw new ClosedError(`${what}: the bus is closed`, { adapter: this.adapterName });
+      if (this.state !== 'connected') await this.waitForConnection(what, dueAt, timeoutMs);
+      try {
+        return await this.withDeadline(what, operation(), dueAt, timeoutMs);
+      } catch (error) {
+        const retriable = error instanceof ConnectionError && error.retriable;
+        if (!retriable || Date.now() >= dueAt || this.isClosed()) throw error;
+        // The adapter may not have reported the outage yet: back off before trying again.
+        if (this.state === 'connected') await delay(Math.min(25 * 2 ** round, 1000));
+      }
+    }
+  }
+
+  /** Resolves when nothing is in flight, or after `timeoutMs`. */
+  async settled(timeoutMs: number): Promise<void> {
+    if (this.inFlight === 0) return;
+    await Promise.race([new Promise<void>((resolve) => (this.idleWaiter = resolve)), delay(timeoutMs)]);
+  }
+
+  private withDeadline<R>(what: string, operation: Promise<R>, dueAt: number, timeoutMs: number): Promise<R> {
+    this.inFlight++;
+    return new Promise<R>((resolve, reject) => {
+      const deadline = sendTimeouts.add(Math.max(1, dueAt - Date.now()), () =>
+        reject(
+          new TimeoutError(`${what}: no confirmation from the broker within ${timeoutMs} ms`, timeoutMs, {
+            adapter: this.adapterName,
+          }),
+        ),
+      );
+      operation.then(
+        (value) => {
+          sendTimeouts.remove(deadline);
+          this.finished();
+          resolve(value);
+        },
+        (error: unknown) => {
+          sendTimeouts.remove(deadline);
+          this.finished();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private finished(): void {
+    this.inFlight--;
+    if (this.inFlight === 0 && this.idleWaiter !== undefined) {
+      this.idleWaiter();
+      this.idleWaiter = undefined;
+    }
+  }
+
+  private async waitForConnection(what: string, dueAt: number, timeoutMs: number): Promise<void> {
+    const limit = this.options.sendBuffer.maxMessages;
+    if (this.waiting >= limit) {
+      throw new CapacityError(
+        `${what}: ${limit} sends are already waiting for the connection to come back; raise sendBuffer.maxMessages or slow down`,
+        limit,
+        { adapter: this.adapterName },
+      );
+    }
+    this.waiting++;
+    try {
+      while (this.state !== 'connected') {
+        if (this.state === 'closed')
+          throw new ClosedError(`${what}: the bus is closed`, { adapter: this.adapterName });
+        const left = dueAt - Date.now();
+        if (left <= 0) {
+          throw new TimeoutError(
+            `${what}: the connection did not come back within ${timeoutMs} ms`,
+            timeoutMs,
+            {
+              adapter: this.adapterName,
+            },
+          );
+        }
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          const timer = setTimeout(() => {
+            this.stateWaiters.delete(wake);
+            resolve();
+          }, left);
+          this.stateWaiters.add(wake);
+        });
+      }
+    } finally {
+      this.waiting--;
+    }
+  }
+}
+
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // A listener's failure is the listener's; it must not break the connection.
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * The in-memory adapter (`memory://name`): the embedded default and the reference implementation
+ * of the adapter interface. Every capability is native; it passes the whole contract suite.
+ */
+import type {
+  Adapter,
+  AdapterContext,
+  AdapterFactory,
+  ConsumeSpec,
+  Deliver,
+  Delivery,
+  LogSpec,
+  OutgoingMessage,
+  QueueSpec,
+  ReadSpec,
+  Subscription,
+  SubscriptionSpec,
+  TopicSpec,
+} from '../adapter.js';
+import type { Capabilities } from '../capabilities.js';
+import { option, parseOptions, z } from '../config.js';
+import { ConnectionError } from '../errors.js';
+import type { Headers, LogPosition } from '../types.js';
+import { type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
+import { LogReader, type LogRecord, type MemoryLog } from './log.js';
+import type { MemoryQueue, QueueConsumer } from './queue.js';
+import type { QueuedItem, StoredMessage } from './types.js';
+
+export interface MemoryOptions {
+  /** Messages one queue or subscription may hold (ready, delayed and unacked). @default 100000 */
+  readonly maxQueueLength?: number;
+}
+
+export const MEMORY_CAPABILITIES: Capabilities = {
+  queue: 'native',
+  topic: 'native',
+  log: 'native',
+  priority: 'native',
+  replay: 'native',
+  routing: 'native',
+  deadLetter: 'native',
+  delay: 'native',
+  headers: 'native',
+  durableSubscriptions: 'native',
+  consumerGroups: 'native',
+  ordering: 'key',
+  limits: { maxPriority: 255, maxMessageBytes: 16 * 1024 * 1024 },
+};
+
+const optionsSchema = z.object({ maxQueueLength: option.int(1).optional() }).strict();
+
+/** The in-memory adapter. `memory://name` picks (or creates) the broker called `name` in this process. */
+export function memory(defaults: MemoryOptions = {}): AdapterFactory {
+  return {
+    name: 'memory',
+    schemes: ['memory'],
+    async create(target, context) {
+      const options = parseOptions('memory', optionsSchema, { ...defaults, ...target.options });
+      const broker = memoryBroker(target.url.hosts[0]?.host ?? 'default');
+      if (options.maxQueueLength !== undefined) broker.maxQueueLength = options.maxQueueLength;
+      return new MemoryAdapter(broker, context);
+    },
+  };
+}
+
+interface Attachable {
+  attach(): void;
+  detach(): void;
+}
+
+class MemoryAdapter implements Adapter, MemorySession {
+  readonly name = 'memory';
+  readonly capabilities = MEMORY_CAPABILITIES;
+  private connected = true;
+  private readonly subscriptions = new Set<Attachable>();
+
+  constructor(
+    private readonly broker: MemoryBroker,
+    private readonly context: AdapterContext,
+  ) {
+    broker.attach(this);
+  }
+
+  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    this.assertConnected();
+    this.broker.queue(queue.name).enqueue(fresh(message), message.delayMs ?? 0);
+  }
+
+  async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
+    this.assertConnected();
+    return this.track(
+      new QueueSubscription(
+        this.broker,
+        () => ({ queue: this.broker.queue(queue.name) }),
+        spec.prefetch,
+        deliver,
+      ),
+    );
+  }
+
+  async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    this.assertConnected();
+    this.broker.publish(topic.name, stored(message));
+  }
+
+  async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
+    this.assertConnected();
+    return this.track(
+      new QueueSubscription(
+        this.broker,
+        () => {
+          const subscription = this.broker.subscribe(topic.name, spec.pattern, spec.durable);
+          return { queue: subscription.queue, drop: () => this.broker.unsubscribe(topic.name, subscription) };
+        },
+        spec.prefetch,
+        deliver,
+      ),
+    );
+  }
+
+  async append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+    this.assertConnected();
+    return this.broker.log(log.name, log.partitions).append(stored(message));
+  }
+
+  async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
+    this.assertConnected();
+    return this.track(new LogSubscription(this.broker.log(log.name, log.partitions), spec, deliver));
+  }
+
+  async close(): Promise<void> {
+    for (const subscription of this.subscriptions) subscription.detach();
+    this.subscriptions.clear();
+    this.connected = false;
+    this.broker.detach(this);
+  }
+
+  disconnect(): void {
+    this.connected = false;
+    for (const subscription of this.subscriptions) subscription.detach();
+    this.context.setState(
+      'reconnecting',
+      new ConnectionError('memory broker restarting', { adapter: 'memory' }),
+    );
+  }
+
+  reconnect(): void {
+    this.connected = true;
+    for (const subscription of this.subscriptions) subscription.attach();
+    this.context.setState('connected');
+  }
+
+  private track<S extends Attachable & Subscription>(subscription: S): S {
+    subscription.attach();
+    this.subscriptions.add(subscription);
+    const close = subscription.close.bind(subscription);
+    subscription.close = async () => {
+      this.subscriptions.delete(subscription);
+      await close();
+    };
+    return subscription;
+  }
+
+  private assertConnected(): void {
+    if (!this.connected || !this.broker.available) {
+      throw new ConnectionError('not connected to the memory broker (restarting)', { adapter: 'memory' });
+    }
+  }
+}
+
+/** Competing consumption of one queue (a work queue, or a topic subscription's own queue). */
+class QueueSubscription implements Attachable, Subscription {
+  private queue: MemoryQueue | undefined;
+  private consumer: QueueConsumer | undefined;
+  private drop: (() => void) | undefined;
+
+  constructor(
+    private readonly broker: MemoryBroker,
+    private readonly resolve: () => { queue: MemoryQueue; drop?: () => void },
+    private readonly prefetch: number,
+    private readonly deliver: Deliver,
+  ) {}
+
+  attach(): void {
+    const { queue, drop } = this.resolve();
+    const consumer: QueueConsumer = {
+      credit: this.prefetch,
+      push: (item, tag) => void this.deliver(new QueueDelivery(this.broker, queue, item, tag)),
+    };
+    this.queue = queue;
+    this.consumer = consumer;
+    this.drop = drop;
+    queue.addConsumer(consumer);
+  }
+
+  detach(): void {
+    if (this.queue !== undefined && this.consumer !== undefined) this.queue.removeConsumer(this.consumer);
+    this.drop?.();
+    this.queue = undefined;
+    this.consumer = undefined;
+    this.drop = undefined;
+  }
+
+  async stop(): Promise<void> {
+    // No credit, no new deliveries; settling outstanding ones still works.
+    if (this.consumer !== undefined) this.consumer.credit = Number.NEGATIVE_INFINITY;
+  }
+
+  async close(): Promise<void> {
+    this.detach();
+  }
+}
+
+class QueueDelivery implements Delivery {
+  readonly id: string;
+  readonly body: Uint8Array;
+  readonly headers: Headers;
+  readonly key: string | undefined;
+  readonly subject: string | undefined;
+  readonly priority: number;
+  readonly timestamp: number;
+  readonly attempt: number;
+  readonly redelivered: boolean;
+
+  constructor(
+    private readonly broker: MemoryBroker,
+    private readonly queue: MemoryQueue,
+    readonly raw: QueuedItem,
+    private readonly tag: number,
+  ) {
+    const m = raw.message;
+    this.id = m.id;
+    this.body = m.body;
+    this.headers = m.headers;
+    this.key = m.key;
+    this.subject = m.subject;
+    this.priority = m.priority;
+    this.timestamp = m.timestamp;
+    this.attempt = raw.attempt;
+    this.redelivered = raw.redelivered;
+  }
+
+  async ack(): Promise<void> {
+    this.queue.settle(this.tag);
+  }
+
+  async retry(options: { delayMs: number; attempt: number; headers: Headers }): Promise<void> {
+    const item = this.queue.settle(this.tag);
+    if (item === undefined) return;
+    const message = { ...item.message, headers: options.headers };
+    this.queue.enqueue({ message, attempt: options.attempt, redelivered: true }, options.delayMs, true);
+  }
+
+  async deadLetter(options: { destination: string; headers: Headers }): Promise<void> {
+    const target = this.broker.queue(options.destination);
+    target.assertRoom(1);
+    const item = this.queue.settle(this.tag);
+    if (item === undefined) return;
+    target.enqueue(
+      { message: { ...item.message, headers: options.headers }, attempt: 1, redelivered: false },
+      0,
+      true,
+    );
+  }
+
+  async requeue(): Promise<void> {
+    this.queue.requeue(this.tag);
+  }
+
+  release(): void {
+    this.queue.requeue(this.tag);
+  }
+}
+
+class LogSubscription implements Attachable, Subscription {
+  private reader: LogReader | undefined;
+  private resumeAt: LogPosition[] | undefined;
+
+  constructor(
+    private readonly log: MemoryLog,
+    private readonly spec: ReadSpec,
+    private readonly deliver: Deliver,
+  ) {}
+
+  attach(): void {
+    // After a reconnection, a reader without a group resumes where its handlers had got to.
+    const from =
+      this.resumeAt === undefined ? this.spec.from : { kind: 'positions' as const, positions: this.resumeAt };
+    const reader = new LogReader(this.log, this.spec.group, from, this.spec.prefetch, (record, finish) => {
+      void this.deliver(logDelivery(record, finish));
+    });
+    this.reader = reader;
+    this.log.join(reader);
+  }
+
+  detach(): void {
+    if (this.reader === undefined) return;
+    this.resumeAt = this.reader.positions();
+    this.reader.stop();
+    this.log.leave(this.reader);
+    this.reader = undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.reader?.stop();
+  }
+
+  async close(): Promise<void> {
+    this.detach();
+  }
+}
+
+function logDelivery(record: LogRecord, finish: () => void): Delivery {
+  const m = record.message;
+  return {
+    id: m.id,
+    body: m.body,
+    headers: m.headers,
+    ...(m.key === undefined ? {} : { key: m.key }),
+    ...(m.subject === undefined ? {} : { subject: m.subject }),
+    timestamp: m.timestamp,
+    redelivered: false,
+    position: { partition: record.partition, offset: record.offset },
+    raw: record,
+    async ack() {
+      finish();
+    },
+  };
+}
+
+function stored(message: OutgoingMessage): StoredMessage {
+  return {
+    id: message.id,
+    body: message.body,
+    headers: message.headers,
+    contentType: message.contentType,
+    key: message.key,
+    subject: message.subject,
+    priority: message.priority ?? 0,
+    timestamp: message.timestamp,
+  };
+}
+
+function fresh(message: OutgoingMessage): QueuedItem {
+  return { message: stored(message), attempt: 1, redelivered: false };
+}

@@ -1,0 +1,133 @@
+import { compilePattern, type SubjectMatcher } from '../routing.js';
+import { MemoryLog } from './log.js';
+import { MemoryQueue } from './queue.js';
+import type { QueuedItem, StoredMessage } from './types.js';
+
+/** Something connected to the broker that a restart disconnects. */
+export interface MemorySession {
+  disconnect(): void;
+  reconnect(): void;
+}
+
+export interface TopicSubscription {
+  readonly id: string;
+  readonly durable: boolean;
+  matches: SubjectMatcher;
+  pattern: string;
+  readonly queue: MemoryQueue;
+}
+
+const DEFAULT_MAX_QUEUE_LENGTH = 100_000;
+const brokers = new Map<string, MemoryBroker>();
+
+/**
+ * The in-memory broker behind `memory://name`: one per name per process, shared by every
+ * connection to that name and outliving them (durable queues and subscriptions persist).
+ */
+export class MemoryBroker {
+  maxQueueLength = DEFAULT_MAX_QUEUE_LENGTH;
+  private readonly queues = new Map<string, MemoryQueue>();
+  private readonly topics = new Map<string, Map<string, TopicSubscription>>();
+  private readonly logs = new Map<string, MemoryLog>();
+  private readonly sessions = new Set<MemorySession>();
+  private nextSubscription = 1;
+  private down = false;
+
+  constructor(readonly name: string) {}
+
+  get available(): boolean {
+    return !this.down;
+  }
+
+  queue(name: string): MemoryQueue {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = new MemoryQueue(name, () => this.maxQueueLength);
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /** Routes to every matching subscription, or to none; fails whole when one of them is full. */
+  publish(topic: string, message: StoredMessage): void {
+    const subscriptions = this.topics.get(topic);
+    if (subscriptions === undefined) return;
+    const targets = [...subscriptions.values()].filter((s) => s.matches(message.subject));
+    for (const target of targets) target.queue.assertRoom(1);
+    const item: QueuedItem = { message, attempt: 1, redelivered: false };
+    for (const target of targets) target.queue.enqueue(item, 0, true);
+  }
+
+  /** Creates a subscription, or returns the durable one of that name (with its waiting messages). */
+  subscribe(topic: string, pattern: string, durable: string | undefined): TopicSubscription {
+    let subscriptions = this.topics.get(topic);
+    if (subscriptions === undefined) {
+      subscriptions = new Map();
+      this.topics.set(topic, subscriptions);
+    }
+    const id = durable === undefined ? `~${this.nextSubscription++}` : durable;
+    const existing = subscriptions.get(id);
+    if (existing !== undefined) {
+      existing.pattern = pattern;
+      existing.matches = compilePattern(pattern);
+      return existing;
+    }
+    const subscription: TopicSubscription = {
+      id,
+      durable: durable !== undefined,
+      pattern,
+      matches: compilePattern(pattern),
+      queue: new MemoryQueue(`${topic}/${id}`, () => this.maxQueueLength),
+    };
+    subscriptions.set(id, subscription);
+    return subscription;
+  }
+
+  /** Deletes a non-durable subscription and what it held. */
+  unsubscribe(topic: string, subscription: TopicSubscription): void {
+    if (subscription.durable) return;
+    this.topics.get(topic)?.delete(subscription.id);
+    subscription.queue.clear();
+  }
+
+  log(name: string, partitions: number): MemoryLog {
+    let log = this.logs.get(name);
+    if (log === undefined) {
+      log = new MemoryLog(name, partitions);
+      this.logs.set(name, log);
+    }
+    return log;
+  }
+
+  attach(session: MemorySession): void {
+    this.sessions.add(session);
+  }
+
+  detach(session: MemorySession): void {
+    this.sessions.delete(session);
+  }
+
+  /**
+   * Simulates a broker restart, for reconnection tests: every connection drops (unacked messages
+   * return to their queues, non-durable subscriptions vanish), and comes back after `downMs`.
+   * Durable state survives, as on a real broker with persistent storage.
+   */
+  async restart(downMs = 50): Promise<void> {
+    this.down = true;
+    const sessions = [...this.sessions];
+    for (const session of sessions) session.disconnect();
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    this.down = false;
+    for (const session of sessions) if (this.sessions.has(session)) session.reconnect();
+  }
+}
+
+/** The broker behind `memory://name` (`default` when unnamed). */
+export function memoryBroker(name = 'default'): MemoryBroker {
+  let broker = brokers.get(name);
+  if (broker === undefined) {
+    broker = new MemoryBroker(name);
+    brokers.set(name, broker);
+  }
+  return broker;
+}

@@ -1,0 +1,208 @@
+import { CapacityError } from '../errors.js';
+import { Deque } from './deque.js';
+import type { QueuedItem } from './types.js';
+
+/** A consumer attached to a queue; `credit` is how many more deliveries it may have outstanding. */
+export interface QueueConsumer {
+  credit: number;
+  readonly push: (item: QueuedItem, tag: number) => void;
+}
+
+interface Unacked {
+  readonly item: QueuedItem;
+  readonly consumer: QueueConsumer;
+}
+
+interface Delayed {
+  readonly item: QueuedItem;
+  readonly dueAt: number;
+}
+
+/**
+ * One in-memory queue: priority levels (FIFO within a level), delayed messages, unacked
+ * deliveries by tag, and competing consumers served round-robin within their prefetch credit.
+ * Bounded: ready, delayed and unacked together never exceed `limit()`.
+ */
+export class MemoryQueue {
+  private readonly levels = new Map<number, Deque<QueuedItem>>();
+  /** Priorities that have a level, highest first. */
+  private priorities: number[] = [];
+  private ready = 0;
+  private readonly delayed: Delayed[] = [];
+  private delayTimer: NodeJS.Timeout | undefined;
+  private readonly unacked = new Map<number, Unacked>();
+  private consumers: QueueConsumer[] = [];
+  private turn = 0;
+  private nextTag = 1;
+  private scheduled = false;
+
+  constructor(
+    readonly name: string,
+    private readonly limit: () => number,
+  ) {}
+
+  /** Messages held: ready, delayed and unacked. */
+  get depth(): number {
+    return this.ready + this.delayed.length + this.unacked.size;
+  }
+
+  get consumerCount(): number {
+    return this.consumers.length;
+  }
+
+  /** Throws `CapacityError` when the queue is full, unless `force` (a message moving within the broker). */
+  enqueue(item: QueuedItem, delayMs = 0, force = false): void {
+    if (!force) this.assertRoom(1);
+    if (delayMs > 0) {
+      this.addDelayed({ item, dueAt: Date.now() + delayMs });
+      return;
+    }
+    this.pushReady(item, false);
+    this.schedule();
+  }
+
+  assertRoom(count: number): void {
+    const limit = this.limit();
+    if (this.depth + count > limit) {
+      throw new CapacityError(
+        `queue "${this.name}" is full (${limit} messages); consume faster or raise maxQueueLength`,
+        limit,
+        { adapter: 'memory' },
+      );
+    }
+  }
+
+  addConsumer(consumer: QueueConsumer): void {
+    this.consumers.push(consumer);
+    this.refTimer();
+    this.schedule();
+  }
+
+  /** Detaches a consumer; its unacked messages go back to the front, in order, marked redelivered. */
+  removeConsumer(consumer: QueueConsumer): void {
+    this.consumers = this.consumers.filter((c) => c !== consumer);
+    const mine = [...this.unacked].filter(([, u]) => u.consumer === consumer).sort(([a], [b]) => b - a);
+    for (const [tag, { item }] of mine) {
+      this.unacked.delete(tag);
+      this.pushReady({ ...item, redelivered: true }, true);
+    }
+    this.refTimer();
+    this.schedule();
+  }
+
+  /** Removes an unacked delivery; undefined when the tag is unknown (already settled, or its consumer left). */
+  settle(tag: number): QueuedItem | undefined {
+    const entry = this.unacked.get(tag);
+    if (entry === undefined) return undefined;
+    this.unacked.delete(tag);
+    entry.consumer.credit++;
+    this.schedule();
+    return entry.item;
+  }
+
+  /** Puts an unacked delivery back at the front without counting an attempt. */
+  requeue(tag: number): void {
+    const item = this.settle(tag);
+    if (item !== undefined) this.pushReady({ ...item, redelivered: true }, true);
+  }
+
+  /** Drops every message and consumer (a deleted subscription). */
+  clear(): void {
+    this.levels.clear();
+    this.priorities = [];
+    this.ready = 0;
+    this.delayed.length = 0;
+    this.unacked.clear();
+    this.consumers = [];
+    if (this.delayTimer !== undefined) clearTimeout(this.delayTimer);
+    this.delayTimer = undefined;
+  }
+
+  private pushReady(item: QueuedItem, front: boolean): void {
+    const priority = item.message.priority;
+    let level = this.levels.get(priority);
+    if (level === undefined) {
+      level = new Deque<QueuedItem>();
+      this.levels.set(priority, level);
+      this.priorities = [...this.levels.keys()].sort((a, b) => b - a);
+    }
+    if (front) level.unshift(item);
+    else level.push(item);
+    this.ready++;
+  }
+
+  private popReady(): QueuedItem | undefined {
+    for (const priority of this.priorities) {
+      const item = this.levels.get(priority)!.shift();
+      if (item !== undefined) {
+        this.ready--;
+        return item;
+      }
+    }
+    return undefined;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.ready === 0 || this.consumers.length === 0) return;
+    this.scheduled = true;
+    queueMicrotask(() => this.drain());
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    while (this.ready > 0) {
+      const consumer = this.nextConsumer();
+      if (consumer === undefined) return;
+      const item = this.popReady()!;
+      const tag = this.nextTag++;
+      this.unacked.set(tag, { item, consumer });
+      consumer.credit--;
+      consumer.push(item, tag);
+    }
+  }
+
+  private nextConsumer(): QueueConsumer | undefined {
+    const count = this.consumers.length;
+    for (let i = 0; i < count; i++) {
+      const consumer = this.consumers[(this.turn + i) % count]!;
+      if (consumer.credit > 0) {
+        this.turn = (this.turn + i + 1) % count;
+        return consumer;
+      }
+    }
+    return undefined;
+  }
+
+  private addDelayed(entry: Delayed): void {
+    let at = this.delayed.length;
+    while (at > 0 && this.delayed[at - 1]!.dueAt > entry.dueAt) at--;
+    this.delayed.splice(at, 0, entry);
+    if (at === 0) this.armTimer();
+  }
+
+  private armTimer(): void {
+    if (this.delayTimer !== undefined) clearTimeout(this.delayTimer);
+    this.delayTimer = undefined;
+    const first = this.delayed[0];
+    if (first === undefined) return;
+    this.delayTimer = setTimeout(() => this.releaseDue(), Math.max(0, first.dueAt - Date.now()));
+    this.refTimer();
+  }
+
+  /** A delayed message keeps the process alive only while someone consumes the queue, as a socket would. */
+  private refTimer(): void {
+    if (this.delayTimer === undefined) return;
+    if (this.consumers.length > 0) this.delayTimer.ref();
+    else this.delayTimer.unref();
+  }
+
+  private releaseDue(): void {
+    this.delayTimer = undefined;
+    const now = Date.now();
+    while (this.delayed.length > 0 && this.delayed[0]!.dueAt <= now) {
+      this.pushReady(this.delayed.shift()!.item, false);
+    }
+    this.armTimer();
+    this.schedule();
+  }
+}

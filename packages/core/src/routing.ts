@@ -1,0 +1,114 @@
+/**
+ * Destination names, subjects and subject patterns: validated before they reach a broker, and
+ * matched here for brokers (and the in-memory one) that filter on the client.
+ */
+import { ValidationError } from './errors.js';
+
+/** Longest destination name: leaves room for suffixes such as `.dlq` under every broker's limit (Kafka: 249). */
+export const MAX_NAME_LENGTH = 200;
+/** Longest subject or pattern. */
+export const MAX_SUBJECT_LENGTH = 255;
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const WORD = /^[A-Za-z0-9_-]+$/;
+
+/** Throws unless `name` is portable across every broker: 1–200 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`. */
+export function validateName(kind: string, name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new ValidationError(`${kind} name must be a non-empty string`);
+  }
+  if (name.length > MAX_NAME_LENGTH) {
+    throw new ValidationError(
+      `${kind} name is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}`,
+    );
+  }
+  if (!NAME.test(name)) {
+    throw new ValidationError(
+      `${kind} name "${printable(name)}" is not portable: use letters, digits, ".", "_" and "-", not starting with "." or "-"`,
+    );
+  }
+  return name;
+}
+
+/** Throws unless `subject` is dot-separated words of `A-Z a-z 0-9 _ -` (no `*`, `#` or empty words). */
+export function validateSubject(subject: unknown): string {
+  if (typeof subject !== 'string' || subject.length === 0) {
+    throw new ValidationError('subject must be a non-empty string of dot-separated words');
+  }
+  if (subject.length > MAX_SUBJECT_LENGTH) {
+    throw new ValidationError(
+      `subject is ${subject.length} characters long; the limit is ${MAX_SUBJECT_LENGTH}`,
+    );
+  }
+  for (const word of subject.split('.')) {
+    if (word === '*' || word === '#' || word.includes('*') || word.includes('#')) {
+      throw new ValidationError(
+        `subject "${printable(subject)}" contains a wildcard; "*" and "#" belong in subscription patterns, not in published subjects`,
+      );
+    }
+    if (!WORD.test(word)) {
+      throw new ValidationError(
+        `subject "${printable(subject)}" has an invalid word "${printable(word)}": words are non-empty and use letters, digits, "_" and "-"`,
+      );
+    }
+  }
+  return subject;
+}
+
+/** Throws unless `pattern` is dot-separated words, each a word, `*` (one word) or `#` (zero or more words). */
+export function validatePattern(pattern: unknown): string {
+  if (typeof pattern !== 'string' || pattern.length === 0) {
+    throw new ValidationError('subscription pattern must be a non-empty string such as "orders.*" or "#"');
+  }
+  if (pattern.length > MAX_SUBJECT_LENGTH) {
+    throw new ValidationError(
+      `pattern is ${pattern.length} characters long; the limit is ${MAX_SUBJECT_LENGTH}`,
+    );
+  }
+  for (const word of pattern.split('.')) {
+    if (word !== '*' && word !== '#' && !WORD.test(word)) {
+      throw new ValidationError(
+        `pattern "${printable(pattern)}" has an invalid word "${printable(word)}": use words, "*" or "#" between dots`,
+      );
+    }
+  }
+  return pattern;
+}
+
+/** A predicate for subjects; `undefined` (a message without subject) is matched only by patterns of `#` alone. */
+export type SubjectMatcher = (subject: string | undefined) => boolean;
+
+export function compilePattern(pattern: string): SubjectMatcher {
+  const words = pattern.split('.');
+  if (words.every((w) => w === '#')) return () => true;
+  if (!words.includes('#') && !words.includes('*')) return (subject) => subject === pattern;
+  return (subject) => subject !== undefined && matchWords(words, 0, subject.split('.'), 0);
+}
+
+export function matchSubject(pattern: string, subject: string | undefined): boolean {
+  return compilePattern(pattern)(subject);
+}
+
+function matchWords(pattern: readonly string[], p: number, subject: readonly string[], s: number): boolean {
+  while (p < pattern.length) {
+    const word = pattern[p];
+    if (word === '#') {
+      // `#` takes zero or more words: try every split, shortest first.
+      for (let take = 0; s + take <= subject.length; take++) {
+        if (matchWords(pattern, p + 1, subject, s + take)) return true;
+      }
+      return false;
+    }
+    if (s >= subject.length) return false;
+    if (word !== '*' && word !== subject[s]) return false;
+    p++;
+    s++;
+  }
+  return s === subject.length;
+}
+
+function printable(value: string): string {
+  const shown = value.length > 60 ? `${value.slice(0, 60)}…` : value;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this escapes
+  return shown.replace(/[\u0000-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -1,0 +1,242 @@
+/**
+ * The public API of Omnibus: one shape for every broker. See docs/api.md for the semantics.
+ */
+import type { Capabilities, Requirements } from './capabilities.js';
+import type { Codec, CodecName } from './codec.js';
+import type { StandardSchemaV1 } from './schema.js';
+
+export type Headers = Record<string, string>;
+
+/** Where a message sits in a log: its partition and its offset within that partition. */
+export interface LogPosition {
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/** A received message. Settle it once: `ack`, `retry`, `reject` or `requeue`; later calls are no-ops. */
+export interface Message<T = unknown> {
+  /** Unique id, assigned at send (or given by the sender). */
+  readonly id: string;
+  /** The decoded payload, validated by the destination's schema when it has one. */
+  readonly payload: T;
+  /** The encoded bytes, as they travelled. */
+  readonly body: Uint8Array;
+  /** Application headers (the `x-omnibus-` control headers are not included, dead-letter ones are). */
+  readonly headers: Readonly<Headers>;
+  readonly key?: string;
+  readonly subject?: string;
+  readonly priority?: number;
+  /** When the message was sent. */
+  readonly timestamp: Date;
+  /** 1 on the first delivery, +1 for each retry. */
+  readonly attempt: number;
+  /** True when this message was delivered before (a retry, a requeue, or a broker redelivery). */
+  readonly redelivered: boolean;
+  /** Set for log messages. */
+  readonly position?: LogPosition;
+  /** The queue, topic or log it was received from. */
+  readonly destination: string;
+  /** The broker-native message: an escape hatch, not part of the portable contract. */
+  readonly raw: unknown;
+  /** Aborted when the handler timed out or the consumer is closing. */
+  readonly signal: AbortSignal;
+  /** True once the message has been settled. */
+  readonly settled: boolean;
+  /** Done: remove it from the queue / commit it in the log. */
+  ack(): Promise<void>;
+  /** Failed: redeliver with `attempt + 1` (after `delayMs`), or dead-letter once `maxAttempts` is reached. */
+  retry(options?: RetryOptions): Promise<void>;
+  /** Poison: send it to the dead-letter destination now, with the reason. */
+  reject(reason?: string | Error): Promise<void>;
+  /** Put it back without counting an attempt. */
+  requeue(): Promise<void>;
+}
+
+export interface RetryOptions {
+  /** Wait this long before redelivery. @default the destination's retry delay */
+  readonly delayMs?: number;
+  /** Why it failed; recorded in the dead-letter headers if it ends there. */
+  readonly reason?: string | Error;
+}
+
+/** A handler's outcome: resolve → ack; throw → retry (then dead-letter after `maxAttempts`). */
+export type Handler<T> = (message: Message<T>) => unknown;
+
+export interface SendOptions {
+  /** A message id; generated when omitted. */
+  readonly id?: string;
+  readonly headers?: Headers;
+  /** Partitioning and ordering key. */
+  readonly key?: string;
+  /** Queue priority, 0 (lowest) to the queue's `maxPriority`. Needs the `priority` capability. */
+  readonly priority?: number;
+  /** Do not deliver before this many milliseconds. Needs the `delay` capability. */
+  readonly delayMs?: number;
+}
+
+export interface PublishOptions {
+  /** Dot-separated words, e.g. `orders.eu.created`. No `*` or `#`. Without one, only `#` matches. */
+  readonly subject?: string;
+  readonly id?: string;
+  readonly headers?: Headers;
+  readonly key?: string;
+}
+
+export interface AppendOptions {
+  readonly id?: string;
+  readonly headers?: Headers;
+  /** Messages with the same key go to the same partition and keep their order. */
+  readonly key?: string;
+}
+
+export interface SendResult {
+  readonly id: string;
+}
+
+export interface AppendResult {
+  readonly id: string;
+  readonly position: LogPosition;
+}
+
+/** Settings shared by every destination handle. */
+export interface DestinationOptions<T> {
+  /** Validates on send (before anything leaves the process) and on receive (invalid → dead-letter). */
+  readonly schema?: StandardSchemaV1<unknown, T>;
+  /** @default 'json' */
+  readonly codec?: CodecName | Codec<T>;
+}
+
+/** What happens to messages whose handler fails. */
+export interface RetryPolicy {
+  /** Deliveries before a failing message is dead-lettered. @default 5 */
+  readonly maxAttempts?: number;
+  /** Delay before a retry; a function gets the attempt that failed (1-based). @default 0 */
+  readonly retryDelayMs?: number | ((attempt: number) => number);
+  /** The dead-letter queue. @default `<name>.dlq` */
+  readonly deadLetter?: string;
+}
+
+export interface QueueOptions<T> extends DestinationOptions<T>, RetryPolicy {
+  /** Highest priority this queue accepts; needed to declare priority queues on brokers such as RabbitMQ. */
+  readonly maxPriority?: number;
+}
+
+export type TopicOptions<T> = DestinationOptions<T> & RetryPolicy;
+
+export interface LogOptions<T> extends DestinationOptions<T>, RetryPolicy {
+  /** Partitions when the log is created. @default 1 */
+  readonly partitions?: number;
+}
+
+export interface ConsumeOptions {
+  /** Handlers running at once. Messages with the same key still run one at a time, in order. @default 1 */
+  readonly concurrency?: number;
+  /** Messages the broker may hand over before they are settled. @default max(concurrency * 2, 10) */
+  readonly prefetch?: number;
+  /** Aborting it closes the consumer. */
+  readonly signal?: AbortSignal;
+  /** A handler running longer counts as failed (retry) and its message's signal is aborted. @default 30000 */
+  readonly handlerTimeoutMs?: number;
+}
+
+export interface SubscribeOptions extends ConsumeOptions, RetryPolicy {
+  /** A name makes the subscription durable: it keeps receiving while its subscriber is away. */
+  readonly durable?: string;
+}
+
+export type ReadFrom =
+  | 'earliest'
+  | 'latest'
+  | { readonly position: LogPosition }
+  | { readonly positions: readonly LogPosition[] }
+  | { readonly timestamp: Date | number };
+
+export interface ReadOptions extends ConsumeOptions {
+  /** A consumer group: commits progress, resumes after its last commit, shares partitions among readers. */
+  readonly group?: string;
+  /**
+   * Where to start. With a group, only when the group has no committed position yet.
+   * With positions, partitions that are not named start from the earliest message. @default 'earliest'
+   */
+  readonly from?: ReadFrom;
+}
+
+export interface Consumer extends AsyncDisposable {
+  /** Stops taking messages, waits for running handlers, settles what they finished. Idempotent. */
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
+
+export interface Queue<T> {
+  readonly name: string;
+  /** Resolves when the broker has the message. */
+  send(payload: T, options?: SendOptions): Promise<SendResult>;
+  consume(handler: Handler<T>, options?: ConsumeOptions): Promise<Consumer>;
+  /** Messages one at a time. Advancing the loop acks the previous message; leaving it requeues it. */
+  messages(options?: ConsumeOptions): AsyncIterableIterator<Message<T>>;
+}
+
+export interface Topic<T> {
+  readonly name: string;
+  publish(payload: T, options?: PublishOptions): Promise<SendResult>;
+  /** `*` matches one word, `#` zero or more. */
+  subscribe(pattern: string, handler: Handler<T>, options?: SubscribeOptions): Promise<Consumer>;
+  messages(pattern: string, options?: SubscribeOptions): AsyncIterableIterator<Message<T>>;
+}
+
+export interface Log<T> {
+  readonly name: string;
+  append(payload: T, options?: AppendOptions): Promise<AppendResult>;
+  read(handler: Handler<T>, options?: ReadOptions): Promise<Consumer>;
+  messages(options?: ReadOptions): AsyncIterableIterator<Message<T>>;
+}
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
+
+export interface ConsumerHealth {
+  readonly kind: 'queue' | 'topic' | 'log';
+  readonly destination: string;
+  readonly inFlight: number;
+  readonly lastDeliveryAt: Date | undefined;
+  readonly lastAckAt: Date | undefined;
+}
+
+export interface Health {
+  readonly adapter: string;
+  readonly state: ConnectionState;
+  /** When the state last changed. */
+  readonly since: Date;
+  /** Sends waiting for the connection to come back. */
+  readonly pendingSends: number;
+  readonly consumers: readonly ConsumerHealth[];
+}
+
+export interface BusEvents {
+  state: (state: ConnectionState, error?: Error) => void;
+  /** A failure that did not reach a caller: a consumer that could not settle, a lost connection. */
+  error: (error: Error) => void;
+}
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface Bus extends AsyncDisposable {
+  /** The adapter's name, e.g. `memory`, `rabbitmq`. */
+  readonly adapter: string;
+  /** What the connected broker can do, resolved at connect. */
+  readonly capabilities: Capabilities;
+  readonly closed: boolean;
+  queue<T = unknown>(name: string, options?: QueueOptions<T>): Queue<T>;
+  topic<T = unknown>(name: string, options?: TopicOptions<T>): Topic<T>;
+  log<T = unknown>(name: string, options?: LogOptions<T>): Log<T>;
+  health(): Health;
+  on<E extends keyof BusEvents>(event: E, listener: BusEvents[E]): () => void;
+  /** Closes every consumer (draining handlers), then the connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+export type { Capabilities, Requirements };
