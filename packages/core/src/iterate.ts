@@ -44,17 +44,18 @@ export function iterate<T>(
     );
   };
 
-  const stop = async (): Promise<IteratorResult<Message<T>>> => {
-    if (!done) {
+  let stopping: Promise<IteratorResult<Message<T>>> | undefined;
+  const stop = (): Promise<IteratorResult<Message<T>>> => {
+    stopping ??= (async () => {
       done = true;
       wake?.();
-      const started = consumer;
       // Closing first makes requeued messages go back to the broker instead of round again.
-      const closing = started?.then((c) => c.close());
+      const closing = consumer?.then((c) => c.close());
       await finishAll();
       await closing;
-    }
-    return { done: true, value: undefined };
+      return { done: true, value: undefined };
+    })();
+    return stopping;
   };
 
   const onAbort = () => void stop();

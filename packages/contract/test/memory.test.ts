@@ -1,0 +1,10 @@
+import { runContractSuite } from '@omnibus/contract';
+import { connect, memoryBroker } from '@omnibus/core';
+
+const broker = 'contract';
+
+await runContractSuite({
+  name: 'memory',
+  connect: (options) => connect(`memory://${broker}`, options),
+  restartBroker: () => memoryBroker(broker).restart(),
+});
