@@ -1,0 +1,190 @@
+/**
+ * Every publish goes through one confirm channel per connection, and resolves on the broker's
+ * confirm: a nack is a PublishError, a mandatory message the broker returned (no queue to route
+ * to) is a PublishError, and a message whose confirm never came because the channel or connection
+ * closed is a retriable ConnectionError (core publishes it again after reconnection). Nothing is
+ * reported as sent that was not. `publish()` returning false means the socket buffer is full:
+ * later publishes wait for `drain` instead of buffering without bound.
+ */
+import { ConnectionError, describeError, PublishError } from '@omnibus/core';
+import type { Options as AmqpOptions, ConfirmChannel, Message } from 'amqplib';
+import { ADAPTER } from './options.js';
+import { closeQuietly, replyCode, type Session } from './session.js';
+
+interface Pending {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly messageId: unknown;
+  returned: string | undefined;
+}
+
+interface OpenChannel {
+  readonly channel: ConfirmChannel;
+  /** Why the broker closed it, when it did. */
+  error: Error | undefined;
+  /** Mandatory publishes awaiting their confirm, in publish order, to match returns. */
+  readonly mandatory: Map<number, Pending>;
+  /** Set while `publish()` reported a full buffer; resolves on `drain` (or close). */
+  drained: Promise<void> | undefined;
+}
+
+export class Publisher {
+  private current: OpenChannel | undefined;
+  private opening: Promise<OpenChannel> | undefined;
+  private sequence = 0;
+
+  constructor(
+    private readonly session: Session,
+    /** Called when the broker closed the channel because something it was told about is gone (404). */
+    private readonly onNotFound: () => void,
+  ) {}
+
+  /**
+   * Publishes and resolves on the broker's confirm. `mandatory`: an unroutable message is an error
+   * (sends to a queue); without it, routing to no queue is fine (topic publishes).
+   */
+  async publish(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: AmqpOptions.Publish,
+    mandatory: boolean,
+  ): Promise<void> {
+    let open = await this.ready();
+    while (open.drained !== undefined) {
+      await open.drained;
+      open = await this.ready();
+    }
+    const target = exchange === '' ? `queue "${routingKey}"` : `exchange "${exchange}"`;
+    return new Promise<void>((resolve, reject) => {
+      const id = ++this.sequence;
+      const pending: Pending | undefined = mandatory
+        ? { exchange, routingKey, messageId: options.messageId, returned: undefined }
+        : undefined;
+      if (pending !== undefined) open.mandatory.set(id, pending);
+      const confirmed = (error: unknown) => {
+        open.mandatory.delete(id);
+        if (error === null || error === undefined) {
+          if (pending?.returned === undefined) resolve();
+          else
+            reject(
+              new PublishError(
+                `${target} did not take the message: the broker returned it as unroutable (${pending.returned}); does the queue exist?`,
+                { adapter: ADAPTER },
+              ),
+            );
+          return;
+        }
+        reject(this.failure(open, target, error));
+      };
+      let writable: boolean;
+      try {
+        writable = open.channel.publish(exchange, routingKey, content, { ...options, mandatory }, confirmed);
+      } catch (error) {
+        open.mandatory.delete(id);
+        reject(
+          error instanceof RangeError
+            ? new PublishError(`cannot publish to ${target}: ${error.message}`, {
+                adapter: ADAPTER,
+                cause: error,
+              })
+            : new ConnectionError(`publishing to ${target}: ${describeError(error)}`, {
+                adapter: ADAPTER,
+                cause: error,
+                retriable: true,
+              }),
+        );
+        return;
+      }
+      if (!writable && open.drained === undefined) {
+        open.drained = new Promise<void>((done) => {
+          const finish = () => {
+            open.channel.off('drain', finish);
+            open.channel.off('close', finish);
+            open.drained = undefined;
+            done();
+          };
+          open.channel.on('drain', finish);
+          open.channel.on('close', finish);
+        });
+      }
+    });
+  }
+
+  /** Messages published and not confirmed yet, on the current channel. */
+  get waiting(): boolean {
+    return this.current?.drained !== undefined;
+  }
+
+  close(): void {
+    closeQuietly(this.current?.channel);
+    this.current = undefined;
+  }
+
+  private failure(open: OpenChannel, target: string, error: unknown): Error {
+    const message = describeError(error);
+    if (message === 'message nacked') {
+      return new PublishError(`the broker refused the message for ${target} (negative confirm)`, {
+        adapter: ADAPTER,
+      });
+    }
+    const code = replyCode(open.error);
+    if (code === 403) {
+      return new PublishError(`the broker refused the message for ${target}: ${open.error!.message}`, {
+        adapter: ADAPTER,
+        cause: open.error,
+      });
+    }
+    return new ConnectionError(
+      `no confirm for the message to ${target}: the channel closed (${open.error?.message ?? message})`,
+      { adapter: ADAPTER, cause: open.error ?? error, retriable: true },
+    );
+  }
+
+  private ready(): Promise<OpenChannel> {
+    if (this.current !== undefined) return Promise.resolve(this.current);
+    this.opening ??= this.open().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  private async open(): Promise<OpenChannel> {
+    const model = this.session.require();
+    let channel: ConfirmChannel;
+    try {
+      channel = await model.createConfirmChannel();
+    } catch (error) {
+      throw new ConnectionError(`opening the publishing channel: ${describeError(error)}`, {
+        adapter: ADAPTER,
+        cause: error,
+        retriable: true,
+      });
+    }
+    const open: OpenChannel = { channel, error: undefined, mandatory: new Map(), drained: undefined };
+    channel.on('error', (error: Error) => {
+      open.error = error;
+      // Something declared earlier is gone (deleted by someone else): declare it again next time.
+      if (replyCode(error) === 404) this.onNotFound();
+    });
+    channel.on('return', (message: Message) => {
+      const f = message.fields as { exchange: string; routingKey: string; replyText?: string };
+      for (const pending of open.mandatory.values()) {
+        if (
+          pending.returned === undefined &&
+          pending.exchange === f.exchange &&
+          pending.routingKey === f.routingKey &&
+          pending.messageId === message.properties.messageId
+        ) {
+          pending.returned = f.replyText ?? 'NO_ROUTE';
+          break;
+        }
+      }
+    });
+    channel.on('close', () => {
+      if (this.current === open) this.current = undefined;
+    });
+    this.current = open;
+    return open;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Declarations: queues, topic exchanges, streams and the delay queues, each declared once per
+ * connection (cached, forgotten on reconnection) on a throwaway channel, because a declaration the
+ * broker refuses (PRECONDITION_FAILED: the queue exists with other arguments) closes its channel.
+ * A refusal becomes a clear error naming the destination and what to do.
+ */
+import { createHash } from 'node:crypto';
+import { ConfigError, describeError, ValidationError } from '@omnibus/core';
+import type { Channel } from 'amqplib';
+import { ADAPTER, type Settings } from './options.js';
+import { isRefusal, lost, replyCode, type Session } from './session.js';
+
+/** Delay queues expire this long after their last declaration (their messages are long gone by then). */
+const DELAY_QUEUE_LEASE_MS = 60_000;
+/** Delay queues are declared again this often, so the lease never runs out under a waiting message. */
+const DELAY_REDECLARE_MS = DELAY_QUEUE_LEASE_MS / 2;
+const MAX_NAME_BYTES = 255;
+
+export class Topology {
+  private readonly declared = new Map<string, Promise<void>>();
+  private readonly delays = new Map<number, { at: number; done: Promise<void> }>();
+
+  constructor(
+    private readonly session: Session,
+    private readonly settings: Settings,
+  ) {}
+
+  /** Forgets what was declared (a new connection, or something turned out to be deleted). */
+  clear(): void {
+    this.declared.clear();
+    this.delays.clear();
+  }
+
+  /**
+   * A durable queue with the configured arguments and, when given, `x-max-priority`. A queue that
+   * exists with other arguments is an error when this declaration asks for something it lacks
+   * (priority, quorum, limits); a plain declaration accepts it as it is.
+   */
+  queue(name: string, maxPriority?: number): Promise<void> {
+    checkName('queue', name);
+    const args: Record<string, unknown> = { ...this.settings.queueArguments };
+    if (maxPriority !== undefined) {
+      if (this.settings.quorum) {
+        return Promise.reject(
+          new ConfigError(
+            `queue "${name}": quorum queues have no priorities; drop maxPriority or use queueType 'classic'`,
+            { adapter: ADAPTER },
+          ),
+        );
+      }
+      args['x-max-priority'] = maxPriority;
+    }
+    return this.once(`q:${name}:${maxPriority ?? ''}`, async () => {
+      try {
+        await this.session.withChannel((ch) => ch.assertQueue(name, { durable: true, arguments: args }));
+      } catch (error) {
+        if (replyCode(error) !== 406 || Object.keys(args).length > 0) throw refused('queue', name, error);
+        // A plain declaration of a queue declared with extras (priority, limits): use it as it is.
+        await this.session
+          .withChannel((ch) => ch.checkQueue(name))
+          .catch((e: unknown) => {
+            throw refused('queue', name, e);
+          });
+      }
+    });
+  }
+
+  /** A durable topic exchange named after the topic. */
+  topic(name: string): Promise<void> {
+    checkName('topic', name);
+    return this.once(`x:${name}`, async () => {
+      await this.session
+        .withChannel((ch) => ch.assertExchange(name, 'topic', { durable: true }))
+        .catch((error: unknown) => {
+          throw refused('topic exchange', name, error);
+        });
+    });
+  }
+
+  /** A durable subscription: the queue `<topic>.<name>`, bound to the topic with `pattern`. */
+  async durableSubscription(topic: string, durable: string, pattern: string): Promise<string> {
+    const queue = `${topic}.${durable}`;
+    if (Buffer.byteLength(queue) > MAX_NAME_BYTES) {
+      throw new ValidationError(
+        `durable subscription "${durable}" of topic "${topic}" needs the queue "${queue}", longer than RabbitMQ's 255 bytes; use shorter names`,
+        [],
+        { adapter: ADAPTER },
+      );
+    }
+    await this.topic(topic);
+    await this.queue(queue);
+    await this.once(`b:${queue}:${pattern}`, async () => {
+      await this.session
+        .withChannel((ch) => ch.bindQueue(queue, topic, pattern))
+        .catch((error: unknown) => {
+          throw refused('binding of queue', queue, error);
+        });
+    });
+    return queue;
+  }
+
+  /** A stream (`x-queue-type: stream`) for a log. */
+  stream(name: string): Promise<void> {
+    checkName('log', name);
+    return this.once(`s:${name}`, async () => {
+      await this.session
+        .withChannel((ch) =>
+          ch.assertQueue(name, { durable: true, arguments: { ...this.settings.streamArguments } }),
+        )
+        .catch((error: unknown) => {
+          throw refused('stream', name, error);
+        });
+    });
+  }
+
+  /**
+   * The delay stage for `ms`: a fanout exchange `omnibus.delay.<ms>` bound to a queue of the same
+   * name whose messages expire after `ms` and are then dead-lettered to the default exchange with
+   * their own routing key, the target queue. One TTL for the whole queue keeps expiry in FIFO order,
+   * so every message waits exactly `ms`. Unused delay queues expire, and their exchange with them.
+   */
+  delay(ms: number): { exchange: string; ready: Promise<void> } {
+    const exchange = `omnibus.delay.${ms}`;
+    const known = this.delays.get(ms);
+    if (known !== undefined && Date.now() - known.at < DELAY_REDECLARE_MS)
+      return { exchange, ready: known.done };
+    const done = this.session
+      .withChannel(async (ch: Channel) => {
+        await ch.assertExchange(exchange, 'fanout', { durable: true, autoDelete: true });
+        await ch.assertQueue(exchange, {
+          durable: true,
+          arguments: {
+            'x-message-ttl': ms,
+            'x-dead-letter-exchange': '',
+            'x-expires': ms + DELAY_QUEUE_LEASE_MS,
+          },
+        });
+        await ch.bindQueue(exchange, exchange, '');
+      })
+      .catch((error: unknown) => {
+        this.delays.delete(ms);
+        throw refused('delay queue', exchange, error);
+      });
+    this.delays.set(ms, { at: Date.now(), done });
+    return { exchange, ready: done };
+  }
+
+  private once(key: string, declare: () => Promise<void>): Promise<void> {
+    let done = this.declared.get(key);
+    if (done === undefined) {
+      done = declare();
+      this.declared.set(key, done);
+      done.catch(() => {
+        if (this.declared.get(key) === done) this.declared.delete(key);
+      });
+    }
+    return done;
+  }
+}
+
+/** Names of the queues that hold a log group's committed offset and its reader lock. */
+export function groupQueueName(kind: 'offsets' | 'lock', log: string, group: string): string {
+  // ":" cannot appear in Omnibus names, so log "a.b" + group "c" never meets log "a" + group "b.c".
+  const name = `omnibus.${kind}:${log}:${group}`;
+  if (Buffer.byteLength(name) <= MAX_NAME_BYTES) return name;
+  return `omnibus.${kind}:${createHash('sha256').update(`${log}:${group}`).digest('hex')}`;
+}
+
+function checkName(kind: string, name: string): void {
+  if (name.startsWith('amq.')) {
+    throw new ValidationError(
+      `${kind} name "${name}" starts with "amq.", which RabbitMQ reserves for itself`,
+      [],
+      { adapter: ADAPTER },
+    );
+  }
+}
+
+function refused(what: string, name: string, error: unknown): Error {
+  if (!isRefusal(error)) return lost(`declaring ${what} "${name}"`, error);
+  const code = replyCode(error);
+  const reason = describeError(error).replace(/^Operation failed: \w+; /, '');
+  const hint =
+    code === 406
+      ? 'it already exists with other arguments: declare it the same way everywhere (maxPriority, queueType, limits), or delete it'
+      : code === 403
+        ? 'the user may not configure it: check its permissions on this vhost'
+        : 'the broker refused it';
+  return new ConfigError(`cannot declare ${what} "${name}": ${hint} (${reason})`, {
+    adapter: ADAPTER,
+    cause: error,
+  });
+}
