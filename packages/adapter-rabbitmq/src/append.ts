@@ -13,7 +13,7 @@ import type { LogPosition, OutgoingMessage } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { ConsumeContext } from './consume.js';
 import { asBuffer, headerText, PRIVATE_HEADER, publishOptions } from './message.js';
-import { type Attachable, closeQuietly } from './session.js';
+import { type Attachable, closeQuietly, openChannel, subscribeError } from './session.js';
 
 const IDLE_MS = 5_000;
 const READ_BACK_PREFETCH = 1000;
@@ -94,7 +94,8 @@ class ReadBack implements Attachable {
 
   async attach(model: ChannelModel): Promise<void> {
     if (this.closed || this.model === model) return;
-    const channel = await model.createChannel();
+    const what = `reading back the entries of log "${this.log}"`;
+    const channel = await openChannel(model, what);
     channel.on('error', () => undefined);
     channel.on('close', () => {
       if (this.channel !== channel) return;
@@ -120,7 +121,7 @@ class ReadBack implements Attachable {
       this.model = model;
     } catch (error) {
       closeQuietly(channel);
-      throw error;
+      throw subscribeError(what, error);
     }
   }
 

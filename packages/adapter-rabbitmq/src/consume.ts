@@ -13,7 +13,7 @@ import type { ConsumeSpec, Deliver, Delivery, Headers, Subscription } from '@omn
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { copyOptions, type Decoded, decode } from './message.js';
 import type { Publisher } from './publisher.js';
-import { type Attachable, closeQuietly, type Session } from './session.js';
+import { type Attachable, closeQuietly, openChannel, type Session, subscribeError } from './session.js';
 import type { Topology } from './topology.js';
 
 export interface ConsumeContext {
@@ -46,7 +46,8 @@ export class QueueConsumer implements Attachable, Subscription {
 
   async attach(model: ChannelModel): Promise<void> {
     if (this.stopped || this.model === model) return;
-    const channel = await model.createChannel();
+    const what = 'consuming';
+    const channel = await openChannel(model, what);
     let failure: Error | undefined;
     channel.on('error', (error: Error) => {
       failure = error;
@@ -83,7 +84,7 @@ export class QueueConsumer implements Attachable, Subscription {
       this.model = model;
     } catch (error) {
       closeQuietly(channel);
-      throw error;
+      throw subscribeError(what, error);
     }
   }
 

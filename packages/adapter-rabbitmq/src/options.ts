@@ -26,7 +26,7 @@ export interface RabbitmqOptions {
   readonly connectRetries?: number;
   /** First reconnection delay after a lost connection, in milliseconds. @default 100 */
   readonly reconnectDelayMs?: number;
-  /** Longest reconnection delay (exponential backoff with jitter), in milliseconds. @default 5000 */
+  /** Longest reconnection delay (exponential backoff with jitter), in milliseconds. @default 5000 (or reconnectDelayMs if larger) */
   readonly reconnectMaxDelayMs?: number;
   /** `PLAIN` (user and password from the URL) or `EXTERNAL` (the TLS client certificate). @default 'PLAIN' */
   readonly authMechanism?: 'PLAIN' | 'EXTERNAL';
@@ -178,7 +178,7 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
   if (o.overflow !== undefined && o.maxLength === undefined && o.maxLengthBytes === undefined) {
     issues.push('overflow: only applies with maxLength or maxLengthBytes');
   }
-  if ((o.reconnectMaxDelayMs ?? 5000) < (o.reconnectDelayMs ?? 100)) {
+  if (o.reconnectMaxDelayMs !== undefined && o.reconnectMaxDelayMs < (o.reconnectDelayMs ?? 100)) {
     issues.push('reconnectMaxDelayMs: must not be below reconnectDelayMs');
   }
   const read = (field: string, path: string | undefined): Buffer | undefined => {
@@ -258,7 +258,7 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
     socket,
     connectRetries: o.connectRetries ?? hosts.length * 2,
     reconnectDelayMs: o.reconnectDelayMs ?? 100,
-    reconnectMaxDelayMs: o.reconnectMaxDelayMs ?? 5000,
+    reconnectMaxDelayMs: o.reconnectMaxDelayMs ?? Math.max(5000, o.reconnectDelayMs ?? 100),
     queueArguments,
     quorum: o.queueType === 'quorum',
     streamArguments,

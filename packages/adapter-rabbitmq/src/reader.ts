@@ -18,7 +18,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { ConsumeContext } from './consume.js';
 import { decode, headerText } from './message.js';
 import { ADAPTER, type Settings } from './options.js';
-import { type Attachable, closeQuietly, replyCode } from './session.js';
+import { type Attachable, closeQuietly, openChannel, replyCode, subscribeError } from './session.js';
 import { groupQueueName } from './topology.js';
 
 type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; readonly value: number };
@@ -63,11 +63,15 @@ export class StreamReader implements Attachable, Subscription {
 
   async attach(model: ChannelModel): Promise<void> {
     if (this.stopped || this.model === model) return;
-    if (this.group !== undefined && !(await this.group.acquire())) {
+    const what = `reading log "${this.log.name}"`;
+    const acquired = await this.group?.acquire().catch((error: unknown) => {
+      throw subscribeError(`${what}: taking the group's lock`, error);
+    });
+    if (acquired === false) {
       this.waitForTakeover();
       return;
     }
-    const channel = await model.createChannel();
+    const channel = await openChannel(model, what);
     channel.on('error', () => undefined);
     channel.on('close', () => {
       if (this.channel !== channel) return;
@@ -93,7 +97,7 @@ export class StreamReader implements Attachable, Subscription {
     } catch (error) {
       closeQuietly(channel);
       this.group?.release();
-      throw error;
+      throw subscribeError(what, error);
     }
   }
 

@@ -7,7 +7,7 @@
  * in place.
  */
 import type { AdapterContext } from '@omnibus/core';
-import { ConnectionError, describeError } from '@omnibus/core';
+import { ConfigError, ConnectionError, describeError, OmnibusError } from '@omnibus/core';
 import {
   type Options as AmqpOptions,
   type Channel,
@@ -251,12 +251,38 @@ export class Session {
   }
 }
 
+/** A channel for a consumer; a failure to open one is the connection's. */
+export async function openChannel(model: ChannelModel, what: string): Promise<Channel> {
+  try {
+    return await model.createChannel();
+  } catch (error) {
+    throw lost(what, error);
+  }
+}
+
 /** A broker call failed because the connection or channel went away: worth retrying after reconnection. */
 export function lost(what: string, error: unknown): ConnectionError {
   return new ConnectionError(`${what}: ${describeError(error)}`, {
     adapter: ADAPTER,
     cause: error,
     retriable: true,
+  });
+}
+
+/**
+ * Why subscribing failed, as an Omnibus error: the broker refusing the call is a ConfigError (no
+ * permission, a queue exclusive to another connection, a stream not there); anything else is the
+ * connection, worth retrying. A stream declared a moment ago may not have its replica up on this
+ * node yet (PRECONDITION_FAILED "does not have a replica on the local node"): that passes, so it
+ * is retriable too.
+ */
+export function subscribeError(what: string, error: unknown): Error {
+  if (error instanceof OmnibusError) return error;
+  const text = describeError(error);
+  if (!isRefusal(error) || /does not have a replica on the local node/.test(text)) return lost(what, error);
+  return new ConfigError(`${what}: the broker refused (${text.replace(/^Operation failed: \w+; /, '')})`, {
+    adapter: ADAPTER,
+    cause: error,
   });
 }
 
