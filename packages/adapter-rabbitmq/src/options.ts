@@ -128,6 +128,9 @@ const schema = z
   })
   .strict();
 
+/** Every option name, for documentation checks. */
+export const OPTION_NAMES: readonly string[] = Object.keys(schema.shape);
+
 /** Everything the adapter needs, resolved and with defaults. */
 export interface Settings {
   readonly hosts: readonly { readonly host: string; readonly port: number }[];

@@ -111,11 +111,6 @@ export class Publisher {
     });
   }
 
-  /** Messages published and not confirmed yet, on the current channel. */
-  get waiting(): boolean {
-    return this.current?.drained !== undefined;
-  }
-
   close(): void {
     closeQuietly(this.current?.channel);
     this.current = undefined;
