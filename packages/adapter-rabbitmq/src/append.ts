@@ -10,9 +10,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { LogPosition, OutgoingMessage } from '@omnibus/core';
+import { ClosedError } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { ConsumeContext } from './consume.js';
 import { asBuffer, headerText, PRIVATE_HEADER, publishOptions } from './message.js';
+import { ADAPTER } from './options.js';
 import { type Attachable, closeQuietly, openChannel, subscribeError } from './session.js';
 
 const IDLE_MS = 5_000;
@@ -53,7 +55,7 @@ export class Appender {
 
 /** The read-back consumer of one log. */
 class ReadBack implements Attachable {
-  private readonly waiting = new Map<string, (offset: number) => void>();
+  private readonly waiting = new Map<string, { resolve(offset: number): void; reject(error: Error): void }>();
   private channel: Channel | undefined;
   private model: ChannelModel | undefined;
   private attaching: Promise<void> | undefined;
@@ -85,7 +87,7 @@ class ReadBack implements Attachable {
   }
 
   expect(ref: string): Promise<number> {
-    return new Promise<number>((resolve) => this.waiting.set(ref, resolve));
+    return new Promise<number>((resolve, reject) => this.waiting.set(ref, { resolve, reject }));
   }
 
   forget(ref: string): void {
@@ -132,6 +134,12 @@ class ReadBack implements Attachable {
 
   close(): void {
     this.closed = true;
+    for (const waiter of this.waiting.values()) {
+      waiter.reject(
+        new ClosedError(`appending to "${this.log}": the connection is closing`, { adapter: ADAPTER }),
+      );
+    }
+    this.waiting.clear();
     if (this.idle !== undefined) clearTimeout(this.idle);
     this.ctx.session.remove(this);
     closeQuietly(this.channel);
@@ -154,10 +162,10 @@ class ReadBack implements Attachable {
     if (this.lastSeen === undefined || offset > this.lastSeen) this.lastSeen = offset;
     const ref = headerText(msg.properties.headers?.[PRIVATE_HEADER.ref]);
     if (ref === undefined) return;
-    const resolve = this.waiting.get(ref);
-    if (resolve === undefined) return;
+    const waiter = this.waiting.get(ref);
+    if (waiter === undefined) return;
     this.waiting.delete(ref);
-    resolve(offset);
+    waiter.resolve(offset);
   }
 
   /** Stops reading back after a quiet spell with nothing waiting. */

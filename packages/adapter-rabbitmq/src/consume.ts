@@ -13,7 +13,14 @@ import type { ConsumeSpec, Deliver, Delivery, Headers, Subscription } from '@omn
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { copyOptions, type Decoded, decode } from './message.js';
 import type { Publisher } from './publisher.js';
-import { type Attachable, closeQuietly, openChannel, type Session, subscribeError } from './session.js';
+import {
+  type Attachable,
+  closeQuietly,
+  openChannel,
+  replyCode,
+  type Session,
+  subscribeError,
+} from './session.js';
 import type { Topology } from './topology.js';
 
 export interface ConsumeContext {
@@ -67,7 +74,9 @@ export class QueueConsumer implements Attachable, Subscription {
         queue,
         (msg) => {
           if (msg === null) {
-            // The broker cancelled the consumer (its queue was deleted): start over on a new channel.
+            // The broker cancelled the consumer (its queue was deleted): declare it again and
+            // start over on a new channel.
+            this.ctx.topology.clear();
             closeQuietly(channel);
             return;
           }
@@ -84,6 +93,8 @@ export class QueueConsumer implements Attachable, Subscription {
       this.model = model;
     } catch (error) {
       closeQuietly(channel);
+      // Something declared earlier is gone: declare it again on the next attempt.
+      if (replyCode(error) === 404) this.ctx.topology.clear();
       throw subscribeError(what, error);
     }
   }

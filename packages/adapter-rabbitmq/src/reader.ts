@@ -79,6 +79,7 @@ export class StreamReader implements Attachable, Subscription {
       if (!this.stopped) this.ctx.session.reattach(this, undefined);
     });
     try {
+      await this.ctx.topology.stream(this.log.name);
       const start = await this.start();
       const filter = new StartFilter(start);
       await channel.prefetch(this.spec.prefetch);
@@ -160,6 +161,8 @@ export class StreamReader implements Attachable, Subscription {
 
   private onEntry(channel: Channel, filter: StartFilter, msg: ConsumeMessage | null): void {
     if (msg === null) {
+      // The broker cancelled the consumer (the stream was deleted): declare it again, start over.
+      this.ctx.topology.clear();
       closeQuietly(channel);
       return;
     }
@@ -235,6 +238,8 @@ class StartFilter {
 class Group {
   private readonly lock: string;
   private readonly offsets: string;
+  /** This group's lock among the readers of this process (the broker URL tells vhosts apart). */
+  private readonly localKey: string;
   private holding = false;
   private committed: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -249,13 +254,14 @@ class Group {
   ) {
     this.lock = groupQueueName('lock', log, group);
     this.offsets = groupQueueName('offsets', log, group);
+    this.localKey = `${settings.redacted} ${this.lock}`;
   }
 
   /** Takes the group's lock when no other reader holds it. */
   async acquire(): Promise<boolean> {
     if (this.holding) return true;
-    if (localLocks.has(this.lock)) return false;
-    localLocks.add(this.lock);
+    if (localLocks.has(this.localKey)) return false;
+    localLocks.add(this.localKey);
     try {
       await this.ctx.session.withChannel((ch) =>
         ch.assertQueue(this.lock, { exclusive: true, durable: false, autoDelete: false }),
@@ -263,7 +269,7 @@ class Group {
       this.holding = true;
       return true;
     } catch (error) {
-      localLocks.delete(this.lock);
+      localLocks.delete(this.localKey);
       if (replyCode(error) === 405) return false;
       throw error;
     }
@@ -297,7 +303,7 @@ class Group {
 
   /** The connection is gone, and the exclusive lock queue with it. */
   lost(): void {
-    if (this.holding) localLocks.delete(this.lock);
+    if (this.holding) localLocks.delete(this.localKey);
     this.holding = false;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
@@ -319,22 +325,29 @@ class Group {
 
   /** Commits the first unfinished offset, one commit at a time, never backwards. */
   commit(): Promise<void> {
-    this.chain = this.chain.then(async () => {
-      const offset = this.position();
-      if (!this.holding || offset === undefined || (this.committed !== undefined && offset <= this.committed))
-        return;
-      const body = Buffer.from(
-        JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.clientId }),
-      );
-      await this.ctx.publisher.publish(
-        '',
-        this.offsets,
-        body,
-        { persistent: true, contentType: 'application/json' },
-        true,
-      );
-      this.committed = offset;
-    });
+    // A failed commit (the connection dropped) must not stop the later ones.
+    this.chain = this.chain
+      .catch(() => undefined)
+      .then(async () => {
+        const offset = this.position();
+        if (
+          !this.holding ||
+          offset === undefined ||
+          (this.committed !== undefined && offset <= this.committed)
+        )
+          return;
+        const body = Buffer.from(
+          JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.clientId }),
+        );
+        await this.ctx.publisher.publish(
+          '',
+          this.offsets,
+          body,
+          { persistent: true, contentType: 'application/json' },
+          true,
+        );
+        this.committed = offset;
+      });
     return this.chain;
   }
 

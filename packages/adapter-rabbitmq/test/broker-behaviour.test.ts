@@ -24,12 +24,32 @@ import { AMQP_URL, unavailable } from './broker.js';
 const reason = await unavailable();
 const name = (suffix: string) => `rt-${Math.random().toString(36).slice(2, 10)}-${suffix}`;
 
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+  meanwhile?: () => Promise<void>,
+): Promise<void> {
   const dueAt = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > dueAt) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await (meanwhile?.() ?? new Promise((resolve) => setTimeout(resolve, 5)));
+    if (meanwhile !== undefined) await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+const silent = {
+  clientId: 'omnibus-test',
+  logger: { debug() {}, info() {}, warn() {}, error() {} },
+  setState() {},
+  reportError() {},
+};
+
+/** A bare session, for doing to the broker what another application would. */
+async function connectRaw(): Promise<Session> {
+  const session = new Session(resolveSettings(parseUrl(AMQP_URL), {}), silent);
+  await session.open();
+  return session;
 }
 
 describe.skipIf(reason !== undefined)('rabbitmq adapter on the broker', () => {
@@ -65,6 +85,28 @@ describe.skipIf(reason !== undefined)('rabbitmq adapter on the broker', () => {
     const prioritized = name('prio');
     await bus.queue(prioritized, { maxPriority: 5 }).send('a', { priority: 2 });
     await expect(bus.queue(prioritized).send('b')).resolves.toMatchObject({ id: expect.any(String) });
+  });
+
+  it('a consumer whose queue is deleted under it comes back on a declared-again queue', async () => {
+    const bus = await open();
+    const queue = bus.queue<string>(name('q'));
+    const got: string[] = [];
+    await queue.consume((m) => void got.push(m.payload));
+    await queue.send('before');
+    await until(() => got.length === 1, 'the first message');
+    const other = await connectRaw();
+    await other.withChannel((ch) => ch.deleteQueue(queue.name));
+    // Sends may fail while the queue is gone (unroutable): retry until the consumer is back.
+    await until(
+      () => got.includes('after'),
+      'the consumer to come back',
+      15_000,
+      async () => {
+        await queue.send('after').catch(() => undefined);
+      },
+    );
+    expect(bus.health().state).toBe('connected');
+    await other.close();
   });
 
   it('a priority needs a queue declared with maxPriority', async () => {
@@ -165,15 +207,7 @@ describe.skipIf(reason !== undefined)('rabbitmq adapter on the broker', () => {
 
 describe.skipIf(reason !== undefined)('rabbitmq publisher flow control', () => {
   it('stops publishing when amqplib reports a full buffer and resumes on drain', async () => {
-    const context = {
-      clientId: 'flow-test',
-      logger: { debug() {}, info() {}, warn() {}, error() {} },
-      setState() {},
-      reportError() {},
-    };
-    const url = parseUrl(AMQP_URL);
-    const session = new Session(resolveSettings(url, {}), context);
-    await session.open();
+    const session = await connectRaw();
     const events: string[] = [];
     const spy = {
       require(): ChannelModel {
