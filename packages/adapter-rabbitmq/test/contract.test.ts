@@ -1,12 +1,20 @@
+/**
+ * Everything that needs the broker, in one file so it runs in order: the contract suite, then this
+ * adapter's own tests, then the broker restart (which would break tests running beside it).
+ */
 import { runContractSuite } from '@omnibus/contract';
 import { connect } from '@omnibus/core';
 import { describe, it } from 'vitest';
 import { rabbitmq } from '../src/index.js';
 import { AMQP_URL, restartBroker, unavailable } from './broker.js';
+import { behaviourTests } from './live/behaviour.js';
+import { connectionTests } from './live/connection.js';
+import { logTests } from './live/logs.js';
+import { restartTests } from './live/restart.js';
 
 const reason = await unavailable();
 if (reason !== undefined) {
-  describe.skip(`contract: rabbitmq (${reason})`, () => {
+  describe.skip(`rabbitmq (${reason})`, () => {
     it('needs RabbitMQ', () => undefined);
   });
 } else {
@@ -15,4 +23,8 @@ if (reason !== undefined) {
     connect: (options) => connect(AMQP_URL, { ...options, adapters: [rabbitmq()] }),
     restartBroker,
   });
+  connectionTests();
+  behaviourTests();
+  logTests();
+  restartTests();
 }
