@@ -84,12 +84,14 @@ function shortString(buf, key) {
 async function amqp(io) {
   io.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 0, 9, 1]));
   const header = await io.read(7);
-  if (header[0] !== 1) throw new Error(`expected a method frame, got ${header.subarray(0, 8).toString('latin1')}`);
+  if (header[0] !== 1)
+    throw new Error(`expected a method frame, got ${header.subarray(0, 8).toString('latin1')}`);
   const size = header.readUInt32BE(3);
   const payload = await io.read(size + 1);
   const classId = payload.readUInt16BE(0);
   const methodId = payload.readUInt16BE(2);
-  if (classId !== 10 || methodId !== 10) throw new Error(`expected Connection.Start, got ${classId}.${methodId}`);
+  if (classId !== 10 || methodId !== 10)
+    throw new Error(`expected Connection.Start, got ${classId}.${methodId}`);
   return `${shortString(payload, 'product') ?? 'AMQP broker'} ${shortString(payload, 'version') ?? ''}`.trim();
 }
 
@@ -115,9 +117,7 @@ async function mqtt(io) {
 }
 
 async function stomp(io, login = 'guest', passcode = 'guest') {
-  io.write(
-    `CONNECT\naccept-version:1.2\nhost:/\nlogin:${login}\npasscode:${passcode}\nheart-beat:0,0\n\n\0`,
-  );
+  io.write(`CONNECT\naccept-version:1.2\nhost:/\nlogin:${login}\npasscode:${passcode}\nheart-beat:0,0\n\n\0`);
   const frame = (await io.readUntil(0)).toString('utf8').replace(/^\n+/, '');
   const [command, ...lines] = frame.split('\n');
   if (command !== 'CONNECTED') {
@@ -174,7 +174,8 @@ async function kafka(io, minBrokers = '1') {
   let metadataRange = null;
   for (let i = 0; i < count; i++) {
     const at = 10 + i * 6;
-    if (versions.readInt16BE(at) === 3) metadataRange = [versions.readInt16BE(at + 2), versions.readInt16BE(at + 4)];
+    if (versions.readInt16BE(at) === 3)
+      metadataRange = [versions.readInt16BE(at + 2), versions.readInt16BE(at + 4)];
   }
   if (!metadataRange || metadataRange[0] > 4 || metadataRange[1] < 4) {
     throw new Error(`broker does not offer Metadata v4 (offers ${metadataRange?.join('-') ?? 'none'})`);
@@ -199,7 +200,8 @@ async function kafka(io, minBrokers = '1') {
   const clusterId = clusterIdLen >= 0 ? meta.subarray(at + 2, at + 2 + clusterIdLen).toString() : null;
   at += 2 + Math.max(clusterIdLen, 0);
   const controller = meta.readInt32BE(at);
-  if (brokers < Number(minBrokers)) throw new Error(`metadata lists ${brokers} broker(s), want ${minBrokers}`);
+  if (brokers < Number(minBrokers))
+    throw new Error(`metadata lists ${brokers} broker(s), want ${minBrokers}`);
   if (controller < 0) throw new Error('metadata names no controller yet');
   return `ApiVersions ok (${count} APIs), ${brokers} broker(s), cluster ${clusterId}`;
 }
