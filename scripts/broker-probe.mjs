@@ -6,8 +6,10 @@
 //   mqtt   HOST PORT                 MQTT 3.1.1 CONNECT -> CONNACK (return code 0), DISCONNECT
 //   stomp  HOST PORT [LOGIN PASS]    STOMP 1.2 CONNECT -> CONNECTED, DISCONNECT
 //   stream HOST PORT                 RabbitMQ stream protocol PeerProperties -> response code OK
-//   kafka  HOST PORT [MIN_BROKERS]   Kafka ApiVersions v0 -> error 0, then Metadata v4 -> at
-//                                    least MIN_BROKERS brokers and a controller
+//   kafka  HOST PORT [MIN_BROKERS [groups]]
+//                                    Kafka ApiVersions v0 -> error 0, then Metadata v4 -> at
+//                                    least MIN_BROKERS brokers and a controller; with `groups`,
+//                                    FindCoordinator v1 -> a group coordinator
 //
 // Prints one line describing what answered and exits 0, or prints the reason and exits 1.
 // PROBE_TIMEOUT_MS (default 3000) bounds each attempt; brokers.sh does the retrying.
@@ -165,7 +167,7 @@ async function kafkaResponse(io) {
   return io.read(size);
 }
 
-async function kafka(io, minBrokers = '1') {
+async function kafka(io, minBrokers = '1', withGroups = '') {
   io.write(kafkaRequest(18, 0, 1, Buffer.alloc(0)));
   const versions = await kafkaResponse(io);
   const error = versions.readInt16BE(4);
@@ -203,7 +205,22 @@ async function kafka(io, minBrokers = '1') {
   if (brokers < Number(minBrokers))
     throw new Error(`metadata lists ${brokers} broker(s), want ${minBrokers}`);
   if (controller < 0) throw new Error('metadata names no controller yet');
-  return `ApiVersions ok (${count} APIs), ${brokers} broker(s), cluster ${clusterId}`;
+  let groups = '';
+  if (withGroups === 'groups') {
+    // FindCoordinator v1 for a group: makes the broker create __consumer_offsets, and answers
+    // error 0 once a coordinator is there, so the first test's consumer group doesn't wait.
+    const key = Buffer.from('omnibus-probe');
+    const request = Buffer.alloc(2 + key.length + 1);
+    request.writeInt16BE(key.length, 0);
+    key.copy(request, 2);
+    request.writeInt8(0, 2 + key.length);
+    io.write(kafkaRequest(10, 1, 3, request));
+    const found = await kafkaResponse(io);
+    const code = found.readInt16BE(8);
+    if (code !== 0) throw new Error(`FindCoordinator error code ${code} (group coordinator not ready)`);
+    groups = ', group coordinator ready';
+  }
+  return `ApiVersions ok (${count} APIs), ${brokers} broker(s), cluster ${clusterId}${groups}`;
 }
 
 const protocols = { amqp, mqtt, stomp, stream, kafka };

@@ -90,8 +90,8 @@ fail_with_log() {
     if [[ -n $logfile && -r $logfile ]]; then
       printf 'brokers: last 40 lines of %s:\n' "$logfile"
       tail -n 40 "$logfile" | sed 's/^/    /'
-    else
-      printf 'brokers: no log at %s\n' "${logfile:-?}"
+    elif [[ -n $logfile ]]; then
+      printf 'brokers: no log at %s\n' "$logfile"
     fi
     printf '\n'
   } >&2
@@ -520,7 +520,7 @@ kafka_start() {
   done
   ((ok == 0)) || return 1
   if [[ -z $only ]]; then
-    wait_until kafka "$KAFKA_DIR/node-1/server.log" "" kafka 127.0.0.1 "$KAFKA_BASE_PORT" "$nodes" || return 1
+    wait_until kafka "$KAFKA_DIR/node-1/server.log" "" kafka 127.0.0.1 "$KAFKA_BASE_PORT" "$nodes" groups || return 1
   fi
   kafka_bootstrap "$nodes" >"$KAFKA_DIR/bootstrap"
   write_env
@@ -546,8 +546,7 @@ kafka_stop() {
     fi
   done
   ((${#pids[@]})) || return 0
-  # Stop nodes together: a node waiting for a quorum that is already gone would only time out.
-  log "stopping ${names[*]} (pids ${pids[*]})"
+  # Signal all nodes at once: a node waiting for a quorum that is already gone would only time out.
   kill -TERM "${pids[@]}" 2>/dev/null || true
   for i in "${!pids[@]}"; do stop_pid "${names[$i]}" "${pids[$i]}" 60; done
 }

@@ -30,7 +30,11 @@ async function consumeInGroup(kafka: kafkajs.Kafka, topic: string, groupId: stri
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      consumer.on(consumer.events.CRASH, (event) => reject(event.payload.error));
+      // kafkajs restarts the consumer itself after a retriable error (e.g. the group
+      // coordinator still loading on a fresh cluster); only a crash it gives up on fails.
+      consumer.on(consumer.events.CRASH, (event) => {
+        if (!event.payload.restart) reject(event.payload.error);
+      });
       consumer
         .run({
           autoCommit: false,
