@@ -14,6 +14,8 @@
 #   BROKERS_DIR     work dir for state, data and logs (default: <repo>/.brokers)
 #   KAFKA_VERSION   Apache Kafka version from Maven Central (default 4.4.0; 3.9.x works too)
 #   KAFKA_NODES     1 (default: one combined broker+controller on 9092) or 3 (9092-9094)
+#                   Unset, both keep the layout Kafka's data dir was formatted for, if any;
+#                   another value wipes Kafka's data and formats it anew.
 #   KAFKA_HEAP_OPTS JVM heap for each Kafka node (default -Xms512m -Xmx512m)
 #   ACTIVEMQ_HEAP_OPTS  JVM heap for ActiveMQ (default -Xms128m -Xmx512m)
 #   BROKERS_WAIT    seconds each broker may take to answer after a start (default 120)
@@ -475,10 +477,18 @@ kafka_start() {
       fail_with_log "kafka runs as '$layout' (version nodes); asked for '$version $nodes': run 'scripts/brokers.sh stop kafka' first" ""
       return 1
     fi
+  elif [[ -n $layout ]]; then
+    # Stopped, with data: an unset KAFKA_VERSION / KAFKA_NODES keeps that data's layout (so
+    # `restart kafka` never wipes it); a different one asks for new, empty storage.
+    version=${KAFKA_VERSION:-${layout% *}}
+    nodes=${KAFKA_NODES:-${layout#* }}
   else
     version=${KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}
-    if [[ -n $only ]]; then nodes=${KAFKA_NODES:-${layout#* }}; else nodes=${KAFKA_NODES:-1}; fi
-    [[ $nodes =~ ^[1-9]$ ]] || nodes=1
+    nodes=${KAFKA_NODES:-1}
+  fi
+  if ! [[ $nodes =~ ^[1-9]$ ]]; then
+    fail_with_log "KAFKA_NODES must be 1 to 9, not '$nodes'" ""
+    return 1
   fi
   if [[ -n $only ]] && ((only > nodes)); then
     fail_with_log "kafka-$only: the cluster has $nodes node(s)" ""
