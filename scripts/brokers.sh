@@ -469,6 +469,11 @@ kafka_start() {
   local only=${1:-} t0=$SECONDS layout version nodes running i ok=0 started=()
   layout=$(kafka_layout)
   mapfile -t running < <(kafka_running_nodes)
+  if ((${#running[@]} == 0)) && [[ -z $only ]] && probe kafka 127.0.0.1 "$KAFKA_BASE_PORT" >/dev/null; then
+    # Started from another clone or work dir, or by hand: it is not ours to reconfigure.
+    log "a Kafka broker already answers on 127.0.0.1:$KAFKA_BASE_PORT (not started from $WORK): leaving it alone"
+    return 0
+  fi
   if ((${#running[@]})); then
     # A cluster runs: keep its layout unless asked for another one explicitly.
     version=${KAFKA_VERSION:-${layout% *}}
