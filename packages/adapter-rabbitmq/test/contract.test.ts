@@ -20,8 +20,12 @@ if (reason !== undefined) {
 } else {
   await runContractSuite({
     name: 'rabbitmq',
-    connect: (options) => connect(AMQP_URL, { ...options, adapters: [rabbitmq()] }),
+    // A full restart of the node takes ~30 s here (brokers.sh waits for every plugin): sends may
+    // wait that long for the reconnection, so the send buffer waits longer than its 30 s default.
+    connect: (options) =>
+      connect(AMQP_URL, { sendBuffer: { timeoutMs: 120_000 }, ...options, adapters: [rabbitmq()] }),
     restartBroker,
+    testTimeoutMs: 180_000,
   });
   connectionTests();
   behaviourTests();
