@@ -5,9 +5,11 @@
  */
 import { compare, MESSAGE_BYTES, type Result, type Scenario, table } from './harness.js';
 import { memoryScenarios } from './memory.js';
+import { rabbitmqScenarios } from './rabbitmq.js';
 
 const TARGETS: Record<string, () => Promise<Scenario[]>> = {
   memory: async () => memoryScenarios,
+  rabbitmq: async () => rabbitmqScenarios,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, parseUrl } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
 import { resolveSettings } from '../src/options.js';
@@ -86,5 +89,30 @@ describe('rabbitmq options', () => {
     });
     expect(settings('amqp://h?lazyQueues=true').queueArguments).toEqual({ 'x-queue-mode': 'lazy' });
     expect(() => settings('amqp://h?streamMaxAge=7days')).toThrow(/streamMaxAge/);
+  });
+
+  it('passes TLS material and checks to the socket for amqps', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omnibus-tls-'));
+    writeFileSync(join(dir, 'ca.pem'), 'CA PEM');
+    const s = settings(
+      `amqps://h?caFile=${encodeURIComponent(join(dir, 'ca.pem'))}&servername=rabbit.internal`,
+      {
+        cert: 'CERT PEM',
+        key: 'KEY PEM',
+        passphrase: 'hunter2',
+      },
+    );
+    expect(s.tls).toBe(true);
+    expect(String(s.socket.ca)).toBe('CA PEM');
+    expect(s.socket).toMatchObject({
+      cert: 'CERT PEM',
+      key: 'KEY PEM',
+      passphrase: 'hunter2',
+      servername: 'rabbit.internal',
+      rejectUnauthorized: true,
+    });
+    expect(s.connectFields(0)).toMatchObject({ protocol: 'amqps', port: 5671 });
+    expect(settings('amqps://h?rejectUnauthorized=false').socket.rejectUnauthorized).toBe(false);
+    expect(settings('amqps://h?authMechanism=EXTERNAL').socket.credentials?.mechanism).toBe('EXTERNAL');
   });
 });

@@ -107,6 +107,21 @@ export function logTests(): void {
       await doomed.close();
     });
 
+    it('a reader from a timestamp does not disturb the connection (x-stream-offset takes seconds, not a Date)', async () => {
+      const bus = await open();
+      const states: string[] = [];
+      bus.on('state', (state) => states.push(state));
+      const log = bus.log<string>(name('l'));
+      await log.append('old');
+      const got: string[] = [];
+      await log.read((m) => void got.push(m.payload), { from: { timestamp: new Date(Date.now() - 60_000) } });
+      await log.append('new');
+      await until(() => got.length === 2, 'both entries');
+      expect(got).toEqual(['old', 'new']);
+      expect(states).toEqual([]);
+      expect(bus.health().state).toBe('connected');
+    });
+
     it('a reader with partition positions other than 0 is refused: one stream is one partition', async () => {
       const bus = await open();
       await expect(
