@@ -15,7 +15,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { ConsumeContext } from './consume.js';
 import { asBuffer, headerText, PRIVATE_HEADER, publishOptions } from './message.js';
 import { ADAPTER } from './options.js';
-import { type Attachable, closeQuietly, openChannel, subscribeError } from './session.js';
+import { type Attachable, AttachOnce, closeQuietly, openChannel, subscribeError } from './session.js';
 
 const IDLE_MS = 5_000;
 const READ_BACK_PREFETCH = 1000;
@@ -55,6 +55,7 @@ export class Appender {
 
 /** The read-back consumer of one log. */
 class ReadBack implements Attachable {
+  private readonly once = new AttachOnce();
   private readonly waiting = new Map<string, { resolve(offset: number): void; reject(error: Error): void }>();
   private channel: Channel | undefined;
   private model: ChannelModel | undefined;
@@ -94,7 +95,11 @@ class ReadBack implements Attachable {
     this.waiting.delete(ref);
   }
 
-  async attach(model: ChannelModel): Promise<void> {
+  attach(model: ChannelModel): Promise<void> {
+    return this.once.run(model, () => this.open(model));
+  }
+
+  private async open(model: ChannelModel): Promise<void> {
     if (this.closed || this.model === model) return;
     const what = `reading back the entries of log "${this.log}"`;
     const channel = await openChannel(model, what);

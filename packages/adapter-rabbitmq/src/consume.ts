@@ -15,6 +15,7 @@ import { copyOptions, type Decoded, decode } from './message.js';
 import type { Publisher } from './publisher.js';
 import {
   type Attachable,
+  AttachOnce,
   closeQuietly,
   openChannel,
   replyCode,
@@ -38,6 +39,7 @@ export interface Source {
 }
 
 export class QueueConsumer implements Attachable, Subscription {
+  private readonly once = new AttachOnce();
   private channel: Channel | undefined;
   private consumerTag: string | undefined;
   private model: ChannelModel | undefined;
@@ -51,7 +53,11 @@ export class QueueConsumer implements Attachable, Subscription {
     private readonly deliver: Deliver,
   ) {}
 
-  async attach(model: ChannelModel): Promise<void> {
+  attach(model: ChannelModel): Promise<void> {
+    return this.once.run(model, () => this.open(model));
+  }
+
+  private async open(model: ChannelModel): Promise<void> {
     if (this.stopped || this.model === model) return;
     const what = 'consuming';
     const channel = await openChannel(model, what);

@@ -18,7 +18,14 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { ConsumeContext } from './consume.js';
 import { decode, headerText } from './message.js';
 import { ADAPTER, type Settings } from './options.js';
-import { type Attachable, closeQuietly, openChannel, replyCode, subscribeError } from './session.js';
+import {
+  type Attachable,
+  AttachOnce,
+  closeQuietly,
+  openChannel,
+  replyCode,
+  subscribeError,
+} from './session.js';
 import { groupQueueName } from './topology.js';
 
 type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; readonly value: number };
@@ -27,6 +34,7 @@ type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; rea
 const localLocks = new Set<string>();
 
 export class StreamReader implements Attachable, Subscription {
+  private readonly once = new AttachOnce();
   private channel: Channel | undefined;
   private consumerTag: string | undefined;
   private model: ChannelModel | undefined;
@@ -61,7 +69,11 @@ export class StreamReader implements Attachable, Subscription {
         : new Group(ctx, settings, log.name, spec.group, () => this.position());
   }
 
-  async attach(model: ChannelModel): Promise<void> {
+  attach(model: ChannelModel): Promise<void> {
+    return this.once.run(model, () => this.open(model));
+  }
+
+  private async open(model: ChannelModel): Promise<void> {
     if (this.stopped || this.model === model) return;
     const what = `reading log "${this.log.name}"`;
     const acquired = await this.group?.acquire().catch((error: unknown) => {

@@ -27,6 +27,23 @@ export interface Attachable {
 
 const MAX_ATTACH_DELAY_MS = 30_000;
 
+/**
+ * One attach per connection at a time: a reconnection, a re-attach timer and a standby reader's
+ * poll may all try at once, and two would consume twice.
+ */
+export class AttachOnce {
+  private current: { readonly model: ChannelModel; readonly done: Promise<void> } | undefined;
+
+  run(model: ChannelModel, attach: () => Promise<void>): Promise<void> {
+    if (this.current?.model === model) return this.current.done;
+    const done = attach().finally(() => {
+      if (this.current?.done === done) this.current = undefined;
+    });
+    this.current = { model, done };
+    return done;
+  }
+}
+
 export class Session {
   /** The live connection, or undefined while reconnecting. */
   model: ChannelModel | undefined;
