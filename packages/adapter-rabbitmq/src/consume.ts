@@ -36,6 +36,8 @@ export interface Source {
   prepare(channel: Channel): Promise<string>;
   /** The topic whose routing keys are subjects, for topic subscriptions. */
   readonly topic?: string;
+  /** What is consumed, for errors: `queue "orders"`, `topic "shop"`. */
+  readonly label: string;
 }
 
 export class QueueConsumer implements Attachable, Subscription {
@@ -59,7 +61,7 @@ export class QueueConsumer implements Attachable, Subscription {
 
   private async open(model: ChannelModel): Promise<void> {
     if (this.stopped || this.model === model) return;
-    const what = 'consuming';
+    const what = `consuming from ${this.source.label}`;
     const channel = await openChannel(model, what);
     let failure: Error | undefined;
     channel.on('error', (error: Error) => {

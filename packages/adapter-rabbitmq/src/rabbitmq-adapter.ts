@@ -105,6 +105,7 @@ class RabbitmqAdapter implements Adapter {
     const topology = this.ctx.topology;
     return this.start(
       {
+        label: `queue "${queue.name}"`,
         prepare: async () => {
           await topology.queue(queue.name, queue.maxPriority);
           return queue.name;
@@ -135,6 +136,7 @@ class RabbitmqAdapter implements Adapter {
       durable === undefined
         ? {
             topic: topic.name,
+            label: `topic "${topic.name}"`,
             // A server-named queue of this connection, deleted with its consumer.
             prepare: async (channel) => {
               await topology.topic(topic.name);
@@ -149,6 +151,7 @@ class RabbitmqAdapter implements Adapter {
           }
         : {
             topic: topic.name,
+            label: `topic "${topic.name}" (durable subscription "${durable}")`,
             prepare: () => topology.durableSubscription(topic.name, durable, spec.pattern),
           };
     return this.start(source, spec, deliver);
