@@ -203,12 +203,25 @@ rabbitmq_log() {
   echo "${newest:-/var/log/rabbitmq}"
 }
 
+# Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user with su, whose PAM session
+# leaves 1024 open files; each stream keeps its segment and index files open, so a few hundred
+# test streams ran the node out of files (emfile) and broke it. Raise the limit in that shell, as
+# Debian's systemd unit does (LimitNOFILE).
+rabbitmq_server_detached() {
+  local server=/usr/lib/rabbitmq/bin/rabbitmq-server
+  if [[ $(id -u) == 0 && -x $server ]] && id rabbitmq >/dev/null 2>&1; then
+    (cd /var/lib/rabbitmq && su rabbitmq -s /bin/sh -c "ulimit -n \$(ulimit -Hn); exec $server -detached")
+  else
+    rabbitmq-server -detached
+  fi
+}
+
 rabbitmq_start() {
   local t0=$SECONDS
   command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
   if ! probe amqp 127.0.0.1 "$RABBITMQ_AMQP_PORT" >/dev/null; then
     log "starting RabbitMQ (rabbitmq-server -detached)"
-    rabbitmq-server -detached >>"$WORK/rabbitmq-start.log" 2>&1 || {
+    rabbitmq_server_detached >>"$WORK/rabbitmq-start.log" 2>&1 || {
       fail_with_log "rabbitmq-server -detached" "$WORK/rabbitmq-start.log"
       return 1
     }
