@@ -289,7 +289,7 @@ class Group {
 
   /** The committed offset (the next to read), or undefined when the group has none. */
   async load(): Promise<number | undefined> {
-    await this.declareOffsets();
+    await this.ctx.topology.groupOffsets(this.offsets);
     const stored = await this.ctx.session.withChannel(async (ch) => {
       const msg = await ch.get(this.offsets, { noAck: false });
       // Closing the throwaway channel puts it back.
@@ -361,17 +361,6 @@ class Group {
         this.committed = offset;
       });
     return this.chain;
-  }
-
-  private declareOffsets(): Promise<void> {
-    return this.ctx.session
-      .withChannel((ch) =>
-        ch.assertQueue(this.offsets, {
-          durable: true,
-          arguments: { 'x-max-length': 1, 'x-overflow': 'drop-head' },
-        }),
-      )
-      .then(() => undefined);
   }
 }
 

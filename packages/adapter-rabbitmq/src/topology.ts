@@ -113,6 +113,22 @@ export class Topology {
     });
   }
 
+  /** A log group's offsets queue: it keeps only its latest message, the committed offset. */
+  groupOffsets(name: string): Promise<void> {
+    return this.once(`o:${name}`, async () => {
+      await this.session
+        .withChannel((ch) =>
+          ch.assertQueue(name, {
+            durable: true,
+            arguments: { 'x-max-length': 1, 'x-overflow': 'drop-head' },
+          }),
+        )
+        .catch((error: unknown) => {
+          throw refused('offsets queue', name, error);
+        });
+    });
+  }
+
   /**
    * The delay stage for `ms`: a fanout exchange `omnibus.delay.<ms>` bound to a queue of the same
    * name whose messages expire after `ms` and are then dead-lettered to the default exchange with

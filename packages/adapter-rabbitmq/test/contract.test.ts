@@ -3,9 +3,12 @@
  * adapter's own tests, then the broker restart (which would break tests running beside it).
  */
 import { runContractSuite } from '@omnibus/contract';
-import { connect } from '@omnibus/core';
-import { describe, it } from 'vitest';
+import { connect, parseUrl } from '@omnibus/core';
+import { afterAll, describe, it, vi } from 'vitest';
 import { rabbitmq } from '../src/index.js';
+import { resolveSettings } from '../src/options.js';
+import { Session } from '../src/session.js';
+import { Topology } from '../src/topology.js';
 import { AMQP_URL, restartBroker, unavailable } from './broker.js';
 import { behaviourTests } from './live/behaviour.js';
 import { connectionTests } from './live/connection.js';
@@ -18,6 +21,30 @@ if (reason !== undefined) {
     it('needs RabbitMQ', () => undefined);
   });
 } else {
+  // Every test uses new names; delete what they declared, or each run leaves hundreds of queues
+  // and streams behind (each stream holds open files on the broker).
+  const queues = [
+    vi.spyOn(Topology.prototype, 'queue'),
+    vi.spyOn(Topology.prototype, 'stream'),
+    vi.spyOn(Topology.prototype, 'groupOffsets'),
+  ];
+  const exchanges = vi.spyOn(Topology.prototype, 'topic');
+  afterAll(async () => {
+    const silent = { debug() {}, info() {}, warn() {}, error() {} };
+    const context = { clientId: 'omnibus-cleanup', logger: silent, setState() {}, reportError() {} };
+    const session = new Session(resolveSettings(parseUrl(AMQP_URL), {}), context);
+    await session.open();
+    const names = (spy: { mock: { calls: unknown[][] } }) =>
+      new Set(spy.mock.calls.map((call) => String(call[0])));
+    for (const queue of new Set(queues.flatMap((spy) => [...names(spy)]))) {
+      await session.withChannel((ch) => ch.deleteQueue(queue)).catch(() => undefined);
+    }
+    for (const exchange of names(exchanges)) {
+      await session.withChannel((ch) => ch.deleteExchange(exchange)).catch(() => undefined);
+    }
+    await session.close();
+  }, 120_000);
+
   await runContractSuite({
     name: 'rabbitmq',
     // A full restart of the node takes ~30 s here (brokers.sh waits for every plugin): sends may
