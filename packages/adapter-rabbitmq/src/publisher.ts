@@ -50,7 +50,8 @@ export class Publisher {
     options: AmqpOptions.Publish,
     mandatory: boolean,
   ): Promise<void> {
-    let open = await this.ready();
+    // The hot path stays synchronous up to amqplib's publish: no await while the channel is open.
+    let open = this.current ?? (await this.ready());
     while (open.drained !== undefined) {
       await open.drained;
       open = await this.ready();

@@ -91,7 +91,8 @@ class RabbitmqAdapter implements Adapter {
       );
     }
     const { topology, publisher } = this.ctx;
-    await topology.queue(queue.name, queue.maxPriority);
+    if (!topology.hasQueue(queue.name, queue.maxPriority))
+      await topology.queue(queue.name, queue.maxPriority);
     let exchange = '';
     if (message.delayMs !== undefined && message.delayMs > 0) {
       const delay = topology.delay(message.delayMs);
@@ -117,7 +118,7 @@ class RabbitmqAdapter implements Adapter {
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
-    await this.ctx.topology.topic(topic.name);
+    if (!this.ctx.topology.hasTopic(topic.name)) await this.ctx.topology.topic(topic.name);
     // No subject: the empty routing key, which only `#` matches. Routed to no queue is fine.
     const options = publishOptions(message);
     await this.ctx.publisher.publish(

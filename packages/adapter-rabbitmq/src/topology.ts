@@ -18,6 +18,8 @@ const MAX_NAME_BYTES = 255;
 
 export class Topology {
   private readonly declared = new Map<string, Promise<void>>();
+  /** Keys whose declaration completed on this connection: the hot path checks these without awaiting. */
+  private readonly done = new Set<string>();
   private readonly delays = new Map<number, { at: number; done: Promise<void> }>();
 
   constructor(
@@ -28,6 +30,7 @@ export class Topology {
   /** Forgets what was declared (a new connection, or something turned out to be deleted). */
   clear(): void {
     this.declared.clear();
+    this.done.clear();
     this.delays.clear();
   }
 
@@ -36,6 +39,16 @@ export class Topology {
    * exists with other arguments is an error when this declaration asks for something it lacks
    * (priority, quorum, limits); a plain declaration accepts it as it is.
    */
+  /** True when `queue(name, maxPriority)` already completed on this connection (no need to await it). */
+  hasQueue(name: string, maxPriority?: number): boolean {
+    return this.done.has(`q:${name}:${maxPriority ?? ''}`);
+  }
+
+  /** True when `topic(name)` already completed on this connection. */
+  hasTopic(name: string): boolean {
+    return this.done.has(`x:${name}`);
+  }
+
   queue(name: string, maxPriority?: number): Promise<void> {
     checkName('queue', name);
     const args: Record<string, unknown> = { ...this.settings.queueArguments };
@@ -164,11 +177,17 @@ export class Topology {
   private once(key: string, declare: () => Promise<void>): Promise<void> {
     let done = this.declared.get(key);
     if (done === undefined) {
-      done = declare();
-      this.declared.set(key, done);
-      done.catch(() => {
-        if (this.declared.get(key) === done) this.declared.delete(key);
-      });
+      const declaring = declare();
+      done = declaring;
+      this.declared.set(key, declaring);
+      declaring.then(
+        () => {
+          if (this.declared.get(key) === declaring) this.done.add(key);
+        },
+        () => {
+          if (this.declared.get(key) === declaring) this.declared.delete(key);
+        },
+      );
     }
     return done;
   }
