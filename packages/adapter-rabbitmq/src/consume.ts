@@ -88,7 +88,10 @@ export class QueueConsumer implements Attachable, Subscription {
             closeQuietly(channel);
             return;
           }
-          void this.deliver(new AmqpDelivery(this.ctx, channel, queue, msg, decode(msg, topic)));
+          const decoded = decode(msg, topic);
+          // A copy would queue up behind later messages of the same key: keyed messages retry in process.
+          const Kind = decoded.key === undefined ? RepublishingDelivery : AmqpDelivery;
+          void this.deliver(new Kind(this.ctx, channel, queue, msg, decoded));
         },
         { noAck: false },
       );
@@ -142,14 +145,13 @@ class AmqpDelivery implements Delivery {
   readonly priority: number | undefined;
   readonly timestamp: number;
   readonly redelivered: boolean;
-  readonly retry?: NonNullable<Delivery['retry']>;
 
   constructor(
-    private readonly ctx: ConsumeContext,
+    protected readonly ctx: ConsumeContext,
     private readonly channel: Channel,
-    private readonly queue: string,
+    protected readonly queue: string,
     readonly raw: ConsumeMessage,
-    private readonly decoded: Decoded,
+    protected readonly decoded: Decoded,
   ) {
     this.id = decoded.id;
     this.body = decoded.body;
@@ -159,8 +161,6 @@ class AmqpDelivery implements Delivery {
     this.priority = decoded.priority;
     this.timestamp = decoded.timestamp;
     this.redelivered = raw.fields.redelivered;
-    // A copy would queue up behind later messages of the same key: keyed messages retry in process.
-    if (decoded.key === undefined) this.retry = (options) => this.republish(options);
   }
 
   async ack(): Promise<void> {
@@ -181,8 +181,11 @@ class AmqpDelivery implements Delivery {
     await this.ctx.publisher.publish('', options.destination, this.raw.content, props, true);
     await this.ack();
   }
+}
 
-  private async republish(options: { readonly delayMs: number; readonly headers: Headers }): Promise<void> {
+/** An unkeyed delivery: retried natively, by a confirmed copy to its own queue. */
+class RepublishingDelivery extends AmqpDelivery {
+  async retry(options: { readonly delayMs: number; readonly headers: Headers }): Promise<void> {
     const props = copyOptions(this.raw, this.decoded, options.headers);
     let exchange = '';
     if (options.delayMs > 0) {

@@ -88,9 +88,9 @@ export function decode(msg: AmqpMessage, topicExchange?: string): Decoded {
   const p = msg.properties;
   const table = (p.headers ?? {}) as Record<string, unknown>;
   const headers: Headers = {};
-  for (const [name, value] of Object.entries(table)) {
+  for (const name in table) {
     if (HIDDEN.has(name)) continue;
-    const text = headerText(value);
+    const text = headerText(table[name]);
     if (text !== undefined) headers[name] = text;
   }
   const key = headerText(table[PRIVATE_HEADER.key]);
