@@ -1,0 +1,186 @@
+/**
+ * Queues are shared subscriptions (`$share/<queue>/<queuePrefix>/<queue>`), and MQTT keeps nothing
+ * for a topic nobody subscribes to. So a queue with no consumer gets a *holder*: a persistent
+ * session subscribed to the share group and left offline, which stores what is sent meanwhile.
+ *
+ * Mosquitto 2.0.11 keeps giving an offline share-group member its round-robin share, so a holder
+ * must not stay beside live consumers: a consumer that starts *drains* it — connects as the holder,
+ * leaves the share group, takes what it stored (in order, ahead of its own live messages), then
+ * ends the holder's session — and looks again every `holderCheckMs` for a holder that appeared
+ * while it was consuming (a race with a sender, or, on 3.1.1, a sender that could not know).
+ *
+ * When is a holder provisioned? MQTT 5 says so: a PUBACK with reason 0x10 (no matching
+ * subscribers) means the message reached nobody, so the sender provisions the holder and sends it
+ * again. MQTT 3.1.1 has no reason codes: a sender provisions the holder before its first send to a
+ * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Ack, endClient, endSession, Receiver } from './client.js';
+import type { MqttShared } from './shared.js';
+
+/** A consumer the holder's messages can be handed to. */
+export interface HolderSink {
+  readonly prefetch: number;
+  /** Hands a message from the holder to core. */
+  fromHolder(packet: import('mqtt').IPublishPacket, ack: Ack): void;
+  /** Holds back the consumer's live messages until `unhold` (the holder's are older). */
+  hold(): void;
+  unhold(): void;
+}
+
+interface QueueState {
+  readonly consumers: HolderSink[];
+  /** 3.1.1: a holder was provisioned for sends from this bus. */
+  provisioned: boolean;
+  draining: { readonly handedOver: Promise<void>; readonly done: Promise<void> } | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const MARKER_TIMEOUT_MS = 10_000;
+
+export class Holders {
+  private readonly queues = new Map<string, QueueState>();
+
+  constructor(private readonly shared: MqttShared) {}
+
+  holderId(queue: string): string {
+    return `${this.shared.o.clientIdPrefix}omnibus-holder:${this.shared.queueTopic(queue)}`;
+  }
+
+  /** 3.1.1: before sending to a queue, make sure something stores the message. */
+  async beforeSend(queue: string): Promise<void> {
+    const state = this.state(queue);
+    if (state.provisioned || state.consumers.length > 0) return;
+    await this.provision(queue);
+    state.provisioned = true;
+  }
+
+  /** Creates (or refreshes) the holder session: subscribed to the share group, then offline. */
+  async provision(queue: string): Promise<void> {
+    const { o, where } = this.shared;
+    // Anything the holder already stores would be sent to this connection; it is never acked
+    // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
+    const holder = new Receiver(
+      o,
+      { clientId: this.holderId(queue), persistent: true, receiveMaximum: 1 },
+      () => undefined,
+      (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
+    );
+    holder.client.options.reconnectPeriod = 0;
+    try {
+      await holder.connect(where);
+      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
+    } finally {
+      await endClient(holder.client);
+    }
+  }
+
+  register(queue: string, consumer: HolderSink): void {
+    const state = this.state(queue);
+    state.consumers.push(consumer);
+    const every = this.shared.o.holderCheckMs;
+    if (state.timer === undefined && every > 0) {
+      state.timer = setInterval(() => {
+        this.drain(queue).catch((error: unknown) => this.report(queue, error));
+      }, every);
+      state.timer.unref();
+    }
+  }
+
+  /** Returns true when it was this bus's last consumer of the queue. */
+  async unregister(queue: string, consumer: HolderSink): Promise<boolean> {
+    const state = this.state(queue);
+    const i = state.consumers.indexOf(consumer);
+    if (i >= 0) state.consumers.splice(i, 1);
+    if (state.consumers.length > 0) return false;
+    clearInterval(state.timer);
+    state.timer = undefined;
+    state.provisioned = false;
+    await state.draining?.done.catch(() => undefined);
+    return true;
+  }
+
+  /**
+   * Takes over what a holder stores, if there is one. Resolves once its messages have been handed
+   * to a consumer (and the consumer's live messages released); ending the holder's session waits
+   * in the background until they are all settled.
+   */
+  drain(queue: string): Promise<void> {
+    const state = this.state(queue);
+    if (state.draining !== undefined) return state.draining.handedOver;
+    const sink = state.consumers[0];
+    if (sink === undefined) return Promise.resolve();
+    let handed!: () => void;
+    const handedOver = new Promise<void>((resolve) => {
+      handed = resolve;
+    });
+    const done = this.takeOver(queue, sink, handed).finally(() => {
+      state.draining = undefined;
+    });
+    // Failures after the hand-over are reported here; before it, the caller gets them.
+    const draining = { handedOver: Promise.race([handedOver, done]), done };
+    state.draining = draining;
+    void handedOver.then(() => done.catch((error: unknown) => this.report(queue, error)));
+    return draining.handedOver;
+  }
+
+  close(): void {
+    for (const state of this.queues.values()) clearInterval(state.timer);
+  }
+
+  private async takeOver(queue: string, sink: HolderSink, handedOver: () => void): Promise<void> {
+    const { o, where, publisher } = this.shared;
+    const clientId = this.holderId(queue);
+    const holder = new Receiver(
+      o,
+      { clientId, persistent: true, receiveMaximum: sink.prefetch },
+      (packet, ack) => sink.fromHolder(packet, ack),
+      (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
+    );
+    // A drainer that loses its connection stops; the holder's session keeps what was not acked.
+    holder.client.options.reconnectPeriod = 0;
+    const connack = await holder.connect(where);
+    if (connack.sessionPresent !== true) {
+      await endSession(holder.client, o, clientId);
+      return;
+    }
+    let drained = false;
+    sink.hold();
+    try {
+      await holder.client.unsubscribeAsync(this.shared.shareFilter(queue));
+      const marker = `${this.shared.queueTopic(queue)}/~drain/${randomUUID()}`;
+      const seen = holder.expectMarker(marker);
+      await holder.client.subscribeAsync(marker, { qos: 1 });
+      await publisher.publish(marker, Buffer.alloc(0), 1);
+      drained = await Promise.race([
+        seen.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref()),
+      ]);
+    } finally {
+      sink.unhold();
+      handedOver();
+    }
+    await holder.idle();
+    await holder.flushed();
+    // Without the marker, messages may still wait in the holder: keep its session.
+    if (drained && holder.client.connected) await endSession(holder.client, o, clientId);
+    else await endClient(holder.client);
+  }
+
+  private state(queue: string): QueueState {
+    let state = this.queues.get(queue);
+    if (state === undefined) {
+      state = { consumers: [], provisioned: false, draining: undefined, timer: undefined };
+      this.queues.set(queue, state);
+    }
+    return state;
+  }
+
+  private report(queue: string, error: unknown): void {
+    this.shared.context.reportError(
+      new Error(
+        `[omnibus] [mqtt] checking the holder of queue "${queue}" failed: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    );
+  }
+}
