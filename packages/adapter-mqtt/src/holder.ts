@@ -15,6 +15,7 @@
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
 import { randomUUID } from 'node:crypto';
+import { ConnectionError } from '@omnibus/core';
 import { type Ack, endClient, endSession, Receiver } from './client.js';
 import type { MqttShared } from './shared.js';
 
@@ -30,10 +31,12 @@ export interface HolderSink {
 
 interface QueueState {
   readonly consumers: HolderSink[];
-  /** 3.1.1: a holder was provisioned for sends from this bus. */
-  provisioned: boolean;
+  /** 3.1.1: the publisher connection (see `epoch`) for which a holder was provisioned. */
+  provisionedEpoch: number;
   draining: { readonly handedOver: Promise<void>; readonly done: Promise<void> } | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** Serializes this bus's connections as the holder (each takes the session over). */
+  lock: Promise<void>;
 }
 
 const MARKER_TIMEOUT_MS = 10_000;
@@ -47,16 +50,45 @@ export class Holders {
     return `${this.shared.o.clientIdPrefix}omnibus-holder:${this.shared.queueTopic(queue)}`;
   }
 
+  /**
+   * Counts the publisher's reconnections. After one, the broker may have restarted, and Mosquitto
+   * 2.0.11 does not restore shared subscriptions from persistence: until the consumers subscribe
+   * again, only a fresh holder subscription keeps what is sent.
+   */
+  private epoch = 0;
+
+  publisherReconnected(): void {
+    this.epoch++;
+  }
+
   /** 3.1.1: before sending to a queue, make sure something stores the message. */
   async beforeSend(queue: string): Promise<void> {
     const state = this.state(queue);
-    if (state.provisioned || state.consumers.length > 0) return;
+    if (state.provisionedEpoch === this.epoch) return;
+    if (this.epoch === 0 && state.consumers.length > 0) return;
+    const epoch = this.epoch;
     await this.provision(queue);
-    state.provisioned = true;
+    state.provisionedEpoch = epoch;
   }
 
-  /** Creates (or refreshes) the holder session: subscribed to the share group, then offline. */
-  async provision(queue: string): Promise<void> {
+  /**
+   * Creates (or refreshes) the holder session: subscribed to the share group, then offline. Fails
+   * retriably (core sends again) when another connection takes the holder's client id meanwhile.
+   */
+  provision(queue: string): Promise<void> {
+    return this.exclusive(queue, async () => {
+      try {
+        await this.provisionOnce(queue);
+      } catch (error) {
+        throw new ConnectionError(`could not provision the holder of queue "${queue}": ${String(error)}`, {
+          adapter: 'mqtt',
+          cause: error,
+        });
+      }
+    });
+  }
+
+  private async provisionOnce(queue: string): Promise<void> {
     const { o, where } = this.shared;
     // Anything the holder already stores would be sent to this connection; it is never acked
     // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
@@ -95,7 +127,7 @@ export class Holders {
     if (state.consumers.length > 0) return false;
     clearInterval(state.timer);
     state.timer = undefined;
-    state.provisioned = false;
+    state.provisionedEpoch = -1;
     await state.draining?.done.catch(() => undefined);
     return true;
   }
@@ -114,7 +146,21 @@ export class Holders {
     const handedOver = new Promise<void>((resolve) => {
       handed = resolve;
     });
-    const done = this.takeOver(queue, sink, handed).finally(() => {
+    // Connecting as the holder takes its session over: one holder operation at a time per queue,
+    // until the messages are handed over (settling them may take long; a provision meanwhile only
+    // makes the unsettled ones come back later).
+    let unlock: () => void = () => undefined;
+    const locked = new Promise<void>((acquired) => {
+      void this.exclusive(queue, () => {
+        acquired();
+        return new Promise<void>((resolve) => {
+          unlock = resolve;
+        });
+      });
+    });
+    void handedOver.then(() => unlock());
+    const done = locked.then(() => this.takeOver(queue, sink, handed)).finally(() => {
+      unlock();
       state.draining = undefined;
     });
     // Failures after the hand-over are reported here; before it, the caller gets them.
@@ -122,6 +168,16 @@ export class Holders {
     state.draining = draining;
     void handedOver.then(() => done.catch((error: unknown) => this.report(queue, error)));
     return draining.handedOver;
+  }
+
+  private exclusive<R>(queue: string, fn: () => Promise<R>): Promise<R> {
+    const state = this.state(queue);
+    const run = state.lock.then(fn);
+    state.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   close(): void {
@@ -170,7 +226,7 @@ export class Holders {
   private state(queue: string): QueueState {
     let state = this.queues.get(queue);
     if (state === undefined) {
-      state = { consumers: [], provisioned: false, draining: undefined, timer: undefined };
+      state = { consumers: [], provisionedEpoch: -1, draining: undefined, timer: undefined, lock: Promise.resolve() };
       this.queues.set(queue, state);
     }
     return state;

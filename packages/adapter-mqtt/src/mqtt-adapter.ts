@@ -107,6 +107,7 @@ class MqttAdapter implements Adapter, MqttShared {
 
   async connect(): Promise<void> {
     await this.publisher.connect();
+    this.publisher.client.on('connect', () => this.holders.publisherReconnected());
     this.capabilities = mqttCapabilities(this.o.protocolVersion, {
       envelope: this.o.envelope,
       ...(this.publisher.maximumPacketSize === undefined

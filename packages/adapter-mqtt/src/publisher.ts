@@ -12,7 +12,7 @@ import {
   ConnectionError,
   PublishError,
 } from '@omnibus/core';
-import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
+import { type IPublishPacket, type MqttClient, type Packet, Store } from 'mqtt';
 import { assertClientInternals, connectFirst, createClient, endClient } from './client.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -33,6 +33,8 @@ export class Publisher {
   /** MQTT 5: PUBLISH properties object → its outcome, then packet id → outcome until the PUBACK. */
   private readonly byProperties = new WeakMap<object, Tracked>();
   private readonly byPacketId = new Map<number, Tracked>();
+  /** Publishes handed to mqtt.js and not confirmed: failed (retriably) when the connection drops. */
+  private readonly unconfirmed = new Set<(error: Error) => void>();
 
   constructor(
     private readonly o: ResolvedOptions,
@@ -74,6 +76,7 @@ export class Publisher {
       });
       this.context.setState('reconnecting', error);
       for (const waiter of this.waiting.splice(0)) waiter.reject(error);
+      this.failUnconfirmed(error);
     });
     this.client.on('disconnect', (packet) => {
       this.context.reportError(
@@ -110,8 +113,11 @@ export class Publisher {
     await this.slot();
     const tracked: Tracked = { noSubscribers: false };
     if (properties !== undefined) this.byProperties.set(properties, tracked);
+    let fail: ((error: Error) => void) | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
+        fail = reject;
+        this.unconfirmed.add(reject);
         this.client.publish(
           topic,
           Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
@@ -123,6 +129,7 @@ export class Publisher {
         );
       });
     } finally {
+      if (fail !== undefined) this.unconfirmed.delete(fail);
       this.inflight--;
       this.pump();
     }
@@ -135,6 +142,22 @@ export class Publisher {
       waiter.reject(new ConnectionError('the bus is closing', { adapter: 'mqtt', retriable: false }));
     }
     await endClient(this.client, undefined, 5000);
+  }
+
+  /**
+   * After a lost connection mqtt.js would send its unconfirmed publishes again, before anything
+   * else — before consumers are subscribed again, and (MQTT 5) without telling us that nobody got
+   * them. So they fail retriably instead, and core sends them again through `send`, which knows
+   * what to do (holder, reason codes). The broker may have had them: at-least-once, not at-most.
+   */
+  private failUnconfirmed(error: Error): void {
+    for (const reject of this.unconfirmed) reject(error);
+    this.unconfirmed.clear();
+    for (const [id, entry] of Object.entries(this.client.outgoing)) {
+      if ((entry as { cmd?: string }).cmd === 'subscribe' || (entry as { cmd?: string }).cmd === 'unsubscribe') continue;
+      delete this.client.outgoing[Number(id)];
+    }
+    this.client.outgoingStore = new Store();
   }
 
   private async slot(): Promise<void> {

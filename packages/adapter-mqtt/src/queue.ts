@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Deliver, Delivery, Subscription } from '@omnibus/core';
-import type { IPublishPacket } from 'mqtt';
+import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
 import { type Ack, endClient, endSession, Receiver } from './client.js';
 import type { HolderSink, Holders } from './holder.js';
 import type { MqttShared } from './shared.js';
@@ -49,10 +49,19 @@ export class QueueConsumer implements Subscription, HolderSink {
     await member.connect(where);
     await member.client.subscribeAsync(this.shared.shareFilter(this.queue), { qos: 1 });
     this.holders.register(this.queue, this);
-    // After a reconnection, look for a holder a sender may have provisioned meanwhile.
     member.client.on('connect', () => {
       if (this.closing !== undefined) return;
-      this.holders.drain(this.queue).catch((error: unknown) => this.warn(String(error)));
+      // Subscribe again even when the session is present: Mosquitto 2.0.11 restores a persistent
+      // session after a restart but not its shared subscriptions. Then look for a holder a sender
+      // provisioned while this member was away.
+      // (`resubscribe: true`, or mqtt.js skips a filter it believes subscribed.)
+      member.client
+        .subscribeAsync({
+          [this.shared.shareFilter(this.queue)]: { qos: 1 },
+          resubscribe: true,
+        } as unknown as ISubscriptionMap)
+        .then(() => this.holders.drain(this.queue))
+        .catch((error: unknown) => this.warn(`after reconnecting: ${String(error)}`));
     });
     await this.holders.drain(this.queue);
   }
