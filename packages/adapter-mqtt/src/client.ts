@@ -119,6 +119,10 @@ export interface Ack {
 
 type SendPacket = (packet: Record<string, unknown>, cb?: (error?: Error) => void) => void;
 
+const SESSION_TAKEN_OVER = 142;
+const QUICK_CLOSE_MS = 5000;
+const QUICK_CLOSES = 3;
+
 /** Tells mqtt.js to go on with the next packet without sending a PUBACK. */
 const DEFER = new Error('omnibus: PUBACK deferred until the handler settles');
 
@@ -146,8 +150,48 @@ export class Receiver {
       this.generation++;
       this.unsettled = 0;
       this.wakeIdle();
+      this.noticeQuickClose();
+    });
+    this.client.on('connect', () => {
+      this.connectedAt = Date.now();
+    });
+    this.client.on('disconnect', (packet) => {
+      if (packet.reasonCode === SESSION_TAKEN_OVER)
+        this.takenOver('the broker said: session taken over (0x8E)');
     });
     this.client.handleMessage = (packet, callback) => this.handle(packet, callback);
+  }
+
+  /**
+   * Called when another connection took this session over, after which this one stops reconnecting
+   * (two connections with one client id would take it from each other forever). MQTT 5 brokers may
+   * say so (reason 0x8E); Mosquitto 2.0.11 just closes the connection, so three closes in a row
+   * within seconds of connecting count as a takeover too.
+   */
+  onTakenOver(listener: (why: string) => void): void {
+    this.takeoverListener = listener;
+  }
+
+  private connectedAt = 0;
+  private quickCloses = 0;
+  private takeoverListener: ((why: string) => void) | undefined;
+
+  private noticeQuickClose(): void {
+    if (this.client.disconnecting || this.connectedAt === 0) return;
+    // Only connections that got their CONNACK count: failed attempts while the broker is down do not.
+    this.quickCloses = Date.now() - this.connectedAt < QUICK_CLOSE_MS ? this.quickCloses + 1 : 0;
+    this.connectedAt = 0;
+    if (this.quickCloses >= QUICK_CLOSES) {
+      this.takenOver(
+        `the broker closed the connection ${QUICK_CLOSES} times in a row right after connecting`,
+      );
+    }
+  }
+
+  private takenOver(why: string): void {
+    if (this.client.options.reconnectPeriod === 0) return;
+    this.client.options.reconnectPeriod = 0;
+    this.takeoverListener?.(why);
   }
 
   connect(where: string): Promise<IConnackPacket> {

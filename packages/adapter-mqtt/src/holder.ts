@@ -159,10 +159,12 @@ export class Holders {
       });
     });
     void handedOver.then(() => unlock());
-    const done = locked.then(() => this.takeOver(queue, sink, handed)).finally(() => {
-      unlock();
-      state.draining = undefined;
-    });
+    const done = locked
+      .then(() => this.takeOver(queue, sink, handed))
+      .finally(() => {
+        unlock();
+        state.draining = undefined;
+      });
     // Failures after the hand-over are reported here; before it, the caller gets them.
     const draining = { handedOver: Promise.race([handedOver, done]), done };
     state.draining = draining;
@@ -226,7 +228,13 @@ export class Holders {
   private state(queue: string): QueueState {
     let state = this.queues.get(queue);
     if (state === undefined) {
-      state = { consumers: [], provisionedEpoch: -1, draining: undefined, timer: undefined, lock: Promise.resolve() };
+      state = {
+        consumers: [],
+        provisionedEpoch: -1,
+        draining: undefined,
+        timer: undefined,
+        lock: Promise.resolve(),
+      };
       this.queues.set(queue, state);
     }
     return state;

@@ -65,7 +65,8 @@ export function mqttCapabilities(
     // One consumer gets a queue's or subscription's messages in order; core keeps per-key order.
     ordering: 'key',
     limits: {
-      maxMessageBytes: Math.min(options.maximumPacketSize ?? MAX_PACKET_BYTES, MAX_PACKET_BYTES) - PACKET_HEADROOM,
+      maxMessageBytes:
+        Math.min(options.maximumPacketSize ?? MAX_PACKET_BYTES, MAX_PACKET_BYTES) - PACKET_HEADROOM,
     },
   };
 }
@@ -192,7 +193,8 @@ class MqttAdapter implements Adapter, MqttShared {
   }
 
   decode(packet: IPublishPacket): { meta: Meta; body: Uint8Array } {
-    if (this.o.protocolVersion === 5) return { meta: fromProperties(packet.properties), body: packet.payload as Buffer };
+    if (this.o.protocolVersion === 5)
+      return { meta: fromProperties(packet.properties), body: packet.payload as Buffer };
     return unwrap(packet.payload as Buffer);
   }
 

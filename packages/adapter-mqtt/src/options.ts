@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, option, type ParsedUrl, parseOptions } from '@omnibus/core';
-import { z } from 'zod';
 import type { IClientOptions } from 'mqtt';
+import { z } from 'zod';
 
 /** Options of the MQTT adapter. Every one can be given in the URL query or in the object config. */
 export interface MqttOptions {
@@ -70,9 +70,17 @@ const topicPrefix = z
   .string()
   .min(1)
   .max(1000)
-  .refine((s) => !/[+#\u0000]/.test(s) && !s.startsWith('/') && !s.endsWith('/') && !s.startsWith('$'), {
-    message: 'must be an MQTT topic without "+", "#", NUL, a leading "$" or a leading/trailing "/"',
-  });
+  .refine(
+    (s) =>
+      !/[+#]/.test(s) &&
+      !s.includes('\u0000') &&
+      !s.startsWith('/') &&
+      !s.endsWith('/') &&
+      !s.startsWith('$'),
+    {
+      message: 'must be an MQTT topic without "+", "#", NUL, a leading "$" or a leading/trailing "/"',
+    },
+  );
 
 const schema = z
   .object({
@@ -125,7 +133,11 @@ export interface ResolvedOptions {
   readonly base: IClientOptions;
 }
 
-export function resolveOptions(url: ParsedUrl, defaults: MqttOptions, raw: Record<string, unknown>): ResolvedOptions {
+export function resolveOptions(
+  url: ParsedUrl,
+  defaults: MqttOptions,
+  raw: Record<string, unknown>,
+): ResolvedOptions {
   const o = parseOptions('mqtt', schema, { ...defaults, ...raw });
   const protocolVersion = (o.protocolVersion ?? 5) as 4 | 5;
   if (protocolVersion === 5 && o.envelope === true) {

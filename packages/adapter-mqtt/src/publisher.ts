@@ -6,12 +6,7 @@
  * retriable `ConnectionError`: core then waits for the connection, bounded, instead of mqtt.js's
  * unbounded offline queue. Publishes already handed to mqtt.js are resent by it after a reconnect.
  */
-import {
-  type AdapterContext,
-  CapacityError,
-  ConnectionError,
-  PublishError,
-} from '@omnibus/core';
+import { type AdapterContext, CapacityError, ConnectionError, PublishError } from '@omnibus/core';
 import { type IPublishPacket, type MqttClient, type Packet, Store } from 'mqtt';
 import { assertClientInternals, connectFirst, createClient, endClient } from './client.js';
 import type { ResolvedOptions } from './options.js';
@@ -49,7 +44,8 @@ export class Publisher {
     this.client.on('packetsend', (packet: Packet) => {
       if (packet.cmd !== 'publish' || packet.qos === 0 || packet.properties === undefined) return;
       const tracked = this.byProperties.get(packet.properties);
-      if (tracked !== undefined && packet.messageId !== undefined) this.byPacketId.set(packet.messageId, tracked);
+      if (tracked !== undefined && packet.messageId !== undefined)
+        this.byPacketId.set(packet.messageId, tracked);
     });
     this.client.on('packetreceive', (packet: Packet) => {
       if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.messageId !== undefined) {
@@ -120,7 +116,9 @@ export class Publisher {
         this.unconfirmed.add(reject);
         this.client.publish(
           topic,
-          Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+          Buffer.isBuffer(payload)
+            ? payload
+            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
           { qos, ...(properties === undefined ? {} : { properties }) },
           (error) => {
             if (error === undefined || error === null) resolve();
@@ -154,7 +152,11 @@ export class Publisher {
     for (const reject of this.unconfirmed) reject(error);
     this.unconfirmed.clear();
     for (const [id, entry] of Object.entries(this.client.outgoing)) {
-      if ((entry as { cmd?: string }).cmd === 'subscribe' || (entry as { cmd?: string }).cmd === 'unsubscribe') continue;
+      if (
+        (entry as { cmd?: string }).cmd === 'subscribe' ||
+        (entry as { cmd?: string }).cmd === 'unsubscribe'
+      )
+        continue;
       delete this.client.outgoing[Number(id)];
     }
     this.client.outgoingStore = new Store();

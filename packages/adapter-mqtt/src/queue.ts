@@ -9,7 +9,7 @@
  * acknowledged, so nothing is lost.
  */
 import { randomUUID } from 'node:crypto';
-import type { Deliver, Delivery, Subscription } from '@omnibus/core';
+import { ConnectionError, type Deliver, type Delivery, type Subscription } from '@omnibus/core';
 import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
 import { type Ack, endClient, endSession, Receiver } from './client.js';
 import type { HolderSink, Holders } from './holder.js';
@@ -46,6 +46,14 @@ export class QueueConsumer implements Subscription, HolderSink {
       (error) => this.warn(error.message),
     );
     this.member = member;
+    member.onTakenOver((why) =>
+      this.shared.context.reportError(
+        new ConnectionError(
+          `consumer of queue "${this.queue}" stopped: its session "${this.clientId}" was taken over (${why}); is another process using client id "${this.shared.context.clientId}"?`,
+          { adapter: 'mqtt', retriable: false },
+        ),
+      ),
+    );
     await member.connect(where);
     await member.client.subscribeAsync(this.shared.shareFilter(this.queue), { qos: 1 });
     this.holders.register(this.queue, this);

@@ -7,7 +7,13 @@
  * live subscriber with the same name would take the session over — that is refused in-process and
  * reported across processes.
  */
-import { type Deliver, type Delivery, type Subscription, ValidationError } from '@omnibus/core';
+import {
+  ConnectionError,
+  type Deliver,
+  type Delivery,
+  type Subscription,
+  ValidationError,
+} from '@omnibus/core';
 import type { IPublishPacket } from 'mqtt';
 import { type Ack, endClient, Receiver } from './client.js';
 import type { MqttShared } from './shared.js';
@@ -59,16 +65,14 @@ export class TopicSubscriber implements Subscription {
       (error) => this.warn(error.message),
     );
     this.receiver = receiver;
-    receiver.client.on('disconnect', (packet) => {
-      if (packet.reasonCode !== 142) return;
-      // Session taken over: reconnecting would take it back, and so on forever.
-      receiver.client.options.reconnectPeriod = 0;
+    receiver.onTakenOver((why) =>
       this.shared.context.reportError(
-        new Error(
-          `[omnibus] [mqtt] subscription "${this.durable ?? this.pattern}" on "${this.topic}" was taken over by another connection with client id "${this.clientId}"; it stopped`,
+        new ConnectionError(
+          `subscription "${this.durable ?? this.pattern}" on "${this.topic}" stopped: its session was taken over by another connection with client id "${this.clientId}" (${why})`,
+          { adapter: 'mqtt', retriable: false },
         ),
-      );
-    });
+      ),
+    );
     try {
       await receiver.connect(where);
       await receiver.client.subscribeAsync(filter, { qos: Math.min(o.qos, 1) as 0 | 1 });

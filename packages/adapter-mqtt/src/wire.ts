@@ -19,9 +19,9 @@ export function topicName(topic: string, subject: string | undefined): string {
 
 /** Rejects what a broker would refuse (or misread as a filter) before it is sent. */
 export function assertTopicName(name: string): void {
-  if (name.length === 0 || /[+#\u0000]/.test(name)) {
+  if (name.length === 0 || /[+#]/.test(name) || name.includes('\u0000')) {
     throw new ValidationError(
-      `"${name.replace(/\u0000/g, '\\u0000')}" is not a valid MQTT topic name: no "+", "#" or NUL`,
+      `"${name.replaceAll('\u0000', '\\u0000')}" is not a valid MQTT topic name: no "+", "#" or NUL`,
       [],
       { adapter: 'mqtt' },
     );
@@ -61,7 +61,10 @@ export function topicFilter(topic: string, pattern: string): TopicFilter {
 /** The subject of a message received on `name` for topic `topic` (undefined for the topic itself). */
 export function subjectOf(topic: string, name: string): string | undefined {
   if (name === topic || !name.startsWith(`${topic}/`)) return undefined;
-  return name.slice(topic.length + 1).split('/').join('.');
+  return name
+    .slice(topic.length + 1)
+    .split('/')
+    .join('.');
 }
 
 /** What travels beside the payload. */
@@ -174,8 +177,6 @@ export function unwrap(payload: Buffer): { meta: Meta; body: Uint8Array } {
 
 function isHeaders(value: unknown): value is Headers {
   return (
-    typeof value === 'object' &&
-    value !== null &&
-    Object.values(value).every((v) => typeof v === 'string')
+    typeof value === 'object' && value !== null && Object.values(value).every((v) => typeof v === 'string')
   );
 }

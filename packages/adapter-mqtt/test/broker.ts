@@ -26,11 +26,14 @@ export async function mosquittoAvailable(): Promise<{ ok: true } | { ok: false; 
       resolve(why);
     }
     socket.once('connect', () => finish(undefined));
-    socket.once('error', (error: NodeJS.ErrnoException) => finish(`${error.code ?? error.message} on ${host}:${port}`));
+    socket.once('error', (error: NodeJS.ErrnoException) =>
+      finish(`${error.code ?? error.message} on ${host}:${port}`),
+    );
   });
   if (reason === undefined) return { ok: true };
   const text = `Mosquitto is not reachable at ${MQTT_URL} (${reason}); start it with scripts/brokers.sh up`;
-  if (/^(1|true|yes)$/i.test(process.env.OMNIBUS_REQUIRE_BROKERS ?? '')) throw new Error(`OMNIBUS_REQUIRE_BROKERS=1 and ${text}`);
+  if (/^(1|true|yes)$/i.test(process.env.OMNIBUS_REQUIRE_BROKERS ?? ''))
+    throw new Error(`OMNIBUS_REQUIRE_BROKERS=1 and ${text}`);
   return { ok: false, reason: text };
 }
 

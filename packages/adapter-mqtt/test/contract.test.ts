@@ -16,7 +16,10 @@ if (!available.ok) {
   const runs = [
     { name: 'mqtt 5 → mosquitto', url: join('holderCheckMs=1000') },
     { name: 'mqtt 3.1.1 → mosquitto', url: join('protocolVersion=4&holderCheckMs=1000') },
-    { name: 'mqtt 3.1.1 + envelope → mosquitto', url: join('protocolVersion=4&envelope=true&holderCheckMs=1000') },
+    {
+      name: 'mqtt 3.1.1 + envelope → mosquitto',
+      url: join('protocolVersion=4&envelope=true&holderCheckMs=1000'),
+    },
   ];
   for (const run of runs) {
     await runContractSuite({

@@ -15,7 +15,9 @@ describe('options', () => {
   });
 
   it('reads options from the URL query and credentials from the user info', () => {
-    const o = resolve('mqtt://user:s3cret@broker:1884?protocolVersion=4&qos=2&keepaliveSec=10&clientIdPrefix=app-');
+    const o = resolve(
+      'mqtt://user:s3cret@broker:1884?protocolVersion=4&qos=2&keepaliveSec=10&clientIdPrefix=app-',
+    );
     expect(o).toMatchObject({ protocolVersion: 4, qos: 2, keepaliveSec: 10, clientIdPrefix: 'app-' });
     expect(o.base).toMatchObject({ username: 'user', password: 's3cret', port: 1884, keepalive: 10 });
   });
@@ -43,7 +45,11 @@ describe('options', () => {
   });
 
   it('maps ws:// to a path and several hosts to mqtt.js servers', () => {
-    expect(resolve('ws://localhost:9001/mqtt').base).toMatchObject({ protocol: 'ws', path: '/mqtt', port: 9001 });
+    expect(resolve('ws://localhost:9001/mqtt').base).toMatchObject({
+      protocol: 'ws',
+      path: '/mqtt',
+      port: 9001,
+    });
     expect(resolve('mqtt://a:1883,b:1884').base.servers).toEqual([
       { host: 'a', port: 1883, protocol: 'mqtt' },
       { host: 'b', port: 1884, protocol: 'mqtt' },

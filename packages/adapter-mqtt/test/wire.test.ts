@@ -20,7 +20,10 @@ describe('topic names and filters', () => {
   });
 
   it('translates * and a final # natively', () => {
-    expect(topicFilter('t', 'orders.*.created')).toEqual({ filter: 't/orders/+/created', matches: undefined });
+    expect(topicFilter('t', 'orders.*.created')).toEqual({
+      filter: 't/orders/+/created',
+      matches: undefined,
+    });
     expect(topicFilter('t', 'orders.#')).toEqual({ filter: 't/orders/#', matches: undefined });
     expect(topicFilter('t', '#')).toEqual({ filter: 't/#', matches: undefined });
     expect(topicFilter('t', '*.eu.#')).toEqual({ filter: 't/+/eu/#', matches: undefined });
