@@ -10,7 +10,9 @@ const available = await mosquittoAvailable();
 const runnable = available.ok && restartMosquitto !== undefined;
 if (!available.ok) console.warn(`[mqtt] skipping restart tests: ${available.reason}`);
 else if (restartMosquitto === undefined) {
-  console.warn('[mqtt] skipping restart tests: no scripts/brokers.sh (nor OMNIBUS_BROKERS_SH) to restart Mosquitto');
+  console.warn(
+    '[mqtt] skipping restart tests: no scripts/brokers.sh (nor OMNIBUS_BROKERS_SH) to restart Mosquitto',
+  );
 }
 
 const COUNT = 300;
@@ -40,50 +42,67 @@ async function sendThroughRestart(send: (n: number) => Promise<unknown>): Promis
 }
 
 for (const version of [5, 4] as const) {
-  describe.skipIf(!runnable)(`mqtt ${version === 5 ? '5' : '3.1.1'}: no QoS 1 loss across a broker restart`, () => {
-    const url = `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}protocolVersion=${version}&holderCheckMs=1000`;
-    const open = () => connect(url, { adapters: [mqtt()], sendBuffer: { timeoutMs: 60_000 } });
+  describe.skipIf(!runnable)(
+    `mqtt ${version === 5 ? '5' : '3.1.1'}: no QoS 1 loss across a broker restart`,
+    () => {
+      const url = `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}protocolVersion=${version}&holderCheckMs=1000`;
+      const open = () => connect(url, { adapters: [mqtt()], sendBuffer: { timeoutMs: 60_000 } });
 
-    it('queue', async () => {
-      const buses: Bus[] = [];
-      try {
-        const consumer = await open();
-        const producer = await open();
-        buses.push(consumer, producer);
-        const name = unique('q');
-        const seen = new Map<number, number>();
-        await consumer.queue<number>(name).consume((m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1));
-        await sendThroughRestart((n) => producer.queue<number>(name).send(n));
-        await waitFor(() => seen.size === COUNT, () => `${COUNT} distinct messages (got ${seen.size})`, 30_000);
-        const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
-        console.info(`[mqtt ${version}] queue across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`);
-        expect(seen.size).toBe(COUNT);
-      } finally {
-        await Promise.allSettled(buses.map((b) => b.close()));
-      }
-    }, 90_000);
+      it('queue', async () => {
+        const buses: Bus[] = [];
+        try {
+          const consumer = await open();
+          const producer = await open();
+          buses.push(consumer, producer);
+          const name = unique('q');
+          const seen = new Map<number, number>();
+          await consumer
+            .queue<number>(name)
+            .consume((m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1));
+          await sendThroughRestart((n) => producer.queue<number>(name).send(n));
+          await waitFor(
+            () => seen.size === COUNT,
+            () => `${COUNT} distinct messages (got ${seen.size})`,
+            30_000,
+          );
+          const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
+          console.info(
+            `[mqtt ${version}] queue across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`,
+          );
+          expect(seen.size).toBe(COUNT);
+        } finally {
+          await Promise.allSettled(buses.map((b) => b.close()));
+        }
+      }, 90_000);
 
-    it('durable topic subscription', async () => {
-      const buses: Bus[] = [];
-      try {
-        const subscriber = await open();
-        const publisher = await open();
-        buses.push(subscriber, publisher);
-        const name = unique('t');
-        const seen = new Map<number, number>();
-        await subscriber
-          .topic<number>(name)
-          .subscribe('events.#', (m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1), {
-            durable: unique('d'),
-          });
-        await sendThroughRestart((n) => publisher.topic<number>(name).publish(n, { subject: 'events.n' }));
-        await waitFor(() => seen.size === COUNT, () => `${COUNT} distinct messages (got ${seen.size})`, 30_000);
-        const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
-        console.info(`[mqtt ${version}] durable subscription across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`);
-        expect(seen.size).toBe(COUNT);
-      } finally {
-        await Promise.allSettled(buses.map((b) => b.close()));
-      }
-    }, 90_000);
-  });
+      it('durable topic subscription', async () => {
+        const buses: Bus[] = [];
+        try {
+          const subscriber = await open();
+          const publisher = await open();
+          buses.push(subscriber, publisher);
+          const name = unique('t');
+          const seen = new Map<number, number>();
+          await subscriber
+            .topic<number>(name)
+            .subscribe('events.#', (m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1), {
+              durable: unique('d'),
+            });
+          await sendThroughRestart((n) => publisher.topic<number>(name).publish(n, { subject: 'events.n' }));
+          await waitFor(
+            () => seen.size === COUNT,
+            () => `${COUNT} distinct messages (got ${seen.size})`,
+            30_000,
+          );
+          const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
+          console.info(
+            `[mqtt ${version}] durable subscription across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`,
+          );
+          expect(seen.size).toBe(COUNT);
+        } finally {
+          await Promise.allSettled(buses.map((b) => b.close()));
+        }
+      }, 90_000);
+    },
+  );
 }

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { capabilityTable } from '@omnibus/core';
+import { describe, expect, it } from 'vitest';
+import { mqttCapabilities } from '../src/index.js';
+
+/** The README's table, generated from the code; this test fails when they drift apart. */
+function readmeTable(): string {
+  return capabilityTable({
+    'MQTT 5': mqttCapabilities(5),
+    'MQTT 3.1.1': mqttCapabilities(4),
+    'MQTT 3.1.1 + envelope': mqttCapabilities(4, { envelope: true }),
+  });
+}
+
+describe('README', () => {
+  it('shows the capability table of the code, per protocol version', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readmeTable();
+    if (!readme.includes(table)) console.info(`expected table:\n${table}`);
+    expect(readme).toContain(table);
+  });
+
+  it('lists every option of MqttOptions', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const source = readFileSync(new URL('../src/options.ts', import.meta.url), 'utf8');
+    const body = source.slice(
+      source.indexOf('export interface MqttOptions'),
+      source.indexOf('declare module'),
+    );
+    const names = [...body.matchAll(/readonly (\w+)\?:/g)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThan(10);
+    for (const name of names) expect(readme, `README mentions ${name}`).toContain(`\`${name}\``);
+  });
+});
