@@ -46,7 +46,12 @@ export function createClient(
 }
 
 /** Connects and resolves with the CONNACK; rejects with `ConnectionError` on error or timeout. */
-export function connectFirst(client: MqttClient, o: ResolvedOptions, where: string): Promise<IConnackPacket> {
+export function connectFirst(
+  client: MqttClient,
+  o: ResolvedOptions,
+  where: string,
+  retriable = false,
+): Promise<IConnackPacket> {
   return new Promise<IConnackPacket>((resolve, reject) => {
     const timer = setTimeout(
       () => fail(new Error(`no CONNACK within ${o.connectTimeoutMs} ms`)),
@@ -68,7 +73,7 @@ export function connectFirst(client: MqttClient, o: ResolvedOptions, where: stri
         new ConnectionError(`cannot connect to ${where}: ${error.message}`, {
           adapter: 'mqtt',
           cause: error,
-          retriable: false,
+          retriable,
         }),
       );
     }
@@ -194,8 +199,9 @@ export class Receiver {
     this.takeoverListener?.(why);
   }
 
+  /** A consumer's connection fails retriably: the broker may be restarting, core tries again. */
   connect(where: string): Promise<IConnackPacket> {
-    return connectFirst(this.client, this.o, where);
+    return connectFirst(this.client, this.o, where, true);
   }
 
   /**

@@ -24,6 +24,8 @@ export class QueueConsumer implements Subscription, HolderSink {
   private readonly givingBack = new Set<Promise<void>>();
   private lostGiveBack = false;
   private closing: Promise<void> | undefined;
+  private started = false;
+  private connected = false;
   private readonly clientId: string;
 
   constructor(
@@ -55,8 +57,10 @@ export class QueueConsumer implements Subscription, HolderSink {
       ),
     );
     await member.connect(where);
+    this.connected = true;
     await member.client.subscribeAsync(this.shared.shareFilter(this.queue), { qos: 1 });
     this.holders.register(this.queue, this);
+    this.started = true;
     member.client.on('connect', () => {
       if (this.closing !== undefined) return;
       // Subscribe again even when the session is present: Mosquitto 2.0.11 restores a persistent
@@ -131,6 +135,13 @@ export class QueueConsumer implements Subscription, HolderSink {
   private async leave(): Promise<void> {
     const member = this.member;
     if (member === undefined) return;
+    if (!this.started) {
+      // Never got to consume: nothing to hand back; the session it created (if any) is ended.
+      if (this.connected)
+        await endSession(member.client, this.shared.o, this.clientId).catch(() => undefined);
+      else await endClient(member.client);
+      return;
+    }
     const { o, publisher } = this.shared;
     const last = await this.holders.unregister(this.queue, this);
     // 3.1.1 senders cannot tell that nobody consumes: leave a holder behind before going.
