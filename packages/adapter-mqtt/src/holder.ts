@@ -19,6 +19,14 @@ import { ConnectionError } from '@omnibus/core';
 import { type Ack, endClient, endSession, Receiver } from './client.js';
 import type { MqttShared } from './shared.js';
 
+/**
+ * `deliver`: a starting consumer handles the holder's messages itself, ahead of its live ones (so
+ * messages sent before any consumer keep their order). `move`: a sweep (periodic, or after a
+ * reconnection) sends them back to the queue — now without the holder — and acknowledges them:
+ * quick, so a sweep by another bus taking the holder over at the same moment rarely duplicates.
+ */
+type DrainMode = 'deliver' | 'move';
+
 /** A consumer the holder's messages can be handed to. */
 export interface HolderSink {
   readonly prefetch: number;
@@ -112,9 +120,13 @@ export class Holders {
     state.consumers.push(consumer);
     const every = this.shared.o.holderCheckMs;
     if (state.timer === undefined && every > 0) {
-      state.timer = setInterval(() => {
-        this.drain(queue).catch((error: unknown) => this.report(queue, error));
-      }, every);
+      // Jittered, so that consumers on several buses rarely sweep at the same moment.
+      state.timer = setInterval(
+        () => {
+          this.drain(queue, 'move').catch((error: unknown) => this.report(queue, error));
+        },
+        Math.round(every * (0.75 + Math.random() * 0.5)),
+      );
       state.timer.unref();
     }
   }
@@ -137,7 +149,7 @@ export class Holders {
    * to a consumer (and the consumer's live messages released); ending the holder's session waits
    * in the background until they are all settled.
    */
-  drain(queue: string): Promise<void> {
+  drain(queue: string, mode: DrainMode): Promise<void> {
     const state = this.state(queue);
     if (state.draining !== undefined) return state.draining.handedOver;
     const sink = state.consumers[0];
@@ -160,7 +172,7 @@ export class Holders {
     });
     void handedOver.then(() => unlock());
     const done = locked
-      .then(() => this.takeOver(queue, sink, handed))
+      .then(() => this.takeOver(queue, sink, mode, handed))
       .finally(() => {
         unlock();
         state.draining = undefined;
@@ -186,13 +198,33 @@ export class Holders {
     for (const state of this.queues.values()) clearInterval(state.timer);
   }
 
-  private async takeOver(queue: string, sink: HolderSink, handedOver: () => void): Promise<void> {
+  private async takeOver(
+    queue: string,
+    sink: HolderSink,
+    mode: DrainMode,
+    handedOver: () => void,
+  ): Promise<void> {
     const { o, where, publisher } = this.shared;
     const clientId = this.holderId(queue);
+    const moves = new Set<Promise<void>>();
     const holder = new Receiver(
       o,
-      { clientId, persistent: true, receiveMaximum: sink.prefetch },
-      (packet, ack) => sink.fromHolder(packet, ack),
+      // No receive maximum: Mosquitto 2.0.11 then holds back the marker of a resumed session
+      // while the quota is taken by messages whose handlers wait (seen in the contract suite).
+      { clientId, persistent: true },
+      (packet, ack) => {
+        if (mode === 'deliver') {
+          sink.fromHolder(packet, ack);
+          return;
+        }
+        const { meta, body } = this.shared.decode(packet);
+        const move = this.shared
+          .sendToQueue(queue, meta, body)
+          .then(() => ack.ack())
+          .catch((error: unknown) => this.report(queue, error))
+          .finally(() => moves.delete(move));
+        moves.add(move);
+      },
       (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
     );
     // A drainer that loses its connection stops; the holder's session keeps what was not acked.
@@ -203,7 +235,7 @@ export class Holders {
       return;
     }
     let drained = false;
-    sink.hold();
+    if (mode === 'deliver') sink.hold();
     try {
       await holder.client.unsubscribeAsync(this.shared.shareFilter(queue));
       const marker = `${this.shared.queueTopic(queue)}/~drain/${randomUUID()}`;
@@ -215,9 +247,10 @@ export class Holders {
         new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref()),
       ]);
     } finally {
-      sink.unhold();
+      if (mode === 'deliver') sink.unhold();
       handedOver();
     }
+    while (moves.size > 0) await Promise.all([...moves]);
     await holder.idle();
     await holder.flushed();
     // Without the marker, messages may still wait in the holder: keep its session.

@@ -48,6 +48,8 @@ export class QueueConsumer implements Subscription, HolderSink {
       (error) => this.warn(error.message),
     );
     this.member = member;
+    // Live messages wait until the holder's (older) ones have been handed over.
+    this.hold();
     member.onTakenOver((why) =>
       this.shared.context.reportError(
         new ConnectionError(
@@ -72,10 +74,15 @@ export class QueueConsumer implements Subscription, HolderSink {
           [this.shared.shareFilter(this.queue)]: { qos: 1 },
           resubscribe: true,
         } as unknown as ISubscriptionMap)
-        .then(() => this.holders.drain(this.queue))
+        .then(() => this.holders.drain(this.queue, 'move'))
         .catch((error: unknown) => this.warn(`after reconnecting: ${String(error)}`));
     });
-    await this.holders.drain(this.queue);
+    // In the background: the holder's messages may need acknowledgements (handlers) before its
+    // marker can arrive, so `consume` must not wait for them.
+    this.holders
+      .drain(this.queue, 'deliver')
+      .catch((error: unknown) => this.warn(`taking over the holder: ${String(error)}`))
+      .finally(() => this.unhold());
   }
 
   fromHolder(packet: IPublishPacket, ack: Ack): void {

@@ -14,8 +14,8 @@ if (!available.ok) {
   }
   const join = (extra: string) => `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}${extra}`;
   const runs = [
-    { name: 'mqtt 5 → mosquitto', url: join('holderCheckMs=1000') },
-    { name: 'mqtt 3.1.1 → mosquitto', url: join('protocolVersion=4&holderCheckMs=1000') },
+    { name: 'mqtt 5 → mosquitto', url: MQTT_URL },
+    { name: 'mqtt 3.1.1 → mosquitto', url: join('protocolVersion=4') },
     {
       name: 'mqtt 3.1.1 + envelope → mosquitto',
       url: join('protocolVersion=4&envelope=true&holderCheckMs=1000'),
