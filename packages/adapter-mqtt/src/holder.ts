@@ -29,7 +29,8 @@ type DrainMode = 'deliver' | 'move';
 
 /** A consumer the holder's messages can be handed to. */
 export interface HolderSink {
-  readonly prefetch: number;
+  /** Its member is connected and subscribed: a sweep may send messages back to the queue. */
+  readonly subscribed: boolean;
   /** Hands a message from the holder to core. */
   fromHolder(packet: import('mqtt').IPublishPacket, ack: Ack): void;
   /** Holds back the consumer's live messages until `unhold` (the holder's are older). */
@@ -152,7 +153,8 @@ export class Holders {
   drain(queue: string, mode: DrainMode): Promise<void> {
     const state = this.state(queue);
     if (state.draining !== undefined) return state.draining.handedOver;
-    const sink = state.consumers[0];
+    // A sweep needs a subscribed member to send to (3.1.1 cannot tell when nobody took a message).
+    const sink = mode === 'deliver' ? state.consumers[0] : state.consumers.find((c) => c.subscribed);
     if (sink === undefined) return Promise.resolve();
     let handed!: () => void;
     const handedOver = new Promise<void>((resolve) => {
@@ -207,6 +209,7 @@ export class Holders {
     const { o, where, publisher } = this.shared;
     const clientId = this.holderId(queue);
     const moves = new Set<Promise<void>>();
+    let kept = false;
     const holder = new Receiver(
       o,
       // No receive maximum: Mosquitto 2.0.11 then holds back the marker of a resumed session
@@ -219,9 +222,16 @@ export class Holders {
         }
         const { meta, body } = this.shared.decode(packet);
         const move = this.shared
-          .sendToQueue(queue, meta, body)
-          .then(() => ack.ack())
-          .catch((error: unknown) => this.report(queue, error))
+          .sendToConsumers(queue, meta, body)
+          .then((routed) => {
+            if (routed) return ack.ack();
+            // Nobody took it (the consumers left meanwhile): it stays in the holder.
+            kept = true;
+          })
+          .catch((error: unknown) => {
+            kept = true;
+            this.report(queue, error);
+          })
           .finally(() => moves.delete(move));
         moves.add(move);
       },
@@ -253,9 +263,15 @@ export class Holders {
     while (moves.size > 0) await Promise.all([...moves]);
     await holder.idle();
     await holder.flushed();
-    // Without the marker, messages may still wait in the holder: keep its session.
-    if (drained && holder.client.connected) await endSession(holder.client, o, clientId);
-    else await endClient(holder.client);
+    if (drained && !kept && holder.client.connected) {
+      await endSession(holder.client, o, clientId);
+      return;
+    }
+    // Messages still wait in the holder (no marker, or a move nobody took): it goes on holding.
+    if (kept && holder.client.connected) {
+      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 }).catch(() => undefined);
+    }
+    await endClient(holder.client);
   }
 
   private state(queue: string): QueueState {

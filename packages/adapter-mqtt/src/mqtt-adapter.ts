@@ -146,6 +146,17 @@ class MqttAdapter implements Adapter, MqttShared {
     }
   }
 
+  async sendToConsumers(queue: string, m: Meta, body: Uint8Array): Promise<boolean> {
+    const { routed } = await this.publishEncoded(
+      this.queueTopic(queue),
+      m,
+      body,
+      Math.max(this.o.qos, 1) as 1 | 2,
+      true,
+    );
+    return routed;
+  }
+
   async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
     const slots = this.slots.get(queue.name) ?? new Set<number>();
     this.slots.set(queue.name, slots);

@@ -25,6 +25,7 @@ export class QueueConsumer implements Subscription, HolderSink {
   private lostGiveBack = false;
   private closing: Promise<void> | undefined;
   private started = false;
+  subscribed = false;
   private connected = false;
   private readonly clientId: string;
 
@@ -32,7 +33,7 @@ export class QueueConsumer implements Subscription, HolderSink {
     private readonly shared: MqttShared,
     private readonly holders: Holders,
     private readonly queue: string,
-    readonly prefetch: number,
+    private readonly prefetch: number,
     private readonly deliver: Deliver,
     slot: number,
   ) {
@@ -61,6 +62,10 @@ export class QueueConsumer implements Subscription, HolderSink {
     await member.connect(where);
     this.connected = true;
     await member.client.subscribeAsync(this.shared.shareFilter(this.queue), { qos: 1 });
+    this.subscribed = true;
+    member.client.on('close', () => {
+      this.subscribed = false;
+    });
     this.holders.register(this.queue, this);
     this.started = true;
     member.client.on('connect', () => {
@@ -74,7 +79,10 @@ export class QueueConsumer implements Subscription, HolderSink {
           [this.shared.shareFilter(this.queue)]: { qos: 1 },
           resubscribe: true,
         } as unknown as ISubscriptionMap)
-        .then(() => this.holders.drain(this.queue, 'move'))
+        .then(() => {
+          this.subscribed = true;
+          return this.holders.drain(this.queue, 'move');
+        })
         .catch((error: unknown) => this.warn(`after reconnecting: ${String(error)}`));
     });
     // In the background: the holder's messages may need acknowledgements (handlers) before its
@@ -151,6 +159,7 @@ export class QueueConsumer implements Subscription, HolderSink {
     }
     const { o, publisher } = this.shared;
     const last = await this.holders.unregister(this.queue, this);
+    this.subscribed = false;
     // 3.1.1 senders cannot tell that nobody consumes: leave a holder behind before going.
     if (last && o.protocolVersion === 4) {
       await this.holders.provision(this.queue).catch((error: unknown) => this.warn(String(error)));

@@ -19,6 +19,11 @@ export interface MqttShared {
   shareFilter(queue: string): string;
   /** Sends to a queue, provisioning its holder when nobody would get the message. */
   sendToQueue(queue: string, meta: Meta, body: Uint8Array): Promise<void>;
+  /**
+   * Sends to a queue's live consumers only, for a sweep that holds the holder itself (provisioning
+   * would wait for it). Resolves false when MQTT 5 says nobody got it.
+   */
+  sendToConsumers(queue: string, meta: Meta, body: Uint8Array): Promise<boolean>;
   /** Reads a received PUBLISH (user properties, or the 3.1.1 envelope). */
   decode(packet: IPublishPacket): { meta: Meta; body: Uint8Array };
 }
