@@ -3,7 +3,14 @@
  * policy are done here, once, before an adapter sees anything.
  */
 import { randomUUID } from 'node:crypto';
-import type { Adapter, Deliver, OutgoingMessage, ResolvedReadFrom, Subscription } from './adapter.js';
+import type {
+  Adapter,
+  Deliver,
+  OutgoingMessage,
+  QueueSpec,
+  ResolvedReadFrom,
+  Subscription,
+} from './adapter.js';
 import { assertCapability, type Capabilities } from './capabilities.js';
 import { type Codec, encodePayload, resolveCodec } from './codec.js';
 import type { ResolvedConnectOptions } from './config.js';
@@ -141,19 +148,21 @@ export class BusImpl implements Bus {
     },
   ): Mutable<OutgoingMessage> {
     this.assertOpen();
-    const issues = validateHeaders(options.headers);
-    if (
-      options.id !== undefined &&
-      (typeof options.id !== 'string' || options.id === '' || options.id.length > 200)
-    ) {
-      issues.push('id must be a non-empty string of at most 200 characters');
-    }
-    if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length > 1024)) {
-      issues.push('key must be a string of at most 1024 characters');
-    }
-    if (issues.length > 0) throw new ValidationError(`invalid options for "${destination}"`, issues);
-    if (options.headers !== undefined && Object.keys(options.headers).length > 0) {
-      this.feature('headers', 'put the values in the payload instead');
+    if (options.id !== undefined || options.headers !== undefined || options.key !== undefined) {
+      const issues = validateHeaders(options.headers);
+      if (
+        options.id !== undefined &&
+        (typeof options.id !== 'string' || options.id === '' || options.id.length > 200)
+      ) {
+        issues.push('id must be a non-empty string of at most 200 characters');
+      }
+      if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length > 1024)) {
+        issues.push('key must be a string of at most 1024 characters');
+      }
+      if (issues.length > 0) throw new ValidationError(`invalid options for "${destination}"`, issues);
+      if (options.headers !== undefined && Object.keys(options.headers).length > 0) {
+        this.feature('headers', 'put the values in the payload instead');
+      }
     }
     const body = encodePayload(codec, payload, destination);
     const max = this.capabilities.limits.maxMessageBytes;
@@ -162,15 +171,16 @@ export class BusImpl implements Bus {
         `message for "${destination}" is ${body.byteLength} bytes; ${this.adapter} accepts at most ${max}`,
       );
     }
-    return {
+    const message: Mutable<OutgoingMessage> = {
       id: options.id ?? randomUUID(),
       body,
       headers: options.headers ?? {},
       contentType: codec.contentType,
       timestamp: Date.now(),
-      ...(options.key === undefined ? {} : { key: options.key }),
-      ...(options.subject === undefined ? {} : { subject: options.subject }),
     };
+    if (options.key !== undefined) message.key = options.key;
+    if (options.subject !== undefined) message.subject = options.subject;
+    return message;
   }
 
   /** Starts a consumer: validates options, wires the engine to the adapter's subscription. */
@@ -248,6 +258,7 @@ export class BusImpl implements Bus {
 class QueueHandle<T> implements Queue<T> {
   private readonly codec: Codec<T>;
   private readonly maxPriority: number | undefined;
+  private cachedSpec: QueueSpec | undefined;
 
   constructor(
     private readonly bus: BusImpl,
