@@ -1,6 +1,6 @@
 /**
  * `pnpm bench [target…]` — runs raw-vs-Omnibus pairs and prints a table with the ratios.
- * Targets: memory (default). Broker targets are added by the adapters (see bench/README.md).
+ * Targets: memory (default), mqtt. Broker targets are added by the adapters (see bench/README.md).
  * `BENCH_ROUNDS` (default 3) sets how many alternating rounds each pair runs.
  */
 import { compare, MESSAGE_BYTES, type Result, type Scenario, table } from './harness.js';
@@ -8,6 +8,7 @@ import { memoryScenarios } from './memory.js';
 
 const TARGETS: Record<string, () => Promise<Scenario[]>> = {
   memory: async () => memoryScenarios,
+  mqtt: async () => (await import('./mqtt.js')).mqttScenarios,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');
