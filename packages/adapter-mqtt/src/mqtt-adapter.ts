@@ -15,7 +15,7 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { PublishError } from '@omnibus/core';
+import { PublishError, UnsupportedCapabilityError } from '@omnibus/core';
 import type { IPublishPacket } from 'mqtt';
 import { Holders } from './holder.js';
 import { type MqttOptions, type ResolvedOptions, resolveOptions } from './options.js';
@@ -181,6 +181,14 @@ class MqttAdapter implements Adapter, MqttShared {
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    if (message.key !== undefined && this.o.protocolVersion === 4 && !this.o.envelope) {
+      // Dropping it would silently lose per-key ordering on the subscribers' side.
+      throw new UnsupportedCapabilityError(
+        'a message key on an MQTT 3.1.1 topic has nowhere to travel: publish without a key, use MQTT 5, or set envelope=true',
+        [{ feature: 'headers', required: 'emulated', actual: 'none' }],
+        { adapter: 'mqtt' },
+      );
+    }
     const name = topicName(topic.name, message.subject);
     await this.publishEncoded(name, meta(message), message.body, this.o.qos, this.o.envelope);
   }

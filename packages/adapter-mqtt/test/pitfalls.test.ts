@@ -1,6 +1,13 @@
 // One test per mqtt.js / Mosquitto pitfall of PITFALLS.md that applies to this adapter, against the
 // real broker, for MQTT 5 and 3.1.1.
-import { type Bus, type ConnectOptions, connect, parseUrl, ValidationError } from '@omnibus/core';
+import {
+  type Bus,
+  type ConnectOptions,
+  connect,
+  parseUrl,
+  UnsupportedCapabilityError,
+  ValidationError,
+} from '@omnibus/core';
 import mqttjs from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { type Ack, Receiver } from '../src/client.js';
@@ -193,6 +200,27 @@ for (const version of [5, 4] as const) {
         await closeAll();
       }
     }, 30_000);
+
+    it.skipIf(version === 5)(
+      'a key on a 3.1.1 topic without the envelope is refused, not dropped',
+      async () => {
+        try {
+          const bus = await open();
+          await expect(bus.topic(unique('t')).publish('x', { subject: 's', key: 'k' })).rejects.toThrow(
+            UnsupportedCapabilityError,
+          );
+          const enveloped = await open('&envelope=true');
+          const topic = enveloped.topic<string>(unique('t'));
+          const keys: (string | undefined)[] = [];
+          await topic.subscribe('#', (m) => void keys.push(m.key));
+          await topic.publish('x', { subject: 's', key: 'k' });
+          await waitFor(() => keys.length === 1, 'the keyed message');
+          expect(keys).toEqual(['k']);
+        } finally {
+          await closeAll();
+        }
+      },
+    );
 
     it('messages from and to plain MQTT clients: raw payloads, subjects from topic levels', async () => {
       const raw = await mqttjs.connectAsync(MQTT_URL, { protocolVersion: version, clientId: unique('raw') });
