@@ -33,7 +33,7 @@ for (const version of [5, 4] as const) {
   describe.skipIf(!available.ok)(`mqtt pitfalls (MQTT ${version === 5 ? '5' : '3.1.1'})`, () => {
     const buses: Bus[] = [];
     const open = async (query = '', options: ConnectOptions = {}) => {
-      const bus = await connect(withQuery(`protocolVersion=${version}${query}`), {
+      const bus = await connect(withQuery(`protocolVersion=${version}&sessionExpirySec=3600${query}`), {
         ...options,
         adapters: [mqtt()],
       });

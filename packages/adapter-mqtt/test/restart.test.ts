@@ -45,7 +45,7 @@ for (const version of [5, 4] as const) {
   describe.skipIf(!runnable)(
     `mqtt ${version === 5 ? '5' : '3.1.1'}: no QoS 1 loss across a broker restart`,
     () => {
-      const url = `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}protocolVersion=${version}&holderCheckMs=1000`;
+      const url = `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}protocolVersion=${version}&holderCheckMs=1000&sessionExpirySec=3600`;
       const open = () => connect(url, { adapters: [mqtt()], sendBuffer: { timeoutMs: 60_000 } });
 
       it('queue', async () => {
