@@ -412,11 +412,50 @@ export class GroupConsumer implements Subscription {
     return {
       ...delivery,
       retry: async ({ delayMs, headers }) => {
-        if (delayMs > 0 && !(await this.sleep(delayMs))) return;
-        await this.ctx.republish(this.spec.topic, record, headers);
-        this.finish(state, offset);
+        if (delayMs === 0) {
+          await this.ctx.republish(this.spec.topic, record, headers);
+          this.finish(state, offset);
+          return;
+        }
+        // The delay is waited out here, not in a handler slot: the consumer goes on meanwhile. The
+        // message still counts against prefetch, and its offset stays uncommitted until the copy is out.
+        this.outstanding++;
+        void this.republishLater(state, offset, record, headers, delayMs).finally(() => {
+          this.outstanding--;
+          for (const wake of this.waiters) wake();
+        });
       },
     };
+  }
+
+  /** Re-publishes after `delayMs` (again until it works); nothing when the consumer stops first. */
+  private async republishLater(
+    state: PartitionState,
+    offset: number,
+    record: IncomingRecord,
+    headers: Headers,
+    delayMs: number,
+  ): Promise<void> {
+    let wait = delayMs;
+    for (let attempt = 0; ; attempt++) {
+      // Stopped: the original stays uncommitted and comes back to the group.
+      if (!(await this.sleep(wait))) return;
+      try {
+        await this.ctx.republish(this.spec.topic, record, headers);
+        this.finish(state, offset);
+        return;
+      } catch (error) {
+        if (attempt === 0) {
+          this.ctx.reportError(
+            new ConnectionError(
+              `retry of a message of "${this.spec.topic}" could not be re-published (trying again): ${explain(error)}`,
+              { adapter: 'kafka', cause: error },
+            ),
+          );
+        }
+        wait = Math.min(500 * 2 ** attempt, 5000);
+      }
+    }
   }
 
   /** Resolves true after `ms`, or false at once when the consumer stops. */

@@ -213,10 +213,20 @@ class KafkaAdapter implements Adapter {
 
   async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
     const info = await this.ensure(log.name, log.partitions);
+    // A group is scoped to its log: kafkajs assigns a group's partitions as if every member read the
+    // leader's topics, so one Kafka group shared by readers of different logs would starve some.
     const groupId =
-      spec.group ?? `${this.options.groupPrefix}.reader.${log.name}.${randomBytes(6).toString('hex')}`;
+      spec.group === undefined
+        ? `${this.options.groupPrefix}.reader.${log.name}.${randomBytes(6).toString('hex')}`
+        : `${this.options.groupPrefix}.log.${log.name}.${spec.group}`;
     const start = await this.guard(`reading "${log.name}"`, () =>
-      startPositions(this.admin, log.name, info.partitions, spec.from, spec.group),
+      startPositions(
+        this.admin,
+        log.name,
+        info.partitions,
+        spec.from,
+        spec.group === undefined ? undefined : groupId,
+      ),
     );
     return this.startConsumer(
       {

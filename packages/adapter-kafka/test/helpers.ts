@@ -3,11 +3,13 @@
  * (Until `brokerAvailable` from @omnibus/contract is on main, a local TCP probe.)
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { connect as tcp } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type Bus, type ConnectOptions, connect } from '@omnibus/core';
+import { type Bus, type BusImpl, type ConnectOptions, connect } from '@omnibus/core';
+import kafkajs, { type Admin } from 'kafkajs';
 import { kafka } from '../src/index.js';
 
 export const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')
@@ -16,7 +18,8 @@ export const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')
   .filter((b) => b !== '');
 
 /** Test-sized group timings: joins and rebalances in about a second instead of several. */
-export const TEST_PARAMS = 'heartbeatIntervalMs=500&sessionTimeoutMs=10000&rebalanceTimeoutMs=10000&maxWaitTimeMs=250';
+export const TEST_PARAMS =
+  'heartbeatIntervalMs=500&sessionTimeoutMs=10000&rebalanceTimeoutMs=10000&maxWaitTimeMs=250';
 
 export function kafkaUrl(params = TEST_PARAMS): string {
   return `kafka://${KAFKA_BROKERS.join(',')}${params === '' ? '' : `?${params}`}`;
@@ -58,3 +61,31 @@ export const brokers = existsSync(brokersScript)
   : undefined;
 
 export const restartKafka = brokers === undefined ? undefined : () => brokers('restart', 'kafka');
+
+/** A kafkajs admin client on the test cluster, for checks behind the adapter's back. */
+export async function testAdmin(): Promise<Admin> {
+  const client = new kafkajs.Kafka({
+    clientId: 'omnibus-test-admin',
+    brokers: KAFKA_BROKERS,
+    logLevel: kafkajs.logLevel.NOTHING,
+  });
+  const admin = client.admin();
+  await admin.connect();
+  return admin;
+}
+
+/** The adapter behind a bus (tests look at its counters). */
+export function adapterOf(bus: Bus): { readonly produceRequests: number } {
+  return (bus as unknown as BusImpl).driverFor as unknown as { readonly produceRequests: number };
+}
+
+/** A logger that keeps what it was told. */
+export function memoryLogger() {
+  const lines: { level: string; message: string }[] = [];
+  const at = (level: string) => (message: string) => void lines.push({ level, message });
+  return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
+}
+
+export function uniqueName(suffix: string): string {
+  return `kt-${randomBytes(4).toString('hex')}-${suffix}`;
+}
