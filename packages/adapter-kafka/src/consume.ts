@@ -353,9 +353,14 @@ export class GroupConsumer implements Subscription {
       if (redelivered) this.stats.redelivered++;
       this.outstanding++;
       const delivery = this.delivery(state, offset, record, redelivered, message);
-      void this.deliver(delivery).then(() => {
+      const settled = () => {
         this.outstanding--;
         for (const wake of this.waiters) wake();
+      };
+      // Core's deliver never rejects; if it did, the message stays uncommitted and comes back.
+      this.deliver(delivery).then(settled, (error: unknown) => {
+        settled();
+        this.ctx.reportError(error instanceof Error ? error : new Error(String(error)));
       });
     }
   }
