@@ -288,7 +288,7 @@ class QueueHandle<T> implements Queue<T> {
     return { id: message.id };
   }
 
-  consume(handler: Handler<T>, options: ConsumeOptions = {}): Promise<Consumer> {
+  async consume(handler: Handler<T>, options: ConsumeOptions = {}): Promise<Consumer> {
     return this.start(handler, options);
   }
 
@@ -297,7 +297,7 @@ class QueueHandle<T> implements Queue<T> {
     return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal);
   }
 
-  private start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
+  private async start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
     const driver = this.bus.driverFor;
     const spec = this.spec();
     return this.bus.startConsumer<T>({
@@ -343,7 +343,7 @@ class TopicHandle<T> implements Topic<T> {
     return { id: message.id };
   }
 
-  subscribe(pattern: string, handler: Handler<T>, options: SubscribeOptions = {}): Promise<Consumer> {
+  async subscribe(pattern: string, handler: Handler<T>, options: SubscribeOptions = {}): Promise<Consumer> {
     return this.start(pattern, handler, options);
   }
 
@@ -412,7 +412,7 @@ class LogHandle<T> implements Log<T> {
     return { id: message.id, position };
   }
 
-  read(handler: Handler<T>, options: ReadOptions = {}): Promise<Consumer> {
+  async read(handler: Handler<T>, options: ReadOptions = {}): Promise<Consumer> {
     return this.start(handler, options);
   }
 
@@ -421,7 +421,7 @@ class LogHandle<T> implements Log<T> {
     return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal);
   }
 
-  private start(handler: Handler<T>, options: ReadOptions, onEnd?: () => void): Promise<Consumer> {
+  private async start(handler: Handler<T>, options: ReadOptions, onEnd?: () => void): Promise<Consumer> {
     this.bus.assertOpen();
     const replay = this.bus.capabilities.replay !== 'none';
     const from = resolveFrom(options.from ?? (replay ? 'earliest' : 'latest'));
