@@ -111,7 +111,7 @@ export class GroupConsumer implements Subscription {
   private restartTimer: NodeJS.Timeout | undefined;
   private restarts = 0;
   private joined: { resolve: () => void; reject: (error: Error) => void } | undefined;
-  /** Counters, for health checks and tests. */
+  /** Counters, for diagnostics and tests. */
   readonly stats = { joins: 0, crashes: 0, delivered: 0, redelivered: 0, commits: 0 };
 
   constructor(
@@ -315,7 +315,8 @@ export class GroupConsumer implements Subscription {
   private async eachBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const epoch = this.epoch;
-    await this.ready;
+    // The committed marks only decide `redelivered`: not worth holding the batch (and heartbeats) long.
+    await Promise.race([this.ready, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     const current = () =>
       !this.stopping && epoch === this.epoch && consumer === this.consumer && isRunning() && !isStale();
     const partition = batch.partition;

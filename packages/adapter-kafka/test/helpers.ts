@@ -1,21 +1,18 @@
 /**
- * Test helpers: where the Kafka broker is, whether it answers, how to restart it.
- * (Until `brokerAvailable` from @omnibus/contract is on main, a local TCP probe.)
+ * Test helpers: where the Kafka broker is (KAFKA_BROKERS), whether it answers (skip, or fail under
+ * OMNIBUS_REQUIRE_BROKERS=1), how to restart it, and a few probes behind the adapter's back.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { connect as tcp } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { brokerAvailable, brokerUrls } from '@omnibus/contract';
 import { type Bus, type BusImpl, type ConnectOptions, connect } from '@omnibus/core';
 import kafkajs, { type Admin } from 'kafkajs';
 import { kafka } from '../src/index.js';
 
-export const KAFKA_BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092')
-  .split(',')
-  .map((b) => b.trim())
-  .filter((b) => b !== '');
+export const KAFKA_BROKERS = [...brokerUrls().kafkaBrokers];
 
 /** Test-sized group timings: joins and rebalances in about a second instead of several. */
 export const TEST_PARAMS =
@@ -29,25 +26,11 @@ export function connectKafka(options: ConnectOptions = {}, params = TEST_PARAMS)
   return connect(kafkaUrl(params), { ...options, adapters: [kafka()] });
 }
 
-/** Whether the broker answers; with OMNIBUS_REQUIRE_BROKERS=1 a missing broker is a failure. */
+/** Whether the broker answers; under OMNIBUS_REQUIRE_BROKERS=1 a missing broker throws instead. */
 export async function kafkaAvailable(): Promise<boolean> {
-  const [host, port] = (KAFKA_BROKERS[0] ?? '127.0.0.1:9092').split(':');
-  const ok = await new Promise<boolean>((resolve) => {
-    const socket = tcp({ host: host ?? '127.0.0.1', port: Number(port ?? 9092) });
-    const done = (value: boolean) => {
-      socket.destroy();
-      resolve(value);
-    };
-    socket.setTimeout(2000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-  if (!ok) {
-    const reason = `Kafka is not reachable at ${KAFKA_BROKERS.join(',')} (start it: bash scripts/brokers.sh up kafka)`;
-    if (process.env.OMNIBUS_REQUIRE_BROKERS === '1') throw new Error(reason);
-    console.warn(`[adapter-kafka] skipping: ${reason}`);
-  }
-  return ok;
+  const availability = await brokerAvailable('kafka');
+  if (!availability.ok) console.warn(`[adapter-kafka] skipping: ${availability.reason}`);
+  return availability.ok;
 }
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
