@@ -217,7 +217,7 @@ export class GroupConsumer implements Subscription {
     // Commit what is finished before the partitions move (commits are accepted while the group rebalances).
     consumer.on(REBALANCING, () => void this.commit().catch(noop));
     await consumer.connect();
-    await consumer.subscribe({ topics: [this.spec.topic], fromBeginning: this.spec.fromBeginning });
+    await subscribeWhenKnown(consumer, this.spec.topic, this.spec.fromBeginning);
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -540,6 +540,23 @@ export class GroupConsumer implements Subscription {
       const committing = this.commitChain.then(() => consumer.commitOffsets(entries)).catch(noop);
       this.commitChain = committing;
       await committing;
+    }
+  }
+}
+
+/**
+ * kafkajs does not retry `subscribe`, and on a cluster a topic just created is not in every
+ * broker's metadata yet (UNKNOWN_TOPIC_OR_PARTITION for a moment): try again briefly.
+ */
+async function subscribeWhenKnown(consumer: Consumer, topic: string, fromBeginning: boolean): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await consumer.subscribe({ topics: [topic], fromBeginning });
+      return;
+    } catch (error) {
+      const retriable = (error as { retriable?: unknown }).retriable === true;
+      if (!retriable || attempt >= 8) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
     }
   }
 }

@@ -54,9 +54,19 @@ export class ConnectionMonitor {
       local = true;
       return destroy(error);
     }) as typeof socket.destroy;
+    // The broker going away shows as 'end' (it closed) or 'error' (reset) before kafkajs, reacting
+    // to either, ends the socket itself.
+    let remote = false;
+    socket.once('end', () => {
+      if (!local) remote = true;
+    });
+    socket.once('error', () => {
+      if (!local) remote = true;
+    });
     socket.once('close', () => {
-      if (established && !local)
+      if (established && (remote || !local)) {
         this.lost(new Error(`the connection to ${host}:${port} was closed by the broker`));
+      }
     });
     return socket;
   };

@@ -6,6 +6,7 @@
  * answer for the whole batch (acks=all). One request per topic is in flight at a time, so messages
  * of one partition are written in the order they were sent.
  */
+import { ConnectionError } from '@omnibus/core';
 import type { CompressionTypes, Producer, RecordMetadata } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { publishError } from './errors.js';
@@ -193,10 +194,12 @@ function settle(items: readonly Item[], result: readonly RecordMetadata[]): void
     const partition = item.record.message.partition;
     const start = base.get(partition);
     if (start === undefined || start < 0) {
+      // kafkajs can resolve a batch without an answer for a partition whose leader moved during the
+      // request (its retry skips brokers that already answered): the record may not be written.
       item.reject(
-        publishError(
-          `sending to partition ${partition}`,
-          new Error('the broker answered without an offset for this partition'),
+        new ConnectionError(
+          `sending to partition ${partition}: no acknowledgement for it (its leader moved during the request); sending again`,
+          { adapter: 'kafka', retriable: true },
         ),
       );
       continue;

@@ -14,6 +14,7 @@ export const KAFKA_HEADER = {
 } as const;
 
 const TRANSPORT = new Set<string>(Object.values(KAFKA_HEADER));
+const JSON_TYPE = 'application/json';
 
 /** A record ready for kafkajs, with the partition it goes to. */
 export interface OutgoingRecord {
@@ -24,7 +25,8 @@ export interface OutgoingRecord {
 
 export function toRecord(message: OutgoingMessage, partition: number): OutgoingRecord {
   const headers: Record<string, string> = { ...message.headers, [KAFKA_HEADER.id]: message.id };
-  headers[KAFKA_HEADER.contentType] = message.contentType;
+  // kafkajs encodes each header separately, at a measurable cost per record: JSON, the default, goes without.
+  if (message.contentType !== JSON_TYPE) headers[KAFKA_HEADER.contentType] = message.contentType;
   if (message.subject !== undefined) headers[KAFKA_HEADER.subject] = message.subject;
   let size = message.body.byteLength + 80 + (message.key?.length ?? 0);
   for (const [name, value] of Object.entries(headers)) size += name.length + value.length * 3 + 4;
@@ -63,7 +65,7 @@ export function fromRecord(topic: string, partition: number, record: KafkaMessag
     headers,
     key: record.key === null ? undefined : record.key.toString('utf8'),
     subject: all[KAFKA_HEADER.subject],
-    contentType: all[KAFKA_HEADER.contentType] ?? 'application/octet-stream',
+    contentType: all[KAFKA_HEADER.contentType] ?? JSON_TYPE,
     timestamp: Number(record.timestamp),
   };
 }

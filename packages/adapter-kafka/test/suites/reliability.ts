@@ -22,6 +22,8 @@ export async function clusterSize(): Promise<number> {
 interface Outcome {
   readonly acked: Set<string>;
   readonly failed: number;
+  /** The first few reasons sends failed. */
+  readonly reasons: string[];
   readonly states: ConnectionState[];
 }
 
@@ -31,6 +33,7 @@ async function appendThrough(bus: Bus, log: string, outage: () => Promise<void>)
   const states: ConnectionState[] = [];
   bus.on('state', (state) => void states.push(state));
   let failed = 0;
+  const reasons: string[] = [];
   let n = 0;
   let outageDone = false;
   let ackedAfterOutage = 0;
@@ -41,8 +44,9 @@ async function appendThrough(bus: Bus, log: string, outage: () => Promise<void>)
         await bus.log<string>(log, { partitions: 3 }).append(id, { key: `k${n % 13}` });
         acked.add(id);
         if (outageDone) ackedAfterOutage++;
-      } catch {
+      } catch (error) {
         failed++;
+        if (reasons.length < 3) reasons.push((error as Error).message);
       }
     }
   };
@@ -51,7 +55,7 @@ async function appendThrough(bus: Bus, log: string, outage: () => Promise<void>)
   await outage();
   outageDone = true;
   await Promise.all(writers);
-  return { acked, failed, states };
+  return { acked, failed, reasons, states };
 }
 
 async function readAll(bus: Bus, log: string, expected: Set<string>): Promise<Map<string, number>> {
@@ -76,7 +80,8 @@ function report(what: string, outcome: Outcome, live: Map<string, number>, log: 
   console.info(
     `[adapter-kafka] ${what}: ${outcome.acked.size} acknowledged, ${outcome.failed} failed sends, ` +
       `${written - log.size} records written twice, ${liveDuplicates} duplicate live deliveries, ` +
-      `${missing.length} missing; states ${outcome.states.join(' → ') || '(none)'}`,
+      `${missing.length} missing; states ${outcome.states.join(' → ') || '(none)'}` +
+      (outcome.reasons.length === 0 ? '' : `; failures: ${outcome.reasons.join(' | ')}`),
   );
 }
 
