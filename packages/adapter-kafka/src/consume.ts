@@ -125,10 +125,6 @@ export class GroupConsumer implements Subscription {
     this.pendingSeeds = new Map(spec.seeds);
   }
 
-  get groupId(): string {
-    return this.spec.groupId;
-  }
-
   /** Starts consuming; resolves once the group is joined and the start offsets are committed. */
   async start(): Promise<void> {
     const joined = new Promise<void>((resolve, reject) => {
@@ -231,6 +227,7 @@ export class GroupConsumer implements Subscription {
     if (consumer !== this.consumer) return;
     this.epoch++;
     this.stats.joins++;
+    this.restarts = 0;
     this.states = new Map();
     const assigned = event.payload.memberAssignment[this.spec.topic] ?? [];
     // Start offsets apply to our partitions; the others belong to members that chose their own.

@@ -4,6 +4,7 @@
  *
  *   node --conditions=source --import tsx packages/adapter-kafka/test/bench.ts [messages] [rounds]
  */
+import { randomUUID } from 'node:crypto';
 import { type Bus, connect } from '@omnibus/core';
 import kafkajs from 'kafkajs';
 import { kafka } from '../src/index.js';
@@ -33,13 +34,22 @@ async function topic(): Promise<string> {
   return name;
 }
 
-/** kafkajs producer.send with batches of 500 (what an application that batches by hand gets). */
-async function rawBatched(): Promise<Result> {
+/**
+ * kafkajs producer.send with batches of 500 (what an application that batches by hand gets);
+ * `headers`: with the id and content-type headers Omnibus adds to each record.
+ */
+async function rawBatched(headers = false): Promise<Result> {
   const name = await topic();
+  const message = headers
+    ? () => ({
+        value,
+        headers: { 'x-omnibus-id': randomUUID(), 'x-omnibus-content-type': 'text/plain; charset=utf-8' },
+      })
+    : () => ({ value });
   const start = performance.now();
   for (let sent = 0; sent < messages; sent += 500) {
     const n = Math.min(500, messages - sent);
-    await producer.send({ topic: name, acks: -1, messages: Array.from({ length: n }, () => ({ value })) });
+    await producer.send({ topic: name, acks: -1, messages: Array.from({ length: n }, message) });
   }
   return { rate: (messages / (performance.now() - start)) * 1000 };
 }
@@ -162,6 +172,7 @@ const add = (key: string, r: Result) => {
 const sequential = Math.min(500, messages);
 for (let round = 0; round < rounds; round++) {
   add('raw kafkajs, batches of 500', await rawBatched());
+  add('raw kafkajs, batches of 500, Omnibus headers', await rawBatched(true));
   add('omnibus queue.send, 1000 concurrent callers', await omnibus('send', messages, 1000));
   add('omnibus log.append, 1000 concurrent callers', await omnibus('append', messages, 1000));
   add('raw kafkajs, one send at a time', await rawSequential(sequential));
