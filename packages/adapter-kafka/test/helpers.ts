@@ -33,6 +33,8 @@ export async function kafkaAvailable(): Promise<boolean> {
   return availability.ok;
 }
 
+// A broker started from another clone is left alone by this clone's script (restart does nothing):
+// point OMNIBUS_BROKERS_SCRIPT at the script of the clone that started it.
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const brokersScript = process.env.OMNIBUS_BROKERS_SCRIPT ?? `${repoRoot}scripts/brokers.sh`;
 
