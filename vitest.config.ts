@@ -20,6 +20,9 @@ export default defineConfig({
       'test/**/*.test.ts',
     ],
     testTimeout: 30_000,
+    // Broker suites restart shared brokers (scripts/brokers.sh restart …): one test file at a time,
+    // so a restart never pulls a broker from under another file's tests.
+    fileParallelism: false,
     hookTimeout: 60_000,
     reporters: ['default'],
   },
