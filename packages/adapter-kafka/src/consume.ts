@@ -38,6 +38,7 @@ import type {
 import { explain, isConnectionProblem } from './errors.js';
 import { type ResolvedKafkaOptions, retryOptions } from './options.js';
 import { fromRecord, type IncomingRecord } from './record.js';
+import { DelayedRetries } from './retry.js';
 
 /** What the adapter gives each consumer. */
 export interface ConsumerContext {
@@ -103,7 +104,7 @@ export class GroupConsumer implements Subscription {
   private readonly pendingSeeds: Map<number, number>;
   private outstanding = 0;
   private readonly waiters = new Set<() => void>();
-  private readonly sleepers = new Set<() => void>();
+  private readonly retries: DelayedRetries;
   private stopping = false;
   private closing: Promise<void> | undefined;
   private commitChain: Promise<void> = Promise.resolve();
@@ -123,6 +124,7 @@ export class GroupConsumer implements Subscription {
     private readonly onClosed: (consumer: GroupConsumer) => void,
   ) {
     this.pendingSeeds = new Map(spec.seeds);
+    this.retries = new DelayedRetries(spec.topic, ctx.reportError);
   }
 
   /** Starts consuming; resolves once the group is joined and the start offsets are committed. */
@@ -156,7 +158,8 @@ export class GroupConsumer implements Subscription {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const wake of [...this.waiters, ...this.sleepers]) wake();
+    this.retries.stop();
+    for (const wake of this.waiters) wake();
     try {
       this.consumer?.pause([{ topic: this.spec.topic }]);
     } catch {
@@ -420,62 +423,20 @@ export class GroupConsumer implements Subscription {
           this.finish(state, offset);
           return;
         }
-        // The delay is waited out here, not in a handler slot: the consumer goes on meanwhile. The
-        // message still counts against prefetch, and its offset stays uncommitted until the copy is out.
+        // Not in a handler slot (see retry.ts). The message still counts against prefetch, and its
+        // offset stays uncommitted until the copy is out.
         this.outstanding++;
-        void this.republishLater(state, offset, record, headers, delayMs).finally(() => {
-          this.outstanding--;
-          for (const wake of this.waiters) wake();
-        });
+        void this.retries
+          .run(delayMs, async () => {
+            await this.ctx.republish(this.spec.topic, record, headers);
+            this.finish(state, offset);
+          })
+          .finally(() => {
+            this.outstanding--;
+            for (const wake of this.waiters) wake();
+          });
       },
     };
-  }
-
-  /** Re-publishes after `delayMs` (again until it works); nothing when the consumer stops first. */
-  private async republishLater(
-    state: PartitionState,
-    offset: number,
-    record: IncomingRecord,
-    headers: Headers,
-    delayMs: number,
-  ): Promise<void> {
-    let wait = delayMs;
-    for (let attempt = 0; ; attempt++) {
-      // Stopped: the original stays uncommitted and comes back to the group.
-      if (!(await this.sleep(wait))) return;
-      try {
-        await this.ctx.republish(this.spec.topic, record, headers);
-        this.finish(state, offset);
-        return;
-      } catch (error) {
-        if (attempt === 0) {
-          this.ctx.reportError(
-            new ConnectionError(
-              `retry of a message of "${this.spec.topic}" could not be re-published (trying again): ${explain(error)}`,
-              { adapter: 'kafka', cause: error },
-            ),
-          );
-        }
-        wait = Math.min(500 * 2 ** attempt, 5000);
-      }
-    }
-  }
-
-  /** Resolves true after `ms`, or false at once when the consumer stops. */
-  private sleep(ms: number): Promise<boolean> {
-    if (this.stopping) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve(false);
-      };
-      const timer = setTimeout(() => {
-        this.sleepers.delete(wake);
-        resolve(true);
-      }, ms);
-      this.sleepers.add(wake);
-    });
   }
 
   private finish(state: PartitionState, offset: number): void {
