@@ -1,3 +1,4 @@
+import { KAFKA_CAPABILITIES } from '@omnibus/adapter-kafka';
 import { mqttCapabilities } from '@omnibus/adapter-mqtt';
 import { type Capabilities, MEMORY_CAPABILITIES } from '@omnibus/core';
 
@@ -5,6 +6,7 @@ import { type Capabilities, MEMORY_CAPABILITIES } from '@omnibus/core';
 export async function capabilityColumns(): Promise<Record<string, Capabilities>> {
   return {
     memory: MEMORY_CAPABILITIES,
+    kafka: KAFKA_CAPABILITIES,
     'mqtt 5': mqttCapabilities(5),
     'mqtt 3.1.1': mqttCapabilities(4),
   };
