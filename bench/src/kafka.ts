@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { kafka } from '@omnibus/adapter-kafka';
 import { type Bus, connect } from '@omnibus/core';
 import kafkajs from 'kafkajs';
-import { Counter, payload, pipelined, type Runner, type Scenario, type Side } from './harness.js';
+import { Counter, counting, payload, type Runner, type Scenario, type Side } from './harness.js';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
 const WINDOW = 1000;
@@ -77,16 +77,7 @@ async function omnibus(kind: 'queue' | 'log'): Promise<Runner> {
     send = () => log.append(body);
   }
   return {
-    async throughput(count) {
-      const done = counter.expect(count);
-      await pipelined(count, WINDOW, send);
-      await done;
-    },
-    async roundTrip() {
-      const done = counter.expect(1);
-      await send();
-      await done;
-    },
+    ...counting(counter, WINDOW, send),
     close: () => bus.close(),
   };
 }

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mqtt as mqttAdapter } from '@omnibus/adapter-mqtt';
 import { type Bus, connect } from '@omnibus/core';
 import mqtt from 'mqtt';
-import { Counter, payload, pipelined, type Runner, type Scenario, type Side } from './harness.js';
+import { Counter, counting, payload, type Runner, type Scenario, type Side } from './harness.js';
 
 const URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const WINDOW = 256;
@@ -43,16 +43,7 @@ function rawSide(version: 4 | 5, kind: 'queue' | 'topic'): Side {
             : {}),
         });
       return {
-        async throughput(count) {
-          const done = counter.expect(count);
-          await pipelined(count, WINDOW, send);
-          await done;
-        },
-        async roundTrip() {
-          const done = counter.expect(1);
-          await send();
-          await done;
-        },
+        ...counting(counter, WINDOW, send),
         async close() {
           await Promise.all([sub.endAsync(), pub.endAsync()]);
         },
@@ -85,16 +76,7 @@ function omnibusSide(version: 4 | 5, kind: 'queue' | 'topic'): Side {
         send = () => topic.publish(body, { subject: 'orders.eu.created' });
       }
       return {
-        async throughput(count) {
-          const done = counter.expect(count);
-          await pipelined(count, WINDOW, send);
-          await done;
-        },
-        async roundTrip() {
-          const done = counter.expect(1);
-          await send();
-          await done;
-        },
+        ...counting(counter, WINDOW, send),
         async close() {
           await Promise.all([consumerBus.close(), bus.close()]);
         },
