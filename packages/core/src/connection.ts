@@ -114,7 +114,7 @@ export class Connection {
   ): Promise<R> {
     this.inFlight++;
     return new Promise<R>((resolve, reject) => {
-      const deadline = sendTimeouts.add(Math.max(1, dueAt - Date.now()), () =>
+      const deadline = sendTimeouts.add(round === 0 ? timeoutMs : Math.max(1, dueAt - Date.now()), () =>
         reject(
           new TimeoutError(`${what}: no confirmation from the broker within ${timeoutMs} ms`, timeoutMs, {
             adapter: this.adapterName,
