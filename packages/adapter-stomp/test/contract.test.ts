@@ -1,0 +1,24 @@
+import { runContractSuite } from '@omnibus/contract';
+import { connect } from '@omnibus/core';
+import { describe, it } from 'vitest';
+import { stomp } from '../src/index.js';
+import { ACTIVEMQ_STOMP_URL, brokerOrSkip, RABBITMQ_STOMP_URL, restarter } from './brokers.js';
+
+const targets = [
+  { name: 'stomp → rabbitmq', url: RABBITMQ_STOMP_URL, broker: 'rabbitmq' as const },
+  { name: 'stomp → activemq', url: ACTIVEMQ_STOMP_URL, broker: 'activemq' as const },
+];
+
+for (const target of targets) {
+  if (await brokerOrSkip(target.name, target.url)) {
+    const restartBroker = restarter(target.broker);
+    await runContractSuite({
+      name: target.name,
+      connect: (options) => connect(target.url, { ...options, adapters: [stomp()] }),
+      ...(restartBroker === undefined ? {} : { restartBroker }),
+    });
+  } else {
+    describe(`contract: ${target.name}`, () =>
+      it.skip(`broker not reachable at ${target.url}`, () => undefined));
+  }
+}
