@@ -371,7 +371,11 @@ export class StompSession {
     const cause = new Error(
       detail !== '' && detail !== summary ? `${summary}: ${detail.slice(0, 1000)}` : summary,
     );
-    const receipt = headers['receipt-id'] === undefined ? undefined : String(headers['receipt-id']);
+    // Without `receipt-id` (RabbitMQ's channel errors, e.g. PRECONDITION_FAILED on a SUBSCRIBE),
+    // blame the oldest unconfirmed operation: the broker handles frames in order and has receipted
+    // every one before it, and the only frames sent without receipt are ACK/NACK of live deliveries.
+    const receipt =
+      headers['receipt-id'] === undefined ? this.pending.keys().next().value : String(headers['receipt-id']);
     const pending = receipt === undefined ? undefined : this.pending.get(receipt);
     if (pending !== undefined) {
       this.pending.delete(receipt!);
