@@ -4,7 +4,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
-export interface Proxy {
+export interface TcpProxy {
   readonly port: number;
   /** Cuts every open connection (both sides). */
   cut(): void;
@@ -15,7 +15,7 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-export async function startProxy(targetHost: string, targetPort: number): Promise<Proxy> {
+export async function startProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let paused = false;
   let accepted = 0;

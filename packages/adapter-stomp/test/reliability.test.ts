@@ -10,7 +10,7 @@ import { stomp } from '../src/index.js';
 import { StompSession } from '../src/session.js';
 import { ACTIVEMQ_STOMP_URL, brokerOrSkip, RABBITMQ_STOMP_URL } from './brokers.js';
 import { parseOptionsForTest } from './helpers.js';
-import { type Proxy, startProxy } from './proxy.js';
+import { startProxy, type TcpProxy } from './proxy.js';
 
 const targets = [
   { name: 'rabbitmq', url: RABBITMQ_STOMP_URL },
@@ -27,7 +27,7 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_00
   }
 }
 
-function viaProxy(url: string, proxy: Proxy, query = ''): string {
+function viaProxy(url: string, proxy: TcpProxy, query = ''): string {
   const u = parseUrl(url);
   const auth =
     u.username === undefined
@@ -40,7 +40,7 @@ for (const target of targets) {
   const available = await brokerOrSkip(`reliability on ${target.name}`, target.url);
   describe.skipIf(!available)(`stomp → ${target.name}: reliability`, () => {
     const open: Bus[] = [];
-    const proxies: Proxy[] = [];
+    const proxies: TcpProxy[] = [];
     const bus = async (url: string, options: Parameters<typeof connect>[1] = {}) => {
       const b = await connect(url, { ...options, adapters: [stomp()] });
       open.push(b);
