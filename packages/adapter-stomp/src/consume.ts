@@ -5,8 +5,14 @@
  *   from, then the original is ACKed. Broker NACK semantics differ (RabbitMQ requeues forever,
  *   ActiveMQ dead-letters at once), so `attempt` and `maxAttempts` never depend on them.
  * - dead-letter: a copy is SENT to the dead-letter queue, then the original is ACKed.
- * - requeue/release: RabbitMQ NACKs (puts back); elsewhere the message stays unacked and goes back to
- *   the queue when the subscription ends.
+ * - requeue/release: RabbitMQ NACKs (puts back); elsewhere the message stays unacked until the
+ *   consumer closes.
+ *
+ * Each consumer has its own connection, and closing the consumer closes it: a DISCONNECT is the only
+ * portable way to give unacked messages back in STOMP. RabbitMQ keeps a cancelled subscription's
+ * unacked messages on the connection and refuses to ACK or NACK them after UNSUBSCRIBE ("Subscription
+ * not found"), and a NACK before the UNSUBSCRIBE may be redelivered to the same subscription. A
+ * consumer's own connection also confines an ERROR frame to that consumer.
  */
 import type {
   Deliver,
@@ -46,8 +52,8 @@ export interface ConsumerSetup {
   readonly deadLetterTarget: (queue: string) => RetryTarget;
   readonly deliver: Deliver;
   readonly reportError: (error: Error) => void;
-  /** Called after UNSUBSCRIBE (a durable ActiveMQ subscription closes its own connection). */
-  readonly onClose?: () => Promise<void>;
+  /** Called once closed. */
+  readonly onClose?: () => void;
 }
 
 export class StompConsumer implements Subscription {
@@ -89,17 +95,15 @@ export class StompConsumer implements Subscription {
     if (this.closed) return;
     this.closed = true;
     await this.stop();
-    for (const delivery of [...this.outstanding]) delivery.giveBack();
-    await this.setup.session.unsubscribe(this.id);
-    await this.setup.onClose?.();
+    // The DISCONNECT (with a receipt: ACKs sent before it count) gives back every unacked message.
+    for (const delivery of [...this.outstanding]) delivery.forget();
+    await this.setup.session.close();
+    this.setup.onClose?.();
   }
 
   private onMessage(headers: FrameHeaders, body: Buffer, generation: number): void {
     const delivery = new StompDelivery(this, headers, body, generation);
-    if (this.closed) {
-      delivery.giveBack();
-      return;
-    }
+    if (this.closed) return;
     if (this.setup.filter !== undefined && !this.setup.filter(delivery.subject)) {
       // Broader broker match (ActiveMQ `>` for a `#` in the middle): not ours, done with it.
       delivery.ack().catch(() => undefined);
@@ -160,14 +164,13 @@ class StompDelivery implements Delivery {
   }
 
   release(): void {
-    // During shutdown the message is held and given back once handlers are done (close()).
+    // During shutdown the message is held and given back by the DISCONNECT in close().
     if (this.consumer.setup.profile.nackRequeues && !this.consumer.stopping) this.nack();
   }
 
-  /** Back to the broker without settling: NACK where that requeues, else left for UNSUBSCRIBE. */
-  giveBack(): void {
-    if (this.consumer.setup.profile.nackRequeues) this.nack();
-    else this.take();
+  /** The connection is closing: the broker takes the message back; later settlements do nothing. */
+  forget(): void {
+    this.take();
   }
 
   private nack(): void {

@@ -45,7 +45,7 @@ class StompAdapter implements Adapter {
   append?: (log: LogSpec, message: OutgoingMessage) => Promise<LogPosition>;
   read?: (log: LogSpec, spec: ReadSpec, deliver: Deliver) => Promise<Subscription>;
   private readonly appenders = new Map<string, StreamAppender>();
-  /** Extra connections (durable ActiveMQ subscriptions): closed with the adapter. */
+  /** The consumers' own connections: closed with the adapter. */
   private readonly sessions = new Set<StompSession>();
 
   private constructor(
@@ -95,14 +95,18 @@ class StompAdapter implements Adapter {
   async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
     const destination = `/queue/${queue.name}`;
     const args = this.queueArguments(queue);
-    return new StompConsumer(
-      this.consumerSetup(this.session, `queue "${queue.name}"`, spec, deliver, {
+    return this.startConsumer(
+      `queue "${queue.name}"`,
+      spec,
+      deliver,
+      {},
+      {
         subscribe: { destination, ...args },
         retry: { destination, headers: args },
         filter: undefined,
         subjectOf: undefined,
-      }),
-    ).start();
+      },
+    );
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
@@ -124,52 +128,38 @@ class StompAdapter implements Adapter {
           : boundedName(`omnibus.dsub.${topicWord(topic.name)}~${spec.durable}`);
       const durable =
         spec.durable === undefined ? {} : { durable: 'true', 'auto-delete': 'false', persistent: 'true' };
-      return new StompConsumer(
-        this.consumerSetup(this.session, what, spec, deliver, {
+      return this.startConsumer(
+        what,
+        spec,
+        deliver,
+        {},
+        {
           subscribe: { destination: route.destination, 'x-queue-name': queueName, ...durable },
           retry: { destination: `/amq/queue/${queueName}`, headers: {} },
           filter: route.filter,
           subjectOf,
-        }),
-      ).start();
-    }
-    let session = this.session;
-    let durable: Record<string, string> = {};
-    let onClose: (() => Promise<void>) | undefined;
-    if (spec.durable !== undefined) {
-      // ActiveMQ keys a durable subscription by (client-id, subscription name) and allows one
-      // connection per client-id: a durable subscription gets its own connection with a stable id.
-      session = new StompSession(
-        this.settings,
-        { state: () => undefined, error: (e) => this.context.reportError(e) },
-        {
-          'client-id': boundedName(`omnibus~${topicWord(topic.name)}~${spec.durable}`),
         },
       );
-      await session.open();
-      this.sessions.add(session);
-      durable = { 'activemq.subscriptionName': spec.durable };
-      const own = session;
-      onClose = async () => {
-        this.sessions.delete(own);
-        await own.close();
-      };
     }
-    try {
-      return await new StompConsumer(
-        this.consumerSetup(session, what, spec, deliver, {
-          subscribe: { destination: route.destination, ...durable },
-          // No queue of its own to send a copy to: core retries in the process.
-          retry: undefined,
-          filter: route.filter,
-          subjectOf,
-          ...(onClose === undefined ? {} : { onClose }),
-        }),
-      ).start();
-    } catch (error) {
-      await onClose?.();
-      throw error;
-    }
+    // ActiveMQ keys a durable subscription by (client-id, subscription name) and allows one
+    // connection per client-id: the consumer's connection gets a stable client-id.
+    const durable = spec.durable !== undefined && this.profile.name === 'activemq';
+    return this.startConsumer(
+      what,
+      spec,
+      deliver,
+      durable ? { 'client-id': boundedName(`omnibus~${topicWord(topic.name)}~${spec.durable}`) } : {},
+      {
+        subscribe: {
+          destination: route.destination,
+          ...(durable ? { 'activemq.subscriptionName': spec.durable! } : {}),
+        },
+        // No queue of its own to send a copy to: core retries in the process.
+        retry: undefined,
+        filter: route.filter,
+        subjectOf,
+      },
+    );
   }
 
   async close(): Promise<void> {
@@ -201,14 +191,39 @@ class StompAdapter implements Adapter {
       : {};
   }
 
+  /** A consumer on a connection of its own (see consume.ts for why), closed with it. */
+  private async startConsumer(
+    what: string,
+    spec: ConsumeSpec,
+    deliver: Deliver,
+    connectHeaders: Record<string, string>,
+    route: Pick<ConsumerSetup, 'subscribe' | 'retry' | 'filter' | 'subjectOf'>,
+  ): Promise<Subscription> {
+    const session = new StompSession(
+      this.settings,
+      { state: () => undefined, error: (e) => this.context.reportError(e) },
+      connectHeaders,
+    );
+    await session.open();
+    this.sessions.add(session);
+    const consumer = new StompConsumer({
+      ...this.consumerSetup(session, what, spec, deliver, route),
+      onClose: () => this.sessions.delete(session),
+    });
+    try {
+      return await consumer.start();
+    } catch (error) {
+      await consumer.close();
+      throw error;
+    }
+  }
+
   private consumerSetup(
     session: StompSession,
     what: string,
     spec: ConsumeSpec,
     deliver: Deliver,
-    route: Pick<ConsumerSetup, 'subscribe' | 'retry' | 'filter' | 'subjectOf'> & {
-      onClose?: () => Promise<void>;
-    },
+    route: Pick<ConsumerSetup, 'subscribe' | 'retry' | 'filter' | 'subjectOf'>,
   ): ConsumerSetup {
     return {
       session,

@@ -7,6 +7,12 @@ import { ACTIVEMQ_STOMP_URL, brokerOrSkip, RABBITMQ_STOMP_URL, restarter } from 
 const targets = [
   { name: 'stomp → rabbitmq', url: RABBITMQ_STOMP_URL, broker: 'rabbitmq' as const },
   { name: 'stomp → activemq', url: ACTIVEMQ_STOMP_URL, broker: 'activemq' as const },
+  // The conservative profile for unknown STOMP servers, proven on RabbitMQ: its flags must not lie either.
+  {
+    name: 'stomp (generic profile) → rabbitmq',
+    url: `${RABBITMQ_STOMP_URL}?profile=generic`,
+    broker: 'rabbitmq' as const,
+  },
 ];
 
 for (const target of targets) {
