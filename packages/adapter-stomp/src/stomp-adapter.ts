@@ -201,7 +201,16 @@ class StompAdapter implements Adapter {
   ): Promise<Subscription> {
     const session = new StompSession(
       this.settings,
-      { state: () => undefined, error: (e) => this.context.reportError(e) },
+      {
+        state: (state, error) =>
+          this.context.logger[state === 'connected' ? 'info' : 'warn'](
+            `[omnibus] [stomp] ${what}: ${state}`,
+            {
+              ...(error === undefined ? {} : { error: error.message }),
+            },
+          ),
+        error: (e) => this.context.reportError(e),
+      },
       connectHeaders,
     );
     await session.open();
