@@ -42,7 +42,8 @@ export async function brokerOrSkip(name: string, url: string): Promise<boolean> 
 }
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const script = `${repoRoot}scripts/brokers.sh`;
+/** OMNIBUS_BROKERS_SCRIPT points at another checkout's script (until scripts/brokers.sh is on main). */
+const script = process.env.OMNIBUS_BROKERS_SCRIPT?.trim() || `${repoRoot}scripts/brokers.sh`;
 
 /** `scripts/brokers.sh restart <broker>`, when the script is there (it comes from the brokers branch). */
 export function restarter(broker: 'rabbitmq' | 'activemq'): (() => Promise<void>) | undefined {

@@ -8,7 +8,7 @@ import { type Bus, ConnectionError, type ConnectionState, connect, parseUrl } fr
 import { afterEach, describe, expect, it } from 'vitest';
 import { stomp } from '../src/index.js';
 import { StompSession } from '../src/session.js';
-import { ACTIVEMQ_STOMP_URL, brokerOrSkip, RABBITMQ_STOMP_URL } from './brokers.js';
+import { ACTIVEMQ_STOMP_URL, brokerOrSkip, RABBITMQ_STOMP_URL, restarter } from './brokers.js';
 import { parseOptionsForTest } from './helpers.js';
 import { startProxy, type TcpProxy } from './proxy.js';
 
@@ -16,6 +16,9 @@ const targets = [
   { name: 'rabbitmq', url: RABBITMQ_STOMP_URL },
   { name: 'activemq', url: ACTIVEMQ_STOMP_URL },
 ] as const;
+
+/** Restart tests restart a broker other suites share: only with OMNIBUS_RESTART_TESTS=1 (CI sets it). */
+const RESTARTS = process.env.OMNIBUS_RESTART_TESTS === '1';
 
 const unique = (suffix: string) => `rel-${Math.random().toString(36).slice(2, 10)}-${suffix}`;
 
@@ -83,6 +86,42 @@ for (const target of targets) {
       await waitFor(() => client.health().state === 'connected', 'reconnection');
       expect(p.accepted).toBeGreaterThanOrEqual(2);
     });
+
+    const restart = restarter(target.name);
+    it.skipIf(!RESTARTS || restart === undefined)(
+      'a broker restart in the middle of sends and consumes loses no confirmed message',
+      { timeout: 240_000 },
+      async () => {
+        const producer = await bus(`${target.url}?reconnectDelayMs=100`, {
+          sendBuffer: { timeoutMs: 180_000, maxMessages: 10_000 },
+        });
+        const consumer = await bus(`${target.url}?reconnectDelayMs=100`);
+        const name = unique('restart');
+        const seen = new Set<number>();
+        await consumer
+          .queue<number>(name)
+          .consume((m) => void seen.add(m.payload), { concurrency: 4, prefetch: 16 });
+        const queue = producer.queue<number>(name);
+        const total = 400;
+        let next = 0;
+        let restarting: Promise<void> | undefined;
+        const confirmed: number[] = [];
+        // Ten sends in flight at a time; the restart starts after 100 confirmations.
+        await Promise.all(
+          Array.from({ length: 10 }, async () => {
+            while (next < total) {
+              const n = next++;
+              await queue.send(n);
+              confirmed.push(n);
+              if (confirmed.length === 100) restarting = restart!();
+            }
+          }),
+        );
+        await restarting;
+        expect(confirmed.length).toBe(total);
+        await waitFor(() => seen.size === total, `${total} distinct messages (got ${seen.size})`, 120_000);
+      },
+    );
 
     it('a durable subscription gets what was published while its connection was cut', async () => {
       const p = await proxy();
