@@ -319,10 +319,13 @@ export class StompSession {
   private connectTo(host: string, port: number | undefined): Promise<StompitClient> {
     const s = this.settings;
     return new Promise<StompitClient>((resolve, reject) => {
+      // No Nagle: a frame is written in three pieces (headers, body, NUL), and stompit turns Nagle
+      // off only when heart-beats are on.
       const socket =
         s.tls === undefined
-          ? netConnect({ host, port: port ?? DEFAULT_PORT })
+          ? netConnect({ host, port: port ?? DEFAULT_PORT, noDelay: true })
           : tlsConnect({ host, port: port ?? DEFAULT_TLS_PORT, servername: host, ...s.tls });
+      socket.setNoDelay(true);
       const Client = stompitClient();
       const client = new Client(socket, {
         heartbeat: [s.heartbeatMs, s.heartbeatMs],
