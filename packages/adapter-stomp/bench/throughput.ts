@@ -2,7 +2,7 @@
  * Raw stompit against Omnibus on the same broker, alternating in one process: queue throughput
  * (N × 1 KiB, receipted SENDs pipelined, `client-individual` ACK after the handler) and round-trip
  * latency (one message at a time). Until the bench/ harness is on main:
- *   npx tsx packages/adapter-stomp/bench/throughput.ts [rabbitmq|activemq]...
+ *   node --conditions=source --import tsx packages/adapter-stomp/bench/throughput.ts [rabbitmq|activemq]...
  */
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
