@@ -30,6 +30,8 @@ const DEFAULT_TLS_PORT = 61614;
 /** Header lines up to 64 KiB (stompit's default, 1 KiB, is too short for a dead-letter reason). */
 const MAX_LINE_LENGTH = 64 * 1024;
 const MAX_HEADERS = 1000;
+/** Refusals in a row after which a resubscription is given up. */
+const MAX_REFUSALS = 3;
 
 export interface SessionHooks {
   /** The connection was lost (`reconnecting`) or is back with every subscription (`connected`). */
@@ -69,6 +71,8 @@ export class StompSession {
   private reconnecting: Promise<void> | undefined;
   private readonly stopReconnecting = new AbortController();
   private nextId = 1;
+  /** Consecutive refusals of a subscription when it is made again. */
+  private readonly refusals = new Map<string, number>();
   private readonly prefix = randomBytes(3).toString('hex');
 
   constructor(
@@ -285,20 +289,33 @@ export class StompSession {
     }
   }
 
-  /** Makes every subscription again; false when the connection was lost meanwhile. */
+  /**
+   * Makes every subscription again; false when the connection was lost meanwhile (the caller
+   * reconnects and tries again). A subscription the broker refuses several times in a row (e.g. its
+   * queue was redeclared with other arguments) is dropped and reported, so the others come back; a
+   * single refusal may be transient (ActiveMQ: the durable subscriber of the lost connection is
+   * still registered).
+   */
   private async resubscribe(client: StompitClient): Promise<boolean> {
     for (const subscription of [...this.subscriptions.values()]) {
       if (this.client !== client) return false;
       try {
         await this.sendSubscribe(client, subscription);
+        this.refusals.delete(subscription.id);
       } catch (error) {
         if (error instanceof ConnectionError && !error.retriable) {
-          // Refused by name (e.g. the queue was redeclared with other arguments): drop it, keep the others.
-          this.subscriptions.delete(subscription.id);
-          subscription.failed(error);
-          this.hooks.error(error);
+          const refusals = (this.refusals.get(subscription.id) ?? 0) + 1;
+          this.refusals.set(subscription.id, refusals);
+          if (refusals >= MAX_REFUSALS) {
+            this.refusals.delete(subscription.id);
+            this.subscriptions.delete(subscription.id);
+            subscription.failed(error);
+            this.hooks.error(error);
+          }
         }
-        if (this.client !== client) return false;
+        // The ERROR ended the connection; a missing receipt leaves it in doubt: start again.
+        if (this.client === client) client.destroy(error instanceof Error ? error : new Error(String(error)));
+        return false;
       }
     }
     return this.client === client;

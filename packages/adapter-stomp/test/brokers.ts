@@ -9,6 +9,8 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseUrl } from '@omnibus/core';
+import { resolveSettings } from '../src/options.js';
+import { StompSession } from '../src/session.js';
 
 export const RABBITMQ_STOMP_URL = process.env.STOMP_URL?.trim() || 'stomp://guest:guest@127.0.0.1:61613';
 export const ACTIVEMQ_STOMP_URL =
@@ -31,9 +33,28 @@ export async function reachable(url: string, timeoutMs = 1500): Promise<{ ok: bo
   });
 }
 
+/** TCP, then a STOMP CONNECT: a broker that listens but refuses sessions (booting, broken) is not available. */
+async function answers(url: string): Promise<{ ok: boolean; reason: string }> {
+  const tcp = await reachable(url);
+  if (!tcp.ok) return tcp;
+  const parsed = parseUrl(url);
+  const session = new StompSession(resolveSettings(parsed, { ...parsed.params, connectTimeoutMs: 5000 }), {
+    state: () => undefined,
+    error: () => undefined,
+  });
+  try {
+    await session.open();
+    return { ok: true, reason: 'answers STOMP' };
+  } catch (error) {
+    return { ok: false, reason: `${parsed.redacted} refuses STOMP sessions: ${(error as Error).message}` };
+  } finally {
+    await session.close();
+  }
+}
+
 /** Fails under OMNIBUS_REQUIRE_BROKERS=1, otherwise prints why the suite is skipped. */
 export async function brokerOrSkip(name: string, url: string): Promise<boolean> {
-  const { ok, reason } = await reachable(url);
+  const { ok, reason } = await answers(url);
   if (ok) return true;
   if (REQUIRE_BROKERS)
     throw new Error(`[stomp tests] ${name} is required (OMNIBUS_REQUIRE_BROKERS=1) but ${reason}`);
