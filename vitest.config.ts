@@ -13,8 +13,16 @@ const alias = readdirSync(packagesDir).map((dir) => ({
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'packages/*/test/**/*.test.ts',
+      'packages/*/src/**/*.test.ts',
+      'examples/*/test/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     testTimeout: 30_000,
+    // Broker suites restart shared brokers (scripts/brokers.sh restart …): one test file at a time,
+    // so a restart never pulls a broker from under another file's tests.
+    fileParallelism: false,
     hookTimeout: 60_000,
     reporters: ['default'],
   },

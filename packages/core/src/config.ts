@@ -149,22 +149,31 @@ export interface ResolvedTarget {
   readonly options: Record<string, unknown>;
 }
 
+/** Scheme → adapter name, for the built-in schemes plus those of explicit and registered adapters. */
+export function knownSchemes(explicit: readonly AdapterFactory[] = []): Map<string, string> {
+  const known = new Map(Object.entries(SCHEMES).map(([scheme, { adapter }]) => [scheme, adapter]));
+  for (const [key, factory] of registry) if (!key.startsWith('adapter:')) known.set(key, factory.name);
+  for (const factory of explicit) for (const scheme of factory.schemes) known.set(scheme, factory.name);
+  return known;
+}
+
 /** Turns a URL or an object config into the adapter name, the parsed URL and the raw options. */
-export function resolveTarget(config: string | OmnibusConfig): ResolvedTarget {
+export function resolveTarget(
+  config: string | OmnibusConfig,
+  schemes: ReadonlyMap<string, string> = knownSchemes(),
+): ResolvedTarget {
   if (typeof config === 'string') {
     const url = parseUrl(config);
-    const scheme = SCHEMES[url.scheme];
-    if (scheme === undefined) {
+    const adapter = schemes.get(url.scheme);
+    if (adapter === undefined) {
       throw new ConfigError(
-        `unknown scheme "${url.scheme}://" in "${url.redacted}"; known: ${Object.keys(SCHEMES)
-          .map((s) => `${s}://`)
-          .join(', ')}`,
+        `unknown scheme "${url.scheme}://" in "${url.redacted}"; known: ${[...schemes.keys()].map((s) => `${s}://`).join(', ')}`,
       );
     }
-    if (scheme.adapter !== 'memory' && url.hosts.length === 0) {
+    if (SCHEMES[url.scheme] !== undefined && adapter !== 'memory' && url.hosts.length === 0) {
       throw new ConfigError(`"${url.redacted}" has no host; e.g. ${url.scheme}://localhost`);
     }
-    return { adapter: scheme.adapter, url, options: { ...url.params } };
+    return { adapter, url, options: { ...url.params } };
   }
   if (typeof config !== 'object' || config === null) {
     throw new ConfigError('configuration must be a URL string or an object with an "adapter" field');
@@ -180,9 +189,9 @@ export function resolveTarget(config: string | OmnibusConfig): ResolvedTarget {
   if (issues.length > 0) throw new ConfigError(issues);
   const name = adapter as string;
   const url = parseUrl(typeof urlText === 'string' ? urlText : `${DEFAULT_SCHEME[name] ?? name}://`);
-  const scheme = SCHEMES[url.scheme];
-  if (scheme !== undefined && scheme.adapter !== name) {
-    throw new ConfigError(`url: "${url.redacted}" is a ${scheme.adapter} URL, but adapter is "${name}"`);
+  const owner = schemes.get(url.scheme);
+  if (owner !== undefined && owner !== name) {
+    throw new ConfigError(`url: "${url.redacted}" is a ${owner} URL, but adapter is "${name}"`);
   }
   return { adapter: name, url, options: { ...url.params, ...options } };
 }

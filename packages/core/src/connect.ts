@@ -3,6 +3,7 @@ import { BusImpl } from './bus.js';
 import { assertRequirements } from './capabilities.js';
 import {
   type ConnectOptions,
+  knownSchemes,
   loadAdapter,
   type OmnibusConfig,
   type ResolvedConnectOptions,
@@ -52,19 +53,27 @@ function resolveAll(
   let target: ResolvedTarget | undefined;
   let resolved: ResolvedConnectOptions | undefined;
   try {
-    target = resolveTarget(config);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    issues.push(...error.issues);
-  }
-  try {
     resolved = resolveConnectOptions(options);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     issues.push(...error.issues);
   }
+  try {
+    target = resolveTarget(config, knownSchemes(resolved?.adapters ?? validAdapters(options?.adapters)));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    issues.unshift(...error.issues);
+  }
   if (target === undefined || resolved === undefined) throw new ConfigError(issues);
   return { target, resolved };
+}
+
+function validAdapters(adapters: unknown): AdapterFactory[] {
+  return Array.isArray(adapters)
+    ? adapters.filter(
+        (a): a is AdapterFactory => typeof a === 'object' && a !== null && Array.isArray(a.schemes),
+      )
+    : [];
 }
 
 async function create(

@@ -25,9 +25,9 @@ export class Deadlines {
   }
 
   remove(deadline: Deadline | undefined): void {
-    if (deadline === undefined) return;
-    this.entries.delete(deadline);
-    if (this.entries.size === 0) this.stop();
+    // The timer stops at the next sweep that finds nothing: starting and stopping it per message
+    // would cost more than the messages.
+    if (deadline !== undefined) this.entries.delete(deadline);
   }
 
   stop(): void {

@@ -1,0 +1,31 @@
+/**
+ * `pnpm bench [target…]` — runs raw-vs-Omnibus pairs and prints a table with the ratios.
+ * Targets: memory (default). Broker targets are added by the adapters (see bench/README.md).
+ * `BENCH_ROUNDS` (default 3) sets how many alternating rounds each pair runs.
+ */
+import { compare, MESSAGE_BYTES, type Result, type Scenario, table } from './harness.js';
+import { memoryScenarios } from './memory.js';
+
+const TARGETS: Record<string, () => Promise<Scenario[]>> = {
+  memory: async () => memoryScenarios,
+};
+
+const wanted = process.argv.slice(2).filter((a) => a !== '--');
+const targets = wanted.length > 0 ? wanted : ['memory'];
+const unknown = targets.filter((t) => TARGETS[t] === undefined);
+if (unknown.length > 0) {
+  console.error(`unknown bench target(s): ${unknown.join(', ')}; known: ${Object.keys(TARGETS).join(', ')}`);
+  process.exit(2);
+}
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+console.log(
+  `omnibus bench: ${MESSAGE_BYTES}-byte messages, ${rounds} alternating rounds per pair, median shown`,
+);
+const results: Result[] = [];
+for (const target of targets) {
+  for (const scenario of await TARGETS[target]!()) {
+    results.push(await compare(scenario, rounds));
+    console.log(`  done: ${scenario.name}`);
+  }
+}
+console.log(table(results));

@@ -1,0 +1,136 @@
+/**
+ * memory://: the in-memory broker driven directly (its queue and topic objects, no codec, no
+ * consumption engine) against the same broker through the Omnibus API. The ratio is the cost of
+ * core itself: encoding, validation, the consumption contract, promises per message.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Bus, connect, memoryBroker } from '@omnibus/core';
+import { Counter, payload, pipelined, type Runner, type Scenario, type Side } from './harness.js';
+
+const WINDOW = 256;
+let unique = 0;
+
+function stored(body: Uint8Array, subject?: string) {
+  return {
+    id: randomUUID(),
+    body,
+    headers: {},
+    contentType: 'application/octet-stream',
+    key: undefined,
+    subject,
+    priority: 0,
+    timestamp: Date.now(),
+  };
+}
+
+const rawQueue: Side = {
+  async setup(): Promise<Runner> {
+    const queue = memoryBroker('bench-raw').queue(`raw-${unique++}`);
+    const counter = new Counter();
+    const consumer = {
+      credit: WINDOW,
+      push: (_item: unknown, tag: number) => {
+        queue.settle(tag);
+        counter.hit();
+      },
+    };
+    queue.addConsumer(consumer);
+    const body = payload();
+    const send = async () => queue.enqueue({ message: stored(body), attempt: 1, redelivered: false });
+    return {
+      async throughput(count) {
+        const done = counter.expect(count);
+        await pipelined(count, WINDOW, send);
+        await done;
+      },
+      async roundTrip() {
+        const done = counter.expect(1);
+        await send();
+        await done;
+      },
+      async close() {
+        queue.removeConsumer(consumer);
+      },
+    };
+  },
+};
+
+const rawTopic: Side = {
+  async setup(): Promise<Runner> {
+    const broker = memoryBroker('bench-raw');
+    const topic = `raw-topic-${unique++}`;
+    const subscription = broker.subscribe(topic, 'orders.*.created', undefined);
+    const counter = new Counter();
+    const consumer = {
+      credit: WINDOW,
+      push: (_item: unknown, tag: number) => {
+        subscription.queue.settle(tag);
+        counter.hit();
+      },
+    };
+    subscription.queue.addConsumer(consumer);
+    const body = payload();
+    const publish = async () => broker.publish(topic, stored(body, 'orders.eu.created'));
+    return {
+      async throughput(count) {
+        const done = counter.expect(count);
+        await pipelined(count, WINDOW, publish);
+        await done;
+      },
+      async roundTrip() {
+        const done = counter.expect(1);
+        await publish();
+        await done;
+      },
+      async close() {
+        broker.unsubscribe(topic, subscription);
+      },
+    };
+  },
+};
+
+async function omnibusSide(kind: 'queue' | 'topic'): Promise<Runner> {
+  const bus: Bus = await connect('memory://bench-omnibus');
+  const counter = new Counter();
+  const body = payload();
+  let send: () => Promise<unknown>;
+  if (kind === 'queue') {
+    const queue = bus.queue<Uint8Array>(`omnibus-${unique++}`, { codec: 'bytes' });
+    await queue.consume(counter.hit, { concurrency: WINDOW, prefetch: WINDOW });
+    send = () => queue.send(body);
+  } else {
+    const topic = bus.topic<Uint8Array>(`omnibus-topic-${unique++}`, { codec: 'bytes' });
+    await topic.subscribe('orders.*.created', counter.hit, { concurrency: WINDOW, prefetch: WINDOW });
+    send = () => topic.publish(body, { subject: 'orders.eu.created' });
+  }
+  return {
+    async throughput(count) {
+      const done = counter.expect(count);
+      await pipelined(count, WINDOW, send);
+      await done;
+    },
+    async roundTrip() {
+      const done = counter.expect(1);
+      await send();
+      await done;
+    },
+    close: () => bus.close(),
+  };
+}
+
+export const memoryScenarios: Scenario[] = [
+  {
+    name: 'memory send→consume',
+    raw: rawQueue,
+    omnibus: { setup: () => omnibusSide('queue') },
+    count: 200_000,
+    roundTrips: 2000,
+  },
+  {
+    name: 'memory publish→subscribe',
+    raw: rawTopic,
+    omnibus: { setup: () => omnibusSide('topic') },
+    count: 200_000,
+    roundTrips: 2000,
+  },
+];

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import {
+  matchSubject,
+  ValidationError,
+  validateName,
+  validatePattern,
+  validateSubject,
+} from '../src/index.js';
+
+describe('subject patterns', () => {
+  const cases: [string, string | undefined, boolean][] = [
+    ['orders.*.created', 'orders.eu.created', true],
+    ['orders.*.created', 'orders.created', false],
+    ['orders.*.created', 'orders.eu.de.created', false],
+    ['orders.#', 'orders', true],
+    ['orders.#', 'orders.eu.created', true],
+    ['orders.#', 'ordersx', false],
+    ['#', 'anything.at.all', true],
+    ['#', undefined, true],
+    ['*', undefined, false],
+    ['a', undefined, false],
+    ['#.created', 'created', true],
+    ['#.created', 'a.b.created', true],
+    ['#.created', 'a.b.deleted', false],
+    ['a.#.z', 'a.z', true],
+    ['a.#.z', 'a.b.c.z', true],
+    ['a.#.z', 'a.b.c', false],
+    ['#.#', 'x', true],
+    ['*.#.*', 'x', false],
+    ['*.#.*', 'x.y', true],
+    ['a.b', 'a.b', true],
+    ['a.b', 'a.b.c', false],
+  ];
+  it.each(cases)('%s against %s → %s', (pattern, subject, expected) => {
+    expect(matchSubject(pattern, subject)).toBe(expected);
+  });
+
+  it('does not blow up on many # words', () => {
+    const started = Date.now();
+    expect(matchSubject('#.#.#.#.#.#.#.#.#.#.#.x', `${'a.'.repeat(40)}y`)).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('validation', () => {
+  it('accepts portable names and rejects the rest', () => {
+    expect(validateName('queue', 'orders.eu_1-x')).toBe('orders.eu_1-x');
+    for (const bad of ['', '-x', '.x', 'a b', 'a/b', 'é', 'x'.repeat(201)]) {
+      expect(() => validateName('queue', bad)).toThrow(ValidationError);
+    }
+  });
+
+  it('rejects wildcards and empty words in subjects', () => {
+    expect(validateSubject('orders.eu.created')).toBe('orders.eu.created');
+    for (const bad of ['orders.*', 'orders.#', 'a..b', '.a', 'a.', 'a+b', 'a/b', 'x'.repeat(256)]) {
+      expect(() => validateSubject(bad)).toThrow(ValidationError);
+    }
+  });
+
+  it('accepts * and # as whole words only in patterns', () => {
+    expect(validatePattern('a.*.#')).toBe('a.*.#');
+    for (const bad of ['', 'a*', 'a.#b', 'a..b', 'a/#']) {
+      expect(() => validatePattern(bad)).toThrow(ValidationError);
+    }
+  });
+});

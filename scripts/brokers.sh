@@ -1,0 +1,723 @@
+#!/usr/bin/env bash
+# Real test brokers for Omnibus, on this machine, with one command (docs/brokers.md).
+#
+#   scripts/brokers.sh up [NAME...]      start what is missing (installing Debian packages as
+#                                        root), wait until each answers its protocol, print status
+#   scripts/brokers.sh down [NAME...]    stop them
+#   scripts/brokers.sh status [NAME...]  one line per broker; exit 1 if any is down
+#   scripts/brokers.sh start|stop|restart NAME...
+#
+# NAME: rabbitmq, mosquitto, activemq, kafka, or kafka-N (one node of a KAFKA_NODES=3 cluster).
+# Default: all four.
+#
+# Environment:
+#   BROKERS_DIR     work dir for state, data and logs (default: <repo>/.brokers)
+#   KAFKA_VERSION   Apache Kafka version from Maven Central (default 4.4.0; 3.9.x works too)
+#   KAFKA_NODES     1 (default: one combined broker+controller on 9092) or 3 (9092-9094)
+#                   Unset, both keep the layout Kafka's data dir was formatted for, if any;
+#                   another value wipes Kafka's data and formats it anew.
+#   KAFKA_HEAP_OPTS JVM heap for each Kafka node (default -Xms512m -Xmx512m)
+#   ACTIVEMQ_HEAP_OPTS  JVM heap for ActiveMQ (default -Xms128m -Xmx512m)
+#   BROKERS_WAIT    seconds each broker may take to answer after a start (default 120)
+#
+# RabbitMQ and Mosquitto are Debian services on our machines and may already run: `up` leaves
+# a running broker alone and only adds what is missing (RabbitMQ's STOMP and stream plugins;
+# Mosquitto is restarted with tools/mosquitto/mosquitto.conf if it runs with another config).
+
+set -euo pipefail
+
+# Debian puts rabbitmq-server, rabbitmq-plugins and mosquitto in /usr/sbin.
+PATH=$PATH:/usr/sbin:/sbin
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=${BROKERS_DIR:-$REPO/.brokers}
+PROBE="$REPO/scripts/broker-probe.mjs"
+WAIT=${BROKERS_WAIT:-120}
+ALL=(rabbitmq mosquitto activemq kafka)
+
+RABBITMQ_AMQP_PORT=5672
+RABBITMQ_STOMP_PORT=61613
+RABBITMQ_STREAM_PORT=5552
+MOSQUITTO_PORT=1883
+MOSQUITTO_CONF=$REPO/tools/mosquitto/mosquitto.conf
+ACTIVEMQ_STOMP_PORT=61614
+ACTIVEMQ_HOME=/usr/share/activemq
+ACTIVEMQ_USER="admin"
+ACTIVEMQ_PASSWORD="admin"
+KAFKA_BASE_PORT=9092
+KAFKA_CONTROLLER_BASE_PORT=19092
+KAFKA_DEFAULT_VERSION=4.4.0
+
+FAILED=()
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+log() { printf 'brokers: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+# Runs the protocol probe; prints its one-line answer (detail or reason); returns its status.
+probe() { PROBE_TIMEOUT_MS=${PROBE_TIMEOUT_MS:-3000} node "$PROBE" "$@"; }
+
+# wait_until NAME LOGFILE PID PROBE-ARGS...: polls the probe until it answers or WAIT seconds
+# pass. Fails early if PID (when not empty) dies. On failure prints the reason and the log tail.
+wait_until() {
+  local name=$1 logfile=$2 pid=$3 deadline answer
+  shift 3
+  deadline=$((SECONDS + WAIT))
+  while :; do
+    if answer=$(PROBE_TIMEOUT_MS=2000 probe "$@"); then
+      return 0
+    fi
+    if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+      answer="process $pid exited ($answer)"
+      break
+    fi
+    if ((SECONDS >= deadline)); then
+      answer="no protocol answer within ${WAIT}s: $answer"
+      break
+    fi
+    sleep 0.5
+  done
+  fail_with_log "$name ($1 $2:$3): $answer" "$logfile"
+  return 1
+}
+
+fail_with_log() {
+  local what=$1 logfile=$2
+  {
+    printf '\nbrokers: FAILED: %s\n' "$what"
+    if [[ -n $logfile && -r $logfile ]]; then
+      printf 'brokers: last 40 lines of %s:\n' "$logfile"
+      tail -n 40 "$logfile" | sed 's/^/    /'
+    elif [[ -n $logfile ]]; then
+      printf 'brokers: no log at %s\n' "$logfile"
+    fi
+    printf '\n'
+  } >&2
+}
+
+# pid of the process listening on 127.0.0.1:PORT (or any address), empty if none.
+port_pid() {
+  ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1
+}
+
+alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
+
+# pid from FILE if that process still runs.
+pidfile_pid() {
+  local pid
+  [[ -r $1 ]] || return 0
+  pid=$(<"$1")
+  if alive "$pid"; then echo "$pid"; fi
+}
+
+# stop_pid NAME PID [SECONDS]: SIGTERM, wait, then SIGKILL.
+stop_pid() {
+  local name=$1 pid=$2 bound=${3:-60} deadline
+  alive "$pid" || return 0
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + bound))
+  while alive "$pid"; do
+    if ((SECONDS >= deadline)); then
+      log "$name (pid $pid) still running after ${bound}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+      break
+    fi
+    sleep 0.2
+  done
+}
+
+# start_detached PIDFILE LOGFILE CMD...: runs CMD in its own session, detached from this shell,
+# output to LOGFILE; the pid written is CMD's own (bash execs it).
+start_detached() {
+  local pidfile=$1 logfile=$2
+  shift 2
+  # shellcheck disable=SC2016 # $$ and $@ are for the inner bash
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
+  local i
+  for i in $(seq 1 50); do
+    [[ -s $pidfile ]] && return 0
+    sleep 0.1
+  done
+  die "could not start $* (no pid written to $pidfile)"
+}
+
+APT_UPDATED=
+apt_install() {
+  if ((EUID != 0)); then
+    die "missing $* — install it (apt-get install $*) or run as root"
+  fi
+  mkdir -p "$WORK"
+  if [[ -z $APT_UPDATED ]]; then
+    log "apt-get update"
+    apt-get update -q >>"$WORK/apt.log" 2>&1 || {
+      fail_with_log "apt-get update" "$WORK/apt.log"
+      exit 1
+    }
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >>"$WORK/apt.log" 2>&1 || {
+    fail_with_log "apt-get install $*" "$WORK/apt.log"
+    exit 1
+  }
+}
+
+require_tools() {
+  command -v node >/dev/null || die "node is needed (for the protocol probes); install Node.js 20+"
+  command -v ss >/dev/null || apt_install iproute2
+  command -v setsid >/dev/null || apt_install util-linux
+}
+
+java_bin() {
+  local java=${JAVA_HOME:+$JAVA_HOME/bin/}java major
+  if ! command -v "$java" >/dev/null; then
+    apt_install default-jre-headless
+    java=java
+  fi
+  major=$("$java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p')
+  if ((${major:-0} < 17)); then
+    die "Kafka 4 and our ActiveMQ setup need Java 17+; $java is Java ${major:-?} (set JAVA_HOME)"
+  fi
+  echo "$java"
+}
+
+elapsed_since() { echo "$((SECONDS - $1))s"; }
+
+# ---------------------------------------------------------------------------------------------
+# RabbitMQ: Debian's rabbitmq-server, guest/guest on 5672, plugins rabbitmq_stomp (61613) and
+# rabbitmq_stream (5552), enabled online if missing.
+
+# RabbitMQ's main log (rabbit@<host>.log), newest first.
+rabbitmq_log() {
+  local f newest=''
+  for f in /var/log/rabbitmq/rabbit*.log; do
+    [[ -e $f && $f != *upgrade* ]] || continue
+    [[ -z $newest || $f -nt $newest ]] && newest=$f
+  done
+  echo "${newest:-/var/log/rabbitmq}"
+}
+
+rabbitmq_start() {
+  local t0=$SECONDS
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  if ! probe amqp 127.0.0.1 "$RABBITMQ_AMQP_PORT" >/dev/null; then
+    log "starting RabbitMQ (rabbitmq-server -detached)"
+    rabbitmq-server -detached >>"$WORK/rabbitmq-start.log" 2>&1 || {
+      fail_with_log "rabbitmq-server -detached" "$WORK/rabbitmq-start.log"
+      return 1
+    }
+    wait_until rabbitmq "$(rabbitmq_log)" "" amqp 127.0.0.1 "$RABBITMQ_AMQP_PORT" || return 1
+    # AMQP answers a moment before the node finishes booting; plugin changes need it booted.
+    rabbitmqctl -q await_startup --timeout "$WAIT" >/dev/null 2>&1 || true
+  fi
+  if ! probe stomp 127.0.0.1 "$RABBITMQ_STOMP_PORT" guest guest >/dev/null ||
+    ! probe stream 127.0.0.1 "$RABBITMQ_STREAM_PORT" >/dev/null; then
+    log "enabling RabbitMQ plugins rabbitmq_stomp rabbitmq_stream"
+    rabbitmq-plugins enable rabbitmq_stomp rabbitmq_stream >>"$WORK/rabbitmq-start.log" 2>&1 || {
+      fail_with_log "rabbitmq-plugins enable rabbitmq_stomp rabbitmq_stream" "$WORK/rabbitmq-start.log"
+      return 1
+    }
+  fi
+  wait_until rabbitmq "$(rabbitmq_log)" "" stomp 127.0.0.1 "$RABBITMQ_STOMP_PORT" guest guest || return 1
+  wait_until rabbitmq "$(rabbitmq_log)" "" stream 127.0.0.1 "$RABBITMQ_STREAM_PORT" || return 1
+  log "rabbitmq ready ($(elapsed_since "$t0"))"
+}
+
+rabbitmq_stop() {
+  if probe amqp 127.0.0.1 "$RABBITMQ_AMQP_PORT" >/dev/null; then
+    log "stopping RabbitMQ (rabbitmqctl shutdown)"
+    rabbitmqctl -q shutdown >>"$WORK/rabbitmq-start.log" 2>&1 || {
+      local pid
+      pid=$(port_pid "$RABBITMQ_AMQP_PORT")
+      [[ -n $pid ]] && stop_pid rabbitmq "$pid" 60
+    }
+  fi
+}
+
+rabbitmq_status() {
+  local amqp stomp stream state=up
+  stomp=$(probe stomp 127.0.0.1 "$RABBITMQ_STOMP_PORT" guest guest) || state=degraded
+  stream=$(probe stream 127.0.0.1 "$RABBITMQ_STREAM_PORT") || state=degraded
+  amqp=$(probe amqp 127.0.0.1 "$RABBITMQ_AMQP_PORT") || state=down
+  status_line rabbitmq "$state" \
+    "amqp://127.0.0.1:$RABBITMQ_AMQP_PORT stomp://127.0.0.1:$RABBITMQ_STOMP_PORT stream://127.0.0.1:$RABBITMQ_STREAM_PORT" \
+    "amqp: $amqp; stomp: $stomp; stream: $stream"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Mosquitto: Debian's mosquitto with tools/mosquitto/mosquitto.conf on 127.0.0.1:1883.
+
+# Config file a running mosquitto was started with (its -c argument), if any.
+mosquitto_conf_of() {
+  local pid=$1 prev='' arg
+  while IFS= read -r -d '' arg; do
+    if [[ $prev == -c || $prev == --config-file ]]; then
+      # A relative path is relative to the process's cwd.
+      [[ $arg == /* ]] || arg="/proc/$pid/cwd/$arg"
+      echo "$arg"
+      return 0
+    fi
+    prev=$arg
+  done <"/proc/$pid/cmdline"
+}
+
+mosquitto_start() {
+  local t0=$SECONDS pid conf queued
+  command -v mosquitto >/dev/null || apt_install mosquitto
+  pid=$(port_pid "$MOSQUITTO_PORT")
+  if [[ -n $pid ]]; then
+    if [[ $(cat "/proc/$pid/comm" 2>/dev/null) != mosquitto ]]; then
+      fail_with_log "port $MOSQUITTO_PORT is taken by $(cat "/proc/$pid/comm" 2>/dev/null) (pid $pid), not mosquitto" ""
+      return 1
+    fi
+    conf=$(mosquitto_conf_of "$pid")
+    if [[ -n $conf ]] && cmp -s "$conf" "$MOSQUITTO_CONF"; then
+      wait_until mosquitto /var/log/mosquitto/mosquitto.log "$pid" mqtt 127.0.0.1 "$MOSQUITTO_PORT" || return 1
+      log "mosquitto already runs with our config (pid $pid)"
+      return 0
+    fi
+    queued=$(sed -n 's/^[[:space:]]*max_queued_messages[[:space:]]\{1,\}\([0-9]*\).*/\1/p' "${conf:-/dev/null}" 2>/dev/null | tail -n 1)
+    log "mosquitto (pid $pid) runs with ${conf:-its built-in defaults} (max_queued_messages ${queued:-1000 by default}):" \
+      "restarting it with tools/mosquitto/mosquitto.conf"
+    stop_pid mosquitto "$pid" 20
+  fi
+  # Mosquitto drops root for the mosquitto user, which must own its pid, data and log dirs.
+  install -d -o mosquitto -g mosquitto /run/mosquitto /var/lib/mosquitto /var/log/mosquitto
+  log "starting mosquitto -d -c tools/mosquitto/mosquitto.conf"
+  mosquitto -d -c "$MOSQUITTO_CONF" >>"$WORK/mosquitto-start.log" 2>&1 || {
+    fail_with_log "mosquitto -d -c $MOSQUITTO_CONF" /var/log/mosquitto/mosquitto.log
+    return 1
+  }
+  wait_until mosquitto /var/log/mosquitto/mosquitto.log "" mqtt 127.0.0.1 "$MOSQUITTO_PORT" || return 1
+  log "mosquitto ready ($(elapsed_since "$t0"))"
+}
+
+mosquitto_stop() {
+  local pid
+  pid=$(port_pid "$MOSQUITTO_PORT")
+  if [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == mosquitto ]]; then
+    stop_pid mosquitto "$pid" 20
+  fi
+}
+
+mosquitto_status() {
+  local answer state=up pid conf='' which
+  answer=$(probe mqtt 127.0.0.1 "$MOSQUITTO_PORT") || state=down
+  pid=$(port_pid "$MOSQUITTO_PORT")
+  [[ -n $pid ]] && conf=$(mosquitto_conf_of "$pid" 2>/dev/null || true)
+  if [[ -n $conf ]] && cmp -s "$conf" "$MOSQUITTO_CONF"; then which="our config"; else which="config ${conf:-default}"; fi
+  [[ $state == up ]] && answer="$answer; $which"
+  status_line mosquitto "$state" "mqtt://127.0.0.1:$MOSQUITTO_PORT" "$answer"
+}
+
+# ---------------------------------------------------------------------------------------------
+# ActiveMQ Classic 5.17: Debian's activemq jars, our tools/activemq/activemq.xml, data in the
+# work dir, STOMP on 127.0.0.1:61614 (admin/admin).
+
+ACTIVEMQ_DIR=$WORK/activemq
+
+activemq_start() {
+  local t0=$SECONDS pid java
+  [[ -r $ACTIVEMQ_HOME/bin/activemq.jar ]] || apt_install activemq
+  if probe stomp 127.0.0.1 "$ACTIVEMQ_STOMP_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD" >/dev/null; then
+    log "activemq already runs"
+    return 0
+  fi
+  pid=$(pidfile_pid "$ACTIVEMQ_DIR/activemq.pid")
+  if [[ -z $pid ]]; then
+    pid=$(port_pid "$ACTIVEMQ_STOMP_PORT")
+    if [[ -n $pid ]]; then
+      fail_with_log "port $ACTIVEMQ_STOMP_PORT is taken by pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)), which does not answer STOMP as our ActiveMQ" ""
+      return 1
+    fi
+    java=$(java_bin) || return 1
+    mkdir -p "$ACTIVEMQ_DIR/data"
+    log "starting ActiveMQ from tools/activemq/activemq.xml"
+    # shellcheck disable=SC2086 # ACTIVEMQ_HEAP_OPTS is a list of JVM options
+    (cd "$ACTIVEMQ_DIR" && start_detached "$ACTIVEMQ_DIR/activemq.pid" "$ACTIVEMQ_DIR/stdout.log" \
+      "$java" ${ACTIVEMQ_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseG1GC -Djava.awt.headless=true \
+      -Dactivemq.home="$ACTIVEMQ_HOME" -Dactivemq.base="$ACTIVEMQ_DIR" \
+      -Dactivemq.conf="$REPO/tools/activemq" -Dactivemq.data="$ACTIVEMQ_DIR/data" \
+      -Dlog4j.configuration="file:$REPO/tools/activemq/log4j.properties" \
+      -jar "$ACTIVEMQ_HOME/bin/activemq.jar" start "xbean:file:$REPO/tools/activemq/activemq.xml") || return 1
+    pid=$(<"$ACTIVEMQ_DIR/activemq.pid")
+  fi
+  wait_until activemq "$ACTIVEMQ_DIR/data/activemq.log" "$pid" \
+    stomp 127.0.0.1 "$ACTIVEMQ_STOMP_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD" || {
+    tail -n 20 "$ACTIVEMQ_DIR/stdout.log" 2>/dev/null | sed 's/^/    stdout: /' >&2
+    return 1
+  }
+  log "activemq ready ($(elapsed_since "$t0"))"
+}
+
+activemq_stop() {
+  local pid
+  pid=$(pidfile_pid "$ACTIVEMQ_DIR/activemq.pid")
+  [[ -n $pid ]] || pid=$(port_pid "$ACTIVEMQ_STOMP_PORT")
+  [[ -n $pid ]] && stop_pid activemq "$pid" 60
+  rm -f "$ACTIVEMQ_DIR/activemq.pid"
+}
+
+activemq_status() {
+  local answer state=up
+  answer=$(probe stomp 127.0.0.1 "$ACTIVEMQ_STOMP_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD") || state=down
+  status_line activemq "$state" "stomp://127.0.0.1:$ACTIVEMQ_STOMP_PORT" "$answer"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kafka: Apache Kafka in KRaft mode, jars from Maven Central (tools/kafka/pom.xml), one combined
+# broker+controller per node. Node N listens on 9091+N, its controller on 19091+N.
+
+KAFKA_DIR=$WORK/kafka
+
+# The layout the data dirs were formatted for: "VERSION NODES", empty if never formatted.
+kafka_layout() { cat "$KAFKA_DIR/layout" 2>/dev/null || true; }
+
+kafka_running_nodes() {
+  local n
+  for n in "$KAFKA_DIR"/node-*; do
+    [[ -d $n ]] || continue
+    if [[ -n $(pidfile_pid "$n/kafka.pid") ]]; then echo "${n##*-}"; fi
+  done
+}
+
+kafka_bootstrap() {
+  local nodes=$1 i list=''
+  for ((i = 1; i <= nodes; i++)); do list+="${list:+,}127.0.0.1:$((KAFKA_BASE_PORT + i - 1))"; done
+  echo "$list"
+}
+
+# Copies the broker's jars for VERSION into the work dir (once; Maven caches them in ~/.m2).
+kafka_fetch() {
+  local version=$1 lib=$KAFKA_DIR/lib/$1 profile=()
+  [[ -r $lib/kafka_2.13-$version.jar ]] && return 0
+  command -v mvn >/dev/null || apt_install maven
+  # Kafka 3.x logs through log4j 1 (reload4j); 4.x through Log4j 2.
+  [[ $version == 3.* ]] && profile=(-P reload4j)
+  log "fetching Apache Kafka $version jars (mvn dependency:copy-dependencies)"
+  rm -rf "$lib.tmp"
+  mkdir -p "$KAFKA_DIR/lib"
+  if ! mvn -q -B -f "$REPO/tools/kafka/pom.xml" "${profile[@]}" dependency:copy-dependencies \
+    -Dkafka.version="$version" -DincludeScope=runtime -DoutputDirectory="$lib.tmp" \
+    >"$KAFKA_DIR/mvn.log" 2>&1; then
+    fail_with_log "mvn dependency:copy-dependencies for Kafka $version" "$KAFKA_DIR/mvn.log"
+    return 1
+  fi
+  mv "$lib.tmp" "$lib"
+}
+
+kafka_render_config() {
+  local node=$1 nodes=$2 dir=$KAFKA_DIR/node-$1 voters='' i rf min_isr
+  for ((i = 1; i <= nodes; i++)); do voters+="${voters:+,}$i@127.0.0.1:$((KAFKA_CONTROLLER_BASE_PORT + i - 1))"; done
+  rf=$((nodes < 3 ? nodes : 3))
+  min_isr=$((nodes >= 3 ? 2 : 1))
+  mkdir -p "$dir/data"
+  sed -e "s/@NODE_ID@/$node/" -e "s/@VOTERS@/$voters/" \
+    -e "s/@PORT@/$((KAFKA_BASE_PORT + node - 1))/g" \
+    -e "s/@CONTROLLER_PORT@/$((KAFKA_CONTROLLER_BASE_PORT + node - 1))/g" \
+    -e "s|@LOG_DIR@|$dir/data|" -e "s/@RF@/$rf/g" -e "s/@MIN_ISR@/$min_isr/g" \
+    "$REPO/tools/kafka/server.properties" >"$dir/server.properties"
+}
+
+kafka_java_opts() {
+  local version=$1 dir=$2
+  if [[ $version == 3.* ]]; then
+    echo "-Dlog4j.configuration=file:$REPO/tools/kafka/log4j.properties"
+  else
+    echo "-Dlog4j2.configurationFile=$REPO/tools/kafka/log4j2.properties"
+  fi
+  echo "-Dkafka.logs.dir=$dir"
+}
+
+# Formats (if needed) and launches node N; does not wait.
+kafka_launch() {
+  local version=$1 nodes=$2 node=$3 dir=$KAFKA_DIR/node-$3 java cid opts=()
+  java=$(java_bin) || return 1
+  kafka_render_config "$node" "$nodes"
+  mapfile -t opts < <(kafka_java_opts "$version" "$dir")
+  if [[ ! -e $dir/data/meta.properties ]]; then
+    cid=$(<"$KAFKA_DIR/cluster.id")
+    "$java" "${opts[@]}" -cp "$KAFKA_DIR/lib/$version/*" kafka.tools.StorageTool format \
+      -t "$cid" -c "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1 || {
+      fail_with_log "kafka-$node: storage format" "$dir/format.log"
+      return 1
+    }
+  fi
+  log "starting kafka-$node (Kafka $version) on 127.0.0.1:$((KAFKA_BASE_PORT + node - 1))"
+  : >"$dir/stdout.log"
+  # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM options
+  start_detached "$dir/kafka.pid" "$dir/stdout.log" "$java" ${KAFKA_HEAP_OPTS:--Xms512m -Xmx512m} \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true "${opts[@]}" \
+    -cp "$KAFKA_DIR/lib/$version/*" kafka.Kafka "$dir/server.properties"
+}
+
+kafka_wait_node() {
+  local node=$1 dir=$KAFKA_DIR/node-$1 log=$KAFKA_DIR/node-$1/server.log
+  [[ -s $log ]] || log=$dir/stdout.log
+  wait_until "kafka-$node" "$log" "$(pidfile_pid "$dir/kafka.pid")" \
+    kafka 127.0.0.1 "$((KAFKA_BASE_PORT + node - 1))"
+}
+
+# kafka_start [NODE]: all nodes (formatting them first when needed), or one node.
+kafka_start() {
+  local only=${1:-} t0=$SECONDS layout version nodes running i ok=0 started=()
+  layout=$(kafka_layout)
+  mapfile -t running < <(kafka_running_nodes)
+  if ((${#running[@]} == 0)) && [[ -z $only ]] && probe kafka 127.0.0.1 "$KAFKA_BASE_PORT" >/dev/null; then
+    # Started from another clone or work dir, or by hand: it is not ours to reconfigure.
+    log "a Kafka broker already answers on 127.0.0.1:$KAFKA_BASE_PORT (not started from $WORK): leaving it alone"
+    return 0
+  fi
+  if ((${#running[@]})); then
+    # A cluster runs: keep its layout unless asked for another one explicitly.
+    version=${KAFKA_VERSION:-${layout% *}}
+    nodes=${KAFKA_NODES:-${layout#* }}
+    if [[ "$version $nodes" != "$layout" ]]; then
+      fail_with_log "kafka runs as '$layout' (version nodes); asked for '$version $nodes': run 'scripts/brokers.sh stop kafka' first" ""
+      return 1
+    fi
+  elif [[ -n $layout ]]; then
+    # Stopped, with data: an unset KAFKA_VERSION / KAFKA_NODES keeps that data's layout (so
+    # `restart kafka` never wipes it); a different one asks for new, empty storage.
+    version=${KAFKA_VERSION:-${layout% *}}
+    nodes=${KAFKA_NODES:-${layout#* }}
+  else
+    version=${KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}
+    nodes=${KAFKA_NODES:-1}
+  fi
+  if ! [[ $nodes =~ ^[1-9]$ ]]; then
+    fail_with_log "KAFKA_NODES must be 1 to 9, not '$nodes'" ""
+    return 1
+  fi
+  if [[ -n $only ]] && ((only > nodes)); then
+    fail_with_log "kafka-$only: the cluster has $nodes node(s)" ""
+    return 1
+  fi
+  kafka_fetch "$version" || return 1
+  mkdir -p "$KAFKA_DIR"
+  if [[ -n $only && "$version $nodes" != "$layout" ]]; then
+    fail_with_log "kafka-$only: the data is formatted as '$layout' (version nodes), not '$version $nodes': start the whole cluster with 'up kafka'" ""
+    return 1
+  fi
+  if [[ "$version $nodes" != "$layout" ]]; then
+    # Another version or size: data from the old layout can't be reused (and 4.x data can't go
+    # back to 3.x), so start from empty storage with a new cluster id.
+    [[ -n $layout ]] && log "kafka layout changes from '$layout' to '$version $nodes': wiping its data"
+    rm -rf "$KAFKA_DIR"/node-*
+    local java
+    java=$(java_bin) || return 1
+    "$java" -cp "$KAFKA_DIR/lib/$version/*" kafka.tools.StorageTool random-uuid 2>/dev/null |
+      tail -n 1 >"$KAFKA_DIR/cluster.id"
+    echo "$version $nodes" >"$KAFKA_DIR/layout"
+  fi
+  for ((i = 1; i <= nodes; i++)); do
+    [[ -n $only && $i != "$only" ]] && continue
+    if [[ -n $(pidfile_pid "$KAFKA_DIR/node-$i/kafka.pid") ]]; then continue; fi
+    local port=$((KAFKA_BASE_PORT + i - 1)) pid
+    pid=$(port_pid "$port")
+    if [[ -n $pid ]]; then
+      # A Kafka from another work dir that is still starting (or restarting) answers soon: wait
+      # for it rather than fail; anything else on the port is an error.
+      local waited=0
+      while ((waited < 60)) && ! probe kafka 127.0.0.1 "$port" >/dev/null; do
+        sleep 1
+        waited=$((waited + 1))
+      done
+      if [[ -z $only ]] && probe kafka 127.0.0.1 "$port" >/dev/null; then
+        log "a Kafka broker started elsewhere answers on 127.0.0.1:$port: leaving it alone"
+        return 0
+      fi
+      fail_with_log "port $port is taken by pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)), not by our kafka-$i" ""
+      return 1
+    fi
+    kafka_launch "$version" "$nodes" "$i" || return 1
+    started+=("$i")
+  done
+  # Nodes of a cluster need each other (controller quorum): launch all, then wait for each.
+  for ((i = 1; i <= nodes; i++)); do
+    [[ -n $only && $i != "$only" ]] && continue
+    kafka_wait_node "$i" || ok=1
+  done
+  ((ok == 0)) || return 1
+  if [[ -z $only ]]; then
+    wait_until kafka "$KAFKA_DIR/node-1/server.log" "" kafka 127.0.0.1 "$KAFKA_BASE_PORT" "$nodes" groups || return 1
+  fi
+  kafka_bootstrap "$nodes" >"$KAFKA_DIR/bootstrap"
+  write_env
+  if ((${#started[@]})); then
+    log "kafka ready: nodes ${started[*]} started ($(elapsed_since "$t0"))"
+  else
+    log "kafka already runs"
+  fi
+}
+
+# kafka_stop [NODE]
+kafka_stop() {
+  local only=${1:-} n pids=() names=() i
+  for n in "$KAFKA_DIR"/node-*; do
+    [[ -d $n ]] || continue
+    i=${n##*-}
+    [[ -n $only && $i != "$only" ]] && continue
+    local pid
+    pid=$(pidfile_pid "$n/kafka.pid")
+    if [[ -n $pid ]]; then
+      pids+=("$pid")
+      names+=("kafka-$i")
+    fi
+  done
+  ((${#pids[@]})) || return 0
+  # Signal all nodes at once: a node waiting for a quorum that is already gone would only time out.
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for i in "${!pids[@]}"; do stop_pid "${names[$i]}" "${pids[$i]}" 60; done
+}
+
+kafka_status() {
+  local layout version nodes i answer state=up detail='' down=()
+  layout=$(kafka_layout)
+  version=${layout% *}
+  nodes=${layout#* }
+  if [[ -z $layout ]]; then
+    version=${KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}
+    nodes=${KAFKA_NODES:-1}
+  fi
+  for ((i = 1; i <= nodes; i++)); do
+    if ! answer=$(probe kafka 127.0.0.1 "$((KAFKA_BASE_PORT + i - 1))"); then
+      down+=("kafka-$i: $answer")
+    elif [[ -z $detail ]]; then
+      detail=$answer
+    fi
+  done
+  if ((${#down[@]} == nodes)); then
+    state=down
+    detail="${down[*]}"
+  elif ((${#down[@]})); then
+    state=degraded
+    detail="$detail; down: ${down[*]}"
+  fi
+  status_line kafka "$state" "$(kafka_bootstrap "$nodes")" "Kafka $version, $nodes node(s); $detail"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+# Connection settings for tests: `set -a; . .brokers/env; set +a`.
+write_env() {
+  local kafka
+  kafka=$(cat "$KAFKA_DIR/bootstrap" 2>/dev/null || echo "127.0.0.1:$KAFKA_BASE_PORT")
+  cat >"$WORK/env" <<EOF
+AMQP_URL=amqp://guest:guest@127.0.0.1:$RABBITMQ_AMQP_PORT
+MQTT_URL=mqtt://127.0.0.1:$MOSQUITTO_PORT
+STOMP_URL=stomp://guest:guest@127.0.0.1:$RABBITMQ_STOMP_PORT
+ACTIVEMQ_STOMP_URL=stomp://$ACTIVEMQ_USER:$ACTIVEMQ_PASSWORD@127.0.0.1:$ACTIVEMQ_STOMP_PORT
+KAFKA_BROKERS=$kafka
+EOF
+}
+
+STATUS_FAILED=0
+status_line() {
+  local name=$1 state=$2 address=$3 detail=$4
+  printf '%-10s %-9s %s  (%s)\n' "$name" "$state" "$address" "$detail"
+  [[ $state == up ]] || STATUS_FAILED=1
+}
+
+# Expands NAME arguments into ITEMS, "broker" or "kafka:N"; no arguments: all four brokers.
+ITEMS=()
+targets() {
+  local name
+  (($#)) || set -- "${ALL[@]}"
+  for name in "$@"; do
+    case $name in
+      all) ITEMS+=("${ALL[@]}") ;;
+      rabbitmq | mosquitto | activemq | kafka) ITEMS+=("$name") ;;
+      kafka-[1-9]) ITEMS+=("kafka:${name#kafka-}") ;;
+      *) die "unknown broker '$name' (rabbitmq, mosquitto, activemq, kafka, kafka-N)" ;;
+    esac
+  done
+}
+
+run_start() {
+  local item broker node
+  for item in "$@"; do
+    broker=${item%%:*}
+    node=''
+    [[ $item == *:* ]] && node=${item#*:}
+    case $broker in
+      kafka) kafka_start "$node" || FAILED+=("$broker${node:+-$node}") ;;
+      *) "${broker}_start" || FAILED+=("$broker") ;;
+    esac
+  done
+}
+
+run_stop() {
+  local item broker node
+  for item in "$@"; do
+    broker=${item%%:*}
+    node=''
+    [[ $item == *:* ]] && node=${item#*:}
+    case $broker in
+      kafka) kafka_stop "$node" ;;
+      *) "${broker}_stop" ;;
+    esac
+  done
+}
+
+run_status() {
+  local item seen=' '
+  for item in "$@"; do
+    item=${item%%:*}
+    [[ $seen == *" $item "* ]] && continue
+    seen+="$item "
+    "${item}_status"
+  done
+}
+
+main() {
+  local cmd=${1:-} t0=$SECONDS
+  (($#)) && shift
+  case $cmd in
+    up | start | restart | down | stop | status) ;;
+    -h | --help | help | '')
+      sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      [[ -n $cmd ]]
+      return
+      ;;
+    *) die "unknown command '$cmd' (up, down, status, start, stop, restart)" ;;
+  esac
+  if [[ $cmd == start || $cmd == stop || $cmd == restart ]] && (($# == 0)); then
+    die "$cmd needs a broker name (rabbitmq, mosquitto, activemq, kafka, kafka-N)"
+  fi
+  targets "$@"
+  mkdir -p "$WORK"
+  require_tools
+  case $cmd in
+    up | start)
+      run_start "${ITEMS[@]}"
+      write_env
+      ;;
+    restart)
+      run_stop "${ITEMS[@]}"
+      run_start "${ITEMS[@]}"
+      ;;
+    down | stop)
+      run_stop "${ITEMS[@]}"
+      ;;
+    status) ;;
+  esac
+  run_status "${ITEMS[@]}"
+  if [[ $cmd == up || $cmd == start || $cmd == restart ]]; then
+    log "$cmd took $((SECONDS - t0))s"
+    if ((${#FAILED[@]})); then
+      die "not up: ${FAILED[*]} (see above)"
+    fi
+    ((STATUS_FAILED == 0)) || die "a broker came up but does not answer any more (see status above)"
+  elif [[ $cmd == status ]]; then
+    return "$STATUS_FAILED"
+  fi
+}
+
+main "$@"

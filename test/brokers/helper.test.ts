@@ -1,0 +1,95 @@
+// The broker helper itself (packages/contract/src/brokers.ts): env parsing, redaction, and the
+// skip-or-fail decision, against a port where nothing listens.
+import { createServer } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  brokerAvailable,
+  brokerUrls,
+  DEFAULT_BROKER_URLS,
+  probeBroker,
+  redactUrl,
+} from '../../packages/contract/src/brokers.js';
+
+/** A loopback port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  return address.port;
+}
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe('brokerUrls', () => {
+  it('defaults to the ports of scripts/brokers.sh', () => {
+    expect(brokerUrls({})).toEqual(DEFAULT_BROKER_URLS);
+  });
+
+  it('reads the env vars, and a comma-separated KAFKA_BROKERS', () => {
+    const urls = brokerUrls({
+      AMQP_URL: 'amqp://u:p@rabbit:5673',
+      MQTT_URL: 'mqtt://mq:1884',
+      STOMP_URL: 'stomp://u:p@rabbit:61615',
+      ACTIVEMQ_STOMP_URL: 'stomp://a:b@amq:61616',
+      KAFKA_BROKERS: ' 127.0.0.1:9092, 127.0.0.1:9093 ,',
+    });
+    expect(urls).toEqual({
+      amqp: 'amqp://u:p@rabbit:5673',
+      mqtt: 'mqtt://mq:1884',
+      stomp: 'stomp://u:p@rabbit:61615',
+      activemqStomp: 'stomp://a:b@amq:61616',
+      kafkaBrokers: ['127.0.0.1:9092', '127.0.0.1:9093'],
+    });
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides user and password', () => {
+    expect(redactUrl('amqp://guest:secret@127.0.0.1:5672/vh')).toBe('amqp://***@127.0.0.1:5672/vh');
+    expect(redactUrl('mqtt://127.0.0.1:1883')).toBe('mqtt://127.0.0.1:1883');
+  });
+});
+
+describe('probeBroker and brokerAvailable', () => {
+  it('gives a reason, with the URL redacted, when nothing listens', async () => {
+    const port = await freePort();
+    const urls = { ...DEFAULT_BROKER_URLS, amqp: `amqp://guest:secret@127.0.0.1:${port}` };
+    const reason = await probeBroker('rabbitmq', { urls });
+    expect(reason).toContain(`rabbitmq is not reachable at amqp://***@127.0.0.1:${port}`);
+    expect(reason).toContain('ECONNREFUSED');
+    expect(reason).not.toContain('secret');
+  });
+
+  it('is ok when the port accepts connections; for Kafka one bootstrap address is enough', async () => {
+    const server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const dead = await freePort();
+      const urls = { ...DEFAULT_BROKER_URLS, kafkaBrokers: [`127.0.0.1:${dead}`, `127.0.0.1:${port}`] };
+      expect(await probeBroker('kafka', { urls })).toBeUndefined();
+      expect(await brokerAvailable('kafka', { urls })).toEqual({ ok: true });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('skips (ok: false) by default and throws under OMNIBUS_REQUIRE_BROKERS=1', async () => {
+    const port = await freePort();
+    const urls = { ...DEFAULT_BROKER_URLS, activemqStomp: `stomp://admin:admin@127.0.0.1:${port}` };
+    vi.stubEnv('OMNIBUS_REQUIRE_BROKERS', '');
+    const skipped = await brokerAvailable('activemq', { urls });
+    expect(skipped.ok).toBe(false);
+    vi.stubEnv('OMNIBUS_REQUIRE_BROKERS', '1');
+    await expect(brokerAvailable('activemq', { urls })).rejects.toThrow(
+      new RegExp(
+        `OMNIBUS_REQUIRE_BROKERS=1 and activemq is not reachable at stomp://\\*\\*\\*@127\\.0\\.0\\.1:${port}`,
+      ),
+    );
+  });
+});
