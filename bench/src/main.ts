@@ -5,9 +5,12 @@
  */
 import { compare, MESSAGE_BYTES, type Result, type Scenario, table } from './harness.js';
 import { memoryScenarios } from './memory.js';
+import { stompScenarios } from './stomp.js';
 
 const TARGETS: Record<string, () => Promise<Scenario[]>> = {
   memory: async () => memoryScenarios,
+  'stomp-rabbitmq': async () => stompScenarios('rabbitmq'),
+  'stomp-activemq': async () => stompScenarios('activemq'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -20,7 +20,10 @@ for (const target of targets) {
     const restartBroker = restarter(target.broker);
     await runContractSuite({
       name: target.name,
-      connect: (options) => connect(target.url, { ...options, adapters: [stomp()] }),
+      // A RabbitMQ restart takes 20–40 s here: sends may wait that long for the connection.
+      connect: (options) =>
+        connect(target.url, { sendBuffer: { timeoutMs: 120_000 }, ...options, adapters: [stomp()] }),
+      testTimeoutMs: 180_000,
       ...(restartBroker === undefined ? {} : { restartBroker }),
     });
   } else {

@@ -17,9 +17,6 @@ const targets = [
   { name: 'activemq', url: ACTIVEMQ_STOMP_URL },
 ] as const;
 
-/** Restart tests restart a broker other suites share: only with OMNIBUS_RESTART_TESTS=1 (CI sets it). */
-const RESTARTS = process.env.OMNIBUS_RESTART_TESTS === '1';
-
 const unique = (suffix: string) => `rel-${Math.random().toString(36).slice(2, 10)}-${suffix}`;
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
@@ -88,7 +85,7 @@ for (const target of targets) {
     });
 
     const restart = restarter(target.name);
-    it.skipIf(!RESTARTS || restart === undefined)(
+    it.skipIf(restart === undefined)(
       'a broker restart in the middle of sends and consumes loses no confirmed message',
       { timeout: 240_000 },
       async () => {
