@@ -388,7 +388,7 @@ export class StompSession {
   private errorFrame(client: StompitClient, headers: FrameHeaders, body: string): void {
     const summary = String(headers.message ?? 'ERROR frame');
     const detail = body.trim();
-    const cause = new Error(
+    const cause = new ErrorFrame(
       detail !== '' && detail !== summary ? `${summary}: ${detail.slice(0, 1000)}` : summary,
     );
     // Without `receipt-id` (RabbitMQ's channel errors, e.g. PRECONDITION_FAILED on a SUBSCRIBE),
@@ -417,6 +417,11 @@ export class StompSession {
       retriable: true,
     });
   }
+}
+
+/** What the broker said in an ERROR frame (a refusal, as opposed to a lost connection). */
+export class ErrorFrame extends Error {
+  override readonly name = 'ErrorFrame';
 }
 
 /** Routes every ERROR frame to `onError`, whatever handlers stompit installs (it swaps them on CONNECTED). */

@@ -1,6 +1,7 @@
 /**
- * The STOMP adapter: one connection (stompit) per bus, a broker profile resolved from CONNECTED's
- * `server` header, and the three semantics mapped onto that broker's destinations.
+ * The STOMP adapter: a connection (stompit) per bus for sends and log reads, one more per consumer
+ * (see consume.ts), a broker profile resolved from CONNECTED's `server` header, and the three
+ * semantics mapped onto that broker's destinations.
  */
 import { createHash } from 'node:crypto';
 import type {
@@ -19,12 +20,13 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
+import { ConnectionError } from '@omnibus/core';
 import { type ConsumerSetup, type RetryTarget, StompConsumer } from './consume.js';
 import { StreamAppender, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
 import { type BrokerProfile, PROFILES, profileFor, topicWord, withDelay } from './profiles.js';
 import { probeScheduler } from './scheduler.js';
-import { type SessionHooks, StompSession } from './session.js';
+import { ErrorFrame, type SessionHooks, StompSession } from './session.js';
 import { sendHeaders } from './wire.js';
 
 /** The STOMP adapter for `stomp://` and `stomp+ssl://` URLs. */
@@ -213,7 +215,18 @@ class StompAdapter implements Adapter {
       },
       connectHeaders,
     );
-    await session.open();
+    try {
+      await session.open();
+    } catch (error) {
+      await session.close();
+      // Refused (ERROR frame: credentials, an ActiveMQ client-id in use by the same durable
+      // subscription) is final; anything else (the broker is restarting) is worth another try.
+      throw new ConnectionError(`could not open a connection for ${what}: ${(error as Error).message}`, {
+        adapter: 'stomp',
+        cause: error,
+        retriable: !(error instanceof ErrorFrame),
+      });
+    }
     this.sessions.add(session);
     const consumer = new StompConsumer({
       ...this.consumerSetup(session, what, spec, deliver, route),

@@ -173,6 +173,29 @@ for (const target of targets) {
       },
     );
 
+    it('a second subscriber of one durable subscription: refused at once on ActiveMQ, competing on RabbitMQ', async () => {
+      const client = await bus(target.url);
+      const topic = client.topic<string>(unique('t'));
+      const durable = unique('d');
+      await topic.subscribe('#', () => undefined, { durable });
+      const started = Date.now();
+      const second = topic
+        .subscribe('#', () => undefined, { durable })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      if (target.name === 'activemq') {
+        const error = await second;
+        expect(error).toBeInstanceOf(ConnectionError);
+        expect((error as ConnectionError).retriable).toBe(false);
+        expect((error as Error).message).toMatch(/already connected/);
+        expect(Date.now() - started).toBeLessThan(5000);
+      } else {
+        expect(await second).toBeUndefined();
+      }
+    });
+
     it('a SUBSCRIBE the broker refuses fails alone; the other subscriptions come back', async () => {
       const settings = parseOptionsForTest(target.url);
       const states: string[] = [];
