@@ -258,7 +258,7 @@ export class BusImpl implements Bus {
 class QueueHandle<T> implements Queue<T> {
   private readonly codec: Codec<T>;
   private readonly maxPriority: number | undefined;
-  private cachedSpec: QueueSpec | undefined;
+  private readonly queueSpec: QueueSpec;
 
   constructor(
     private readonly bus: BusImpl,
@@ -272,6 +272,7 @@ class QueueHandle<T> implements Queue<T> {
       const limit = bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
       this.maxPriority = positiveInt('maxPriority', options.maxPriority, 0, limit, 1);
     }
+    this.queueSpec = this.maxPriority === undefined ? { name } : { name, maxPriority: this.maxPriority };
   }
 
   async send(payload: T, options: SendOptions = {}): Promise<SendResult> {
@@ -294,7 +295,7 @@ class QueueHandle<T> implements Queue<T> {
       }
     }
     const driver = this.bus.driverFor;
-    const spec = this.spec();
+    const spec = this.queueSpec;
     await this.bus.connection.run(`sending to "${this.name}"`, () => driver.send!(spec, message));
     return { id: message.id };
   }
@@ -310,7 +311,7 @@ class QueueHandle<T> implements Queue<T> {
 
   private async start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
     const driver = this.bus.driverFor;
-    const spec = this.spec();
+    const spec = this.queueSpec;
     return this.bus.startConsumer<T>({
       kind: 'queue',
       destination: this.name,
@@ -322,12 +323,6 @@ class QueueHandle<T> implements Queue<T> {
       ...(onEnd === undefined ? {} : { onEnd }),
       subscribe: (prefetch, deliver) => driver.consume!(spec, { prefetch }, deliver),
     });
-  }
-
-  private spec() {
-    return this.maxPriority === undefined
-      ? { name: this.name }
-      : { name: this.name, maxPriority: this.maxPriority };
   }
 }
 

@@ -1,0 +1,13 @@
+import { KAFKA_CAPABILITIES } from '@omnibus/adapter-kafka';
+import { mqttCapabilities } from '@omnibus/adapter-mqtt';
+import { type Capabilities, MEMORY_CAPABILITIES } from '@omnibus/core';
+
+/** The columns of the README's capability table: one per adapter and broker profile. */
+export async function capabilityColumns(): Promise<Record<string, Capabilities>> {
+  return {
+    memory: MEMORY_CAPABILITIES,
+    kafka: KAFKA_CAPABILITIES,
+    'mqtt 5': mqttCapabilities(5),
+    'mqtt 3.1.1': mqttCapabilities(4),
+  };
+}
