@@ -1,6 +1,6 @@
 /**
  * `pnpm bench [target…]` — runs raw-vs-Omnibus pairs and prints a table with the ratios.
- * Targets: memory (default), mqtt, kafka. Broker targets are added by the adapters (see bench/README.md).
+ * Targets: memory (default), mqtt, kafka, stomp-rabbitmq, stomp-activemq. Broker targets are added by the adapters (see bench/README.md).
  * `BENCH_ROUNDS` (default 3) sets how many alternating rounds each pair runs.
  */
 import { compare, MESSAGE_BYTES, type Result, type Scenario, table } from './harness.js';
