@@ -111,12 +111,7 @@ export async function runContractSuite(options: ContractSuiteOptions): Promise<C
   const timeoutMs = options.timeoutMs ?? 10_000;
   describe(`contract: ${options.name}`, () => {
     for (const [area, tests] of Object.entries(AREAS) as [string, readonly ContractTest[]][]) {
-<<<<<<< HEAD
-      // An area none of whose tests applies (e.g. log on a broker without logs) registers nothing:
-      // vitest fails an empty describe.
-=======
       // vitest fails an empty suite: an area none of whose tests apply (e.g. log on a broker without logs) is left out.
->>>>>>> main
       if (tests.every((test) => plan.notRun.get(test.id)?.startsWith('not applicable'))) continue;
       describe(area, () => {
         for (const test of tests) {
