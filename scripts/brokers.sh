@@ -535,6 +535,17 @@ kafka_start() {
     local port=$((KAFKA_BASE_PORT + i - 1)) pid
     pid=$(port_pid "$port")
     if [[ -n $pid ]]; then
+      # A Kafka from another work dir that is still starting (or restarting) answers soon: wait
+      # for it rather than fail; anything else on the port is an error.
+      local waited=0
+      while ((waited < 60)) && ! probe kafka 127.0.0.1 "$port" >/dev/null; do
+        sleep 1
+        waited=$((waited + 1))
+      done
+      if [[ -z $only ]] && probe kafka 127.0.0.1 "$port" >/dev/null; then
+        log "a Kafka broker started elsewhere answers on 127.0.0.1:$port: leaving it alone"
+        return 0
+      fi
       fail_with_log "port $port is taken by pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)), not by our kafka-$i" ""
       return 1
     fi

@@ -71,6 +71,26 @@ export class Counter {
   }
 }
 
+/** The timed half of a runner whose handler calls `counter.hit`: sends, then waits for the handler. */
+export function counting(
+  counter: Counter,
+  window: number,
+  send: () => Promise<unknown>,
+): Pick<Runner, 'throughput' | 'roundTrip'> {
+  return {
+    async throughput(count) {
+      const done = counter.expect(count);
+      await pipelined(count, window, send);
+      await done;
+    },
+    async roundTrip() {
+      const done = counter.expect(1);
+      await send();
+      await done;
+    },
+  };
+}
+
 /** Runs `send(i)` for i < count with at most `window` in flight. */
 export async function pipelined(
   count: number,

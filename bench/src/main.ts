@@ -1,15 +1,19 @@
 /**
  * `pnpm bench [target…]` — runs raw-vs-Omnibus pairs and prints a table with the ratios.
- * Targets: memory (default). Broker targets are added by the adapters (see bench/README.md).
+ * Targets: memory (default), rabbitmq, mqtt, kafka, stomp-rabbitmq, stomp-activemq. Broker targets are added by the adapters (see bench/README.md).
  * `BENCH_ROUNDS` (default 3) sets how many alternating rounds each pair runs.
  */
 import { compare, MESSAGE_BYTES, type Result, type Scenario, table } from './harness.js';
 import { memoryScenarios } from './memory.js';
-import { rabbitmqScenarios } from './rabbitmq.js';
 
 const TARGETS: Record<string, () => Promise<Scenario[]>> = {
   memory: async () => memoryScenarios,
-  rabbitmq: async () => rabbitmqScenarios,
+  // Loaded on demand: a target's client library is imported only when it runs.
+  rabbitmq: async () => (await import('./rabbitmq.js')).rabbitmqScenarios,
+  mqtt: async () => (await import('./mqtt.js')).mqttScenarios,
+  kafka: async () => (await import('./kafka.js')).kafkaScenarios,
+  'stomp-rabbitmq': async () => (await import('./stomp.js')).stompScenarios('rabbitmq'),
+  'stomp-activemq': async () => (await import('./stomp.js')).stompScenarios('activemq'),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

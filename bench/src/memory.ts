@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Bus, connect, memoryBroker } from '@omnibus/core';
-import { Counter, payload, pipelined, type Runner, type Scenario, type Side } from './harness.js';
+import { Counter, counting, payload, type Runner, type Scenario, type Side } from './harness.js';
 
 const WINDOW = 256;
 let unique = 0;
@@ -38,16 +38,7 @@ const rawQueue: Side = {
     const body = payload();
     const send = async () => queue.enqueue({ message: stored(body), attempt: 1, redelivered: false });
     return {
-      async throughput(count) {
-        const done = counter.expect(count);
-        await pipelined(count, WINDOW, send);
-        await done;
-      },
-      async roundTrip() {
-        const done = counter.expect(1);
-        await send();
-        await done;
-      },
+      ...counting(counter, WINDOW, send),
       async close() {
         queue.removeConsumer(consumer);
       },
@@ -72,16 +63,7 @@ const rawTopic: Side = {
     const body = payload();
     const publish = async () => broker.publish(topic, stored(body, 'orders.eu.created'));
     return {
-      async throughput(count) {
-        const done = counter.expect(count);
-        await pipelined(count, WINDOW, publish);
-        await done;
-      },
-      async roundTrip() {
-        const done = counter.expect(1);
-        await publish();
-        await done;
-      },
+      ...counting(counter, WINDOW, publish),
       async close() {
         broker.unsubscribe(topic, subscription);
       },
@@ -104,16 +86,7 @@ async function omnibusSide(kind: 'queue' | 'topic'): Promise<Runner> {
     send = () => topic.publish(body, { subject: 'orders.eu.created' });
   }
   return {
-    async throughput(count) {
-      const done = counter.expect(count);
-      await pipelined(count, WINDOW, send);
-      await done;
-    },
-    async roundTrip() {
-      const done = counter.expect(1);
-      await send();
-      await done;
-    },
+    ...counting(counter, WINDOW, send),
     close: () => bus.close(),
   };
 }

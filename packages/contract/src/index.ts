@@ -111,6 +111,8 @@ export async function runContractSuite(options: ContractSuiteOptions): Promise<C
   const timeoutMs = options.timeoutMs ?? 10_000;
   describe(`contract: ${options.name}`, () => {
     for (const [area, tests] of Object.entries(AREAS) as [string, readonly ContractTest[]][]) {
+      // vitest fails an empty suite: an area none of whose tests apply (e.g. log on a broker without logs) is left out.
+      if (tests.every((test) => plan.notRun.get(test.id)?.startsWith('not applicable'))) continue;
       describe(area, () => {
         for (const test of tests) {
           const reason = plan.notRun.get(test.id);

@@ -3,7 +3,14 @@
  * policy are done here, once, before an adapter sees anything.
  */
 import { randomUUID } from 'node:crypto';
-import type { Adapter, Deliver, OutgoingMessage, ResolvedReadFrom, Subscription } from './adapter.js';
+import type {
+  Adapter,
+  Deliver,
+  OutgoingMessage,
+  QueueSpec,
+  ResolvedReadFrom,
+  Subscription,
+} from './adapter.js';
 import { assertCapability, type Capabilities } from './capabilities.js';
 import { type Codec, encodePayload, resolveCodec } from './codec.js';
 import type { ResolvedConnectOptions } from './config.js';
@@ -128,30 +135,35 @@ export class BusImpl implements Bus {
     return this.driver;
   }
 
-  /** Validates and encodes a payload into an outgoing message. */
-  async outgoing<T>(
+  /** Validates the options and encodes a payload (already checked against its schema) into an outgoing message. */
+  outgoing<T>(
     destination: string,
     codec: Codec<T>,
-    schema: StandardSchemaV1<unknown, T> | undefined,
     payload: T,
-    options: { readonly id?: string; readonly headers?: Record<string, string>; readonly key?: string },
-  ): Promise<OutgoingMessage & { key?: string }> {
+    options: {
+      readonly id?: string;
+      readonly headers?: Record<string, string>;
+      readonly key?: string;
+      readonly subject?: string;
+    },
+  ): Mutable<OutgoingMessage> {
     this.assertOpen();
-    const issues = validateHeaders(options.headers);
-    if (
-      options.id !== undefined &&
-      (typeof options.id !== 'string' || options.id === '' || options.id.length > 200)
-    ) {
-      issues.push('id must be a non-empty string of at most 200 characters');
+    if (options.id !== undefined || options.headers !== undefined || options.key !== undefined) {
+      const issues = validateHeaders(options.headers);
+      if (
+        options.id !== undefined &&
+        (typeof options.id !== 'string' || options.id === '' || options.id.length > 200)
+      ) {
+        issues.push('id must be a non-empty string of at most 200 characters');
+      }
+      if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length > 1024)) {
+        issues.push('key must be a string of at most 1024 characters');
+      }
+      if (issues.length > 0) throw new ValidationError(`invalid options for "${destination}"`, issues);
+      if (options.headers !== undefined && Object.keys(options.headers).length > 0) {
+        this.feature('headers', 'put the values in the payload instead');
+      }
     }
-    if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length > 1024)) {
-      issues.push('key must be a string of at most 1024 characters');
-    }
-    if (issues.length > 0) throw new ValidationError(`invalid options for "${destination}"`, issues);
-    if (options.headers !== undefined && Object.keys(options.headers).length > 0) {
-      this.feature('headers', 'put the values in the payload instead');
-    }
-    if (schema !== undefined) await validatePayload(schema, payload, `payload for "${destination}"`);
     const body = encodePayload(codec, payload, destination);
     const max = this.capabilities.limits.maxMessageBytes;
     if (max !== undefined && body.byteLength > max) {
@@ -159,14 +171,16 @@ export class BusImpl implements Bus {
         `message for "${destination}" is ${body.byteLength} bytes; ${this.adapter} accepts at most ${max}`,
       );
     }
-    return {
+    const message: Mutable<OutgoingMessage> = {
       id: options.id ?? randomUUID(),
       body,
       headers: options.headers ?? {},
       contentType: codec.contentType,
       timestamp: Date.now(),
-      ...(options.key === undefined ? {} : { key: options.key }),
     };
+    if (options.key !== undefined) message.key = options.key;
+    if (options.subject !== undefined) message.subject = options.subject;
+    return message;
   }
 
   /** Starts a consumer: validates options, wires the engine to the adapter's subscription. */
@@ -244,6 +258,7 @@ export class BusImpl implements Bus {
 class QueueHandle<T> implements Queue<T> {
   private readonly codec: Codec<T>;
   private readonly maxPriority: number | undefined;
+  private readonly queueSpec: QueueSpec;
 
   constructor(
     private readonly bus: BusImpl,
@@ -257,16 +272,13 @@ class QueueHandle<T> implements Queue<T> {
       const limit = bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
       this.maxPriority = positiveInt('maxPriority', options.maxPriority, 0, limit, 1);
     }
+    this.queueSpec = this.maxPriority === undefined ? { name } : { name, maxPriority: this.maxPriority };
   }
 
   async send(payload: T, options: SendOptions = {}): Promise<SendResult> {
-    const message: { -readonly [K in keyof OutgoingMessage]: OutgoingMessage[K] } = await this.bus.outgoing(
-      this.name,
-      this.codec,
-      this.options.schema,
-      payload,
-      options,
-    );
+    if (this.options.schema !== undefined)
+      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
+    const message = this.bus.outgoing(this.name, this.codec, payload, options);
     if (options.priority !== undefined) {
       this.bus.feature('priority', 'send without a priority, or use a broker with priority queues');
       const limit = this.maxPriority ?? this.bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
@@ -283,7 +295,7 @@ class QueueHandle<T> implements Queue<T> {
       }
     }
     const driver = this.bus.driverFor;
-    const spec = this.spec();
+    const spec = this.queueSpec;
     await this.bus.connection.run(`sending to "${this.name}"`, () => driver.send!(spec, message));
     return { id: message.id };
   }
@@ -299,7 +311,7 @@ class QueueHandle<T> implements Queue<T> {
 
   private async start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
     const driver = this.bus.driverFor;
-    const spec = this.spec();
+    const spec = this.queueSpec;
     return this.bus.startConsumer<T>({
       kind: 'queue',
       destination: this.name,
@@ -312,16 +324,11 @@ class QueueHandle<T> implements Queue<T> {
       subscribe: (prefetch, deliver) => driver.consume!(spec, { prefetch }, deliver),
     });
   }
-
-  private spec() {
-    return this.maxPriority === undefined
-      ? { name: this.name }
-      : { name: this.name, maxPriority: this.maxPriority };
-  }
 }
 
 class TopicHandle<T> implements Topic<T> {
   private readonly codec: Codec<T>;
+  private readonly spec: { readonly name: string };
 
   constructor(
     private readonly bus: BusImpl,
@@ -329,17 +336,17 @@ class TopicHandle<T> implements Topic<T> {
     private readonly options: TopicOptions<T>,
   ) {
     this.codec = resolveCodec(options.codec);
+    this.spec = { name };
     retryPolicy(name, options);
   }
 
   async publish(payload: T, options: PublishOptions = {}): Promise<SendResult> {
-    const subject = options.subject === undefined ? undefined : validateSubject(options.subject);
-    const message = await this.bus.outgoing(this.name, this.codec, this.options.schema, payload, options);
-    const outgoing = subject === undefined ? message : { ...message, subject };
+    if (options.subject !== undefined) validateSubject(options.subject);
+    if (this.options.schema !== undefined)
+      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
+    const message = this.bus.outgoing(this.name, this.codec, payload, options);
     const driver = this.bus.driverFor;
-    await this.bus.connection.run(`publishing to "${this.name}"`, () =>
-      driver.publish!({ name: this.name }, outgoing),
-    );
+    await this.bus.connection.run(`publishing to "${this.name}"`, () => driver.publish!(this.spec, message));
     return { id: message.id };
   }
 
@@ -403,7 +410,9 @@ class LogHandle<T> implements Log<T> {
   }
 
   async append(payload: T, options: AppendOptions = {}): Promise<AppendResult> {
-    const message = await this.bus.outgoing(this.name, this.codec, this.options.schema, payload, options);
+    if (this.options.schema !== undefined)
+      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
+    const message = this.bus.outgoing(this.name, this.codec, payload, options);
     const driver = this.bus.driverFor;
     const spec = { name: this.name, partitions: this.partitions };
     const position = await this.bus.connection.run(`appending to "${this.name}"`, () =>
@@ -527,5 +536,7 @@ function positiveInt(name: string, value: unknown, fallback: number, max: number
   }
   return value;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export type { DestinationOptions };

@@ -76,22 +76,12 @@ export class Connection {
    * Runs a broker operation: waits (bounded) while reconnecting, retries after a retriable
    * connection error once reconnected, and fails with `TimeoutError` past the deadline.
    */
-  async run<R>(what: string, operation: () => Promise<R>): Promise<R> {
+  run<R>(what: string, operation: () => Promise<R>): Promise<R> {
     const timeoutMs = this.options.sendBuffer.timeoutMs;
     const dueAt = Date.now() + timeoutMs;
-    for (let round = 0; ; round++) {
-      if (this.state === 'closed')
-        throw new ClosedError(`${what}: the bus is closed`, { adapter: this.adapterName });
-      if (this.state !== 'connected') await this.waitForConnection(what, dueAt, timeoutMs);
-      try {
-        return await this.withDeadline(what, operation(), dueAt, timeoutMs);
-      } catch (error) {
-        const retriable = error instanceof ConnectionError && error.retriable;
-        if (!retriable || Date.now() >= dueAt || this.isClosed()) throw error;
-        // The adapter may not have reported the outage yet: back off before trying again.
-        if (this.state === 'connected') await delay(Math.min(25 * 2 ** round, 1000));
-      }
-    }
+    // The common case, connected, costs one promise: no async frames, no retry loop.
+    if (this.state === 'connected') return this.attempt(what, operation, dueAt, timeoutMs, 0);
+    return this.afterOutage(what, operation, dueAt, timeoutMs, 0);
   }
 
   /** Resolves when nothing is in flight, or after `timeoutMs`. */
@@ -100,28 +90,55 @@ export class Connection {
     await Promise.race([new Promise<void>((resolve) => (this.idleWaiter = resolve)), delay(timeoutMs)]);
   }
 
-  private withDeadline<R>(what: string, operation: Promise<R>, dueAt: number, timeoutMs: number): Promise<R> {
+  private async afterOutage<R>(
+    what: string,
+    operation: () => Promise<R>,
+    dueAt: number,
+    timeoutMs: number,
+    round: number,
+  ): Promise<R> {
+    if (this.state === 'closed')
+      throw new ClosedError(`${what}: the bus is closed`, { adapter: this.adapterName });
+    if (this.state !== 'connected') await this.waitForConnection(what, dueAt, timeoutMs);
+    // The adapter may not have reported the outage yet: back off before trying again.
+    else if (round > 0) await delay(Math.min(25 * 2 ** (round - 1), 1000));
+    return this.attempt(what, operation, dueAt, timeoutMs, round);
+  }
+
+  private attempt<R>(
+    what: string,
+    operation: () => Promise<R>,
+    dueAt: number,
+    timeoutMs: number,
+    round: number,
+  ): Promise<R> {
     this.inFlight++;
     return new Promise<R>((resolve, reject) => {
-      const deadline = sendTimeouts.add(Math.max(1, dueAt - Date.now()), () =>
+      const deadline = sendTimeouts.add(round === 0 ? timeoutMs : Math.max(1, dueAt - Date.now()), () =>
         reject(
           new TimeoutError(`${what}: no confirmation from the broker within ${timeoutMs} ms`, timeoutMs, {
             adapter: this.adapterName,
           }),
         ),
       );
-      operation.then(
-        (value) => {
-          sendTimeouts.remove(deadline);
-          this.finished();
-          resolve(value);
-        },
-        (error: unknown) => {
-          sendTimeouts.remove(deadline);
-          this.finished();
-          reject(error);
-        },
-      );
+      const failed = (error: unknown) => {
+        sendTimeouts.remove(deadline);
+        this.finished();
+        const retriable = error instanceof ConnectionError && error.retriable;
+        if (!retriable || Date.now() >= dueAt || this.isClosed()) return reject(error);
+        this.afterOutage(what, operation, dueAt, timeoutMs, round + 1).then(resolve, reject);
+      };
+      let pending: Promise<R>;
+      try {
+        pending = operation();
+      } catch (error) {
+        return failed(error);
+      }
+      pending.then((value) => {
+        sendTimeouts.remove(deadline);
+        this.finished();
+        resolve(value);
+      }, failed);
     });
   }
 

@@ -249,32 +249,42 @@ export class ConsumerEngine<T> implements Consumer {
     }
 
     const message = new ReceivedMessage<T>(d, payload, attempt, redelivered, this.o.destination, settle);
-    let deadline: ReturnType<Deadlines['add']> | undefined;
-    const timedOut = new Promise<void>((resolve) => {
-      deadline = handlerTimeouts.add(this.o.handlerTimeoutMs, () => {
-        message.abort(
-          new TimeoutError(`handler timed out after ${this.o.handlerTimeoutMs} ms`, this.o.handlerTimeoutMs),
-        );
-        resolve();
-      });
-    });
+    let result: unknown;
     try {
-      const result = this.o.handler(message);
-      if (isPromiseLike(result)) {
-        const running = Promise.resolve(result);
-        // A handler that outlives its timeout may still reject; that must not crash the process.
-        running.catch(noop);
+      result = this.o.handler(message);
+    } catch (error) {
+      decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
+      return settlement!;
+    }
+    if (isPromiseLike(result)) {
+      // Only a handler that is still running can time out.
+      const running = Promise.resolve(result);
+      // A handler that outlives its timeout may still reject; that must not crash the process.
+      running.catch(noop);
+      let deadline: ReturnType<Deadlines['add']> | undefined;
+      const timedOut = new Promise<void>((resolve) => {
+        deadline = handlerTimeouts.add(this.o.handlerTimeoutMs, () => {
+          message.abort(
+            new TimeoutError(
+              `handler timed out after ${this.o.handlerTimeoutMs} ms`,
+              this.o.handlerTimeoutMs,
+            ),
+          );
+          resolve();
+        });
+      });
+      try {
         await Promise.race([running, timedOut]);
         if (message.abortReason !== undefined) {
           decide({ type: 'retry', delayMs: undefined, reason: describeError(message.abortReason) });
         }
+      } catch (error) {
+        decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
+      } finally {
+        handlerTimeouts.remove(deadline);
       }
-      decide({ type: 'ack' });
-    } catch (error) {
-      decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
-    } finally {
-      handlerTimeouts.remove(deadline);
     }
+    decide({ type: 'ack' });
     return settlement!;
   }
 

@@ -82,29 +82,44 @@ export function compilePattern(pattern: string): SubjectMatcher {
   const words = pattern.split('.');
   if (words.every((w) => w === '#')) return () => true;
   if (!words.includes('#') && !words.includes('*')) return (subject) => subject === pattern;
-  return (subject) => subject !== undefined && matchWords(words, 0, subject.split('.'), 0);
+  if (!words.includes('#')) {
+    // Only `*`: same number of words, literal words equal.
+    return (subject) => {
+      if (subject === undefined) return false;
+      const parts = subject.split('.');
+      return parts.length === words.length && words.every((w, i) => w === '*' || w === parts[i]);
+    };
+  }
+  return (subject) => subject !== undefined && matchWords(words, subject.split('.'));
 }
 
 export function matchSubject(pattern: string, subject: string | undefined): boolean {
   return compilePattern(pattern)(subject);
 }
 
-function matchWords(pattern: readonly string[], p: number, subject: readonly string[], s: number): boolean {
-  while (p < pattern.length) {
-    const word = pattern[p];
+/**
+ * Dynamic programming over (pattern word, subject word): O(pattern × subject), so a pattern with
+ * many `#` cannot make matching exponential (a backtracking matcher would hang on `#.#.#.….x`).
+ */
+function matchWords(pattern: readonly string[], subject: readonly string[]): boolean {
+  let matched: boolean[] = new Array<boolean>(subject.length + 1).fill(false);
+  matched[0] = true;
+  for (const word of pattern) {
+    const next = new Array<boolean>(subject.length + 1).fill(false);
     if (word === '#') {
-      // `#` takes zero or more words: try every split, shortest first.
-      for (let take = 0; s + take <= subject.length; take++) {
-        if (matchWords(pattern, p + 1, subject, s + take)) return true;
+      let any = false;
+      for (let s = 0; s <= subject.length; s++) {
+        any = any || matched[s]!;
+        next[s] = any;
       }
-      return false;
+    } else {
+      for (let s = 1; s <= subject.length; s++) {
+        next[s] = matched[s - 1]! && (word === '*' || word === subject[s - 1]);
+      }
     }
-    if (s >= subject.length) return false;
-    if (word !== '*' && word !== subject[s]) return false;
-    p++;
-    s++;
+    matched = next;
   }
-  return s === subject.length;
+  return matched[subject.length]!;
 }
 
 function printable(value: string): string {

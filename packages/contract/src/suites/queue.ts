@@ -117,12 +117,14 @@ export const queueTests = defineTests([
       });
       const dead = recorder();
       await bus.queue(`${name}.dlq`).consume(dead.handler);
-      await bus.queue(name).send({ order: 7 }, { headers: { tenant: 'acme' } });
+      // Application headers travel only where the adapter has them; the dead-letter headers always do.
+      const headers = t.capabilities.headers === 'none' ? {} : { headers: { tenant: 'acme' } };
+      await bus.queue(name).send({ order: 7 }, headers);
       await dead.waitFor(1, t.timeoutMs);
       const letter = dead.messages[0]!;
       expect(attempts).toEqual([1, 2, 3]);
       expect(letter.payload).toEqual({ order: 7 });
-      expect(letter.headers.tenant).toBe('acme');
+      if (t.capabilities.headers !== 'none') expect(letter.headers.tenant).toBe('acme');
       expect(letter.headers[HEADER.deadLetterOrigin]).toBe(name);
       expect(letter.headers[HEADER.deadLetterKind]).toBe('queue');
       expect(letter.headers[HEADER.deadLetterReason]).toBe('always broken');

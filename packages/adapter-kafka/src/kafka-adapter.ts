@@ -1,0 +1,371 @@
+/**
+ * The Kafka adapter (`kafka://host:9092,host:9093`), on kafkajs 2.2.4.
+ *
+ * Every destination is a Kafka topic, created on first use. A log is native; a topic
+ * subscription is a consumer group of its own (routing filtered on the client); a queue is a
+ * topic consumed by one group named after it, with retries and dead letters emulated by
+ * re-publishing. Sends are batched (see producer.ts), consumers commit only what their handlers
+ * finished (see consume.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  type Adapter,
+  type AdapterContext,
+  type AdapterFactory,
+  type Capabilities,
+  ConnectionError,
+  type ConsumeSpec,
+  compilePattern,
+  type Deliver,
+  type Headers,
+  type LogPosition,
+  type LogSpec,
+  type OutgoingMessage,
+  type QueueSpec,
+  type ReadSpec,
+  type Subscription,
+  type SubscriptionSpec,
+  type TopicSpec,
+} from '@omnibus/core';
+import type { Admin, Kafka, LogEntry, Producer } from 'kafkajs';
+import kafkajs from 'kafkajs';
+import { type ConsumerContext, GroupConsumer, type GroupConsumerSpec } from './consume.js';
+import { connectionError, isConnectionProblem } from './errors.js';
+import { ConnectionMonitor } from './monitor.js';
+import { type KafkaOptions, type ResolvedKafkaOptions, resolveOptions, retryOptions } from './options.js';
+import { startPositions } from './positions.js';
+import { BatchingProducer, partitionForKey } from './producer.js';
+import { type IncomingRecord, toRecord } from './record.js';
+import { Topics } from './topics.js';
+
+const { Kafka: KafkaClient, logLevel: LogLevel, Partitioners } = kafkajs;
+
+/**
+ * What Kafka does, proven by the contract suite (see the README for why each is what it is).
+ * `maxMessageBytes` follows the `maxMessageBytes` option.
+ */
+export const KAFKA_CAPABILITIES: Capabilities = {
+  queue: 'emulated', // a topic consumed by one consumer group named after the queue
+  topic: 'native',
+  log: 'native',
+  priority: 'none', // a partition is an ordered log; nothing can jump the line
+  replay: 'native',
+  routing: 'emulated', // the subject travels in a header; subscribers filter on the client
+  deadLetter: 'emulated', // re-published to the `<name>.dlq` topic with the reason in headers
+  delay: 'none', // no delayed delivery in Kafka; nothing exact can be built on top of it
+  headers: 'native',
+  durableSubscriptions: 'native',
+  consumerGroups: 'native',
+  ordering: 'key',
+  limits: { maxMessageBytes: 1_000_000 },
+};
+
+/** The Kafka adapter factory. Options given here are defaults for what the URL query does not set. */
+export function kafka(defaults: KafkaOptions = {}): AdapterFactory {
+  return {
+    name: 'kafka',
+    schemes: ['kafka'],
+    async create(target, context) {
+      const options = resolveOptions(target.url, { ...defaults, ...target.options }, context.clientId);
+      const adapter = new KafkaAdapter(options, context);
+      try {
+        await adapter.connect();
+      } catch (error) {
+        await adapter.close().catch(() => undefined);
+        throw connectionError(`could not connect to ${target.url.redacted}`, error);
+      }
+      return adapter;
+    },
+  };
+}
+
+class KafkaAdapter implements Adapter {
+  readonly name = 'kafka';
+  readonly capabilities: Capabilities;
+  private readonly kafka: Kafka;
+  private readonly admin: Admin;
+  private readonly producer: Producer;
+  private readonly batcher: BatchingProducer;
+  private readonly monitor: ConnectionMonitor;
+  private readonly consumers = new Set<GroupConsumer>();
+  private topics: Topics | undefined;
+  private probeAdmin: Admin | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly options: ResolvedKafkaOptions,
+    private readonly context: AdapterContext,
+  ) {
+    this.capabilities = {
+      ...KAFKA_CAPABILITIES,
+      limits: { maxMessageBytes: options.maxMessageBytes },
+    };
+    this.monitor = new ConnectionMonitor({
+      probe: () => this.probe(),
+      onDown: (error) => context.setState('reconnecting', error),
+      onUp: () => context.setState('connected'),
+    });
+    this.kafka = new KafkaClient({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      ssl: options.ssl,
+      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+      connectionTimeout: options.connectionTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      retry: retryOptions(options),
+      socketFactory: this.monitor.socketFactory,
+      logLevel: kafkaLogLevel(options.logLevel),
+      logCreator: () => (entry) => this.log(entry),
+    });
+    this.admin = this.kafka.admin({ retry: retryOptions(options) });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: retryOptions(options),
+    });
+    this.batcher = new BatchingProducer(this.producer, {
+      lingerMs: options.lingerMs,
+      maxMessages: options.batchMaxMessages,
+      maxBytes: options.batchMaxBytes,
+      compression: options.compression,
+      ackTimeoutMs: options.requestTimeoutMs,
+    });
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all([this.admin.connect(), this.producer.connect()]);
+    const cluster = await this.admin.describeCluster();
+    // One replica per broker up to three: right for one test node and for a production cluster.
+    const replicationFactor = this.options.replicationFactor ?? Math.min(3, cluster.brokers.length);
+    this.topics = new Topics(
+      this.admin,
+      this.context.logger,
+      replicationFactor,
+      this.options.requestTimeoutMs,
+    );
+  }
+
+  /** Produce requests made so far (batching makes it far fewer than messages). */
+  get produceRequests(): number {
+    return this.batcher.requests;
+  }
+
+  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    await this.produce(queue.name, this.options.partitions, message);
+  }
+
+  async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    await this.produce(topic.name, this.options.partitions, message);
+  }
+
+  async append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+    return this.produce(log.name, log.partitions, message);
+  }
+
+  async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
+    await this.ensure(queue.name, this.options.partitions);
+    return this.startConsumer(
+      {
+        kind: 'queue',
+        topic: queue.name,
+        groupId: `${this.options.groupPrefix}.queue.${queue.name}`,
+        throwaway: false,
+        // A queue keeps what was sent before its first consumer.
+        fromBeginning: true,
+        seeds: new Map(),
+        filter: undefined,
+        prefetch: spec.prefetch,
+      },
+      deliver,
+      true,
+    );
+  }
+
+  async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
+    const info = await this.ensure(topic.name, this.options.partitions);
+    const groupId =
+      spec.durable === undefined
+        ? `${this.options.groupPrefix}.topic.${topic.name}.${this.options.clientId}.${randomBytes(6).toString('hex')}`
+        : `${this.options.groupPrefix}.topic.${topic.name}.${spec.durable}`;
+    const start = await this.guard(`subscribing to "${topic.name}"`, () =>
+      startPositions(
+        this.admin,
+        topic.name,
+        info.partitions,
+        { kind: 'latest' },
+        spec.durable === undefined ? undefined : groupId,
+      ),
+    );
+    return this.startConsumer(
+      {
+        kind: 'topic',
+        topic: topic.name,
+        groupId,
+        throwaway: spec.durable === undefined,
+        ...start,
+        filter: spec.pattern === '#' ? undefined : compilePattern(spec.pattern),
+        prefetch: spec.prefetch,
+      },
+      deliver,
+      false,
+    );
+  }
+
+  async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
+    const info = await this.ensure(log.name, log.partitions);
+    // A group is scoped to its log: kafkajs assigns a group's partitions as if every member read the
+    // leader's topics, so one Kafka group shared by readers of different logs would starve some.
+    const groupId =
+      spec.group === undefined
+        ? `${this.options.groupPrefix}.reader.${log.name}.${randomBytes(6).toString('hex')}`
+        : `${this.options.groupPrefix}.log.${log.name}.${spec.group}`;
+    const start = await this.guard(`reading "${log.name}"`, () =>
+      startPositions(
+        this.admin,
+        log.name,
+        info.partitions,
+        spec.from,
+        spec.group === undefined ? undefined : groupId,
+      ),
+    );
+    return this.startConsumer(
+      {
+        kind: 'log',
+        topic: log.name,
+        groupId,
+        throwaway: spec.group === undefined,
+        ...start,
+        filter: undefined,
+        prefetch: spec.prefetch,
+      },
+      deliver,
+      false,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.monitor.close();
+    await Promise.allSettled([...this.consumers].map((c) => c.close()));
+    await this.batcher.flush().catch(() => undefined);
+    await Promise.allSettled([
+      this.producer.disconnect(),
+      this.admin.disconnect(),
+      this.probeAdmin?.disconnect(),
+    ]);
+  }
+
+  private async startConsumer(spec: GroupConsumerSpec, deliver: Deliver, republish: boolean) {
+    const context: ConsumerContext = {
+      kafka: this.kafka,
+      admin: this.admin,
+      options: this.options,
+      logger: this.context.logger,
+      reportError: (error) => this.context.reportError(error),
+      lost: (error) => this.monitor.lost(error),
+      republish: (topic, record, headers) => this.republish(topic, record, headers),
+    };
+    const consumer = new GroupConsumer(context, spec, deliver, republish, (c) => this.consumers.delete(c));
+    this.consumers.add(consumer);
+    await consumer.start();
+    return consumer;
+  }
+
+  private async produce(topic: string, partitions: number, message: OutgoingMessage): Promise<LogPosition> {
+    const info = await this.ensure(topic, partitions);
+    const partition = message.key === undefined ? 0 : partitionForKey(message.key, info.partitions);
+    const record = toRecord(message, partition);
+    try {
+      return await this.batcher.send(topic, info.partitions, record, message.key === undefined);
+    } catch (error) {
+      if (error instanceof ConnectionError) this.monitor.lost(error);
+      throw error;
+    }
+  }
+
+  /** A retry of a queue message: the same message, with core's attempt headers, at the end of the topic. */
+  private async republish(topic: string, record: IncomingRecord, headers: Headers): Promise<void> {
+    await this.produce(topic, this.options.partitions, {
+      id: record.id,
+      body: record.body,
+      headers,
+      contentType: record.contentType,
+      timestamp: record.timestamp,
+      ...(record.subject === undefined ? {} : { subject: record.subject }),
+    });
+  }
+
+  private ensure(topic: string, partitions: number) {
+    const topics = this.topics;
+    if (topics === undefined) throw new ConnectionError('not connected', { adapter: 'kafka' });
+    return this.guard(`creating "${topic}"`, () => topics.ensure(topic, partitions));
+  }
+
+  /** Runs an admin operation; a connection problem also switches the state to `reconnecting`. */
+  private async guard<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof ConnectionError) {
+        if (error.retriable) this.monitor.lost(error);
+        throw error;
+      }
+      if (isConnectionProblem(error)) {
+        const wrapped = connectionError(what, error);
+        this.monitor.lost(wrapped);
+        throw wrapped;
+      }
+      throw error;
+    }
+  }
+
+  /** One metadata request without retries: does the cluster answer? */
+  private async probe(): Promise<void> {
+    if (this.probeAdmin === undefined) {
+      const client = new KafkaClient({
+        clientId: `${this.options.clientId}-probe`,
+        brokers: this.options.brokers,
+        ssl: this.options.ssl,
+        ...(this.options.sasl === undefined ? {} : { sasl: this.options.sasl }),
+        connectionTimeout: 1000,
+        requestTimeout: 2000,
+        retry: { retries: 0 },
+        logLevel: LogLevel.NOTHING,
+      });
+      this.probeAdmin = client.admin({ retry: { retries: 0 } });
+    }
+    try {
+      await this.probeAdmin.connect();
+      await this.probeAdmin.describeCluster();
+    } catch (error) {
+      await this.probeAdmin.disconnect().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private log(entry: LogEntry): void {
+    const { message, ...fields } = entry.log;
+    const text = `[omnibus] [kafka] kafkajs ${entry.namespace}: ${message}`;
+    const logger = this.context.logger;
+    if (entry.level <= LogLevel.ERROR) logger.error(text, fields);
+    else if (entry.level === LogLevel.WARN) logger.warn(text, fields);
+    else if (entry.level === LogLevel.INFO) logger.info(text, fields);
+    else logger.debug(text, fields);
+  }
+}
+
+function kafkaLogLevel(level: ResolvedKafkaOptions['logLevel']) {
+  switch (level) {
+    case 'nothing':
+      return LogLevel.NOTHING;
+    case 'error':
+      return LogLevel.ERROR;
+    case 'warn':
+      return LogLevel.WARN;
+    case 'info':
+      return LogLevel.INFO;
+    case 'debug':
+      return LogLevel.DEBUG;
+  }
+}

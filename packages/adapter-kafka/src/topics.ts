@@ -1,0 +1,81 @@
+/**
+ * Topic provisioning: every destination is a Kafka topic, created on first use (the test brokers,
+ * like many production clusters, have `auto.create.topics.enable=false`). An existing topic is
+ * used as it is; when its partitions or replication differ from what was asked, a warning says so.
+ */
+import type { Logger } from '@omnibus/core';
+import type { Admin } from 'kafkajs';
+import { connectionError, isConnectionProblem } from './errors.js';
+
+export interface TopicInfo {
+  readonly name: string;
+  readonly partitions: number;
+}
+
+export class Topics {
+  private readonly known = new Map<string, Promise<TopicInfo>>();
+
+  constructor(
+    private readonly admin: Admin,
+    private readonly logger: Logger,
+    /** Replication factor for new topics (resolved at connect from the cluster size). */
+    private readonly replicationFactor: number,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Creates `name` with `partitions` unless it exists; resolves with what the topic really has. */
+  ensure(name: string, partitions: number): Promise<TopicInfo> {
+    let info = this.known.get(name);
+    if (info === undefined) {
+      info = this.provision(name, partitions);
+      this.known.set(name, info);
+      // A failure is not remembered: the next use tries again.
+      info.catch(() => this.known.delete(name)).catch(() => undefined);
+    }
+    return info;
+  }
+
+  /** Forgets what is known (e.g. a topic deleted behind our back). */
+  forget(name: string): void {
+    this.known.delete(name);
+  }
+
+  private async provision(name: string, partitions: number): Promise<TopicInfo> {
+    const replicationFactor = this.replicationFactor;
+    let created: boolean;
+    try {
+      created = await this.admin.createTopics({
+        topics: [{ topic: name, numPartitions: partitions, replicationFactor }],
+        waitForLeaders: true,
+        timeout: this.timeoutMs,
+      });
+    } catch (error) {
+      if (isConnectionProblem(error)) throw connectionError(`creating topic "${name}"`, error);
+      throw connectionError(`creating topic "${name}"`, error, false);
+    }
+    if (created) {
+      this.logger.debug(`[omnibus] [kafka] created topic "${name}"`, { partitions, replicationFactor });
+      return { name, partitions };
+    }
+    const metadata = await this.admin.fetchTopicMetadata({ topics: [name] });
+    const topic = metadata.topics.find((t) => t.name === name);
+    const actual = topic?.partitions.length ?? partitions;
+    const replicas = Math.max(0, ...(topic?.partitions.map((p) => p.replicas.length) ?? [0]));
+    if (actual !== partitions || (replicas > 0 && replicas !== replicationFactor)) {
+      this.logger.warn(
+        `[omnibus] [kafka] topic "${name}" exists with ${actual} partition(s) and replication factor ${replicas}; asked for ${partitions} and ${replicationFactor}. Using it as it is.`,
+        { topic: name, partitions: actual, replicationFactor: replicas },
+      );
+    }
+    return { name, partitions: actual };
+  }
+}
+
+/** Partition offsets of a topic: `low` is the first retained offset, `high` the next one to be written. */
+export async function watermarks(
+  admin: Admin,
+  topic: string,
+): Promise<Map<number, { low: number; high: number }>> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+}

@@ -1,0 +1,84 @@
+/** Producer batching on the real broker: concurrent sends share requests, each gets its own position. */
+import type { LogPosition } from '@omnibus/core';
+import { describe, expect, it } from 'vitest';
+import { adapterOf, connectKafka, uniqueName } from '../helpers.js';
+
+export function batchingTests(): void {
+  describe('kafka producer batching', () => {
+    it('coalesces concurrent appends into few requests, resolving each with its own position', async () => {
+      const bus = await connectKafka();
+      try {
+        const log = bus.log<number>(uniqueName('batch'), { partitions: 3 });
+        await log.append(-1);
+        const before = adapterOf(bus).produceRequests;
+        const results = await Promise.all(
+          Array.from({ length: 1000 }, (_, i) => log.append(i, { key: `k${i % 7}` })),
+        );
+        const requests = adapterOf(bus).produceRequests - before;
+        // 1000 messages, 500 per request at most: a handful of requests, not 1000.
+        expect(requests).toBeLessThanOrEqual(6);
+        const seen = new Set(results.map((r) => `${r.position.partition}:${r.position.offset}`));
+        expect(seen.size).toBe(1000);
+
+        // Every promised position holds the message that was sent: read them all back.
+        const byPosition = new Map<string, number>();
+        await log.read((m) => void byPosition.set(key(m.position!), m.payload as number), {
+          from: 'earliest',
+        });
+        const deadline = Date.now() + 20_000;
+        while (byPosition.size < 1001 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        results.forEach((r, i) => {
+          expect(byPosition.get(key(r.position))).toBe(i);
+        });
+      } finally {
+        await bus.close();
+      }
+    });
+
+    it('keeps a key in one partition and in send order within a batch', async () => {
+      const bus = await connectKafka();
+      try {
+        const log = bus.log<number>(uniqueName('order'), { partitions: 4 });
+        const results = await Promise.all(
+          Array.from({ length: 200 }, (_, i) => log.append(i, { key: 'same' })),
+        );
+        expect(new Set(results.map((r) => r.position.partition)).size).toBe(1);
+        const offsets = results.map((r) => r.position.offset);
+        expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
+      } finally {
+        await bus.close();
+      }
+    });
+
+    it('splits batches by size, so a burst of large messages stays under the broker limit', async () => {
+      const bus = await connectKafka();
+      try {
+        const queue = bus.queue<string>(uniqueName('big'), { codec: 'text' });
+        await queue.send('warm-up');
+        const before = adapterOf(bus).produceRequests;
+        // 40 × 100 KB = 4 MB, far over message.max.bytes (1 MiB) for one record batch.
+        await Promise.all(Array.from({ length: 40 }, (_, i) => queue.send(`${i}`.padEnd(100_000, 'x'))));
+        expect(adapterOf(bus).produceRequests - before).toBeGreaterThanOrEqual(4);
+      } finally {
+        await bus.close();
+      }
+    });
+
+    it('a sequential sender still gets every message confirmed, one request each', async () => {
+      const bus = await connectKafka();
+      try {
+        const queue = bus.queue<number>(uniqueName('seq'));
+        await queue.send(0);
+        const before = adapterOf(bus).produceRequests;
+        for (let i = 1; i <= 20; i++) await queue.send(i);
+        expect(adapterOf(bus).produceRequests - before).toBe(20);
+      } finally {
+        await bus.close();
+      }
+    });
+  });
+
+  function key(p: LogPosition): string {
+    return `${p.partition}:${p.offset}`;
+  }
+}

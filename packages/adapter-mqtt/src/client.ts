@@ -1,0 +1,278 @@
+/**
+ * mqtt.js connections: opening one (first connect bounded, errors typed), ending a session for
+ * good, and the `Receiver` — a consuming connection whose PUBACK waits for core's settlement.
+ *
+ * Why the receiver works the way it does (PITFALLS.md): mqtt.js handles incoming packets one at a
+ * time and sends the PUBACK of a QoS 1 PUBLISH when `handleMessage` calls back. Calling back only
+ * after the handler would make the connection serial (every packet, PINGRESP and SUBACK included,
+ * waits for the handler). So `handleMessage` calls back at once *with an error*, which tells
+ * mqtt.js to move on without sending the PUBACK (`handlers/publish.js`), and the receiver sends the
+ * PUBACK itself when core settles the delivery. Acks are never sent before the handler settled.
+ */
+import { ConnectionError } from '@omnibus/core';
+import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { ResolvedOptions } from './options.js';
+
+export interface SessionSpec {
+  readonly clientId: string;
+  /** Persistent session (clean start off, session expiry) or a clean one. */
+  readonly persistent: boolean;
+  /** MQTT 5 receive maximum: how many unacknowledged QoS 1 messages the broker may send. */
+  readonly receiveMaximum?: number;
+}
+
+/** An mqtt.js client, not yet connected, with an error listener (an unhandled 'error' would crash). */
+export function createClient(
+  o: ResolvedOptions,
+  spec: SessionSpec,
+  onError: (error: Error) => void,
+): MqttClient {
+  const properties: NonNullable<mqtt.IClientOptions['properties']> = {};
+  if (o.protocolVersion === 5) {
+    properties.sessionExpiryInterval = spec.persistent ? o.sessionExpirySec : 0;
+    if (spec.receiveMaximum !== undefined) {
+      properties.receiveMaximum = Math.max(1, Math.min(65535, spec.receiveMaximum));
+    }
+  }
+  const client = mqtt.connect({
+    ...o.base,
+    clientId: spec.clientId,
+    clean: !spec.persistent,
+    manualConnect: true,
+    ...(o.protocolVersion === 5 ? { properties } : {}),
+  });
+  client.on('error', onError);
+  return client;
+}
+
+/** Connects and resolves with the CONNACK; rejects with `ConnectionError` on error or timeout. */
+export function connectFirst(
+  client: MqttClient,
+  o: ResolvedOptions,
+  where: string,
+  retriable = false,
+): Promise<IConnackPacket> {
+  return new Promise<IConnackPacket>((resolve, reject) => {
+    const timer = setTimeout(
+      () => fail(new Error(`no CONNACK within ${o.connectTimeoutMs} ms`)),
+      o.connectTimeoutMs,
+    );
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.removeListener('connect', onConnect);
+      client.removeListener('error', fail);
+    };
+    const onConnect = (connack: IConnackPacket) => {
+      cleanup();
+      resolve(connack);
+    };
+    function fail(error: Error) {
+      cleanup();
+      client.end(true);
+      reject(
+        new ConnectionError(`cannot connect to ${where}: ${error.message}`, {
+          adapter: 'mqtt',
+          cause: error,
+          retriable,
+        }),
+      );
+    }
+    client.once('connect', onConnect);
+    client.once('error', fail);
+    client.connect();
+  });
+}
+
+/** Disconnects; a client that cannot say goodbye within `timeoutMs` is cut off. */
+export async function endClient(
+  client: MqttClient,
+  options?: { readonly sessionExpiryInterval?: number },
+  timeoutMs = 2000,
+): Promise<void> {
+  const opts = options === undefined ? undefined : { properties: options };
+  await Promise.race([
+    client.endAsync(false, opts).catch(() => undefined),
+    new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+  ]);
+  if (!client.disconnected) await client.endAsync(true).catch(() => undefined);
+}
+
+/**
+ * Ends a persistent session for good, so that the broker forgets its subscriptions (an offline
+ * share-group member would keep taking its share). MQTT 5 says so in the DISCONNECT; MQTT 3.1.1
+ * has to connect once more with a clean session.
+ */
+export async function endSession(client: MqttClient, o: ResolvedOptions, clientId: string): Promise<void> {
+  if (o.protocolVersion === 5 && client.connected) {
+    await endClient(client, { sessionExpiryInterval: 0 });
+    return;
+  }
+  await endClient(client);
+  const wipe = createClient(o, { clientId, persistent: false }, () => undefined);
+  try {
+    await connectFirst(wipe, o, clientId);
+  } finally {
+    await endClient(wipe);
+  }
+}
+
+/** Settles one received message. */
+export interface Ack {
+  /** Sends the PUBACK (once). Resolves when written, or at once when the connection it came on is gone. */
+  ack(): Promise<void>;
+}
+
+type SendPacket = (packet: Record<string, unknown>, cb?: (error?: Error) => void) => void;
+
+const SESSION_TAKEN_OVER = 142;
+const QUICK_CLOSE_MS = 5000;
+const QUICK_CLOSES = 3;
+
+/** Tells mqtt.js to go on with the next packet without sending a PUBACK. */
+const DEFER = new Error('omnibus: PUBACK deferred until the handler settles');
+
+export type OnPublish = (packet: IPublishPacket, ack: Ack) => void;
+
+/** A consuming connection: hands each PUBLISH over at once and sends its PUBACK when told. */
+export class Receiver {
+  readonly client: MqttClient;
+  /** Bumped on every lost connection: PUBACKs of earlier deliveries are not sent on a new one. */
+  private generation = 0;
+  private readonly writes = new Set<Promise<void>>();
+  private readonly markers = new Map<string, () => void>();
+  /** Deliveries not acked yet, for `idle()`. */
+  unsettled = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly o: ResolvedOptions,
+    readonly spec: SessionSpec,
+    private readonly onPublish: OnPublish,
+    onError: (error: Error) => void,
+  ) {
+    this.client = createClient(o, spec, onError);
+    this.client.on('close', () => {
+      this.generation++;
+      this.unsettled = 0;
+      this.wakeIdle();
+      this.noticeQuickClose();
+    });
+    this.client.on('connect', () => {
+      this.connectedAt = Date.now();
+    });
+    this.client.on('disconnect', (packet) => {
+      if (packet.reasonCode === SESSION_TAKEN_OVER)
+        this.takenOver('the broker said: session taken over (0x8E)');
+    });
+    this.client.handleMessage = (packet, callback) => this.handle(packet, callback);
+  }
+
+  /**
+   * Called when another connection took this session over, after which this one stops reconnecting
+   * (two connections with one client id would take it from each other forever). MQTT 5 brokers may
+   * say so (reason 0x8E); Mosquitto 2.0.11 just closes the connection, so three closes in a row
+   * within seconds of connecting count as a takeover too.
+   */
+  onTakenOver(listener: (why: string) => void): void {
+    this.takeoverListener = listener;
+  }
+
+  private connectedAt = 0;
+  private quickCloses = 0;
+  private takeoverListener: ((why: string) => void) | undefined;
+
+  private noticeQuickClose(): void {
+    if (this.client.disconnecting || this.connectedAt === 0) return;
+    // Only connections that got their CONNACK count: failed attempts while the broker is down do not.
+    this.quickCloses = Date.now() - this.connectedAt < QUICK_CLOSE_MS ? this.quickCloses + 1 : 0;
+    this.connectedAt = 0;
+    if (this.quickCloses >= QUICK_CLOSES) {
+      this.takenOver(
+        `the broker closed the connection ${QUICK_CLOSES} times in a row right after connecting`,
+      );
+    }
+  }
+
+  private takenOver(why: string): void {
+    if (this.client.options.reconnectPeriod === 0) return;
+    this.client.options.reconnectPeriod = 0;
+    this.takeoverListener?.(why);
+  }
+
+  /** A consumer's connection fails retriably: the broker may be restarting, core tries again. */
+  connect(where: string): Promise<IConnackPacket> {
+    return connectFirst(this.client, this.o, where, true);
+  }
+
+  /**
+   * Resolves when a PUBLISH on `topic` arrives (acked at once, never handed over). Messages are sent
+   * to a client in order, so everything queued for it before the marker has arrived by then.
+   */
+  expectMarker(topic: string): Promise<void> {
+    return new Promise((resolve) => this.markers.set(topic, resolve));
+  }
+
+  /** Resolves when every delivery handed over has been acked (or its connection lost). */
+  idle(): Promise<void> {
+    if (this.unsettled === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Resolves when every PUBACK written so far has left. */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.writes]);
+  }
+
+  private handle(packet: IPublishPacket, callback: (error?: Error) => void): void {
+    const marker = this.markers.get(packet.topic);
+    if (marker !== undefined) {
+      this.markers.delete(packet.topic);
+      callback();
+      marker();
+      return;
+    }
+    if (packet.qos !== 1) {
+      // QoS 0 has no acknowledgement; QoS 2 is never granted (subscriptions use QoS 1 at most).
+      callback();
+      this.onPublish(packet, { ack: () => Promise.resolve() });
+      return;
+    }
+    const generation = this.generation;
+    let acked = false;
+    this.unsettled++;
+    callback(DEFER);
+    this.onPublish(packet, {
+      ack: () => {
+        if (acked) return Promise.resolve();
+        acked = true;
+        if (generation !== this.generation) return Promise.resolve();
+        this.unsettled--;
+        if (this.unsettled === 0) this.wakeIdle();
+        if (!this.client.connected) return Promise.resolve();
+        const write = new Promise<void>((resolve) => {
+          const send = (this.client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(this.client);
+          send({ cmd: 'puback', messageId: packet.messageId, reasonCode: 0 }, () => resolve());
+        });
+        this.writes.add(write);
+        void write.then(() => this.writes.delete(write));
+        return write;
+      },
+    });
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/** Both private members the receiver relies on exist in this mqtt.js (checked once at connect). */
+export function assertClientInternals(client: MqttClient): void {
+  if (typeof (client as unknown as { _sendPacket?: unknown })._sendPacket !== 'function') {
+    throw new ConnectionError(
+      'this mqtt.js version has no _sendPacket: install mqtt 5.x as @omnibus/adapter-mqtt declares',
+      { adapter: 'mqtt', retriable: false },
+    );
+  }
+}

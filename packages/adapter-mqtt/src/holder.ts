@@ -1,0 +1,299 @@
+/**
+ * Queues are shared subscriptions (`$share/<queue>/<queuePrefix>/<queue>`), and MQTT keeps nothing
+ * for a topic nobody subscribes to. So a queue with no consumer gets a *holder*: a persistent
+ * session subscribed to the share group and left offline, which stores what is sent meanwhile.
+ *
+ * Mosquitto 2.0.11 keeps giving an offline share-group member its round-robin share, so a holder
+ * must not stay beside live consumers: a consumer that starts *drains* it — connects as the holder,
+ * leaves the share group, takes what it stored (in order, ahead of its own live messages), then
+ * ends the holder's session — and looks again every `holderCheckMs` for a holder that appeared
+ * while it was consuming (a race with a sender, or, on 3.1.1, a sender that could not know).
+ *
+ * When is a holder provisioned? MQTT 5 says so: a PUBACK with reason 0x10 (no matching
+ * subscribers) means the message reached nobody, so the sender provisions the holder and sends it
+ * again. MQTT 3.1.1 has no reason codes: a sender provisions the holder before its first send to a
+ * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
+ */
+import { randomUUID } from 'node:crypto';
+import { ConnectionError } from '@omnibus/core';
+import { type Ack, endClient, endSession, Receiver } from './client.js';
+import type { MqttShared } from './shared.js';
+
+/**
+ * `deliver`: a starting consumer handles the holder's messages itself, ahead of its live ones (so
+ * messages sent before any consumer keep their order). `move`: a sweep (periodic, or after a
+ * reconnection) sends them back to the queue — now without the holder — and acknowledges them:
+ * quick, so a sweep by another bus taking the holder over at the same moment rarely duplicates.
+ */
+type DrainMode = 'deliver' | 'move';
+
+/** A consumer the holder's messages can be handed to. */
+export interface HolderSink {
+  /** Its member is connected and subscribed: a sweep may send messages back to the queue. */
+  readonly subscribed: boolean;
+  /** Hands a message from the holder to core. */
+  fromHolder(packet: import('mqtt').IPublishPacket, ack: Ack): void;
+  /** Holds back the consumer's live messages until `unhold` (the holder's are older). */
+  hold(): void;
+  unhold(): void;
+}
+
+interface QueueState {
+  readonly consumers: HolderSink[];
+  /** 3.1.1: the publisher connection (see `epoch`) for which a holder was provisioned. */
+  provisionedEpoch: number;
+  draining: { readonly handedOver: Promise<void>; readonly done: Promise<void> } | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Serializes this bus's connections as the holder (each takes the session over). */
+  lock: Promise<void>;
+}
+
+const MARKER_TIMEOUT_MS = 10_000;
+
+export class Holders {
+  private readonly queues = new Map<string, QueueState>();
+
+  constructor(private readonly shared: MqttShared) {}
+
+  holderId(queue: string): string {
+    return `${this.shared.o.clientIdPrefix}omnibus-holder:${this.shared.queueTopic(queue)}`;
+  }
+
+  /**
+   * Counts the publisher's reconnections. After one, the broker may have restarted, and Mosquitto
+   * 2.0.11 does not restore shared subscriptions from persistence: until the consumers subscribe
+   * again, only a fresh holder subscription keeps what is sent.
+   */
+  private epoch = 0;
+
+  publisherReconnected(): void {
+    this.epoch++;
+  }
+
+  /** 3.1.1: before sending to a queue, make sure something stores the message. */
+  async beforeSend(queue: string): Promise<void> {
+    const state = this.state(queue);
+    if (state.provisionedEpoch === this.epoch) return;
+    if (this.epoch === 0 && state.consumers.length > 0) return;
+    const epoch = this.epoch;
+    await this.provision(queue);
+    state.provisionedEpoch = epoch;
+  }
+
+  /**
+   * Creates (or refreshes) the holder session: subscribed to the share group, then offline. Fails
+   * retriably (core sends again) when another connection takes the holder's client id meanwhile.
+   */
+  provision(queue: string): Promise<void> {
+    return this.exclusive(queue, async () => {
+      try {
+        await this.provisionOnce(queue);
+      } catch (error) {
+        throw new ConnectionError(`could not provision the holder of queue "${queue}": ${String(error)}`, {
+          adapter: 'mqtt',
+          cause: error,
+        });
+      }
+    });
+  }
+
+  private async provisionOnce(queue: string): Promise<void> {
+    const { o, where } = this.shared;
+    // Anything the holder already stores would be sent to this connection; it is never acked
+    // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
+    const holder = new Receiver(
+      o,
+      { clientId: this.holderId(queue), persistent: true, receiveMaximum: 1 },
+      () => undefined,
+      (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
+    );
+    holder.client.options.reconnectPeriod = 0;
+    try {
+      await holder.connect(where);
+      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
+    } finally {
+      await endClient(holder.client);
+    }
+  }
+
+  register(queue: string, consumer: HolderSink): void {
+    const state = this.state(queue);
+    state.consumers.push(consumer);
+    const every = this.shared.o.holderCheckMs;
+    if (state.timer === undefined && every > 0) {
+      // Jittered, so that consumers on several buses rarely sweep at the same moment.
+      state.timer = setInterval(
+        () => {
+          this.drain(queue, 'move').catch((error: unknown) => this.report(queue, error));
+        },
+        Math.round(every * (0.75 + Math.random() * 0.5)),
+      );
+      state.timer.unref();
+    }
+  }
+
+  /** Returns true when it was this bus's last consumer of the queue. */
+  async unregister(queue: string, consumer: HolderSink): Promise<boolean> {
+    const state = this.state(queue);
+    const i = state.consumers.indexOf(consumer);
+    if (i >= 0) state.consumers.splice(i, 1);
+    if (state.consumers.length > 0) return false;
+    clearInterval(state.timer);
+    state.timer = undefined;
+    state.provisionedEpoch = -1;
+    await state.draining?.done.catch(() => undefined);
+    return true;
+  }
+
+  /**
+   * Takes over what a holder stores, if there is one. Resolves once its messages have been handed
+   * to a consumer (and the consumer's live messages released); ending the holder's session waits
+   * in the background until they are all settled.
+   */
+  drain(queue: string, mode: DrainMode): Promise<void> {
+    const state = this.state(queue);
+    if (state.draining !== undefined) return state.draining.handedOver;
+    // A sweep needs a subscribed member to send to (3.1.1 cannot tell when nobody took a message).
+    const sink = mode === 'deliver' ? state.consumers[0] : state.consumers.find((c) => c.subscribed);
+    if (sink === undefined) return Promise.resolve();
+    let handed!: () => void;
+    const handedOver = new Promise<void>((resolve) => {
+      handed = resolve;
+    });
+    // Connecting as the holder takes its session over: one holder operation at a time per queue,
+    // until the messages are handed over (settling them may take long; a provision meanwhile only
+    // makes the unsettled ones come back later).
+    let unlock: () => void = () => undefined;
+    const locked = new Promise<void>((acquired) => {
+      void this.exclusive(queue, () => {
+        acquired();
+        return new Promise<void>((resolve) => {
+          unlock = resolve;
+        });
+      });
+    });
+    void handedOver.then(() => unlock());
+    const done = locked
+      .then(() => this.takeOver(queue, sink, mode, handed))
+      .finally(() => {
+        unlock();
+        state.draining = undefined;
+      });
+    // Failures after the hand-over are reported here; before it, the caller gets them.
+    const draining = { handedOver: Promise.race([handedOver, done]), done };
+    state.draining = draining;
+    void handedOver.then(() => done.catch((error: unknown) => this.report(queue, error)));
+    return draining.handedOver;
+  }
+
+  private exclusive<R>(queue: string, fn: () => Promise<R>): Promise<R> {
+    const state = this.state(queue);
+    const run = state.lock.then(fn);
+    state.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  close(): void {
+    for (const state of this.queues.values()) clearInterval(state.timer);
+  }
+
+  private async takeOver(
+    queue: string,
+    sink: HolderSink,
+    mode: DrainMode,
+    handedOver: () => void,
+  ): Promise<void> {
+    const { o, where, publisher } = this.shared;
+    const clientId = this.holderId(queue);
+    const moves = new Set<Promise<void>>();
+    let kept = false;
+    const holder = new Receiver(
+      o,
+      // No receive maximum: Mosquitto 2.0.11 then holds back the marker of a resumed session
+      // while the quota is taken by messages whose handlers wait (seen in the contract suite).
+      { clientId, persistent: true },
+      (packet, ack) => {
+        if (mode === 'deliver') {
+          sink.fromHolder(packet, ack);
+          return;
+        }
+        const { meta, body } = this.shared.decode(packet);
+        const move = this.shared
+          .sendToConsumers(queue, meta, body)
+          .then((routed) => {
+            if (routed) return ack.ack();
+            // Nobody took it (the consumers left meanwhile): it stays in the holder.
+            kept = true;
+          })
+          .catch((error: unknown) => {
+            kept = true;
+            this.report(queue, error);
+          })
+          .finally(() => moves.delete(move));
+        moves.add(move);
+      },
+      (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
+    );
+    // A drainer that loses its connection stops; the holder's session keeps what was not acked.
+    holder.client.options.reconnectPeriod = 0;
+    const connack = await holder.connect(where);
+    if (connack.sessionPresent !== true) {
+      await endSession(holder.client, o, clientId);
+      return;
+    }
+    let drained = false;
+    if (mode === 'deliver') sink.hold();
+    try {
+      await holder.client.unsubscribeAsync(this.shared.shareFilter(queue));
+      const marker = `${this.shared.queueTopic(queue)}/~drain/${randomUUID()}`;
+      const seen = holder.expectMarker(marker);
+      await holder.client.subscribeAsync(marker, { qos: 1 });
+      await publisher.publish(marker, Buffer.alloc(0), 1);
+      drained = await Promise.race([
+        seen.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref()),
+      ]);
+    } finally {
+      if (mode === 'deliver') sink.unhold();
+      handedOver();
+    }
+    while (moves.size > 0) await Promise.all([...moves]);
+    await holder.idle();
+    await holder.flushed();
+    if (drained && !kept && holder.client.connected) {
+      await endSession(holder.client, o, clientId);
+      return;
+    }
+    // Messages still wait in the holder (no marker, or a move nobody took): it goes on holding.
+    if (kept && holder.client.connected) {
+      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 }).catch(() => undefined);
+    }
+    await endClient(holder.client);
+  }
+
+  private state(queue: string): QueueState {
+    let state = this.queues.get(queue);
+    if (state === undefined) {
+      state = {
+        consumers: [],
+        provisionedEpoch: -1,
+        draining: undefined,
+        timer: undefined,
+        lock: Promise.resolve(),
+      };
+      this.queues.set(queue, state);
+    }
+    return state;
+  }
+
+  private report(queue: string, error: unknown): void {
+    this.shared.context.reportError(
+      new Error(
+        `[omnibus] [mqtt] checking the holder of queue "${queue}" failed: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    );
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The publishing connection: one per bus, separate from every consuming one (a handler that sends
+ * must not wait on a connection whose input is waiting on that handler). Publishes resolve on
+ * PUBACK/PUBCOMP; at most `maxInflight` (and the broker's receive maximum) await theirs at once, at
+ * most `maxPendingPublishes` wait for a slot. While disconnected, a publish fails at once with a
+ * retriable `ConnectionError`: core then waits for the connection, bounded, instead of mqtt.js's
+ * unbounded offline queue. Publishes already handed to mqtt.js are resent by it after a reconnect.
+ */
+import { type AdapterContext, CapacityError, ConnectionError, PublishError } from '@omnibus/core';
+import { type IPublishPacket, type MqttClient, type Packet, Store } from 'mqtt';
+import { assertClientInternals, connectFirst, createClient, endClient } from './client.js';
+import type { ResolvedOptions } from './options.js';
+
+/** PUBACK reason code 0x10: the broker took the message but no subscription matched it. */
+const NO_MATCHING_SUBSCRIBERS = 16;
+
+interface Tracked {
+  noSubscribers: boolean;
+}
+
+export class Publisher {
+  readonly client: MqttClient;
+  private ready = false;
+  private closing = false;
+  private inflight = 0;
+  private limit: number;
+  private readonly waiting: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  /** MQTT 5: PUBLISH properties object → its outcome, then packet id → outcome until the PUBACK. */
+  private readonly byProperties = new WeakMap<object, Tracked>();
+  private readonly byPacketId = new Map<number, Tracked>();
+  /** Publishes handed to mqtt.js and not confirmed: failed (retriably) when the connection drops. */
+  private readonly unconfirmed = new Set<(error: Error) => void>();
+
+  constructor(
+    private readonly o: ResolvedOptions,
+    clientId: string,
+    private readonly context: AdapterContext,
+    private readonly where: string,
+  ) {
+    this.limit = o.maxInflight;
+    this.client = createClient(o, { clientId, persistent: false }, (error) =>
+      this.context.logger.warn(`[omnibus] [mqtt] publisher: ${error.message}`),
+    );
+    this.client.on('packetsend', (packet: Packet) => {
+      if (packet.cmd !== 'publish' || packet.qos === 0 || packet.properties === undefined) return;
+      const tracked = this.byProperties.get(packet.properties);
+      if (tracked !== undefined && packet.messageId !== undefined)
+        this.byPacketId.set(packet.messageId, tracked);
+    });
+    this.client.on('packetreceive', (packet: Packet) => {
+      if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.messageId !== undefined) {
+        const tracked = this.byPacketId.get(packet.messageId);
+        if (tracked === undefined) return;
+        this.byPacketId.delete(packet.messageId);
+        if (packet.reasonCode === NO_MATCHING_SUBSCRIBERS) tracked.noSubscribers = true;
+      }
+    });
+    this.client.on('connect', () => {
+      const brokerMax = this.client.serverProperties?.receiveMaximum;
+      this.limit = Math.min(o.maxInflight, brokerMax ?? o.maxInflight);
+      this.ready = true;
+      this.context.setState('connected');
+      this.pump();
+    });
+    this.client.on('close', () => {
+      if (!this.ready) return;
+      this.ready = false;
+      this.byPacketId.clear();
+      if (this.closing) return;
+      const error = new ConnectionError(`lost the connection to ${this.where}; reconnecting`, {
+        adapter: 'mqtt',
+      });
+      this.context.setState('reconnecting', error);
+      for (const waiter of this.waiting.splice(0)) waiter.reject(error);
+      this.failUnconfirmed(error);
+    });
+    this.client.on('disconnect', (packet) => {
+      this.context.reportError(
+        new ConnectionError(
+          `the broker disconnected the publisher (reason ${packet.reasonCode ?? 'unknown'}${
+            packet.reasonCode === 142 ? ': session taken over — is another process using client id' : ''
+          } "${clientId}"?)`,
+          { adapter: 'mqtt' },
+        ),
+      );
+    });
+  }
+
+  async connect(): Promise<void> {
+    await connectFirst(this.client, this.o, this.where);
+    assertClientInternals(this.client);
+  }
+
+  /** The broker's largest packet (MQTT 5 CONNACK), when it says. */
+  get maximumPacketSize(): number | undefined {
+    return this.client.serverProperties?.maximumPacketSize;
+  }
+
+  /**
+   * Publishes and resolves once the broker has it (PUBACK/PUBCOMP; QoS 0: once written).
+   * `routed` is false when an MQTT 5 broker said no subscription matched (the message is gone).
+   */
+  async publish(
+    topic: string,
+    payload: Buffer | Uint8Array,
+    qos: 0 | 1 | 2,
+    properties?: IPublishPacket['properties'],
+  ): Promise<{ routed: boolean }> {
+    await this.slot();
+    const tracked: Tracked = { noSubscribers: false };
+    if (properties !== undefined) this.byProperties.set(properties, tracked);
+    let fail: ((error: Error) => void) | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        fail = reject;
+        this.unconfirmed.add(reject);
+        this.client.publish(
+          topic,
+          Buffer.isBuffer(payload)
+            ? payload
+            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+          { qos, ...(properties === undefined ? {} : { properties }) },
+          (error) => {
+            if (error === undefined || error === null) resolve();
+            else reject(this.publishError(topic, error));
+          },
+        );
+      });
+    } finally {
+      if (fail !== undefined) this.unconfirmed.delete(fail);
+      this.inflight--;
+      this.pump();
+    }
+    return { routed: !tracked.noSubscribers };
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const waiter of this.waiting.splice(0)) {
+      waiter.reject(new ConnectionError('the bus is closing', { adapter: 'mqtt', retriable: false }));
+    }
+    await endClient(this.client, undefined, 5000);
+  }
+
+  /**
+   * After a lost connection mqtt.js would send its unconfirmed publishes again, before anything
+   * else — before consumers are subscribed again, and (MQTT 5) without telling us that nobody got
+   * them. So they fail retriably instead, and core sends them again through `send`, which knows
+   * what to do (holder, reason codes). The broker may have had them: at-least-once, not at-most.
+   */
+  private failUnconfirmed(error: Error): void {
+    for (const reject of this.unconfirmed) reject(error);
+    this.unconfirmed.clear();
+    for (const [id, entry] of Object.entries(this.client.outgoing)) {
+      if (
+        (entry as { cmd?: string }).cmd === 'subscribe' ||
+        (entry as { cmd?: string }).cmd === 'unsubscribe'
+      )
+        continue;
+      delete this.client.outgoing[Number(id)];
+    }
+    this.client.outgoingStore = new Store();
+  }
+
+  private async slot(): Promise<void> {
+    if (!this.ready) throw this.notConnected();
+    if (this.inflight < this.limit && this.waiting.length === 0) {
+      this.inflight++;
+      return;
+    }
+    if (this.waiting.length >= this.o.maxPendingPublishes) {
+      throw new CapacityError(
+        `${this.waiting.length} publishes already wait for one of ${this.limit} in-flight slots; slow down or raise maxPendingPublishes`,
+        this.o.maxPendingPublishes,
+        { adapter: 'mqtt' },
+      );
+    }
+    await new Promise<void>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    if (!this.ready) {
+      this.inflight--;
+      this.pump();
+      throw this.notConnected();
+    }
+  }
+
+  private pump(): void {
+    while (this.inflight < this.limit && this.waiting.length > 0) {
+      this.inflight++;
+      this.waiting.shift()!.resolve();
+    }
+  }
+
+  private notConnected(): ConnectionError {
+    return new ConnectionError(`not connected to ${this.where} (reconnecting)`, { adapter: 'mqtt' });
+  }
+
+  private publishError(topic: string, error: Error): Error {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'number') {
+      return new PublishError(`the broker refused the message for "${topic}": ${error.message}`, {
+        adapter: 'mqtt',
+        cause: error,
+      });
+    }
+    // mqtt.js fails what it still holds when the client ends.
+    return new ConnectionError(`publishing to "${topic}" failed: ${error.message}`, {
+      adapter: 'mqtt',
+      cause: error,
+      retriable: !this.closing,
+    });
+  }
+}

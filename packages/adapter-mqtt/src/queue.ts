@@ -1,0 +1,204 @@
+/**
+ * A queue consumer: one share-group member (its own connection, a persistent session so that a
+ * broker restart or a network blip loses nothing), PUBACK after core settles each delivery. Core
+ * runs handlers concurrently on it, keeping per-key order.
+ *
+ * Leaving for good ends the member's session, so the broker stops giving it a share (see
+ * holder.ts). Before that, it leaves the share group and collects what the broker had already
+ * queued for it; everything not handled is sent back to the queue (MQTT has no nack) and then
+ * acknowledged, so nothing is lost.
+ */
+import { randomUUID } from 'node:crypto';
+import { ConnectionError, type Deliver, type Delivery, type Subscription } from '@omnibus/core';
+import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
+import { type Ack, endClient, endSession, Receiver } from './client.js';
+import type { HolderSink, Holders } from './holder.js';
+import type { MqttShared } from './shared.js';
+
+const MARKER_TIMEOUT_MS = 10_000;
+
+export class QueueConsumer implements Subscription, HolderSink {
+  private member: Receiver | undefined;
+  private held: (() => void)[] | undefined;
+  private holds = 0;
+  private readonly givingBack = new Set<Promise<void>>();
+  private lostGiveBack = false;
+  private closing: Promise<void> | undefined;
+  private started = false;
+  subscribed = false;
+  private connected = false;
+  private readonly clientId: string;
+
+  constructor(
+    private readonly shared: MqttShared,
+    private readonly holders: Holders,
+    private readonly queue: string,
+    private readonly prefetch: number,
+    private readonly deliver: Deliver,
+    slot: number,
+  ) {
+    this.clientId = `${shared.baseId}:q:${queue}:${slot}`;
+  }
+
+  async start(): Promise<void> {
+    const { o, where } = this.shared;
+    const member = new Receiver(
+      o,
+      { clientId: this.clientId, persistent: true, receiveMaximum: this.prefetch },
+      (packet, ack) => this.fromMember(packet, ack),
+      (error) => this.warn(error.message),
+    );
+    this.member = member;
+    // Live messages wait until the holder's (older) ones have been handed over.
+    this.hold();
+    member.onTakenOver((why) =>
+      this.shared.context.reportError(
+        new ConnectionError(
+          `consumer of queue "${this.queue}" stopped: its session "${this.clientId}" was taken over (${why}); is another process using client id "${this.shared.context.clientId}"?`,
+          { adapter: 'mqtt', retriable: false },
+        ),
+      ),
+    );
+    await member.connect(where);
+    this.connected = true;
+    await member.client.subscribeAsync(this.shared.shareFilter(this.queue), { qos: 1 });
+    this.subscribed = true;
+    member.client.on('close', () => {
+      this.subscribed = false;
+    });
+    this.holders.register(this.queue, this);
+    this.started = true;
+    member.client.on('connect', () => {
+      if (this.closing !== undefined) return;
+      // Subscribe again even when the session is present: Mosquitto 2.0.11 restores a persistent
+      // session after a restart but not its shared subscriptions. Then look for a holder a sender
+      // provisioned while this member was away.
+      // (`resubscribe: true`, or mqtt.js skips a filter it believes subscribed.)
+      member.client
+        .subscribeAsync({
+          [this.shared.shareFilter(this.queue)]: { qos: 1 },
+          resubscribe: true,
+        } as unknown as ISubscriptionMap)
+        .then(() => {
+          this.subscribed = true;
+          return this.holders.drain(this.queue, 'move');
+        })
+        .catch((error: unknown) => this.warn(`after reconnecting: ${String(error)}`));
+    });
+    // In the background: the holder's messages may need acknowledgements (handlers) before its
+    // marker can arrive, so `consume` must not wait for them.
+    this.holders
+      .drain(this.queue, 'deliver')
+      .catch((error: unknown) => this.warn(`taking over the holder: ${String(error)}`))
+      .finally(() => this.unhold());
+  }
+
+  fromHolder(packet: IPublishPacket, ack: Ack): void {
+    void this.deliver(this.delivery(packet, ack));
+  }
+
+  hold(): void {
+    this.holds++;
+    this.held ??= [];
+  }
+
+  unhold(): void {
+    if (--this.holds > 0) return;
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const go of held) go();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.leave();
+    return this.closing;
+  }
+
+  private fromMember(packet: IPublishPacket, ack: Ack): void {
+    const delivery = this.delivery(packet, ack);
+    if (this.held !== undefined) this.held.push(() => void this.deliver(delivery));
+    else void this.deliver(delivery);
+  }
+
+  private delivery(packet: IPublishPacket, ack: Ack): Delivery {
+    const { meta, body } = this.shared.decode(packet);
+    return {
+      id: meta.id,
+      body,
+      headers: meta.headers,
+      key: meta.key,
+      subject: meta.subject,
+      timestamp: meta.timestamp,
+      redelivered: packet.dup || meta.redelivered === true,
+      raw: packet,
+      ack: () => ack.ack(),
+      release: () => {
+        // No nack in MQTT: send a copy back to the queue, then acknowledge this one.
+        const giving = this.shared
+          .sendToQueue(this.queue, { ...meta, redelivered: true }, body)
+          .then(() => ack.ack())
+          .catch((error: unknown) => {
+            this.lostGiveBack = true;
+            this.warn(`could not give a message back to the queue (kept unacknowledged): ${String(error)}`);
+          })
+          .finally(() => this.givingBack.delete(giving));
+        this.givingBack.add(giving);
+      },
+    };
+  }
+
+  private async leave(): Promise<void> {
+    const member = this.member;
+    if (member === undefined) return;
+    if (!this.started) {
+      // Never got to consume: nothing to hand back; the session it created (if any) is ended.
+      if (this.connected)
+        await endSession(member.client, this.shared.o, this.clientId).catch(() => undefined);
+      else await endClient(member.client);
+      return;
+    }
+    const { o, publisher } = this.shared;
+    const last = await this.holders.unregister(this.queue, this);
+    this.subscribed = false;
+    // 3.1.1 senders cannot tell that nobody consumes: leave a holder behind before going.
+    if (last && o.protocolVersion === 4) {
+      await this.holders.provision(this.queue).catch((error: unknown) => this.warn(String(error)));
+    }
+    let drained = false;
+    if (member.client.connected) {
+      try {
+        // Leave the share group, then take what the broker had already queued for this member:
+        // core gives it back (release) as the consumer is closing.
+        await member.client.unsubscribeAsync(this.shared.shareFilter(this.queue));
+        const marker = `${this.shared.queueTopic(this.queue)}/~drain/${randomUUID()}`;
+        const seen = member.expectMarker(marker);
+        await member.client.subscribeAsync(marker, { qos: 1 });
+        await publisher.publish(marker, Buffer.alloc(0), 1);
+        drained = await Promise.race([
+          seen.then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref()),
+        ]);
+      } catch (error) {
+        this.warn(`leaving the share group: ${String(error)}`);
+      }
+    }
+    this.holds = 0;
+    this.unhold();
+    while (this.givingBack.size > 0) await Promise.all([...this.givingBack]);
+    await member.flushed();
+    if (drained && !this.lostGiveBack) {
+      await endSession(member.client, o, this.clientId);
+    } else {
+      await endClient(member.client);
+      this.shared.context.reportError(
+        new Error(
+          `[omnibus] [mqtt] queue consumer "${this.clientId}" left its session on the broker with messages in it; they are delivered when a consumer with this client id returns`,
+        ),
+      );
+    }
+  }
+
+  private warn(text: string): void {
+    this.shared.context.logger.warn(`[omnibus] [mqtt] consumer of "${this.queue}": ${text}`);
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * Where the test Mosquitto is and how to restart it: `brokerAvailable('mosquitto')` from
+ * @omnibus/contract (unreachable: skip with the reason, or fail under OMNIBUS_REQUIRE_BROKERS=1),
+ * and `scripts/brokers.sh restart mosquitto` from the repository root.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { brokerAvailable, brokerUrls } from '@omnibus/contract';
+
+export const MQTT_URL = brokerUrls().mqtt;
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+
+export function mosquittoAvailable(): ReturnType<typeof brokerAvailable> {
+  return brokerAvailable('mosquitto');
+}
+
+/** `scripts/brokers.sh` of this repository (or OMNIBUS_BROKERS_SH); undefined when absent. */
+function brokersScript(): string | undefined {
+  const script = process.env.OMNIBUS_BROKERS_SH ?? `${repo}scripts/brokers.sh`;
+  return existsSync(script) ? script : undefined;
+}
+
+export const restartMosquitto: (() => Promise<void>) | undefined = (() => {
+  const script = brokersScript();
+  if (script === undefined) return undefined;
+  return async () => {
+    await promisify(execFile)('bash', [script, 'restart', 'mosquitto'], { cwd: repo, timeout: 120_000 });
+  };
+})();

@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { capabilityTable } from '@omnibus/core';
+import { describe, expect, it } from 'vitest';
+import { mqttCapabilities } from '../src/index.js';
+
+/** The README's table, generated from the code; this test fails when they drift apart. */
+function readmeTable(): string {
+  return capabilityTable({
+    'MQTT 5': mqttCapabilities(5),
+    'MQTT 3.1.1': mqttCapabilities(4),
+    'MQTT 3.1.1 + envelope': mqttCapabilities(4, { envelope: true }),
+  });
+}
+
+describe('README', () => {
+  it('shows the capability table of the code, per protocol version', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readmeTable();
+    // Compared cell by cell: a Markdown formatter may pad the columns.
+    const cells = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('|') && !/^\|[\s|:-]+\|$/.test(line))
+        .map((line) => line.split('|').map((cell) => cell.trim()));
+    const start = readme.indexOf('| capability');
+    const end = readme.indexOf('\n\n', start);
+    expect(start).toBeGreaterThanOrEqual(0);
+    const found = cells(readme.slice(start, end));
+    if (JSON.stringify(found) !== JSON.stringify(cells(table))) console.info(`expected table:\n${table}`);
+    expect(found).toEqual(cells(table));
+  });
+
+  it('lists every option of MqttOptions', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const source = readFileSync(new URL('../src/options.ts', import.meta.url), 'utf8');
+    const body = source.slice(
+      source.indexOf('export interface MqttOptions'),
+      source.indexOf('declare module'),
+    );
+    const names = [...body.matchAll(/readonly (\w+)\?:/g)].map((m) => m[1]!);
+    expect(names.length).toBeGreaterThan(10);
+    for (const name of names) expect(readme, `README mentions ${name}`).toContain(`\`${name}\``);
+  });
+});

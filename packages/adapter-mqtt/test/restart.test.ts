@@ -1,0 +1,108 @@
+// Reliability across `scripts/brokers.sh restart mosquitto`: QoS 1 messages sent while the broker
+// goes down and comes back are all delivered once it is back. Losses must be zero; duplicates are
+// allowed (at-least-once) and printed.
+import { type Bus, connect } from '@omnibus/core';
+import { describe, expect, it } from 'vitest';
+import { mqtt } from '../src/index.js';
+import { MQTT_URL, mosquittoAvailable, restartMosquitto } from './broker.js';
+
+const available = await mosquittoAvailable();
+const runnable = available.ok && restartMosquitto !== undefined;
+if (!available.ok) console.warn(`[mqtt] skipping restart tests: ${available.reason}`);
+else if (restartMosquitto === undefined) {
+  console.warn(
+    '[mqtt] skipping restart tests: no scripts/brokers.sh (nor OMNIBUS_BROKERS_SH) to restart Mosquitto',
+  );
+}
+
+const COUNT = 300;
+const unique = (what: string) => `rs-${Math.random().toString(36).slice(2, 10)}-${what}`;
+
+async function waitFor(condition: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
+  const dueAt = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > dueAt) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Sends `COUNT` messages, 10 at a time, while the broker restarts; resolves when all are confirmed. */
+async function sendThroughRestart(send: (n: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < COUNT) {
+      const n = next++;
+      await send(n);
+      // Spread the sends over the restart instead of finishing before it starts.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  const restarting = restartMosquitto!();
+  await Promise.all([...Array.from({ length: 10 }, worker), restarting]);
+}
+
+for (const version of [5, 4] as const) {
+  describe.skipIf(!runnable)(
+    `mqtt ${version === 5 ? '5' : '3.1.1'}: no QoS 1 loss across a broker restart`,
+    () => {
+      const url = `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}protocolVersion=${version}&holderCheckMs=1000&sessionExpirySec=3600`;
+      const open = () => connect(url, { adapters: [mqtt()], sendBuffer: { timeoutMs: 60_000 } });
+
+      it('queue', async () => {
+        const buses: Bus[] = [];
+        try {
+          const consumer = await open();
+          const producer = await open();
+          buses.push(consumer, producer);
+          const name = unique('q');
+          const seen = new Map<number, number>();
+          await consumer
+            .queue<number>(name)
+            .consume((m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1));
+          await sendThroughRestart((n) => producer.queue<number>(name).send(n));
+          await waitFor(
+            () => seen.size === COUNT,
+            () => `${COUNT} distinct messages (got ${seen.size})`,
+            30_000,
+          );
+          const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
+          console.info(
+            `[mqtt ${version}] queue across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`,
+          );
+          expect(seen.size).toBe(COUNT);
+        } finally {
+          await Promise.allSettled(buses.map((b) => b.close()));
+        }
+      }, 90_000);
+
+      it('durable topic subscription', async () => {
+        const buses: Bus[] = [];
+        try {
+          const subscriber = await open();
+          const publisher = await open();
+          buses.push(subscriber, publisher);
+          const name = unique('t');
+          const seen = new Map<number, number>();
+          await subscriber
+            .topic<number>(name)
+            .subscribe('events.#', (m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1), {
+              durable: unique('d'),
+            });
+          await sendThroughRestart((n) => publisher.topic<number>(name).publish(n, { subject: 'events.n' }));
+          await waitFor(
+            () => seen.size === COUNT,
+            () => `${COUNT} distinct messages (got ${seen.size})`,
+            30_000,
+          );
+          const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
+          console.info(
+            `[mqtt ${version}] durable subscription across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`,
+          );
+          expect(seen.size).toBe(COUNT);
+        } finally {
+          await Promise.allSettled(buses.map((b) => b.close()));
+        }
+      }, 90_000);
+    },
+  );
+}

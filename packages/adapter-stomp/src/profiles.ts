@@ -1,0 +1,175 @@
+/**
+ * Broker profiles. STOMP is a protocol, not a broker: the same frames mean different things on
+ * RabbitMQ and on ActiveMQ. The CONNECTED frame's `server` header picks a profile, and the profile
+ * decides the capabilities and how queues, topics and subjects map onto destinations.
+ */
+import { type Capabilities, compilePattern, type SubjectMatcher } from '@omnibus/core';
+
+export type ProfileName = 'rabbitmq' | 'activemq' | 'generic';
+
+export interface TopicRoute {
+  /** SUBSCRIBE destination (ActiveMQ: possibly a composite `a,b`). */
+  readonly destination: string;
+  /** Set when the broker's match is broader than the pattern: the client filters by subject. */
+  readonly filter: SubjectMatcher | undefined;
+}
+
+export interface BrokerProfile {
+  readonly name: ProfileName;
+  readonly capabilities: Capabilities;
+  /** Headers that set the outstanding-delivery window of a subscription. */
+  prefetchHeaders(prefetch: number): Record<string, string>;
+  /** Where a topic message with this subject is sent. */
+  topicDestination(topic: string, subject: string | undefined): string;
+  /** Where a subscription with this pattern subscribes. */
+  topicRoute(topic: string, pattern: string): TopicRoute;
+  /**
+   * NACK puts a message back (RabbitMQ). On ActiveMQ a STOMP NACK is a poison ack that sends the
+   * message to the broker's DLQ at once, so there the adapter never NACKs: unsettled messages go
+   * back when their subscription ends.
+   */
+  readonly nackRequeues: boolean;
+  /** Priority header sent when the application gave none (ActiveMQ's default would be 4). */
+  readonly defaultPriority: number | undefined;
+}
+
+/** Resolves the profile from CONNECTED's `server` header, e.g. `RabbitMQ/3.10.8`, `ActiveMQ/5.17.2`. */
+export function profileFor(server: string | undefined): ProfileName {
+  const name = (server ?? '').toLowerCase();
+  if (name.startsWith('rabbitmq')) return 'rabbitmq';
+  // ActiveMQ Classic answers `ActiveMQ/5.x`; Artemis answers `ActiveMQ-Artemis/2.x` and maps
+  // destinations differently (prefixes, `#` wildcards), so it gets the conservative profile.
+  if (name.startsWith('activemq/')) return 'activemq';
+  return 'generic';
+}
+
+/** A topic's name as the first word of a routing key: `.` becomes `~` (never valid in a name or subject). */
+export function topicWord(topic: string): string {
+  return topic.replaceAll('.', '~');
+}
+
+const MAX_MESSAGE_BYTES_RABBITMQ = 128 * 1024 * 1024; // RabbitMQ's max_message_size default
+const MAX_MESSAGE_BYTES_ACTIVEMQ = 100 * 1024 * 1024 - 64 * 1024; // STOMP maxFrameSize default, less headers
+
+export const RABBITMQ_CAPABILITIES: Capabilities = {
+  queue: 'native',
+  topic: 'native',
+  log: 'native',
+  priority: 'native',
+  replay: 'native',
+  routing: 'native',
+  // Omnibus sends the copy to the dead-letter queue and then ACKs (no DLX is declared over STOMP).
+  deadLetter: 'emulated',
+  // No delayed delivery over STOMP without a plugin; a retry delay waits in the process.
+  delay: 'none',
+  headers: 'native',
+  durableSubscriptions: 'native',
+  // STOMP has no offset storage nor group coordination for streams (see README).
+  consumerGroups: 'none',
+  ordering: 'key',
+  limits: { maxPriority: 255, maxMessageBytes: MAX_MESSAGE_BYTES_RABBITMQ },
+};
+
+export const ACTIVEMQ_CAPABILITIES: Capabilities = {
+  queue: 'native',
+  topic: 'native',
+  // ActiveMQ Classic keeps no retained, replayable log.
+  log: 'none',
+  priority: 'native',
+  replay: 'none',
+  routing: 'native',
+  // A STOMP NACK dead-letters to the broker's DLQ without a reason: Omnibus sends the copy itself.
+  deadLetter: 'emulated',
+  // Resolved at connect: native when the broker's scheduler answers (see `withDelay`).
+  delay: 'none',
+  headers: 'native',
+  durableSubscriptions: 'native',
+  consumerGroups: 'none',
+  ordering: 'key',
+  limits: { maxPriority: 9, maxMessageBytes: MAX_MESSAGE_BYTES_ACTIVEMQ },
+};
+
+export const GENERIC_CAPABILITIES: Capabilities = {
+  queue: 'native',
+  topic: 'native',
+  log: 'none',
+  // Unknown broker: nothing beyond STOMP 1.2 itself is assumed.
+  priority: 'none',
+  replay: 'none',
+  // One destination per topic; Omnibus filters subjects on the client.
+  routing: 'emulated',
+  deadLetter: 'emulated',
+  delay: 'none',
+  headers: 'native',
+  durableSubscriptions: 'none',
+  consumerGroups: 'none',
+  ordering: 'key',
+  limits: {},
+};
+
+const rabbitmq: BrokerProfile = {
+  name: 'rabbitmq',
+  capabilities: RABBITMQ_CAPABILITIES,
+  prefetchHeaders: (prefetch) => ({ 'prefetch-count': String(prefetch) }),
+  // `/topic/` is the amq.topic exchange: the topic is the first word of the routing key, and the
+  // broker matches `*` and `#` (zero or more words) itself.
+  topicDestination: (topic, subject) =>
+    subject === undefined ? `/topic/${topicWord(topic)}` : `/topic/${topicWord(topic)}.${subject}`,
+  topicRoute: (topic, pattern) => ({
+    destination: `/topic/${topicWord(topic)}.${pattern}`,
+    filter: undefined,
+  }),
+  nackRequeues: true,
+  defaultPriority: undefined,
+};
+
+const activemq: BrokerProfile = {
+  name: 'activemq',
+  capabilities: ACTIVEMQ_CAPABILITIES,
+  prefetchHeaders: (prefetch) => ({ 'activemq.prefetchSize': String(prefetch) }),
+  topicDestination: rabbitmq.topicDestination,
+  topicRoute: activemqRoute,
+  nackRequeues: false,
+  // Omnibus's "no priority" is the lowest, as on the other brokers; JMS's default would be 4.
+  defaultPriority: 0,
+};
+
+const generic: BrokerProfile = {
+  name: 'generic',
+  capabilities: GENERIC_CAPABILITIES,
+  prefetchHeaders: () => ({}),
+  topicDestination: (topic) => `/topic/${topicWord(topic)}`,
+  topicRoute: (topic, pattern) => ({
+    destination: `/topic/${topicWord(topic)}`,
+    filter: pattern === '#' ? undefined : compilePattern(pattern),
+  }),
+  nackRequeues: false,
+  defaultPriority: undefined,
+};
+
+export const PROFILES: Readonly<Record<ProfileName, BrokerProfile>> = { rabbitmq, activemq, generic };
+
+/** ActiveMQ's scheduler is on: the profile with `delay: 'native'`. */
+export function withDelay(profile: BrokerProfile, delay: boolean): BrokerProfile {
+  if (!delay) return profile;
+  return { ...profile, capabilities: { ...profile.capabilities, delay: 'native' } };
+}
+
+/**
+ * ActiveMQ wildcards: `*` is one word, `>` one or more words at the end. Our `#` is zero or more
+ * words anywhere, so a trailing `#` becomes the composite `prefix,prefix.>` (the prefix alone
+ * covers "zero words"), and a `#` elsewhere subscribes to everything under the words before it and
+ * filters on the client.
+ */
+function activemqRoute(topic: string, pattern: string): TopicRoute {
+  const base = `/topic/${topicWord(topic)}`;
+  const words = pattern.split('.');
+  const firstHash = words.indexOf('#');
+  if (firstHash === -1) return { destination: `${base}.${pattern}`, filter: undefined };
+  const prefix = words.slice(0, firstHash);
+  const rest = words.slice(firstHash + 1);
+  const head = prefix.length === 0 ? base : `${base}.${prefix.join('.')}`;
+  if (rest.every((w) => w === '#')) return { destination: `${head},${head}.>`, filter: undefined };
+  // Something other than `#` follows, so at least one more word is needed: `head.>` covers it.
+  return { destination: `${head}.>`, filter: compilePattern(pattern) };
+}

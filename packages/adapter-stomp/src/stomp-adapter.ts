@@ -1,0 +1,279 @@
+/**
+ * The STOMP adapter: a connection (stompit) per bus for sends and log reads, one more per consumer
+ * (see consume.ts), a broker profile resolved from CONNECTED's `server` header, and the three
+ * semantics mapped onto that broker's destinations.
+ */
+import { createHash } from 'node:crypto';
+import type {
+  Adapter,
+  AdapterContext,
+  AdapterFactory,
+  Capabilities,
+  ConsumeSpec,
+  Deliver,
+  LogPosition,
+  LogSpec,
+  OutgoingMessage,
+  QueueSpec,
+  ReadSpec,
+  Subscription,
+  SubscriptionSpec,
+  TopicSpec,
+} from '@omnibus/core';
+import { ConnectionError } from '@omnibus/core';
+import { type ConsumerSetup, type RetryTarget, StompConsumer } from './consume.js';
+import { StreamAppender, StreamReader } from './log.js';
+import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
+import { type BrokerProfile, PROFILES, profileFor, topicWord, withDelay } from './profiles.js';
+import { probeScheduler } from './scheduler.js';
+import { ErrorFrame, type SessionHooks, StompSession } from './session.js';
+import { sendHeaders } from './wire.js';
+
+/** The STOMP adapter for `stomp://` and `stomp+ssl://` URLs. */
+export function stomp(defaults: StompOptions = {}): AdapterFactory {
+  return {
+    name: 'stomp',
+    schemes: ['stomp', 'stomp+ssl'],
+    async create(target, context) {
+      const settings = resolveSettings(target.url, { ...defaults, ...target.options });
+      return StompAdapter.connect(settings, context);
+    },
+  };
+}
+
+class StompAdapter implements Adapter {
+  readonly name = 'stomp';
+  readonly capabilities: Capabilities;
+  append?: (log: LogSpec, message: OutgoingMessage) => Promise<LogPosition>;
+  read?: (log: LogSpec, spec: ReadSpec, deliver: Deliver) => Promise<Subscription>;
+  private readonly appenders = new Map<string, StreamAppender>();
+  /** The consumers' own connections: closed with the adapter. */
+  private readonly sessions = new Set<StompSession>();
+
+  private constructor(
+    private readonly settings: StompSettings,
+    private readonly context: AdapterContext,
+    private readonly session: StompSession,
+    private readonly profile: BrokerProfile,
+  ) {
+    this.capabilities = profile.capabilities;
+    if (profile.capabilities.log !== 'none') {
+      this.append = (log, message) => this.appendTo(log, message);
+      this.read = (log, spec, deliver) => this.readFrom(log, spec, deliver);
+    }
+  }
+
+  static async connect(settings: StompSettings, context: AdapterContext): Promise<StompAdapter> {
+    const session = new StompSession(settings, hooks(context));
+    await session.open();
+    try {
+      let profile =
+        PROFILES[settings.profile === 'auto' ? profileFor(session.connected.server) : settings.profile];
+      if (profile.name === 'activemq' && settings.delay !== 'none') {
+        const scheduler = settings.delay === 'native' || (await probeScheduler(session, settings));
+        profile = withDelay(profile, scheduler);
+      }
+      context.logger.debug(`[omnibus] [stomp] connected to ${settings.redacted}`, {
+        server: session.connected.server,
+        version: session.connected.version,
+        profile: profile.name,
+      });
+      return new StompAdapter(settings, context, session, profile);
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+  }
+
+  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    const headers = { ...sendHeaders(`/queue/${queue.name}`, message), ...this.queueArguments(queue) };
+    const priority = message.priority ?? this.profile.defaultPriority;
+    if (priority !== undefined) headers.priority = String(priority);
+    if (message.delayMs !== undefined && message.delayMs > 0)
+      Object.assign(headers, delayHeaders(message.delayMs));
+    await this.session.send(headers, message.body, `queue "${queue.name}"`);
+  }
+
+  async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
+    const destination = `/queue/${queue.name}`;
+    const args = this.queueArguments(queue);
+    return this.startConsumer(
+      `queue "${queue.name}"`,
+      spec,
+      deliver,
+      {},
+      {
+        subscribe: { destination, ...args },
+        retry: { destination, headers: args },
+        filter: undefined,
+        subjectOf: undefined,
+      },
+    );
+  }
+
+  async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    const destination = this.profile.topicDestination(topic.name, message.subject);
+    await this.session.send(sendHeaders(destination, message), message.body, `topic "${topic.name}"`);
+  }
+
+  async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
+    const route = this.profile.topicRoute(topic.name, spec.pattern);
+    const what = `topic "${topic.name}" (${spec.pattern}${spec.durable === undefined ? '' : `, durable "${spec.durable}"`})`;
+    const base = `/topic/${topicWord(topic.name)}.`;
+    const subjectOf = (destination: string) =>
+      destination.startsWith(base) ? destination.slice(base.length) : undefined;
+    if (this.profile.name === 'rabbitmq') {
+      // A named queue per subscription, so a retried copy can be sent to that subscription alone.
+      const queueName =
+        spec.durable === undefined
+          ? `omnibus.sub.${this.session.newId(topicWord(topic.name))}`
+          : boundedName(`omnibus.dsub.${topicWord(topic.name)}~${spec.durable}`);
+      const durable =
+        spec.durable === undefined ? {} : { durable: 'true', 'auto-delete': 'false', persistent: 'true' };
+      return this.startConsumer(
+        what,
+        spec,
+        deliver,
+        {},
+        {
+          subscribe: { destination: route.destination, 'x-queue-name': queueName, ...durable },
+          retry: { destination: `/amq/queue/${queueName}`, headers: {} },
+          filter: route.filter,
+          subjectOf,
+        },
+      );
+    }
+    // ActiveMQ keys a durable subscription by (client-id, subscription name) and allows one
+    // connection per client-id: the consumer's connection gets a stable client-id.
+    const durable = spec.durable !== undefined && this.profile.name === 'activemq';
+    return this.startConsumer(
+      what,
+      spec,
+      deliver,
+      durable ? { 'client-id': boundedName(`omnibus~${topicWord(topic.name)}~${spec.durable}`) } : {},
+      {
+        subscribe: {
+          destination: route.destination,
+          ...(durable ? { 'activemq.subscriptionName': spec.durable! } : {}),
+        },
+        // No queue of its own to send a copy to: core retries in the process.
+        retry: undefined,
+        filter: route.filter,
+        subjectOf,
+      },
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.appenders.values()].map((a) => a.close()));
+    this.appenders.clear();
+    await Promise.allSettled([...this.sessions].map((s) => s.close()));
+    this.sessions.clear();
+    await this.session.close();
+  }
+
+  private appendTo(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+    let appender = this.appenders.get(log.name);
+    if (appender === undefined) {
+      appender = new StreamAppender(this.session, log, this.settings.operationTimeoutMs);
+      this.appenders.set(log.name, appender);
+    }
+    return appender.append(message);
+  }
+
+  private readFrom(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
+    return new StreamReader(this.session, log, spec, deliver, (e) => this.context.reportError(e)).start();
+  }
+
+  private queueArguments(queue: QueueSpec): Record<string, string> {
+    // RabbitMQ declares `/queue/` destinations on first use; the priority range is a queue argument
+    // and must be the same on every SEND/SUBSCRIBE that may declare it.
+    return this.profile.name === 'rabbitmq' && queue.maxPriority !== undefined
+      ? { 'x-max-priority': String(queue.maxPriority) }
+      : {};
+  }
+
+  /** A consumer on a connection of its own (see consume.ts for why), closed with it. */
+  private async startConsumer(
+    what: string,
+    spec: ConsumeSpec,
+    deliver: Deliver,
+    connectHeaders: Record<string, string>,
+    route: Pick<ConsumerSetup, 'subscribe' | 'retry' | 'filter' | 'subjectOf'>,
+  ): Promise<Subscription> {
+    const session = new StompSession(
+      this.settings,
+      {
+        state: (state, error) =>
+          this.context.logger[state === 'connected' ? 'info' : 'warn'](
+            `[omnibus] [stomp] ${what}: ${state}`,
+            {
+              ...(error === undefined ? {} : { error: error.message }),
+            },
+          ),
+        error: (e) => this.context.reportError(e),
+      },
+      connectHeaders,
+    );
+    try {
+      await session.open();
+    } catch (error) {
+      await session.close();
+      // Refused (ERROR frame: credentials, an ActiveMQ client-id in use by the same durable
+      // subscription) is final; anything else (the broker is restarting) is worth another try.
+      throw new ConnectionError(`could not open a connection for ${what}: ${(error as Error).message}`, {
+        adapter: 'stomp',
+        cause: error,
+        retriable: !(error instanceof ErrorFrame),
+      });
+    }
+    this.sessions.add(session);
+    const consumer = new StompConsumer({
+      ...this.consumerSetup(session, what, spec, deliver, route),
+      onClose: () => this.sessions.delete(session),
+    });
+    try {
+      return await consumer.start();
+    } catch (error) {
+      await consumer.close();
+      throw error;
+    }
+  }
+
+  private consumerSetup(
+    session: StompSession,
+    what: string,
+    spec: ConsumeSpec,
+    deliver: Deliver,
+    route: Pick<ConsumerSetup, 'subscribe' | 'retry' | 'filter' | 'subjectOf'>,
+  ): ConsumerSetup {
+    return {
+      session,
+      profile: this.profile,
+      what,
+      prefetch: spec.prefetch,
+      delayHeaders: this.capabilities.delay === 'native' ? delayHeaders : undefined,
+      deadLetterTarget: (queue): RetryTarget => ({ destination: `/queue/${queue}`, headers: {} }),
+      deliver,
+      reportError: (error) => this.context.reportError(error),
+      ...route,
+    };
+  }
+}
+
+function delayHeaders(delayMs: number): Record<string, string> {
+  return { AMQ_SCHEDULED_DELAY: String(delayMs) };
+}
+
+function hooks(context: AdapterContext): SessionHooks {
+  return {
+    state: (state, error) => context.setState(state, error),
+    error: (error) => context.reportError(error),
+  };
+}
+
+/** Broker names have limits (RabbitMQ: 255 bytes): long ones keep a readable start and a hash. */
+function boundedName(name: string): string {
+  if (name.length <= 200) return name;
+  return `${name.slice(0, 160)}~${createHash('sha256').update(name).digest('hex').slice(0, 32)}`;
+}
