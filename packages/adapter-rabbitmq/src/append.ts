@@ -19,6 +19,7 @@ import { type Attachable, AttachOnce, closeQuietly, openChannel, subscribeError 
 
 const IDLE_MS = 5_000;
 const READ_BACK_PREFETCH = 1000;
+const ACK_EVERY = 100;
 
 export class Appender {
   private readonly trackers = new Map<string, ReadBack>();
@@ -66,6 +67,8 @@ class ReadBack implements Attachable {
   private startedAt: number | undefined;
   private idle: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Entries read back since the last ack. */
+  private unacked = 0;
 
   constructor(
     private readonly ctx: ConsumeContext,
@@ -120,6 +123,7 @@ class ReadBack implements Attachable {
               { '!': 'timestamp', value: Math.floor(this.startedAt / 1000) - 1 }
             : 'next';
       this.startedAt ??= Date.now();
+      this.unacked = 0;
       await channel.consume(this.log, (msg) => this.onEntry(channel, msg), {
         noAck: false,
         arguments: { 'x-stream-offset': from },
@@ -157,10 +161,15 @@ class ReadBack implements Attachable {
       closeQuietly(channel);
       return;
     }
-    try {
-      channel.ack(msg);
-    } catch {
-      // The channel closed under us: the entry will be read again from lastSeen.
+    // For a stream an ack only grants credit: one ack for every ACK_EVERY entries, all up to it,
+    // keeps the credit flowing with a fraction of the frames.
+    if (++this.unacked >= ACK_EVERY) {
+      this.unacked = 0;
+      try {
+        channel.ack(msg, true);
+      } catch {
+        // The channel closed under us: the entry will be read again from lastSeen.
+      }
     }
     const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
     if (!Number.isInteger(offset)) return;
