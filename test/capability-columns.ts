@@ -1,5 +1,6 @@
 import { KAFKA_CAPABILITIES } from '@omnibus/adapter-kafka';
 import { mqttCapabilities } from '@omnibus/adapter-mqtt';
+import { rabbitmqCapabilities } from '@omnibus/adapter-rabbitmq';
 import { ACTIVEMQ_CAPABILITIES, RABBITMQ_CAPABILITIES } from '@omnibus/adapter-stomp';
 import { type Capabilities, MEMORY_CAPABILITIES } from '@omnibus/core';
 
@@ -7,6 +8,7 @@ import { type Capabilities, MEMORY_CAPABILITIES } from '@omnibus/core';
 export async function capabilityColumns(): Promise<Record<string, Capabilities>> {
   return {
     memory: MEMORY_CAPABILITIES,
+    rabbitmq: rabbitmqCapabilities(),
     kafka: KAFKA_CAPABILITIES,
     'mqtt 5': mqttCapabilities(5),
     'mqtt 3.1.1': mqttCapabilities(4),
