@@ -87,7 +87,12 @@ export class Connection {
   /** Resolves when nothing is in flight, or after `timeoutMs`. */
   async settled(timeoutMs: number): Promise<void> {
     if (this.inFlight === 0) return;
-    await Promise.race([new Promise<void>((resolve) => (this.idleWaiter = resolve)), delay(timeoutMs)]);
+    const timer = new AbortController();
+    await Promise.race([
+      new Promise<void>((resolve) => (this.idleWaiter = resolve)),
+      delay(timeoutMs, timer.signal),
+    ]);
+    timer.abort();
   }
 
   private async afterOutage<R>(

@@ -138,10 +138,13 @@ export class ConsumerEngine<T> implements Consumer {
       const drained = new Promise<void>((resolve) => {
         this.idle = resolve;
       });
+      // The close timer must not outlive the close: cancel it once the handlers are done.
+      const timer = new AbortController();
       const timedOut = await Promise.race([
         drained.then(() => false),
-        delay(this.o.closeTimeoutMs).then(() => true),
+        delay(this.o.closeTimeoutMs, timer.signal),
       ]);
+      timer.abort();
       if (timedOut) {
         this.o.reportError(
           new TimeoutError(
