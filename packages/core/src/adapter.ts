@@ -94,43 +94,44 @@ export interface ReadSpec extends ConsumeSpec {
   readonly from: ResolvedReadFrom;
 }
 
-/** One received message, before decoding. Core settles it exactly once. */
+/**
+ * One received message, as the transport has it. Core reads its envelope (`readEnvelope`), decodes
+ * it, runs the handler and settles it exactly once: ack, a negative acknowledgement, or a copy sent
+ * back through `Adapter.sendTo` / to a dead-letter queue and then an ack. A delivery carries no
+ * retry or dead-letter logic of its own.
+ */
 export interface Delivery {
-  readonly id: string;
   readonly body: Uint8Array;
+  /**
+   * Every header the message carries, as text, envelope (`x-omnibus-*`) headers included; headers
+   * the broker adds for itself (`x-death`, routing internals…) left out.
+   */
   readonly headers: Headers;
+  /** Fields the protocol carries natively, when present; core falls back to the envelope for each. */
+  readonly id?: string | undefined;
+  readonly contentType?: string | undefined;
   readonly key?: string | undefined;
   readonly subject?: string | undefined;
   readonly priority?: number | undefined;
   /** Milliseconds since the epoch, when it was sent. */
-  readonly timestamp: number;
+  readonly timestamp?: number | undefined;
   /** The broker's own delivery count when it keeps one; core also reads `x-omnibus-attempt`. */
   readonly attempt?: number | undefined;
   /** The broker says it delivered this message before. */
   readonly redelivered: boolean;
   readonly position?: LogPosition | undefined;
+  /**
+   * An address of this adapter (for `Adapter.sendTo`) where a copy of this message reaches this
+   * consumer's source and no other: core retries an unkeyed message by a confirmed copy there, then
+   * acks this one. Absent (logs, protocols without such an address): core retries in place.
+   */
+  readonly retryAddress?: string | undefined;
   readonly raw: unknown;
   /** Success: remove (queue, topic) or mark done for commit (log). Must not throw for a lost connection: the broker redelivers. */
   ack(): Promise<void>;
-  /**
-   * Optional native retry: make the message available again after `delayMs`, carrying `headers`
-   * (which include the new `x-omnibus-attempt`), then remove this delivery. Without it, core
-   * retries in process: it holds the delivery and runs the handler again after the delay.
-   * Never implemented for logs (a log's order must hold).
-   */
-  retry?(options: {
-    readonly delayMs: number;
-    readonly attempt: number;
-    readonly headers: Headers;
-  }): Promise<void>;
-  /**
-   * Optional native dead-letter: move the message to `destination` (a queue) with `headers`, then
-   * remove this delivery. Without it, core sends a copy to that queue and then acks.
-   */
-  deadLetter?(options: { readonly destination: string; readonly headers: Headers }): Promise<void>;
-  /** Optional: put it back now without counting an attempt. Without it, core runs the handler again in process. */
+  /** Negative acknowledgement that puts it back at once without counting an attempt, where the broker has one. Without it, core runs the handler again in process. */
   requeue?(): Promise<void>;
-  /** Optional: give it back to the broker unsettled (consumer closing), to be redelivered elsewhere. */
+  /** Give it back to the broker unsettled (consumer closing), to be redelivered elsewhere, where the broker can. */
   release?(): void;
 }
 
@@ -149,27 +150,34 @@ export interface Subscription {
 }
 
 /**
- * A connected adapter. Methods of a semantic the adapter's capabilities mark `none` are left out;
- * core never calls them (it throws `UnsupportedCapabilityError` first).
+ * A connected adapter: a transport. Every method is there; core checks `capabilities` before it
+ * calls one, so a semantic the capabilities mark `none` is never reached (implement it with
+ * `unsupported()`). Capabilities are fixed when `create` resolves.
  */
 export interface Adapter {
   readonly name: string;
   readonly capabilities: Capabilities;
 
   /** Resolves when the broker confirmed the message is stored. Rejects with `PublishError`, `ConnectionError`… */
-  send?(queue: QueueSpec, message: OutgoingMessage): Promise<void>;
+  send(queue: QueueSpec, message: OutgoingMessage): Promise<void>;
   /** Starts competing consumption: each message goes to one consumer of the queue. */
-  consume?(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription>;
+  consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription>;
 
   /** Resolves when the broker confirmed the message (routed to zero subscriptions is not an error). */
-  publish?(topic: TopicSpec, message: OutgoingMessage): Promise<void>;
+  publish(topic: TopicSpec, message: OutgoingMessage): Promise<void>;
   /** Every matching message published after this resolves is delivered (durable ones also while away). */
-  subscribe?(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription>;
+  subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription>;
 
   /** Resolves with the stored position once the broker confirmed it. */
-  append?(log: LogSpec, message: OutgoingMessage): Promise<LogPosition>;
+  append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition>;
   /** Delivers in position order per partition; with a group, commits acked positions (contiguously) and resumes. */
-  read?(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription>;
+  read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription>;
+
+  /**
+   * Sends a copy of a received message to a delivery's `retryAddress`, confirmed like `send`.
+   * `message.delayMs` is set only when the adapter's `delay` capability is not `none`.
+   */
+  sendTo(address: string, message: OutgoingMessage): Promise<void>;
 
   /** Closes the connection. Core has closed every subscription first. Idempotent. */
   close(): Promise<void>;

@@ -16,7 +16,7 @@ import { type Codec, encodePayload, resolveCodec } from './codec.js';
 import type { ResolvedConnectOptions } from './config.js';
 import type { Connection } from './connection.js';
 import { ConsumerEngine, type DestinationKind } from './consumer.js';
-import { ClosedError, ValidationError } from './errors.js';
+import { ClosedError, UnsupportedCapabilityError, ValidationError } from './errors.js';
 import { validateHeaders } from './headers.js';
 import { iterate } from './iterate.js';
 import { validateName, validatePattern, validateSubject } from './routing.js';
@@ -219,6 +219,11 @@ export class BusImpl implements Bus {
       closeTimeoutMs: this.options.closeTimeoutMs,
       ...retry,
       sendDeadLetter: (queue, message) => this.sendDeadLetter(queue, message),
+      sendCopy: (address, message) =>
+        this.connection.run(`retrying a message of "${params.destination}"`, () =>
+          this.driver.sendTo(address, message),
+        ),
+      nativeDelay: this.capabilities.delay !== 'none',
       reportError: (error) => this.connection.reportError(error),
       onClose: (closed) => {
         this.consumers.delete(closed as ConsumerEngine<unknown>);
@@ -245,12 +250,15 @@ export class BusImpl implements Bus {
   }
 
   private async sendDeadLetter(queue: string, message: OutgoingMessage): Promise<void> {
-    const send = this.driver.send;
-    if (send === undefined) {
-      throw new ValidationError(`${this.adapter} has no queues to dead-letter into; set deadLetter to false`);
+    if (this.capabilities.queue === 'none') {
+      throw new UnsupportedCapabilityError(
+        `${this.adapter} has no queues to dead-letter "${message.id}" into; settle failing messages in the handler`,
+        [{ feature: 'queue', required: 'emulated', actual: 'none' }],
+        { adapter: this.adapter },
+      );
     }
     await this.connection.run(`dead-lettering to "${queue}"`, () =>
-      send.call(this.driver, { name: queue }, message),
+      this.driver.send({ name: queue }, message),
     );
   }
 }
@@ -296,7 +304,7 @@ class QueueHandle<T> implements Queue<T> {
     }
     const driver = this.bus.driverFor;
     const spec = this.queueSpec;
-    await this.bus.connection.run(`sending to "${this.name}"`, () => driver.send!(spec, message));
+    await this.bus.connection.run(`sending to "${this.name}"`, () => driver.send(spec, message));
     return { id: message.id };
   }
 
@@ -321,7 +329,7 @@ class QueueHandle<T> implements Queue<T> {
       handler,
       options,
       ...(onEnd === undefined ? {} : { onEnd }),
-      subscribe: (prefetch, deliver) => driver.consume!(spec, { prefetch }, deliver),
+      subscribe: (prefetch, deliver) => driver.consume(spec, { prefetch }, deliver),
     });
   }
 }
@@ -346,7 +354,7 @@ class TopicHandle<T> implements Topic<T> {
       await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
     const message = this.bus.outgoing(this.name, this.codec, payload, options);
     const driver = this.bus.driverFor;
-    await this.bus.connection.run(`publishing to "${this.name}"`, () => driver.publish!(this.spec, message));
+    await this.bus.connection.run(`publishing to "${this.name}"`, () => driver.publish(this.spec, message));
     return { id: message.id };
   }
 
@@ -386,7 +394,7 @@ class TopicHandle<T> implements Topic<T> {
       options,
       ...(onEnd === undefined ? {} : { onEnd }),
       subscribe: (prefetch, deliver) =>
-        driver.subscribe!(
+        driver.subscribe(
           { name: this.name },
           { pattern: valid, prefetch, ...(durable === undefined ? {} : { durable }) },
           deliver,
@@ -416,7 +424,7 @@ class LogHandle<T> implements Log<T> {
     const driver = this.bus.driverFor;
     const spec = { name: this.name, partitions: this.partitions };
     const position = await this.bus.connection.run(`appending to "${this.name}"`, () =>
-      driver.append!(spec, message),
+      driver.append(spec, message),
     );
     return { id: message.id, position };
   }
@@ -453,17 +461,9 @@ class LogHandle<T> implements Log<T> {
       options,
       ...(onEnd === undefined ? {} : { onEnd }),
       subscribe: (prefetch, deliver) =>
-        driver.read!(spec, { prefetch, from, ...(group === undefined ? {} : { group }) }, (delivery) =>
-          // A log keeps its order: retries happen in process, never by re-publishing.
-          deliver(delivery.retry === undefined ? delivery : { ...stripRetry(delivery) }),
-        ),
+        driver.read(spec, { prefetch, from, ...(group === undefined ? {} : { group }) }, deliver),
     });
   }
-}
-
-function stripRetry<D extends { retry?: unknown }>(delivery: D): Omit<D, 'retry'> {
-  const { retry: _, ...rest } = delivery;
-  return rest;
 }
 
 function resolveFrom(from: ReadFrom): ResolvedReadFrom {

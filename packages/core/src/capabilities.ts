@@ -114,3 +114,20 @@ export function capabilityTable(columns: Readonly<Record<string, Capabilities>>)
   rows.push(`| maxPriority | ${names.map((name) => columns[name]?.limits.maxPriority ?? '—').join(' | ')} |`);
   return [header, ...rows].join('\n');
 }
+
+/**
+ * The adapter method for a semantic its capabilities mark `none`. Core never calls it (it checks
+ * the capability first); if something else does, it rejects with `UnsupportedCapabilityError`.
+ */
+export function unsupported(
+  adapter: string,
+  feature: Feature,
+): (...args: readonly unknown[]) => Promise<never> {
+  return async () => {
+    throw new UnsupportedCapabilityError(
+      `${feature} is not supported on ${adapter}`,
+      [{ feature, required: 'emulated', actual: 'none' }],
+      { adapter },
+    );
+  };
+}

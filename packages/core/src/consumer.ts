@@ -7,8 +7,8 @@
 import type { Deliver, Delivery, OutgoingMessage, Subscription } from './adapter.js';
 import type { Codec } from './codec.js';
 import { Deadlines, delay } from './deadlines.js';
+import { type Envelope, HEADER, readEnvelope } from './envelope.js';
 import { describeError, TimeoutError } from './errors.js';
-import { applicationHeaders, HEADER, headerAttempt } from './headers.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { validatePayload } from './schema.js';
 import type {
@@ -35,8 +35,12 @@ export interface EngineOptions<T> {
   readonly maxAttempts: number;
   readonly retryDelay: (attempt: number) => number;
   readonly deadLetter: string;
-  /** Sends a dead letter to a queue, for adapters without native dead-lettering. */
+  /** Sends a dead letter to a queue (confirmed). */
   readonly sendDeadLetter: (queue: string, message: OutgoingMessage) => Promise<void>;
+  /** Sends a retry copy to a delivery's `retryAddress` (confirmed). */
+  readonly sendCopy: (address: string, message: OutgoingMessage) => Promise<void>;
+  /** The broker delays a copy itself (`delay` is not `none`); otherwise a delayed copy waits here. */
+  readonly nativeDelay: boolean;
   readonly reportError: (error: Error) => void;
   readonly onClose: (engine: ConsumerEngine<T>) => void;
 }
@@ -49,14 +53,24 @@ type Outcome =
 
 interface Entry {
   readonly delivery: Delivery;
+  readonly envelope: Envelope;
   readonly key: string | undefined;
   readonly done: () => void;
 }
 
-/** How a delivery continues after its settlement: finished, or handled again in process. */
+/**
+ * How a delivery continues after its settlement: finished; handled again in process (a keyed or log
+ * message, or no retry address); or a copy sent after a delay waited out of the handler slot.
+ */
 type Next =
-  | { readonly again: false }
-  | { readonly again: true; readonly delayMs: number; readonly attempt: number };
+  | { readonly again: false; readonly later?: undefined }
+  | { readonly again: true; readonly delayMs: number; readonly attempt: number; readonly later?: undefined }
+  | { readonly again: false; readonly later: { readonly delayMs: number; readonly copy: OutgoingMessage } };
+
+interface Failures {
+  first: string | undefined;
+  last: string | undefined;
+}
 
 const handlerTimeouts = new Deadlines(100);
 const FINISHED: Next = { again: false };
@@ -74,6 +88,8 @@ export class ConsumerEngine<T> implements Consumer {
   private idle: (() => void) | undefined;
   private lastDeliveryAt: number | undefined;
   private lastAckAt: number | undefined;
+  /** Copies waiting out a retry delay before they are sent (their originals still unsettled). */
+  private readonly deferred = new Set<Promise<void>>();
 
   constructor(private readonly o: EngineOptions<T>) {}
 
@@ -93,8 +109,9 @@ export class ConsumerEngine<T> implements Consumer {
       return Promise.resolve();
     }
     return new Promise<void>((done) => {
-      const key = this.o.concurrency > 1 ? delivery.key : undefined;
-      this.pending.push({ delivery, key, done });
+      const envelope = readEnvelope(delivery);
+      const key = this.o.concurrency > 1 ? envelope.key : undefined;
+      this.pending.push({ delivery, envelope, key, done });
       this.pump();
     });
   };
@@ -123,6 +140,8 @@ export class ConsumerEngine<T> implements Consumer {
     this.stopping.abort();
     try {
       await this.subscription?.stop?.();
+      // Delayed copies not sent yet give their originals back (their waits were aborted above).
+      await Promise.all(this.deferred);
     } catch (error) {
       this.o.reportError(asError(error));
     }
@@ -195,12 +214,17 @@ export class ConsumerEngine<T> implements Consumer {
 
   private async run(entry: Entry): Promise<void> {
     const d = entry.delivery;
-    let attempt = Math.max(d.attempt ?? 1, headerAttempt(d.headers));
-    let redelivered = d.redelivered || attempt > 1;
-    const failures = { first: d.headers[HEADER.firstFailure], last: undefined as string | undefined };
+    const envelope = entry.envelope;
     try {
+      let attempt = envelope.attempt;
+      let redelivered = envelope.redelivered;
+      const failures: Failures = { first: envelope.firstFailure, last: undefined };
       for (;;) {
-        const next = await this.handleOnce(d, attempt, redelivered, failures);
+        const next = await this.handleOnce(d, envelope, attempt, redelivered, failures);
+        if (next.later !== undefined) {
+          this.sendLater(d, next.later.delayMs, next.later.copy);
+          break;
+        }
         if (!next.again) break;
         if (this.closing || !(await delay(next.delayMs, this.stopping.signal))) {
           d.release?.();
@@ -222,17 +246,38 @@ export class ConsumerEngine<T> implements Consumer {
     }
   }
 
+  /** A retry copy sent once its delay has passed; closing first gives the original back instead. */
+  private sendLater(d: Delivery, delayMs: number, copy: OutgoingMessage): void {
+    const pending = delay(delayMs, this.stopping.signal)
+      .then(async (waited) => {
+        if (!waited) {
+          d.release?.();
+          return;
+        }
+        await this.o.sendCopy(d.retryAddress!, copy);
+        await d.ack();
+        this.lastAckAt = Date.now();
+      })
+      .catch((error: unknown) => {
+        this.o.reportError(asError(error));
+        d.release?.();
+      })
+      .finally(() => this.deferred.delete(pending));
+    this.deferred.add(pending);
+  }
+
   /** Runs the handler once and performs the settlement it leads to. */
   private async handleOnce(
     d: Delivery,
+    envelope: Envelope,
     attempt: number,
     redelivered: boolean,
-    failures: { first: string | undefined; last: string | undefined },
+    failures: Failures,
   ): Promise<Next> {
     let settlement: Promise<Next> | undefined;
     // The first outcome wins; later ones (a timeout after an explicit ack, say) change nothing.
     const decide = (outcome: Outcome): void => {
-      settlement ??= this.perform(d, outcome, attempt, failures);
+      settlement ??= this.perform(d, envelope, outcome, attempt, failures);
     };
     const settle = (outcome: Outcome): Promise<void> => {
       decide(outcome);
@@ -251,7 +296,16 @@ export class ConsumerEngine<T> implements Consumer {
       return settlement!;
     }
 
-    const message = new ReceivedMessage<T>(d, payload, attempt, redelivered, this.o.destination, settle);
+    const message = new ReceivedMessage<T>(
+      d,
+      envelope,
+      envelope.contentType ?? this.o.codec.contentType,
+      payload,
+      attempt,
+      redelivered,
+      this.o.destination,
+      settle,
+    );
     let result: unknown;
     try {
       result = this.o.handler(message);
@@ -293,9 +347,10 @@ export class ConsumerEngine<T> implements Consumer {
 
   private async perform(
     d: Delivery,
+    envelope: Envelope,
     outcome: Outcome,
     attempt: number,
-    failures: { first: string | undefined; last: string | undefined },
+    failures: Failures,
   ): Promise<Next> {
     switch (outcome.type) {
       case 'ack':
@@ -309,64 +364,82 @@ export class ConsumerEngine<T> implements Consumer {
         }
         return { again: true, delayMs: 0, attempt };
       case 'reject':
-        await this.deadLetter(d, outcome.reason, attempt, failures);
+        await this.deadLetter(d, envelope, outcome.reason, attempt, failures);
         return FINISHED;
       case 'retry': {
         const now = new Date().toISOString();
         failures.first ??= now;
         failures.last = now;
         if (attempt >= this.o.maxAttempts) {
-          await this.deadLetter(d, outcome.reason, attempt, failures);
+          await this.deadLetter(d, envelope, outcome.reason, attempt, failures);
           return FINISHED;
         }
         const delayMs = Math.max(0, outcome.delayMs ?? this.o.retryDelay(attempt));
-        if (d.retry !== undefined) {
-          const headers: Headers = {
-            ...d.headers,
-            [HEADER.attempt]: String(attempt + 1),
-            [HEADER.firstFailure]: failures.first,
-          };
-          await d.retry({ delayMs, attempt: attempt + 1, headers });
-          return FINISHED;
+        // A keyed message retries in place: a copy would go behind later messages of its key.
+        // So does a log's (its order must hold) and one the transport has no address to copy to.
+        if (d.retryAddress === undefined || envelope.key !== undefined || this.o.kind === 'log') {
+          return { again: true, delayMs, attempt: attempt + 1 };
         }
-        return { again: true, delayMs, attempt: attempt + 1 };
+        const copy = copyOf(d, envelope, this.o.codec.contentType, {
+          ...envelope.headers,
+          [HEADER.attempt]: String(attempt + 1),
+          [HEADER.firstFailure]: failures.first,
+        });
+        if (delayMs > 0 && !this.o.nativeDelay) return { again: false, later: { delayMs, copy } };
+        if (delayMs > 0) copy.delayMs = delayMs;
+        await this.o.sendCopy(d.retryAddress, copy);
+        await d.ack();
+        this.lastAckAt = Date.now();
+        return FINISHED;
       }
     }
   }
 
+  /** A full copy to the dead-letter queue, with the fixed dead-letter headers; then the original is acked. */
   private async deadLetter(
     d: Delivery,
+    envelope: Envelope,
     reason: string,
     attempt: number,
-    failures: { first: string | undefined; last: string | undefined },
+    failures: Failures,
   ): Promise<void> {
     const now = new Date().toISOString();
-    const headers: Headers = {
-      ...applicationHeaders(d.headers),
+    const copy = copyOf(d, envelope, this.o.codec.contentType, {
+      ...envelope.headers,
       [HEADER.deadLetterOrigin]: this.o.destination,
       [HEADER.deadLetterKind]: this.o.kind,
       [HEADER.deadLetterReason]: reason.length > 1000 ? `${reason.slice(0, 1000)}…` : reason,
       [HEADER.deadLetterAttempts]: String(attempt),
       [HEADER.deadLetterFirstFailure]: failures.first ?? now,
       [HEADER.deadLetterLastFailure]: failures.last ?? now,
-    };
-    if (d.deadLetter !== undefined) {
-      await d.deadLetter({ destination: this.o.deadLetter, headers });
-    } else {
-      await this.o.sendDeadLetter(this.o.deadLetter, {
-        id: d.id,
-        body: d.body,
-        headers,
-        contentType: this.o.codec.contentType,
-        timestamp: d.timestamp,
-        ...(d.key === undefined ? {} : { key: d.key }),
-        ...(d.subject === undefined ? {} : { subject: d.subject }),
-      });
-      await d.ack();
-    }
+    });
+    await this.o.sendDeadLetter(this.o.deadLetter, copy);
+    await d.ack();
     this.lastAckAt = Date.now();
   }
 }
+
+/** A copy of a received message, as it was sent: same id, bytes, content type, key, subject, priority and time. */
+function copyOf(
+  d: Delivery,
+  envelope: Envelope,
+  fallbackContentType: string,
+  headers: Headers,
+): Mutable<OutgoingMessage> {
+  const copy: Mutable<OutgoingMessage> = {
+    id: envelope.id,
+    body: d.body,
+    headers,
+    contentType: envelope.contentType ?? fallbackContentType,
+    timestamp: envelope.timestamp,
+  };
+  if (envelope.key !== undefined) copy.key = envelope.key;
+  if (envelope.subject !== undefined) copy.subject = envelope.subject;
+  if (envelope.priority !== undefined) copy.priority = envelope.priority;
+  return copy;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 class ReceivedMessage<T> implements Message<T> {
   readonly id: string;
@@ -383,21 +456,23 @@ class ReceivedMessage<T> implements Message<T> {
 
   constructor(
     delivery: Delivery,
+    envelope: Envelope,
+    readonly contentType: string,
     readonly payload: T,
     readonly attempt: number,
     readonly redelivered: boolean,
     readonly destination: string,
     private readonly settleWith: (outcome: Outcome) => Promise<void>,
   ) {
-    this.id = delivery.id;
+    this.id = envelope.id;
     this.body = delivery.body;
-    this.headers = applicationHeaders(delivery.headers);
-    if (delivery.key !== undefined) this.key = delivery.key;
-    if (delivery.subject !== undefined) this.subject = delivery.subject;
-    if (delivery.priority !== undefined) this.priority = delivery.priority;
+    this.headers = envelope.headers;
+    if (envelope.key !== undefined) this.key = envelope.key;
+    if (envelope.subject !== undefined) this.subject = envelope.subject;
+    if (envelope.priority !== undefined) this.priority = envelope.priority;
     if (delivery.position !== undefined) this.position = delivery.position;
     this.raw = delivery.raw;
-    this.timestampMs = delivery.timestamp;
+    this.timestampMs = envelope.timestamp;
   }
 
   private readonly timestampMs: number;

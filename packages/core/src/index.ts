@@ -11,6 +11,7 @@ export {
   type Requirements,
   type Support,
   satisfies,
+  unsupported,
 } from './capabilities.js';
 export { bytesCodec, type Codec, type CodecName, jsonCodec, resolveCodec, textCodec } from './codec.js';
 export {
@@ -26,6 +27,20 @@ export {
 } from './config.js';
 export { connect } from './connect.js';
 export {
+  applicationHeaders,
+  DEFAULT_CONTENT_TYPE,
+  type Envelope,
+  HEADER,
+  headerAttempt,
+  type NativeFields,
+  RESERVED_PREFIX,
+  readEnvelope,
+  type ToHeadersOptions,
+  toHeaders,
+  unwrapBody,
+  wrapBody,
+} from './envelope.js';
+export {
   CapacityError,
   ClosedError,
   ConfigError,
@@ -40,7 +55,7 @@ export {
   UnsupportedCapabilityError,
   ValidationError,
 } from './errors.js';
-export { applicationHeaders, HEADER, headerAttempt } from './headers.js';
+export { type Attached, Lifecycle, type LifecycleOptions, Lifecycles } from './lifecycle.js';
 export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapter.js';
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { OffsetTracker } from './offsets.js';

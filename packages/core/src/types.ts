@@ -1,5 +1,5 @@
 /**
- * The public API of Omnibus: one shape for every broker. See docs/api.md for the semantics.
+ * The public API of Omnibus: one shape for every broker. See docs/semantics.md for the rules.
  */
 import type { Capabilities, Requirements } from './capabilities.js';
 import type { Codec, CodecName } from './codec.js';
@@ -21,6 +21,8 @@ export interface Message<T = unknown> {
   readonly payload: T;
   /** The encoded bytes, as they travelled. */
   readonly body: Uint8Array;
+  /** The body's content type as it travelled (the sender's codec), e.g. `application/json`. */
+  readonly contentType: string;
   /** Application headers (the `x-omnibus-` control headers are not included, dead-letter ones are). */
   readonly headers: Readonly<Headers>;
   readonly key?: string;

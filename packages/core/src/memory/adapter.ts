@@ -21,7 +21,7 @@ import type { Capabilities } from '../capabilities.js';
 import { option, parseOptions, z } from '../config.js';
 import { ConnectionError } from '../errors.js';
 import type { Headers, LogPosition } from '../types.js';
-import { type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
+import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
 import type { MemoryQueue, QueueConsumer } from './queue.js';
 import type { QueuedItem, StoredMessage } from './types.js';
@@ -86,12 +86,18 @@ class MemoryAdapter implements Adapter, MemorySession {
     this.broker.queue(queue.name).enqueue(fresh(message), message.delayMs ?? 0);
   }
 
+  async sendTo(address: string, message: OutgoingMessage): Promise<void> {
+    this.assertConnected();
+    const queue = this.broker.addressed(address);
+    // A subscription that is gone takes its copies with it, as its queue would on a broker.
+    queue?.enqueue(fresh(message), message.delayMs ?? 0);
+  }
+
   async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
     this.assertConnected();
     return this.track(
       new QueueSubscription(
-        this.broker,
-        () => ({ queue: this.broker.queue(queue.name) }),
+        () => ({ queue: this.broker.queue(queue.name), address: addressOf(queue.name) }),
         spec.prefetch,
         deliver,
       ),
@@ -107,10 +113,13 @@ class MemoryAdapter implements Adapter, MemorySession {
     this.assertConnected();
     return this.track(
       new QueueSubscription(
-        this.broker,
         () => {
           const subscription = this.broker.subscribe(topic.name, spec.pattern, spec.durable);
-          return { queue: subscription.queue, drop: () => this.broker.unsubscribe(topic.name, subscription) };
+          return {
+            queue: subscription.queue,
+            address: addressOf(topic.name, subscription),
+            drop: () => this.broker.unsubscribe(topic.name, subscription),
+          };
         },
         spec.prefetch,
         deliver,
@@ -175,17 +184,16 @@ class QueueSubscription implements Attachable, Subscription {
   private drop: (() => void) | undefined;
 
   constructor(
-    private readonly broker: MemoryBroker,
-    private readonly resolve: () => { queue: MemoryQueue; drop?: () => void },
+    private readonly resolve: () => { queue: MemoryQueue; address: string; drop?: () => void },
     private readonly prefetch: number,
     private readonly deliver: Deliver,
   ) {}
 
   attach(): void {
-    const { queue, drop } = this.resolve();
+    const { queue, address, drop } = this.resolve();
     const consumer: QueueConsumer = {
       credit: this.prefetch,
-      push: (item, tag) => void this.deliver(new QueueDelivery(this.broker, queue, item, tag)),
+      push: (item, tag) => void this.deliver(new QueueDelivery(queue, address, item, tag)),
     };
     this.queue = queue;
     this.consumer = consumer;
@@ -215,6 +223,7 @@ class QueueDelivery implements Delivery {
   readonly id: string;
   readonly body: Uint8Array;
   readonly headers: Headers;
+  readonly contentType: string;
   readonly key: string | undefined;
   readonly subject: string | undefined;
   readonly priority: number;
@@ -223,8 +232,8 @@ class QueueDelivery implements Delivery {
   readonly redelivered: boolean;
 
   constructor(
-    private readonly broker: MemoryBroker,
     private readonly queue: MemoryQueue,
+    readonly retryAddress: string,
     readonly raw: QueuedItem,
     private readonly tag: number,
   ) {
@@ -232,6 +241,7 @@ class QueueDelivery implements Delivery {
     this.id = m.id;
     this.body = m.body;
     this.headers = m.headers;
+    this.contentType = m.contentType;
     this.key = m.key;
     this.subject = m.subject;
     this.priority = m.priority;
@@ -242,25 +252,6 @@ class QueueDelivery implements Delivery {
 
   async ack(): Promise<void> {
     this.queue.settle(this.tag);
-  }
-
-  async retry(options: { delayMs: number; attempt: number; headers: Headers }): Promise<void> {
-    const item = this.queue.settle(this.tag);
-    if (item === undefined) return;
-    const message = { ...item.message, headers: options.headers };
-    this.queue.enqueue({ message, attempt: options.attempt, redelivered: true }, options.delayMs, true);
-  }
-
-  async deadLetter(options: { destination: string; headers: Headers }): Promise<void> {
-    const target = this.broker.queue(options.destination);
-    target.assertRoom(1);
-    const item = this.queue.settle(this.tag);
-    if (item === undefined) return;
-    target.enqueue(
-      { message: { ...item.message, headers: options.headers }, attempt: 1, redelivered: false },
-      0,
-      true,
-    );
   }
 
   async requeue(): Promise<void> {
@@ -316,6 +307,7 @@ function logDelivery(record: LogRecord, finish: () => void): Delivery {
     id: m.id,
     body: m.body,
     headers: m.headers,
+    contentType: m.contentType,
     ...(m.key === undefined ? {} : { key: m.key }),
     ...(m.subject === undefined ? {} : { subject: m.subject }),
     timestamp: m.timestamp,

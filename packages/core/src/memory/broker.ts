@@ -83,6 +83,16 @@ export class MemoryBroker {
     return subscription;
   }
 
+  /**
+   * The queue behind an address from `addressOf`: a named queue, or one subscription's own queue
+   * (so a copy sent there reaches that subscription and no other). Undefined when it is gone.
+   */
+  addressed(address: string): MemoryQueue | undefined {
+    if (address.startsWith('q:')) return this.queue(address.slice(2));
+    const [topic, id] = address.slice(2).split('\u0000');
+    return this.topics.get(topic ?? '')?.get(id ?? '')?.queue;
+  }
+
   /** Deletes a non-durable subscription and what it held. */
   unsubscribe(topic: string, subscription: TopicSubscription): void {
     if (subscription.durable) return;
@@ -120,6 +130,13 @@ export class MemoryBroker {
     this.down = false;
     for (const session of sessions) if (this.sessions.has(session)) session.reconnect();
   }
+}
+
+/** The address of a named queue, or of a topic subscription's queue, for `MemoryBroker.addressed`. */
+export function addressOf(queue: string): string;
+export function addressOf(topic: string, subscription: TopicSubscription): string;
+export function addressOf(name: string, subscription?: TopicSubscription): string {
+  return subscription === undefined ? `q:${name}` : `s:${name}\u0000${subscription.id}`;
 }
 
 /** The broker behind `memory://name` (`default` when unnamed). */
