@@ -88,15 +88,15 @@ export interface ToHeadersOptions {
  */
 export function toHeaders(message: OutgoingMessage, options: ToHeadersOptions = {}): Record<string, string> {
   const native = options.native ?? {};
-  const escape = options.escape;
+  const escaped = options.escape;
   let bag: Record<string, string>;
-  if (escape === undefined) {
+  if (escaped === undefined) {
     bag = { ...message.headers };
   } else {
     bag = {};
     for (const name in message.headers) {
       const value = message.headers[name]!;
-      bag[!name.startsWith(RESERVED_PREFIX) && escape(name) ? `${ESCAPED_PREFIX}${name}` : name] = value;
+      bag[!name.startsWith(RESERVED_PREFIX) && escaped(name) ? `${ESCAPED_PREFIX}${name}` : name] = value;
     }
   }
   if (native.id !== true) bag[HEADER.id] = message.id;
