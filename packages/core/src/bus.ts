@@ -171,6 +171,8 @@ export class BusImpl implements Bus {
         `message for "${destination}" is ${body.byteLength} bytes; ${this.adapter} accepts at most ${max}`,
       );
     }
+    const maxHeader = this.capabilities.limits.maxHeaderBytes;
+    if (maxHeader !== undefined) this.checkHeaderSizes(destination, maxHeader, options);
     const message: Mutable<OutgoingMessage> = {
       id: options.id ?? randomUUID(),
       body,
@@ -181,6 +183,41 @@ export class BusImpl implements Bus {
     if (options.key !== undefined) message.key = options.key;
     if (options.subject !== undefined) message.subject = options.subject;
     return message;
+  }
+
+  /** Refuses a header (or an id, key or subject, which travel as headers) the protocol cannot carry. */
+  private checkHeaderSizes(
+    destination: string,
+    max: number,
+    options: {
+      readonly id?: string;
+      readonly headers?: Record<string, string>;
+      readonly key?: string;
+      readonly subject?: string;
+    },
+  ): void {
+    const issues: string[] = [];
+    const check = (what: string, name: string, value: string | undefined) => {
+      if (value === undefined) return;
+      // A UTF-8 byte is at most 3 per UTF-16 unit: skip the exact count for short values.
+      if ((name.length + value.length) * 3 <= max) return;
+      const bytes = Buffer.byteLength(name) + Buffer.byteLength(value);
+      if (bytes > max)
+        issues.push(`${what} is ${bytes} bytes; ${this.adapter} carries at most ${max} per header`);
+    };
+    check('id', 'x-omnibus-id', options.id);
+    check('key', 'x-omnibus-key', options.key);
+    check('subject', 'x-omnibus-subject', options.subject);
+    for (const [name, value] of Object.entries(options.headers ?? {})) check(`header "${name}"`, name, value);
+    if (issues.length > 0) {
+      throw new ValidationError(
+        `message for "${destination}" breaks a protocol limit (maxHeaderBytes)`,
+        issues,
+        {
+          adapter: this.adapter,
+        },
+      );
+    }
   }
 
   /** Starts a consumer: validates options, wires the engine to the adapter's subscription. */

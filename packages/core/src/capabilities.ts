@@ -50,6 +50,12 @@ export interface Capabilities {
     readonly maxPriority?: number;
     /** Largest encoded message accepted. */
     readonly maxMessageBytes?: number;
+    /**
+     * Largest single header the protocol carries, name and value together in UTF-8 bytes (id, key
+     * and subject travel as headers on most protocols, so they count too). Core refuses a message
+     * that breaks it before it leaves the process.
+     */
+    readonly maxHeaderBytes?: number;
   };
 }
 
