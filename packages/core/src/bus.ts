@@ -17,6 +17,7 @@ import type { ResolvedConnectOptions } from './config.js';
 import type { Connection } from './connection.js';
 import { ConsumerEngine, type DestinationKind } from './consumer.js';
 import { ClosedError, UnsupportedCapabilityError, ValidationError } from './errors.js';
+import { HEADER } from './envelope.js';
 import { validateHeaders } from './headers.js';
 import { iterate } from './iterate.js';
 import { validateName, validatePattern, validateSubject } from './routing.js';
@@ -205,9 +206,9 @@ export class BusImpl implements Bus {
       if (bytes > max)
         issues.push(`${what} is ${bytes} bytes; ${this.adapter} carries at most ${max} per header`);
     };
-    check('id', 'x-omnibus-id', options.id);
-    check('key', 'x-omnibus-key', options.key);
-    check('subject', 'x-omnibus-subject', options.subject);
+    check('id', HEADER.id, options.id);
+    check('key', HEADER.key, options.key);
+    check('subject', HEADER.subject, options.subject);
     for (const [name, value] of Object.entries(options.headers ?? {})) check(`header "${name}"`, name, value);
     if (issues.length > 0) {
       throw new ValidationError(
