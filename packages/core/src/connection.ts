@@ -41,7 +41,7 @@ export class Connection {
   context(): AdapterContext {
     return {
       clientId: this.options.clientId,
-      logger: this.options.logger,
+      logger: scopedLogger(this.options.logger, `[omnibus] [${this.adapterName}]`),
       setState: (state, error) => this.setState(state, error),
       reportError: (error) => this.reportError(error),
     };
@@ -203,4 +203,14 @@ function safely(fn: () => void): void {
   } catch {
     // A listener's failure is the listener's; it must not break the connection.
   }
+}
+
+/** A logger whose lines start with `prefix`: an adapter logs through one scoped to it, never typing the prefix. */
+export function scopedLogger(logger: Logger, prefix: string): Logger {
+  return {
+    debug: (message, fields) => logger.debug(`${prefix} ${message}`, fields),
+    info: (message, fields) => logger.info(`${prefix} ${message}`, fields),
+    warn: (message, fields) => logger.warn(`${prefix} ${message}`, fields),
+    error: (message, fields) => logger.error(`${prefix} ${message}`, fields),
+  };
 }
