@@ -16,6 +16,8 @@ export interface AdapterFactory {
   readonly name: string;
   /** URL schemes this adapter serves, e.g. `['amqp', 'amqps']`. */
   readonly schemes: readonly string[];
+  /** True when its URLs need no host (`memory://`). @default false */
+  readonly hostOptional?: boolean;
   /**
    * Connects and resolves once the broker is usable, with capabilities resolved for what is on the
    * other end. Rejects with `ConfigError` for bad options (every problem at once) and

@@ -2,13 +2,11 @@
  * Configuration: the URL or object that picks an adapter, the connect options, and the helpers
  * adapters use to validate their own options with zod — every problem reported at once.
  */
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import type { AdapterFactory } from './adapter.js';
 import { FEATURES, type Requirements } from './capabilities.js';
 import { ConfigError } from './errors.js';
+import { defaultScheme, knownSchemes, type SchemeInfo } from './registry.js';
 import type { Logger } from './types.js';
 import { type ParsedUrl, parseUrl, redactUrl } from './url.js';
 
@@ -71,28 +69,6 @@ export interface ResolvedConnectOptions {
   readonly closeTimeoutMs: number;
 }
 
-/** Scheme → adapter name and package, for dynamic loading. */
-export const SCHEMES: Readonly<Record<string, { readonly adapter: string; readonly packageName: string }>> = {
-  memory: { adapter: 'memory', packageName: '@omnibus/core' },
-  kafka: { adapter: 'kafka', packageName: '@omnibus/adapter-kafka' },
-  amqp: { adapter: 'rabbitmq', packageName: '@omnibus/adapter-rabbitmq' },
-  amqps: { adapter: 'rabbitmq', packageName: '@omnibus/adapter-rabbitmq' },
-  mqtt: { adapter: 'mqtt', packageName: '@omnibus/adapter-mqtt' },
-  mqtts: { adapter: 'mqtt', packageName: '@omnibus/adapter-mqtt' },
-  ws: { adapter: 'mqtt', packageName: '@omnibus/adapter-mqtt' },
-  wss: { adapter: 'mqtt', packageName: '@omnibus/adapter-mqtt' },
-  stomp: { adapter: 'stomp', packageName: '@omnibus/adapter-stomp' },
-  'stomp+ssl': { adapter: 'stomp', packageName: '@omnibus/adapter-stomp' },
-};
-
-const DEFAULT_SCHEME: Readonly<Record<string, string>> = {
-  memory: 'memory',
-  kafka: 'kafka',
-  rabbitmq: 'amqp',
-  mqtt: 'mqtt',
-  stomp: 'stomp',
-};
-
 const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 const support = z.enum(['native', 'emulated', 'none']);
@@ -149,31 +125,23 @@ export interface ResolvedTarget {
   readonly options: Record<string, unknown>;
 }
 
-/** Scheme → adapter name, for the built-in schemes plus those of explicit and registered adapters. */
-export function knownSchemes(explicit: readonly AdapterFactory[] = []): Map<string, string> {
-  const known = new Map(Object.entries(SCHEMES).map(([scheme, { adapter }]) => [scheme, adapter]));
-  for (const [key, factory] of registry) if (!key.startsWith('adapter:')) known.set(key, factory.name);
-  for (const factory of explicit) for (const scheme of factory.schemes) known.set(scheme, factory.name);
-  return known;
-}
-
 /** Turns a URL or an object config into the adapter name, the parsed URL and the raw options. */
 export function resolveTarget(
   config: string | OmnibusConfig,
-  schemes: ReadonlyMap<string, string> = knownSchemes(),
+  schemes: ReadonlyMap<string, SchemeInfo> = knownSchemes(),
 ): ResolvedTarget {
   if (typeof config === 'string') {
     const url = parseUrl(config);
-    const adapter = schemes.get(url.scheme);
-    if (adapter === undefined) {
+    const info = schemes.get(url.scheme);
+    if (info === undefined) {
       throw new ConfigError(
-        `unknown scheme "${url.scheme}://" in "${url.redacted}"; known: ${[...schemes.keys()].map((s) => `${s}://`).join(', ')}`,
+        `unknown scheme "${url.scheme}://" in "${url.redacted}": no adapter passed, registered or installed serves it; known: ${[...schemes.keys()].map((s) => `${s}://`).join(', ')}`,
       );
     }
-    if (SCHEMES[url.scheme] !== undefined && adapter !== 'memory' && url.hosts.length === 0) {
+    if (!info.hostOptional && url.hosts.length === 0) {
       throw new ConfigError(`"${url.redacted}" has no host; e.g. ${url.scheme}://localhost`);
     }
-    return { adapter, url, options: { ...url.params } };
+    return { adapter: info.adapter, url, options: { ...url.params } };
   }
   if (typeof config !== 'object' || config === null) {
     throw new ConfigError('configuration must be a URL string or an object with an "adapter" field');
@@ -188,74 +156,12 @@ export function resolveTarget(
   if (urlText !== undefined && typeof urlText !== 'string') issues.push('url: expected a string');
   if (issues.length > 0) throw new ConfigError(issues);
   const name = adapter as string;
-  const url = parseUrl(typeof urlText === 'string' ? urlText : `${DEFAULT_SCHEME[name] ?? name}://`);
-  const owner = schemes.get(url.scheme);
+  const url = parseUrl(typeof urlText === 'string' ? urlText : `${defaultScheme(name, schemes) ?? name}://`);
+  const owner = schemes.get(url.scheme)?.adapter;
   if (owner !== undefined && owner !== name) {
     throw new ConfigError(`url: "${url.redacted}" is a ${owner} URL, but adapter is "${name}"`);
   }
   return { adapter: name, url, options: { ...url.params, ...options } };
-}
-
-const registry = new Map<string, AdapterFactory>();
-
-/** Registers an adapter for its schemes, for every later `connect` in this process. */
-export function registerAdapter(factory: AdapterFactory): void {
-  for (const scheme of factory.schemes) registry.set(scheme, factory);
-  registry.set(`adapter:${factory.name}`, factory);
-}
-
-/** Finds the adapter: explicit list, then registered ones, then the `@omnibus/adapter-*` package by dynamic import. */
-export async function loadAdapter(
-  target: ResolvedTarget,
-  explicit: readonly AdapterFactory[],
-  builtin: (name: string) => AdapterFactory | undefined,
-): Promise<AdapterFactory> {
-  const scheme = target.url.scheme;
-  const fromList =
-    explicit.find((f) => f.schemes.includes(scheme)) ??
-    explicit.find((f) => f.name === target.adapter) ??
-    registry.get(scheme) ??
-    registry.get(`adapter:${target.adapter}`) ??
-    builtin(target.adapter);
-  if (fromList !== undefined) return fromList;
-  const packageName = SCHEMES[scheme]?.packageName ?? `@omnibus/adapter-${target.adapter}`;
-  const module = await importAdapterPackage(packageName);
-  if (module === undefined) {
-    throw new ConfigError(
-      `no adapter for ${scheme}:// — install ${packageName} (e.g. \`pnpm add ${packageName}\`), or pass it in options.adapters`,
-    );
-  }
-  const make = (module as { default?: unknown }).default;
-  if (typeof make !== 'function') {
-    throw new ConfigError(`${packageName} does not export an adapter factory as its default export`);
-  }
-  const factory = (make as () => AdapterFactory)();
-  registerAdapter(factory);
-  return factory;
-}
-
-async function importAdapterPackage(packageName: string): Promise<unknown> {
-  try {
-    return await import(packageName);
-  } catch (error) {
-    if (!isModuleNotFound(error)) throw error;
-  }
-  // From a workspace or a global install, core cannot see the application's dependencies:
-  // resolve from the application's working directory as well.
-  try {
-    const resolved = createRequire(join(process.cwd(), 'noop.js')).resolve(packageName);
-    return await import(pathToFileURL(resolved).href);
-  } catch (error) {
-    if (isModuleNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-function isModuleNotFound(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return (
-    code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || code === 'ERR_PACKAGE_PATH_NOT_EXPORTED'
-  );
 }
 
 /**

@@ -3,8 +3,6 @@ import { BusImpl } from './bus.js';
 import { assertRequirements } from './capabilities.js';
 import {
   type ConnectOptions,
-  knownSchemes,
-  loadAdapter,
   type OmnibusConfig,
   type ResolvedConnectOptions,
   type ResolvedTarget,
@@ -14,6 +12,10 @@ import {
 import { Connection } from './connection.js';
 import { ConfigError, ConnectionError, isOmnibusError, TimeoutError } from './errors.js';
 import { memory } from './memory/adapter.js';
+import { knownSchemes, loadAdapter, registerBuiltin } from './registry.js';
+
+registerBuiltin(memory());
+
 import type { Bus } from './types.js';
 
 /**
@@ -28,9 +30,7 @@ export async function connect(
   options?: ConnectOptions,
 ): Promise<Bus> {
   const { target, resolved } = resolveAll(config, options);
-  const factory = await loadAdapter(target, resolved.adapters, (name) =>
-    name === 'memory' ? memory() : undefined,
-  );
+  const factory = await loadAdapter(target, resolved.adapters);
   const connection = new Connection(factory.name, resolved);
   const adapter = await create(factory, target, connection, resolved);
   try {

@@ -21,8 +21,6 @@ export {
   type OmnibusConfig,
   option,
   parseOptions,
-  registerAdapter,
-  SCHEMES,
   type SendBufferOptions,
 } from './config.js';
 export { connect } from './connect.js';
@@ -59,6 +57,12 @@ export { type Attached, Lifecycle, type LifecycleOptions, Lifecycles } from './l
 export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapter.js';
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { OffsetTracker } from './offsets.js';
+export {
+  type AdapterManifest,
+  installedAdapters,
+  registerAdapter,
+  rescanAdapters,
+} from './registry.js';
 export {
   compilePattern,
   MAX_NAME_LENGTH,

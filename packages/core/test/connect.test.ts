@@ -45,7 +45,7 @@ describe('connect: configuration', () => {
   it('names the adapter package to install when it is missing', async () => {
     // An adapter no workspace package provides (every built-in scheme now has its package here).
     const error = await configError(() => connect({ adapter: 'nosuch', url: 'nosuch://localhost' } as never));
-    expect(error.message).toMatch(/install @omnibus\/adapter-nosuch/);
+    expect(error.message).toMatch(/no installed adapter serves nosuch:\/\/.*@omnibus\/adapter-nosuch/);
   });
 
   it('reports every problem in one error, URL and options together', async () => {
@@ -132,6 +132,7 @@ describe('connect: capabilities', () => {
   const limited: AdapterFactory = {
     name: 'limited',
     schemes: ['limited'],
+    hostOptional: true,
     async create(target, context) {
       const adapter = await memory().create({ ...target, options: {} }, context);
       return new Proxy(adapter, {

@@ -54,6 +54,7 @@ export function memory(defaults: MemoryOptions = {}): AdapterFactory {
   return {
     name: 'memory',
     schemes: ['memory'],
+    hostOptional: true,
     async create(target, context) {
       const options = parseOptions('memory', optionsSchema, { ...defaults, ...target.options });
       const broker = memoryBroker(target.url.hosts[0]?.host ?? 'default');
