@@ -46,6 +46,7 @@ export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { OffsetTracker } from './offsets.js';
 export {
   compilePattern,
+  DEAD_LETTER_SUFFIX,
   MAX_NAME_LENGTH,
   MAX_SUBJECT_LENGTH,
   matchSubject,
