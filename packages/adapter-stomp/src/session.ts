@@ -35,7 +35,7 @@ const MAX_REFUSALS = 3;
 
 export interface SessionHooks {
   /** The connection was lost (`reconnecting`) or is back with every subscription (`connected`). */
-  state(state: 'reconnecting' | 'connected', error?: Error): void;
+  state(state: 'reconnecting' | 'connected', error?: ConnectionError): void;
   /** An error nobody waits for (an ERROR frame not tied to an operation, a dropped subscription). */
   error(error: Error): void;
 }
@@ -253,7 +253,15 @@ export class StompSession {
       }),
     );
     if (this.closed) return;
-    this.hooks.state('reconnecting', error);
+    // Listeners get a typed error, like every other adapter's state events; stompit's is the cause.
+    this.hooks.state(
+      'reconnecting',
+      new ConnectionError(`connection lost: ${error.message}; reconnecting`, {
+        adapter: ADAPTER,
+        cause: error,
+        retriable: true,
+      }),
+    );
     this.reconnecting ??= this.reconnect().finally(() => {
       this.reconnecting = undefined;
     });

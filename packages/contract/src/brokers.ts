@@ -85,9 +85,12 @@ export function brokerUrl(name: BrokerName, urls: BrokerUrls = brokerUrls()): st
   }
 }
 
-/** Hides the user and password of a URL: `amqp://***@host:5672`. */
+/**
+ * Hides the user and password of a URL: `amqp://***@host:5672`. Everything up to the LAST `@` goes,
+ * so a password with an unencoded `/`, `?`, `#` or `@` is hidden too.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[\s\S]*@/i, '$1***@');
 }
 
 const DEFAULT_PORTS: Readonly<Record<string, number>> = {

@@ -13,14 +13,14 @@ import type {
 } from './adapter.js';
 import { assertCapability, type Capabilities } from './capabilities.js';
 import { type Codec, encodePayload, resolveCodec } from './codec.js';
-import type { ResolvedConnectOptions } from './config.js';
+import { type ResolvedConnectOptions, unknownKeys } from './config.js';
 import type { Connection } from './connection.js';
 import { ConsumerEngine, type DestinationKind } from './consumer.js';
 import { HEADER } from './envelope.js';
 import { ClosedError, UnsupportedCapabilityError, ValidationError } from './errors.js';
 import { validateHeaders } from './headers.js';
 import { iterate } from './iterate.js';
-import { validateName, validatePattern, validateSubject } from './routing.js';
+import { DEAD_LETTER_SUFFIX, validateName, validatePattern, validateSubject } from './routing.js';
 import { type StandardSchemaV1, validatePayload } from './schema.js';
 import type {
   AppendOptions,
@@ -236,6 +236,10 @@ export class BusImpl implements Bus {
     this.assertOpen();
     const { options, policy } = params;
     if (typeof params.handler !== 'function') throw new ValidationError('handler must be a function');
+    const unknown = unknownKeys('options', options, CONSUME_OPTIONS[params.kind]);
+    if (unknown.length > 0) {
+      throw new ValidationError(`invalid consumer options for "${params.destination}"`, unknown);
+    }
     const concurrency = positiveInt('concurrency', options.concurrency, 1, 10_000);
     const prefetch = positiveInt('prefetch', options.prefetch, Math.max(concurrency * 2, 10), 100_000);
     const handlerTimeoutMs = positiveInt(
@@ -543,7 +547,12 @@ function checkPosition(position: unknown): { partition: number; offset: number }
 
 function retryPolicy(destination: string, policy: RetryPolicy) {
   const maxAttempts = positiveInt('maxAttempts', policy.maxAttempts, DEFAULT_MAX_ATTEMPTS, 1_000_000);
-  const deadLetter = validateName('dead-letter queue', policy.deadLetter ?? `${destination}.dlq`);
+  // A derived name is not checked against the name limit: `<name>.dlq` of a valid name is valid
+  // (at most 208 characters, for the dead letters of a dead-letter queue: every broker takes it).
+  const deadLetter =
+    policy.deadLetter === undefined
+      ? `${destination}${DEAD_LETTER_SUFFIX}`
+      : validateName('dead-letter queue', policy.deadLetter);
   const delaySetting = policy.retryDelayMs ?? 0;
   if (typeof delaySetting === 'number') positiveInt('retryDelayMs', delaySetting, 0, 2 ** 31 - 1, 0);
   else if (typeof delaySetting !== 'function')
@@ -565,6 +574,27 @@ function pick(options: SubscribeOptions): RetryPolicy {
     ...(options.deadLetter === undefined ? {} : { deadLetter: options.deadLetter }),
   };
 }
+
+/** The options `consume()`, `subscribe()` and `read()` take: typed, so a new option cannot be forgotten here. */
+const QUEUE_CONSUME: Record<keyof ConsumeOptions, true> = {
+  concurrency: true,
+  prefetch: true,
+  signal: true,
+  handlerTimeoutMs: true,
+};
+const TOPIC_SUBSCRIBE: Record<keyof SubscribeOptions, true> = {
+  ...QUEUE_CONSUME,
+  durable: true,
+  maxAttempts: true,
+  retryDelayMs: true,
+  deadLetter: true,
+};
+const LOG_READ: Record<keyof ReadOptions, true> = { ...QUEUE_CONSUME, group: true, from: true };
+const CONSUME_OPTIONS: Readonly<Record<DestinationKind, readonly string[]>> = {
+  queue: Object.keys(QUEUE_CONSUME),
+  topic: Object.keys(TOPIC_SUBSCRIBE),
+  log: Object.keys(LOG_READ),
+};
 
 /** An integer option in [min, max]; `fallback` when undefined. NaN, fractions and out-of-range values throw. */
 function positiveInt(name: string, value: unknown, fallback: number, max: number, min = 1): number {

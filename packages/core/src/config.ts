@@ -103,7 +103,12 @@ const connectOptionsSchema = z.object({
 
 export function resolveConnectOptions(options: ConnectOptions | undefined): ResolvedConnectOptions {
   const parsed = connectOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) throw new ConfigError(zodIssues(parsed.error, 'options'));
+  // A typo (`connectTimeout`, `clientID`) would otherwise be ignored without a word.
+  const issues = unknownKeys('options', options, Object.keys(connectOptionsSchema.shape));
+  const sendBuffer = (options as { sendBuffer?: unknown } | undefined)?.sendBuffer;
+  issues.push(...unknownKeys('options.sendBuffer', sendBuffer, ['maxMessages', 'timeoutMs']));
+  if (!parsed.success) issues.unshift(...zodIssues(parsed.error, 'options'));
+  if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
   const o = parsed.data;
   return {
     clientId: o.clientId ?? `omnibus-${Math.random().toString(36).slice(2, 10)}`,
@@ -183,6 +188,21 @@ export const option = {
   /** `true`/`false` or the strings `true|false|1|0|yes|no|on|off`. */
   bool: () => z.union([z.boolean(), z.stringbool()]),
 };
+
+/**
+ * One issue per key of `value` (a plain object) that is not in `known`, naming the known ones:
+ * options are checked, never ignored, so a misspelt one fails instead of silently doing nothing.
+ */
+export function unknownKeys(where: string, value: unknown, known: readonly string[]): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
+  return Object.keys(value)
+    .filter((key) => !known.includes(key))
+    .map((key) => `${where}: unknown option "${printable(key)}"; known: ${known.join(', ')}`);
+}
+
+function printable(key: string): string {
+  return key.length > 60 ? `${key.slice(0, 60)}…` : key.replace(/[^\x20-\x7e]/g, '?');
+}
 
 function zodIssues(error: z.ZodError, root: string): string[] {
   return error.issues.map((issue) => {

@@ -65,6 +65,7 @@ export {
 } from './registry.js';
 export {
   compilePattern,
+  DEAD_LETTER_SUFFIX,
   MAX_NAME_LENGTH,
   MAX_SUBJECT_LENGTH,
   matchSubject,

@@ -4,22 +4,31 @@
  */
 import { ValidationError } from './errors.js';
 
-/** Longest destination name: leaves room for suffixes such as `.dlq` under every broker's limit (Kafka: 249). */
+/** Longest destination name: `<name>.dlq` then fits every broker's limit (Kafka 249, RabbitMQ 255 bytes). */
 export const MAX_NAME_LENGTH = 200;
+/**
+ * What a default dead-letter queue adds to its queue's name. A name ending in it may be that much
+ * longer than `MAX_NAME_LENGTH`, so the dead letters of a queue named at the limit can be read.
+ */
+export const DEAD_LETTER_SUFFIX = '.dlq';
 /** Longest subject or pattern. */
 export const MAX_SUBJECT_LENGTH = 255;
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const WORD = /^[A-Za-z0-9_-]+$/;
 
-/** Throws unless `name` is portable across every broker: 1–200 of `A-Z a-z 0-9 . _ -`, not starting with `.` or `-`. */
+/**
+ * Throws unless `name` is portable across every broker: 1–200 of `A-Z a-z 0-9 . _ -`, not starting
+ * with `.` or `-` (plus `.dlq`: the dead-letter queue of a 200-character queue is valid too).
+ */
 export function validateName(kind: string, name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) {
     throw new ValidationError(`${kind} name must be a non-empty string`);
   }
-  if (name.length > MAX_NAME_LENGTH) {
+  const deadLetter = name.endsWith(DEAD_LETTER_SUFFIX);
+  if (name.length > MAX_NAME_LENGTH + (deadLetter ? DEAD_LETTER_SUFFIX.length : 0)) {
     throw new ValidationError(
-      `${kind} name is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}`,
+      `${kind} name is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}${deadLetter ? ` (${MAX_NAME_LENGTH + DEAD_LETTER_SUFFIX.length} with "${DEAD_LETTER_SUFFIX}")` : ''}`,
     );
   }
   if (!NAME.test(name)) {

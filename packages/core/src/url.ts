@@ -31,12 +31,23 @@ export function parseUrl(input: string): ParsedUrl {
   const redactedInput = redactUrl(input);
   const match = SCHEME.exec(input.trim());
   if (match === null) {
+    // Without `scheme://` redactUrl cannot tell where a password is: show nothing before an `@`.
+    const at = input.lastIndexOf('@');
+    const shown = at >= 0 ? `***${input.slice(at)}` : input;
     throw new ConfigError(
-      `"${redactedInput}" is not a broker URL; expected scheme://host[:port], e.g. amqp://localhost`,
+      `"${shown}" is not a broker URL; expected scheme://host[:port], e.g. amqp://localhost`,
     );
   }
   const scheme = match[1]!.toLowerCase();
   let rest = match[2]!;
+  // An `@` after the host is almost always a password with an unencoded `/`, `?` or `#`: parsed
+  // as written, pieces of the password would become the host, port, path or query (and be echoed).
+  const authorityEnd = rest.search(/[/?#]/);
+  if (authorityEnd >= 0 && rest.indexOf('@', authorityEnd) >= 0) {
+    throw new ConfigError(
+      `cannot tell the host of "${redactedInput}": it has an "@" after "/", "?" or "#". Percent-encode special characters in a password, path or query value (encodeURIComponent: "/" is %2F, "?" %3F, "#" %23, "@" %40)`,
+    );
+  }
 
   const hashAt = rest.indexOf('#');
   if (hashAt >= 0) rest = rest.slice(0, hashAt);
@@ -89,14 +100,40 @@ export function parseUrl(input: string): ParsedUrl {
   };
 }
 
-/** Replaces the password in anything that looks like a URL with userinfo, and password-like query values. */
+/**
+ * Hides the secret part of every URL in `text`: a whole URL, or URLs inside a message. It works on
+ * the raw characters, not on a parse, so it holds for URLs that do not parse: a password with
+ * unencoded `/ ? # @ : %`, spaces and the like (common in generated secrets) ends at the LAST `@`
+ * after `scheme://` (on the same line, inside a message), and everything before that `@` is
+ * replaced: `amqp://user:***@host` when the user name is plain, `amqp://***@host` otherwise.
+ * When in doubt it hides too much (an `@` in a path or query hides the host), never too little.
+ * Password-like query values (`?password=…`, `?token=…`) are replaced as well.
+ */
 export function redactUrl(text: string): string {
-  return text
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^@/?#\s]*@/gi, '$1:***@')
-    .replace(
-      /([?&](?:password|passcode|pass|pwd|secret|token|sasl\.password|apikey|api_key)=)[^&#\s]*/gi,
-      '$1***',
-    );
+  const whole = URL_START_AT_BEGINNING.test(text.trim());
+  const redacted = whole ? redactUserinfo(text) : text.split('\n').map(redactUserinfo).join('\n');
+  return redacted.replace(SECRET_PARAM, '$1***');
+}
+
+const URL_START_AT_BEGINNING = /^[a-z][a-z0-9+.-]*:\/\//i;
+const URL_START = /[a-z][a-z0-9+.-]*:\/\//i;
+/** Characters a user name may hold unencoded (RFC 3986 unreserved, sub-delims, `%`). */
+const PLAIN_USER = /^[A-Za-z0-9._~!$&'()*+,;=%-]*$/;
+const SECRET_PARAM =
+  /([?&](?:password|passcode|pass|pwd|secret|token|sasl\.password|apikey|api_key)=)[^&#\s]*/gi;
+
+/** From the first `scheme://` in `text` to the last `@` after it: that is the userinfo, or more. */
+function redactUserinfo(text: string): string {
+  const start = URL_START.exec(text);
+  if (start === null) return text;
+  const from = start.index + start[0].length;
+  const at = text.lastIndexOf('@');
+  if (at < from) return text;
+  const userinfo = text.slice(from, at);
+  const colon = userinfo.indexOf(':');
+  const user = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
+  const kept = !PLAIN_USER.test(user) ? '***' : colon >= 0 ? `${user}:***` : user;
+  return `${text.slice(0, from)}${kept}${text.slice(at)}`;
 }
 
 function parseHost(part: string): HostPort | string {
