@@ -15,7 +15,8 @@ import { assertCapability, type Capabilities } from './capabilities.js';
 import { type Codec, encodePayload, resolveCodec } from './codec.js';
 import { type ResolvedConnectOptions, unknownKeys } from './config.js';
 import type { Connection } from './connection.js';
-import { ConsumerEngine, type DestinationKind } from './consumer.js';
+import { ConsumerEngine } from './consumer.js';
+import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
 import { HEADER } from './envelope.js';
 import { ClosedError, UnsupportedCapabilityError, ValidationError } from './errors.js';
 import { validateHeaders } from './headers.js';
@@ -34,6 +35,7 @@ import type {
   Health,
   Log,
   LogOptions,
+  LogPosition,
   Message,
   PublishOptions,
   Queue,
@@ -186,6 +188,40 @@ export class BusImpl implements Bus {
     return message;
   }
 
+  /**
+   * Runs a send inside the `omnibus:send` tracing channel when someone listens. The message gets
+   * its own headers object first, so what an instrumentation adds in `start` travels with it.
+   */
+  traceSend<R>(
+    kind: DestinationKind,
+    operation: SendContext['operation'],
+    destination: string,
+    message: Mutable<OutgoingMessage>,
+    send: () => Promise<R>,
+  ): Promise<R> {
+    if (!sendChannel.hasSubscribers) return send();
+    const headers = { ...message.headers };
+    message.headers = headers;
+    const context: SendContext = {
+      adapter: this.adapter,
+      kind,
+      operation,
+      destination,
+      id: message.id,
+      key: message.key,
+      subject: message.subject,
+      priority: message.priority,
+      delayMs: message.delayMs,
+      bodySize: message.body.byteLength,
+      headers: this.capabilities.headers === 'none' ? {} : headers,
+    };
+    return sendChannel.tracePromise(async () => {
+      const result = await send();
+      if (operation === 'append') context.position = result as LogPosition;
+      return result;
+    }, context);
+  }
+
   /** Refuses a header (or an id, key or subject, which travel as headers) the protocol cannot carry. */
   private checkHeaderSizes(
     destination: string,
@@ -231,6 +267,8 @@ export class BusImpl implements Bus {
     readonly handler: Handler<T>;
     readonly options: ConsumeOptions;
     readonly onEnd?: () => void;
+    /** The durable subscription or log group, for instrumentation. */
+    readonly consumer?: string | undefined;
     readonly subscribe: (prefetch: number, deliver: Deliver) => Promise<Subscription>;
   }): Promise<Consumer> {
     this.assertOpen();
@@ -251,6 +289,8 @@ export class BusImpl implements Bus {
     options.signal?.throwIfAborted();
     const retry = retryPolicy(params.destination, policy);
     const engine: ConsumerEngine<T> = new ConsumerEngine<T>({
+      adapter: this.adapter,
+      consumer: params.consumer,
       kind: params.kind,
       destination: params.destination,
       codec: params.codec,
@@ -346,7 +386,9 @@ class QueueHandle<T> implements Queue<T> {
     }
     const driver = this.bus.driverFor;
     const spec = this.queueSpec;
-    await this.bus.connection.run(`sending to "${this.name}"`, () => driver.send(spec, message));
+    await this.bus.traceSend('queue', 'send', this.name, message, () =>
+      this.bus.connection.run(`sending to "${this.name}"`, () => driver.send(spec, message)),
+    );
     return { id: message.id };
   }
 
@@ -396,7 +438,9 @@ class TopicHandle<T> implements Topic<T> {
       await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
     const message = this.bus.outgoing(this.name, this.codec, payload, options);
     const driver = this.bus.driverFor;
-    await this.bus.connection.run(`publishing to "${this.name}"`, () => driver.publish(this.spec, message));
+    await this.bus.traceSend('topic', 'publish', this.name, message, () =>
+      this.bus.connection.run(`publishing to "${this.name}"`, () => driver.publish(this.spec, message)),
+    );
     return { id: message.id };
   }
 
@@ -427,6 +471,7 @@ class TopicHandle<T> implements Topic<T> {
     }
     const driver = this.bus.driverFor;
     return this.bus.startConsumer<T>({
+      consumer: durable,
       kind: 'topic',
       destination: this.name,
       codec: this.codec,
@@ -465,8 +510,8 @@ class LogHandle<T> implements Log<T> {
     const message = this.bus.outgoing(this.name, this.codec, payload, options);
     const driver = this.bus.driverFor;
     const spec = { name: this.name, partitions: this.partitions };
-    const position = await this.bus.connection.run(`appending to "${this.name}"`, () =>
-      driver.append(spec, message),
+    const position = await this.bus.traceSend('log', 'append', this.name, message, () =>
+      this.bus.connection.run(`appending to "${this.name}"`, () => driver.append(spec, message)),
     );
     return { id: message.id, position };
   }
@@ -494,6 +539,7 @@ class LogHandle<T> implements Log<T> {
     const driver = this.bus.driverFor;
     const spec = { name: this.name, partitions: this.partitions };
     return this.bus.startConsumer<T>({
+      consumer: group,
       kind: 'log',
       destination: this.name,
       codec: this.codec,

@@ -3,9 +3,11 @@
  * during an outage a send waits (up to `sendBuffer.maxMessages` of them, each up to
  * `sendBuffer.timeoutMs`) instead of failing or being dropped.
  */
+
 import type { AdapterContext } from './adapter.js';
 import type { ResolvedConnectOptions } from './config.js';
 import { Deadlines, delay } from './deadlines.js';
+import { type ConnectionMessage, connectionChannel } from './diagnostics.js';
 import { CapacityError, ClosedError, ConnectionError, TimeoutError } from './errors.js';
 import type { BusEvents, ConnectionState, Logger } from './types.js';
 
@@ -62,6 +64,9 @@ export class Connection {
       `[omnibus] [${this.adapterName}] ${state}`,
       fields,
     );
+    if (connectionChannel.hasSubscribers) {
+      connectionChannel.publish({ adapter: this.adapterName, state, error } satisfies ConnectionMessage);
+    }
     for (const listener of this.listeners.state) safely(() => listener(state, error));
     for (const wake of this.stateWaiters) wake();
     this.stateWaiters.clear();

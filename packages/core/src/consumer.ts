@@ -7,6 +7,13 @@
 import type { Deliver, Delivery, OutgoingMessage, Subscription } from './adapter.js';
 import type { Codec } from './codec.js';
 import { Deadlines, delay } from './deadlines.js';
+import {
+  type DestinationKind,
+  type ProcessContext,
+  processChannel,
+  type Outcome as SettleOutcome,
+  settleChannel,
+} from './diagnostics.js';
 import { type Envelope, HEADER, readEnvelope } from './envelope.js';
 import { describeError, TimeoutError } from './errors.js';
 import type { StandardSchemaV1 } from './schema.js';
@@ -21,11 +28,14 @@ import type {
   RetryOptions,
 } from './types.js';
 
-export type DestinationKind = 'queue' | 'topic' | 'log';
+export type { DestinationKind };
 
 export interface EngineOptions<T> {
+  readonly adapter: string;
   readonly kind: DestinationKind;
   readonly destination: string;
+  /** The durable subscription or log group, for instrumentation. */
+  readonly consumer: string | undefined;
   readonly codec: Codec<T>;
   readonly schema: StandardSchemaV1<unknown, T> | undefined;
   readonly handler: Handler<T>;
@@ -220,7 +230,9 @@ export class ConsumerEngine<T> implements Consumer {
       let redelivered = envelope.redelivered;
       const failures: Failures = { first: envelope.firstFailure, last: undefined };
       for (;;) {
-        const next = await this.handleOnce(d, envelope, attempt, redelivered, failures);
+        const next = processChannel.hasSubscribers
+          ? await this.traced(d, envelope, attempt, redelivered, failures)
+          : await this.handleOnce(d, envelope, attempt, redelivered, failures, undefined);
         if (next.later !== undefined) {
           this.sendLater(d, next.later.delayMs, next.later.copy);
           break;
@@ -266,6 +278,34 @@ export class ConsumerEngine<T> implements Consumer {
     this.deferred.add(pending);
   }
 
+  /** `handleOnce` inside the `omnibus:process` tracing channel. */
+  private traced(
+    d: Delivery,
+    envelope: Envelope,
+    attempt: number,
+    redelivered: boolean,
+    failures: Failures,
+  ): Promise<Next> {
+    const context: ProcessContext = {
+      adapter: this.o.adapter,
+      kind: this.o.kind,
+      destination: this.o.destination,
+      consumer: this.o.consumer,
+      id: envelope.id,
+      key: envelope.key,
+      subject: envelope.subject,
+      attempt,
+      redelivered,
+      position: d.position,
+      bodySize: d.body.byteLength,
+      headers: envelope.headers,
+    };
+    return processChannel.tracePromise(
+      () => this.handleOnce(d, envelope, attempt, redelivered, failures, context),
+      context,
+    );
+  }
+
   /** Runs the handler once and performs the settlement it leads to. */
   private async handleOnce(
     d: Delivery,
@@ -273,11 +313,14 @@ export class ConsumerEngine<T> implements Consumer {
     attempt: number,
     redelivered: boolean,
     failures: Failures,
+    traced: ProcessContext | undefined,
   ): Promise<Next> {
     let settlement: Promise<Next> | undefined;
     // The first outcome wins; later ones (a timeout after an explicit ack, say) change nothing.
     const decide = (outcome: Outcome): void => {
-      settlement ??= this.perform(d, envelope, outcome, attempt, failures);
+      if (settlement !== undefined) return;
+      if (traced !== undefined) traced.outcome = outcomeName(outcome, attempt, this.o.maxAttempts);
+      settlement = this.perform(d, envelope, outcome, attempt, failures);
     };
     const settle = (outcome: Outcome): Promise<void> => {
       decide(outcome);
@@ -308,7 +351,8 @@ export class ConsumerEngine<T> implements Consumer {
     );
     let result: unknown;
     try {
-      result = this.o.handler(message);
+      const scope = traced?.scope;
+      result = scope === undefined ? this.o.handler(message) : scope(() => this.o.handler(message));
     } catch (error) {
       decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
       return settlement!;
@@ -346,6 +390,33 @@ export class ConsumerEngine<T> implements Consumer {
   }
 
   private async perform(
+    d: Delivery,
+    envelope: Envelope,
+    outcome: Outcome,
+    attempt: number,
+    failures: Failures,
+  ): Promise<Next> {
+    const next = await this.settle(d, envelope, outcome, attempt, failures);
+    if (settleChannel.hasSubscribers) {
+      const name = outcomeName(outcome, attempt, this.o.maxAttempts);
+      settleChannel.publish({
+        adapter: this.o.adapter,
+        kind: this.o.kind,
+        destination: this.o.destination,
+        consumer: this.o.consumer,
+        id: envelope.id,
+        attempt,
+        outcome: name,
+        ...(outcome.type === 'retry' || outcome.type === 'reject' ? { reason: outcome.reason } : {}),
+        ...(name === 'retry' && next.again ? { delayMs: next.delayMs } : {}),
+        ...(name === 'retry' && next.later !== undefined ? { delayMs: next.later.delayMs } : {}),
+        ...(name === 'deadLetter' ? { deadLetter: this.o.deadLetter } : {}),
+      });
+    }
+    return next;
+  }
+
+  private async settle(
     d: Delivery,
     envelope: Envelope,
     outcome: Outcome,
@@ -416,6 +487,18 @@ export class ConsumerEngine<T> implements Consumer {
     await this.o.sendDeadLetter(this.o.deadLetter, copy);
     await d.ack();
     this.lastAckAt = Date.now();
+  }
+}
+
+/** The outcome as instrumentation names it: a retry past `maxAttempts` is a dead letter. */
+function outcomeName(outcome: Outcome, attempt: number, maxAttempts: number): SettleOutcome {
+  switch (outcome.type) {
+    case 'reject':
+      return 'deadLetter';
+    case 'retry':
+      return attempt >= maxAttempts ? 'deadLetter' : 'retry';
+    default:
+      return outcome.type;
   }
 }
 

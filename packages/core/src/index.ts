@@ -25,6 +25,15 @@ export {
 } from './config.js';
 export { connect } from './connect.js';
 export {
+  CHANNELS,
+  type ConnectionMessage,
+  type DestinationKind,
+  type Outcome,
+  type ProcessContext,
+  type SendContext,
+  type SettleMessage,
+} from './diagnostics.js';
+export {
   applicationHeaders,
   DEFAULT_CONTENT_TYPE,
   type Envelope,

@@ -1,0 +1,95 @@
+/**
+ * Instrumentation points: `node:diagnostics_channel` channels, the way undici and node's http are
+ * instrumented. Core publishes on them with no dependency and, when nobody subscribes, no cost but
+ * one `hasSubscribers` check per message. `@omnibus/opentelemetry` turns them into spans and
+ * metrics; anything else (a logger, a test spy) can subscribe too. docs/instrumentation.md is the
+ * contract.
+ *
+ * - `omnibus:send` (tracing channel): each send, publish and append, from the call to the broker's
+ *   confirmation. `start` may add entries to `context.headers` (trace context): they travel.
+ * - `omnibus:process` (tracing channel): each handler run. `start` may set `context.scope` to run
+ *   the handler in a context of its own (an OpenTelemetry span's, say).
+ * - `omnibus:settle` (channel): each settlement: ack, retry, deadLetter, requeue.
+ * - `omnibus:connection` (channel): each connection state change.
+ */
+import { channel, tracingChannel } from 'node:diagnostics_channel';
+import type { ConnectionState, LogPosition } from './types.js';
+
+export type DestinationKind = 'queue' | 'topic' | 'log';
+
+export interface SendContext {
+  readonly adapter: string;
+  readonly kind: DestinationKind;
+  readonly operation: 'send' | 'publish' | 'append';
+  readonly destination: string;
+  readonly id: string;
+  readonly key: string | undefined;
+  readonly subject: string | undefined;
+  readonly priority: number | undefined;
+  readonly delayMs: number | undefined;
+  readonly bodySize: number;
+  /** The message's application headers; entries added in `start` travel with the message. */
+  readonly headers: Record<string, string>;
+  /** An append's position, set before `asyncEnd`. */
+  position?: LogPosition;
+  /** Set by the tracing channel on failure. */
+  error?: unknown;
+}
+
+export interface ProcessContext {
+  readonly adapter: string;
+  readonly kind: DestinationKind;
+  readonly destination: string;
+  /** The durable subscription or the log group, when there is one. */
+  readonly consumer: string | undefined;
+  readonly id: string;
+  readonly key: string | undefined;
+  readonly subject: string | undefined;
+  readonly attempt: number;
+  readonly redelivered: boolean;
+  readonly position: LogPosition | undefined;
+  readonly bodySize: number;
+  /** The message's application headers (trace context to extract, say). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Set in `start` to run the handler inside a context of the instrumentation's own. */
+  scope?: <R>(run: () => R) => R;
+  /** How the run ended, set before `asyncEnd`: the first settlement decided. */
+  outcome?: Outcome;
+  error?: unknown;
+}
+
+export type Outcome = 'ack' | 'retry' | 'deadLetter' | 'requeue';
+
+export interface SettleMessage {
+  readonly adapter: string;
+  readonly kind: DestinationKind;
+  readonly destination: string;
+  readonly consumer: string | undefined;
+  readonly id: string;
+  readonly attempt: number;
+  readonly outcome: Outcome;
+  /** Why, for retries and dead letters. */
+  readonly reason?: string;
+  /** For retries: how long until the next attempt. */
+  readonly delayMs?: number;
+  /** For dead letters: where it went. */
+  readonly deadLetter?: string;
+}
+
+export interface ConnectionMessage {
+  readonly adapter: string;
+  readonly state: ConnectionState;
+  readonly error: Error | undefined;
+}
+
+export const CHANNELS = {
+  send: 'omnibus:send',
+  process: 'omnibus:process',
+  settle: 'omnibus:settle',
+  connection: 'omnibus:connection',
+} as const;
+
+export const sendChannel = tracingChannel<unknown, SendContext>(CHANNELS.send);
+export const processChannel = tracingChannel<unknown, ProcessContext>(CHANNELS.process);
+export const settleChannel = channel(CHANNELS.settle);
+export const connectionChannel = channel(CHANNELS.connection);
