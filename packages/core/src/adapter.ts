@@ -146,6 +146,8 @@ export interface Delivery {
 export type Deliver = (delivery: Delivery) => Promise<void>;
 
 export interface Subscription {
+  /** Optional: messages behind the newest for this reader's group, where the broker reports it. */
+  lag?(): number | undefined;
   /** Optional: stop delivering new messages while settlements of outstanding ones still work. */
   stop?(): Promise<void>;
   /** Release the subscription. Deliveries not settled by now go back to the broker. Idempotent. */

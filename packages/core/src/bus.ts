@@ -307,6 +307,7 @@ export class BusImpl implements Bus {
         ),
       nativeDelay: this.capabilities.delay !== 'none',
       reportError: (error) => this.connection.reportError(error),
+      onSettle: (outcome, event) => this.connection.reportSettlement(outcome, event),
       onClose: (closed) => {
         this.consumers.delete(closed as ConsumerEngine<unknown>);
         params.onEnd?.();

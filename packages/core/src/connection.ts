@@ -9,7 +9,7 @@ import type { ResolvedConnectOptions } from './config.js';
 import { Deadlines, delay } from './deadlines.js';
 import { type ConnectionMessage, connectionChannel } from './diagnostics.js';
 import { CapacityError, ClosedError, ConnectionError, TimeoutError } from './errors.js';
-import type { BusEvents, ConnectionState, Logger } from './types.js';
+import type { BusEvents, ConnectionState, Logger, SettleEvent } from './types.js';
 
 const sendTimeouts = new Deadlines(100);
 
@@ -23,6 +23,8 @@ export class Connection {
   private readonly listeners: { [E in keyof BusEvents]: Set<BusEvents[E]> } = {
     state: new Set(),
     error: new Set(),
+    retry: new Set(),
+    deadLetter: new Set(),
   };
   private readonly stateWaiters = new Set<() => void>();
   private idleWaiter: (() => void) | undefined;
@@ -70,6 +72,23 @@ export class Connection {
     for (const listener of this.listeners.state) safely(() => listener(state, error));
     for (const wake of this.stateWaiters) wake();
     this.stateWaiters.clear();
+  }
+
+  /** A retry or a dead letter: logged (debug / warn, with the reason) and emitted as a bus event. */
+  reportSettlement(outcome: 'retry' | 'deadLetter', event: SettleEvent): void {
+    const fields = { ...event, adapter: this.adapterName };
+    if (outcome === 'retry') {
+      this.options.logger.debug(
+        `[omnibus] [${this.adapterName}] retrying ${event.id} from "${event.destination}"`,
+        fields,
+      );
+    } else {
+      this.options.logger.warn(
+        `[omnibus] [${this.adapterName}] dead-lettered ${event.id} from "${event.destination}" to "${event.deadLetter}": ${event.reason}`,
+        fields,
+      );
+    }
+    for (const listener of this.listeners[outcome]) safely(() => listener(event));
   }
 
   reportError(error: Error): void {

@@ -26,6 +26,7 @@ import type {
   LogPosition,
   Message,
   RetryOptions,
+  SettleEvent,
 } from './types.js';
 
 export type { DestinationKind };
@@ -52,6 +53,8 @@ export interface EngineOptions<T> {
   /** The broker delays a copy itself (`delay` is not `none`); otherwise a delayed copy waits here. */
   readonly nativeDelay: boolean;
   readonly reportError: (error: Error) => void;
+  /** Retries and dead letters, for bus events and logs. */
+  readonly onSettle: (outcome: 'retry' | 'deadLetter', event: SettleEvent) => void;
   readonly onClose: (engine: ConsumerEngine<T>) => void;
 }
 
@@ -98,6 +101,12 @@ export class ConsumerEngine<T> implements Consumer {
   private idle: (() => void) | undefined;
   private lastDeliveryAt: number | undefined;
   private lastAckAt: number | undefined;
+  private lastProgressAt: number | undefined;
+  private handled = 0;
+  private retried = 0;
+  private deadLettered = 0;
+  /** Start times of running handlers, oldest first. */
+  private readonly runningSince = new Set<{ readonly at: number }>();
   /** Copies waiting out a retry delay before they are sent (their originals still unsettled). */
   private readonly deferred = new Set<Promise<void>>();
 
@@ -127,12 +136,20 @@ export class ConsumerEngine<T> implements Consumer {
   };
 
   health(): ConsumerHealth {
+    const oldest = this.runningSince.values().next().value;
     return {
       kind: this.o.kind,
       destination: this.o.destination,
-      inFlight: this.running + this.pending.length - this.pendingHead,
-      lastDeliveryAt: this.lastDeliveryAt === undefined ? undefined : new Date(this.lastDeliveryAt),
-      lastAckAt: this.lastAckAt === undefined ? undefined : new Date(this.lastAckAt),
+      consumer: this.o.consumer,
+      inFlight: this.running + this.pending.length - this.pendingHead + this.deferred.size,
+      handled: this.handled,
+      retried: this.retried,
+      deadLettered: this.deadLettered,
+      lastDeliveryAt: date(this.lastDeliveryAt),
+      lastAckAt: date(this.lastAckAt),
+      lastProgressAt: date(this.lastProgressAt),
+      longestRunningMs: oldest === undefined ? undefined : Date.now() - oldest.at,
+      lag: this.subscription?.lag?.(),
     };
   }
 
@@ -225,6 +242,8 @@ export class ConsumerEngine<T> implements Consumer {
   private async run(entry: Entry): Promise<void> {
     const d = entry.delivery;
     const envelope = entry.envelope;
+    const since = { at: Date.now() };
+    this.runningSince.add(since);
     try {
       let attempt = envelope.attempt;
       let redelivered = envelope.redelivered;
@@ -250,6 +269,7 @@ export class ConsumerEngine<T> implements Consumer {
       this.o.reportError(asError(error));
       d.release?.();
     } finally {
+      this.runningSince.delete(since);
       this.running--;
       if (entry.key !== undefined) this.busyKeys.delete(entry.key);
       entry.done();
@@ -397,8 +417,25 @@ export class ConsumerEngine<T> implements Consumer {
     failures: Failures,
   ): Promise<Next> {
     const next = await this.settle(d, envelope, outcome, attempt, failures);
+    this.lastProgressAt = Date.now();
+    const name = outcomeName(outcome, attempt, this.o.maxAttempts);
+    if (name === 'ack') this.handled++;
+    else if (name === 'retry' || name === 'deadLetter') {
+      if (name === 'retry') this.retried++;
+      else this.deadLettered++;
+      const delayMs = outcome.type === 'retry' ? this.delayOf(outcome, attempt) : undefined;
+      this.o.onSettle(name, {
+        kind: this.o.kind,
+        destination: this.o.destination,
+        consumer: this.o.consumer,
+        id: envelope.id,
+        attempt,
+        reason: outcome.type === 'retry' || outcome.type === 'reject' ? outcome.reason : '',
+        ...(name === 'retry' && delayMs !== undefined ? { delayMs } : {}),
+        ...(name === 'deadLetter' ? { deadLetter: this.o.deadLetter } : {}),
+      });
+    }
     if (settleChannel.hasSubscribers) {
-      const name = outcomeName(outcome, attempt, this.o.maxAttempts);
       settleChannel.publish({
         adapter: this.o.adapter,
         kind: this.o.kind,
@@ -408,8 +445,7 @@ export class ConsumerEngine<T> implements Consumer {
         attempt,
         outcome: name,
         ...(outcome.type === 'retry' || outcome.type === 'reject' ? { reason: outcome.reason } : {}),
-        ...(name === 'retry' && next.again ? { delayMs: next.delayMs } : {}),
-        ...(name === 'retry' && next.later !== undefined ? { delayMs: next.later.delayMs } : {}),
+        ...(name === 'retry' && outcome.type === 'retry' ? { delayMs: this.delayOf(outcome, attempt) } : {}),
         ...(name === 'deadLetter' ? { deadLetter: this.o.deadLetter } : {}),
       });
     }
@@ -445,7 +481,7 @@ export class ConsumerEngine<T> implements Consumer {
           await this.deadLetter(d, envelope, outcome.reason, attempt, failures);
           return FINISHED;
         }
-        const delayMs = Math.max(0, outcome.delayMs ?? this.o.retryDelay(attempt));
+        const delayMs = this.delayOf(outcome, attempt);
         // A keyed message retries in place: a copy would go behind later messages of its key.
         // So does a log's (its order must hold) and one the transport has no address to copy to.
         if (d.retryAddress === undefined || envelope.key !== undefined || this.o.kind === 'log') {
@@ -464,6 +500,10 @@ export class ConsumerEngine<T> implements Consumer {
         return FINISHED;
       }
     }
+  }
+
+  private delayOf(outcome: { readonly delayMs: number | undefined }, attempt: number): number {
+    return Math.max(0, outcome.delayMs ?? this.o.retryDelay(attempt));
   }
 
   /** A full copy to the dead-letter queue, with the fixed dead-letter headers; then the original is acked. */
@@ -610,6 +650,10 @@ class ReceivedMessage<T> implements Message<T> {
 }
 
 function noop(): void {}
+
+function date(ms: number | undefined): Date | undefined {
+  return ms === undefined ? undefined : new Date(ms);
+}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (

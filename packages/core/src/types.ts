@@ -198,9 +198,22 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'clo
 export interface ConsumerHealth {
   readonly kind: 'queue' | 'topic' | 'log';
   readonly destination: string;
+  /** The durable subscription or the log group, when there is one. */
+  readonly consumer: string | undefined;
+  /** Messages received and not settled yet (running, waiting for a handler, or waiting out a retry delay). */
   readonly inFlight: number;
+  /** Messages acked, retried and dead-lettered since the consumer started. */
+  readonly handled: number;
+  readonly retried: number;
+  readonly deadLettered: number;
   readonly lastDeliveryAt: Date | undefined;
   readonly lastAckAt: Date | undefined;
+  /** When a message was last settled (acked, retried, dead-lettered or requeued). */
+  readonly lastProgressAt: Date | undefined;
+  /** How long the longest-running handler has been running: a stuck handler shows here. */
+  readonly longestRunningMs: number | undefined;
+  /** Messages behind the newest, for a log group, where the broker reports it. */
+  readonly lag: number | undefined;
 }
 
 export interface Health {
@@ -217,6 +230,24 @@ export interface BusEvents {
   state: (state: ConnectionState, error?: Error) => void;
   /** A failure that did not reach a caller: a consumer that could not settle, a lost connection. */
   error: (error: Error) => void;
+  /** A message's handler failed and it will be delivered again (`attempt` is the one that failed). */
+  retry: (event: SettleEvent) => void;
+  /** A message went to its dead-letter queue. */
+  deadLetter: (event: SettleEvent) => void;
+}
+
+/** A retry or a dead letter, as `bus.on('retry' | 'deadLetter')` reports it. */
+export interface SettleEvent {
+  readonly kind: 'queue' | 'topic' | 'log';
+  readonly destination: string;
+  readonly consumer: string | undefined;
+  readonly id: string;
+  readonly attempt: number;
+  readonly reason: string;
+  /** Retries: how long until the next attempt. */
+  readonly delayMs?: number;
+  /** Dead letters: the queue it went to. */
+  readonly deadLetter?: string;
 }
 
 export interface Logger {
