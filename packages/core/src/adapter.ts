@@ -36,7 +36,7 @@ export interface AdapterTarget {
 export interface AdapterContext {
   /** Stable id of this client; adapters derive broker client ids from it. */
   readonly clientId: string;
-  /** Scoped to the adapter: lines already start with `[omnibus] [<adapter>]`. */
+  /** The application's logger bound to `{ adapter }`: log as `(fields, message)`. */
   readonly logger: Logger;
   /** Report connection state changes; core buffers sends while not `connected`. */
   setState(state: ConnectionState, error?: Error): void;

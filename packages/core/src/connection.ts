@@ -32,11 +32,12 @@ export class Connection {
   constructor(
     readonly adapterName: string,
     private readonly options: ResolvedConnectOptions,
-  ) {}
-
-  get logger(): Logger {
-    return this.options.logger;
+  ) {
+    this.logger = childLogger(options.logger, { adapter: adapterName });
   }
+
+  /** The application's logger, bound to `{ adapter }`. */
+  readonly logger: Logger;
 
   isClosed(): boolean {
     return this.state === 'closed';
@@ -45,7 +46,7 @@ export class Connection {
   context(): AdapterContext {
     return {
       clientId: this.options.clientId,
-      logger: scopedLogger(this.options.logger, `[omnibus] [${this.adapterName}]`),
+      logger: this.logger,
       setState: (state, error) => this.setState(state, error),
       reportError: (error) => this.reportError(error),
     };
@@ -61,11 +62,8 @@ export class Connection {
     if (this.state === 'closed' || state === this.state) return;
     this.state = state;
     this.since = new Date();
-    const fields = error === undefined ? undefined : { error: error.message };
-    this.options.logger[state === 'reconnecting' ? 'warn' : 'info'](
-      `[omnibus] [${this.adapterName}] ${state}`,
-      fields,
-    );
+    const fields = error === undefined ? { state } : { state, error: error.message };
+    this.logger[state === 'reconnecting' ? 'warn' : 'info'](fields, `omnibus ${state}`);
     if (connectionChannel.hasSubscribers) {
       connectionChannel.publish({ adapter: this.adapterName, state, error } satisfies ConnectionMessage);
     }
@@ -76,23 +74,20 @@ export class Connection {
 
   /** A retry or a dead letter: logged (debug / warn, with the reason) and emitted as a bus event. */
   reportSettlement(outcome: 'retry' | 'deadLetter', event: SettleEvent): void {
-    const fields = { ...event, adapter: this.adapterName };
+    const fields = { ...event };
     if (outcome === 'retry') {
-      this.options.logger.debug(
-        `[omnibus] [${this.adapterName}] retrying ${event.id} from "${event.destination}"`,
-        fields,
-      );
+      this.logger.debug(fields, `omnibus retrying ${event.id} from "${event.destination}"`);
     } else {
-      this.options.logger.warn(
-        `[omnibus] [${this.adapterName}] dead-lettered ${event.id} from "${event.destination}" to "${event.deadLetter}": ${event.reason}`,
+      this.logger.warn(
         fields,
+        `omnibus dead-lettered ${event.id} from "${event.destination}" to "${event.deadLetter}": ${event.reason}`,
       );
     }
     for (const listener of this.listeners[outcome]) safely(() => listener(event));
   }
 
   reportError(error: Error): void {
-    this.options.logger.error(error.message, { code: (error as { code?: unknown }).code });
+    this.logger.error({ code: (error as { code?: unknown }).code, err: error }, error.message);
     for (const listener of this.listeners.error) safely(() => listener(error));
   }
 
@@ -229,12 +224,20 @@ function safely(fn: () => void): void {
   }
 }
 
-/** A logger whose lines start with `prefix`: an adapter logs through one scoped to it, never typing the prefix. */
-export function scopedLogger(logger: Logger, prefix: string): Logger {
+/**
+ * A logger bound to `bindings` (`{ adapter }`, `{ destination }`): the logger's own `child` when it
+ * has one (pino, bunyan), otherwise the bindings are added to every line's fields.
+ */
+export function childLogger(logger: Logger, bindings: Record<string, unknown>): Logger {
+  if (typeof logger.child === 'function') return logger.child(bindings);
+  const bound =
+    (level: 'debug' | 'info' | 'warn' | 'error') => (fields: Record<string, unknown>, message: string) =>
+      logger[level]({ ...bindings, ...fields }, message);
   return {
-    debug: (message, fields) => logger.debug(`${prefix} ${message}`, fields),
-    info: (message, fields) => logger.info(`${prefix} ${message}`, fields),
-    warn: (message, fields) => logger.warn(`${prefix} ${message}`, fields),
-    error: (message, fields) => logger.error(`${prefix} ${message}`, fields),
+    debug: bound('debug'),
+    info: bound('info'),
+    warn: bound('warn'),
+    error: bound('error'),
+    child: (more) => childLogger(logger, { ...bindings, ...more }),
   };
 }

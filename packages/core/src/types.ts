@@ -250,11 +250,17 @@ export interface SettleEvent {
   readonly deadLetter?: string;
 }
 
+/**
+ * Where Omnibus logs: `(fields, message)`, the order of pino and bunyan, so their loggers pass
+ * straight in (`console` works too). With `child`, Omnibus logs through children bound to
+ * `{ adapter }` (and `{ destination }` for consumers); without it, the bindings join the fields.
+ */
 export interface Logger {
-  debug(message: string, fields?: Record<string, unknown>): void;
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
+  debug(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+  child?(bindings: Record<string, unknown>): Logger;
 }
 
 export interface Bus extends AsyncDisposable {
