@@ -134,22 +134,25 @@ export const semanticsTests = defineTests([
     needsInject: true,
     async run(t) {
       const inject = injector(t);
-      const bus = await t.connect();
-      const queue = bus.queue<string>(t.name('q'));
+      // Two queues on two connections: an id made from a per-channel counter repeats across them.
+      const first = (await t.connect()).queue<string>(t.name('q'));
+      const second = (await t.connect()).queue<string>(t.name('q'));
       const got = recorder<string>((m) => {
         if (m.payload === 'a' && m.attempt === 1) throw new Error('once');
       });
-      await queue.consume(got.handler);
-      await inject({ kind: 'queue', name: queue.name }, { body: json('a'), contentType: 'application/json' });
-      await inject({ kind: 'queue', name: queue.name }, { body: json('b'), contentType: 'application/json' });
-      await got.waitFor(3, t.timeoutMs);
-      const a = got.messages.filter((m) => m.payload === 'a');
-      const b = got.messages.filter((m) => m.payload === 'b');
-      expect(a.map((m) => m.attempt)).toEqual([1, 2]);
-      expect(b).toHaveLength(1);
-      for (const m of got.messages) expect(m.id).toMatch(/\S/);
-      expect(a[0]!.id).not.toBe(b[0]!.id);
-      expect(a[1]!.id, 'the id of the retried foreign message').toBe(a[0]!.id);
+      await first.consume(got.handler);
+      await second.consume(got.handler);
+      await inject({ kind: 'queue', name: first.name }, { body: json('a'), contentType: 'application/json' });
+      await inject({ kind: 'queue', name: first.name }, { body: json('b'), contentType: 'application/json' });
+      await inject({ kind: 'queue', name: second.name }, { body: json('c'), contentType: 'application/json' });
+      await got.waitFor(4, t.timeoutMs);
+      const [a1, a2] = got.messages.filter((m) => m.payload === 'a');
+      const b = got.messages.find((m) => m.payload === 'b');
+      const c = got.messages.find((m) => m.payload === 'c');
+      expect([a1?.attempt, a2?.attempt, b?.attempt, c?.attempt]).toEqual([1, 2, 1, 1]);
+      for (const m of got.messages) expect.soft(m.id, `the id of "${m.payload}"`).toMatch(/\S/);
+      expect.soft(new Set([a1!.id, b!.id, c!.id]).size, `distinct ids: ${[a1!.id, b!.id, c!.id]}`).toBe(3);
+      expect.soft(a2!.id, 'the id of the retried foreign message').toBe(a1!.id);
     },
   },
   {
@@ -172,8 +175,8 @@ export const semanticsTests = defineTests([
       await dead.waitFor(1, t.timeoutMs);
       expect(seen).toHaveLength(2);
       expect(seen[0]).toMatch(/\S/);
-      expect(seen[1], 'the id on the second attempt').toBe(seen[0]);
-      expect(dead.messages[0]!.id, 'the id of the dead letter').toBe(seen[0]);
+      expect.soft(seen[1], 'the id on the second attempt').toBe(seen[0]);
+      expect.soft(dead.messages[0]!.id, 'the id of the dead letter').toBe(seen[0]);
       expect(dead.payloads()).toEqual(['f']);
       expect(dead.messages[0]!.headers[HEADER.deadLetterReason]).toBe('foreign and rejected');
     },
@@ -245,17 +248,17 @@ export const semanticsTests = defineTests([
       await dead.waitFor(1, t.timeoutMs);
       const letter = dead.messages[0]!;
       expect(attempts).toBe(1);
-      expect(letter.id).toBe(id);
-      expect(letter.payload).toBe(text);
-      expect(Array.from(letter.body)).toEqual(Array.from(encoder.encode(text)));
-      expect((letter as { contentType?: string }).contentType).toBe(textCodec.contentType);
-      expect(letter.key).toBe('customer-7');
-      if (headers) expect(letter.headers).toMatchObject({ tenant: 'acme', 'x-app-trace': 't-1' });
-      if (priority) expect(letter.priority).toBe(3);
-      expect(letter.headers[HEADER.deadLetterOrigin]).toBe(name);
-      expect(letter.headers[HEADER.deadLetterKind]).toBe('queue');
-      expect(letter.headers[HEADER.deadLetterReason]).toBe('not wanted');
-      expect(letter.headers[HEADER.deadLetterAttempts]).toBe('1');
+      expect.soft(letter.id).toBe(id);
+      expect.soft(letter.payload).toBe(text);
+      expect.soft(Array.from(letter.body)).toEqual(Array.from(encoder.encode(text)));
+      expect.soft((letter as { contentType?: string }).contentType).toBe(textCodec.contentType);
+      expect.soft(letter.key).toBe('customer-7');
+      if (headers) expect.soft(letter.headers).toMatchObject({ tenant: 'acme', 'x-app-trace': 't-1' });
+      if (priority) expect.soft(letter.priority).toBe(3);
+      expect.soft(letter.headers[HEADER.deadLetterOrigin]).toBe(name);
+      expect.soft(letter.headers[HEADER.deadLetterKind]).toBe('queue');
+      expect.soft(letter.headers[HEADER.deadLetterReason]).toBe('not wanted');
+      expect.soft(letter.headers[HEADER.deadLetterAttempts]).toBe('1');
       const first = Date.parse(letter.headers[HEADER.deadLetterFirstFailure] ?? '');
       const last = Date.parse(letter.headers[HEADER.deadLetterLastFailure] ?? '');
       expect(Number.isNaN(first) || Number.isNaN(last)).toBe(false);
