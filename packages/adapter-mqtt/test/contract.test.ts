@@ -72,14 +72,22 @@ function foreignPublisher(protocolVersion: 4 | 5, options: { readonly envelope?:
     if (hasHeaders && options.envelope !== true) {
       throw new Error('MQTT 3.1.1 without the envelope cannot carry headers');
     }
-    const payload = hasHeaders ? envelope(headers, message.contentType, message.body) : Buffer.from(message.body);
+    const payload = hasHeaders
+      ? envelope(headers, message.contentType, message.body)
+      : Buffer.from(message.body);
     await publisher.publishAsync(topic, payload, { qos: 1 });
   };
 }
 
 /** The envelope of adapter-mqtt's wire.ts, written by hand as another producer would: no `i` (id), no `t`. */
-function envelope(headers: Readonly<Record<string, string>>, contentType: string | undefined, body: Uint8Array) {
-  const meta = Buffer.from(JSON.stringify({ h: headers, ...(contentType === undefined ? {} : { c: contentType }) }));
+function envelope(
+  headers: Readonly<Record<string, string>>,
+  contentType: string | undefined,
+  body: Uint8Array,
+) {
+  const meta = Buffer.from(
+    JSON.stringify({ h: headers, ...(contentType === undefined ? {} : { c: contentType }) }),
+  );
   const length = Buffer.alloc(4);
   length.writeUInt32BE(meta.length);
   return Buffer.concat([Buffer.from([0x00, 0x4f, 0x4d, 0x42, 0x01]), length, meta, body]);

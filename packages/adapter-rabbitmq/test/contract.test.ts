@@ -98,4 +98,3 @@ if (reason !== undefined) {
   logTests();
   restartTests();
 }
-

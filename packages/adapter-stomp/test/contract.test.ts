@@ -55,7 +55,8 @@ function foreignSender(url: string): Inject {
   const open = () =>
     new Promise<StompitClient>((resolve, reject) => {
       const where = new URL(url);
-      const stompitConnect = (createRequire(import.meta.url)('stompit') as { connect: StompitConnect }).connect;
+      const stompitConnect = (createRequire(import.meta.url)('stompit') as { connect: StompitConnect })
+        .connect;
       const opened = stompitConnect(
         {
           host: where.hostname,

@@ -6,7 +6,14 @@
  */
 import { HEADER, type Message, textCodec, ValidationError } from '@omnibus/core';
 import { expect } from 'vitest';
-import { type ContractContext, defineTests, type Inject, recorder, rejectsWith, waitFor } from '../harness.js';
+import {
+  type ContractContext,
+  defineTests,
+  type Inject,
+  recorder,
+  rejectsWith,
+  waitFor,
+} from '../harness.js';
 
 interface Keyed {
   readonly key: string;
@@ -101,7 +108,12 @@ export const semanticsTests = defineTests([
     ...keyed,
     // Where the broker has no delay, a plain retry (the destination's default) is what can be asked.
     run: (t) =>
-      keyedRetry(t, t.capabilities.delay === 'none' ? { concurrency: 4, others: 2 } : { concurrency: 4, others: 2, delayMs: 200 }),
+      keyedRetry(
+        t,
+        t.capabilities.delay === 'none'
+          ? { concurrency: 4, others: 2 }
+          : { concurrency: 4, others: 2, delayMs: 200 },
+      ),
   },
   {
     id: 'semantics: a priority sent to a queue declared without maxPriority is refused, and nothing is sent',
@@ -124,7 +136,12 @@ export const semanticsTests = defineTests([
       expect(got.payloads()).toEqual(['marker']);
       // Above the declared maximum is refused too, whatever the broker could take.
       const declared = bus.queue<string>(t.name('q'), { maxPriority: 3 });
-      await rejectsWith(() => declared.send('x', { priority: 4 }), ValidationError, 'OMNIBUS_VALIDATION', /0 to 3/);
+      await rejectsWith(
+        () => declared.send('x', { priority: 4 }),
+        ValidationError,
+        'OMNIBUS_VALIDATION',
+        /0 to 3/,
+      );
     },
   },
   {
@@ -144,7 +161,10 @@ export const semanticsTests = defineTests([
       await second.consume(got.handler);
       await inject({ kind: 'queue', name: first.name }, { body: json('a'), contentType: 'application/json' });
       await inject({ kind: 'queue', name: first.name }, { body: json('b'), contentType: 'application/json' });
-      await inject({ kind: 'queue', name: second.name }, { body: json('c'), contentType: 'application/json' });
+      await inject(
+        { kind: 'queue', name: second.name },
+        { body: json('c'), contentType: 'application/json' },
+      );
       await got.waitFor(4, t.timeoutMs);
       const [a1, a2] = got.messages.filter((m) => m.payload === 'a');
       const b = got.messages.find((m) => m.payload === 'b');
@@ -193,7 +213,10 @@ export const semanticsTests = defineTests([
       await bus.queue(name).consume(good.handler);
       const dead = recorder<Uint8Array>();
       await bus.queue<Uint8Array>(`${name}.dlq`, { codec: 'bytes' }).consume(dead.handler);
-      await inject({ kind: 'queue', name }, { body: encoder.encode('{not json'), contentType: 'application/json' });
+      await inject(
+        { kind: 'queue', name },
+        { body: encoder.encode('{not json'), contentType: 'application/json' },
+      );
       await dead.waitFor(1, t.timeoutMs);
       await bus.queue(name).send({ ok: true });
       await good.waitFor(1, t.timeoutMs);
