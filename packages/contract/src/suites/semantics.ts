@@ -72,7 +72,7 @@ async function keyedRetry(
   expect(succeeded).toEqual([1, 2, 3]);
   expect(handled).toEqual(['m1#1', 'm1#2', 'm2#1', 'm3#1']);
   if (options.delayMs !== undefined) expect(retriedAfter).toBeGreaterThanOrEqual(options.delayMs - 50);
-  // Other keys are not held up by the retry of key k: all of them got through, in order.
+  // Every message of key o got through beside the retry, in its own order.
   expect(others).toEqual([...others].sort((a, b) => a - b));
 }
 
