@@ -254,9 +254,11 @@ export const semanticsTests = defineTests([
       const name = t.name('q');
       const priority = t.capabilities.priority !== 'none';
       const headers = t.capabilities.headers !== 'none';
-      const queue = bus.queue<string>(name, { codec: 'text', ...(priority ? { maxPriority: 5 } : {}) });
+      const declared = priority ? { maxPriority: 5 } : {};
+      const queue = bus.queue<string>(name, { codec: 'text', ...declared });
       let attempts = 0;
-      await queue.consume(async (m) => {
+      // The consumer reads bytes: the copy must keep the message's content type, not the consumer's.
+      await bus.queue<Uint8Array>(name, { codec: 'bytes', ...declared }).consume(async (m) => {
         attempts++;
         await m.reject('not wanted');
       });
