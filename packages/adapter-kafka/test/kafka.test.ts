@@ -3,14 +3,48 @@
  * tests that restart the broker (contract lifecycle, broker loss) must not pull it away from
  * under other Kafka tests. Within a file, tests run one after the other.
  */
-import { runContractSuite } from '@omnibus/contract';
-import { describe, it } from 'vitest';
-import { connectKafka, kafkaAvailable, restartKafka } from './helpers.js';
+import { type Inject, runContractSuite } from '@omnibus/contract';
+import kafkajs, { type Producer } from 'kafkajs';
+import { afterAll, describe, it } from 'vitest';
+import { connectKafka, KAFKA_BROKERS, kafkaAvailable, restartKafka } from './helpers.js';
 import { batchingTests } from './suites/batching.js';
 import { consumerTests } from './suites/consumer.js';
 import { crashTests } from './suites/crash.js';
 import { provisioningTests } from './suites/provisioning.js';
 import { brokerLossTests, clusterSize } from './suites/reliability.js';
+
+/** One plain kafkajs producer for foreign messages, connected on first use. */
+let foreign: Promise<Producer> | undefined;
+afterAll(async () => {
+  const opened = foreign;
+  foreign = undefined;
+  if (opened !== undefined) await (await opened).disconnect().catch(() => undefined);
+});
+
+/**
+ * As a non-Omnibus Kafka producer: a record on the topic the adapter uses for the queue (the queue's
+ * own name), with acks=all, no key, and only the given headers (no x-omnibus-id).
+ */
+const inject: Inject = async (target, message) => {
+  foreign ??= (async () => {
+    const client = new kafkajs.Kafka({
+      clientId: 'omnibus-contract-foreign',
+      brokers: KAFKA_BROKERS,
+      logLevel: kafkajs.logLevel.NOTHING,
+    });
+    const producer = client.producer();
+    await producer.connect();
+    return producer;
+  })();
+  const producer = await foreign;
+  const headers: Record<string, string> = { ...message.headers };
+  if (message.contentType !== undefined) headers['content-type'] = message.contentType;
+  await producer.send({
+    topic: target.name,
+    acks: -1,
+    messages: [{ value: Buffer.from(message.body), headers }],
+  });
+};
 
 if (await kafkaAvailable()) {
   await runContractSuite({
@@ -18,6 +52,7 @@ if (await kafkaAvailable()) {
     // A restart of the test broker takes ~30 s (JVM start on two shared cores): sends wait that long.
     connect: (options) => connectKafka({ sendBuffer: { timeoutMs: 120_000 }, ...options }),
     ...(restartKafka === undefined ? {} : { restartBroker: restartKafka }),
+    inject,
     // Group joins and rebalances take Kafka seconds, not milliseconds.
     timeoutMs: 15_000,
     testTimeoutMs: 120_000,

@@ -2,8 +2,9 @@
  * Everything that needs the broker, in one file so it runs in order: the contract suite, then this
  * adapter's own tests, then the broker restart (which would break tests running beside it).
  */
-import { runContractSuite } from '@omnibus/contract';
+import { type Inject, runContractSuite } from '@omnibus/contract';
 import { connect, parseUrl } from '@omnibus/core';
+import { connect as amqpConnect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { afterAll, describe, it, vi } from 'vitest';
 import { rabbitmq } from '../src/index.js';
 import { resolveSettings } from '../src/options.js';
@@ -14,6 +15,43 @@ import { behaviourTests } from './live/behaviour.js';
 import { connectionTests } from './live/connection.js';
 import { logTests } from './live/logs.js';
 import { restartTests } from './live/restart.js';
+
+/** One plain amqplib connection for foreign messages, opened on first use (after any restart). */
+let foreign: Promise<{ model: ChannelModel; channel: ConfirmChannel }> | undefined;
+afterAll(async () => {
+  const opened = foreign;
+  foreign = undefined;
+  if (opened !== undefined) await (await opened).model.close().catch(() => undefined);
+});
+
+/**
+ * As a non-Omnibus AMQP producer: a confirmed publish to the default exchange, routing key = the
+ * queue (declared by the consumer the test attached first), no message-id, no x-omnibus- header.
+ */
+const inject: Inject = async (target, message) => {
+  foreign ??= (async () => {
+    const model = await amqpConnect(AMQP_URL);
+    model.on('error', () => undefined);
+    model.on('close', () => {
+      foreign = undefined;
+    });
+    return { model, channel: await model.createConfirmChannel() };
+  })();
+  const { channel } = await foreign;
+  await new Promise<void>((resolve, reject) => {
+    channel.publish(
+      '',
+      target.name,
+      Buffer.from(message.body),
+      {
+        persistent: true,
+        headers: { ...message.headers },
+        ...(message.contentType === undefined ? {} : { contentType: message.contentType }),
+      },
+      (error: unknown) => (error ? reject(error) : resolve()),
+    );
+  });
+};
 
 const reason = await unavailable();
 if (reason !== undefined) {
@@ -52,6 +90,7 @@ if (reason !== undefined) {
     connect: (options) =>
       connect(AMQP_URL, { sendBuffer: { timeoutMs: 120_000 }, ...options, adapters: [rabbitmq()] }),
     restartBroker,
+    inject,
     testTimeoutMs: 180_000,
   });
   connectionTests();

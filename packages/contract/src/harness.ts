@@ -5,6 +5,25 @@
 import { randomBytes } from 'node:crypto';
 import type { Bus, Capabilities, ConnectOptions, Message } from '@omnibus/core';
 
+/** Where `inject` puts a foreign message: a queue, by its Omnibus name. */
+export interface InjectTarget {
+  readonly kind: 'queue';
+  readonly name: string;
+}
+
+/** A message as a non-Omnibus producer sends it: bytes and its own headers, no Omnibus envelope, no id. */
+export interface ForeignMessage {
+  readonly body: Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly contentType?: string;
+}
+
+/**
+ * Puts a foreign message on the broker with the broker's own client, where the adapter consumes
+ * `target` from; resolves once the broker has it. The consumer is attached before it is called.
+ */
+export type Inject = (target: InjectTarget, message: ForeignMessage) => Promise<void>;
+
 export interface ContractContext {
   /** A fresh connection, closed after the test. */
   connect(options?: ConnectOptions): Promise<Bus>;
@@ -15,6 +34,8 @@ export interface ContractContext {
   readonly restartBroker: (() => Promise<void>) | undefined;
   /** How long to wait for a message before failing. */
   readonly timeoutMs: number;
+  /** Puts foreign messages on the broker; only present when the suite was given `inject`. */
+  readonly inject: Inject | undefined;
 }
 
 export interface ContractTest {
@@ -24,6 +45,8 @@ export interface ContractTest {
   /** Why the test would not apply, printed when `when` is false. */
   readonly whenText?: string;
   readonly needsRestart?: boolean;
+  /** Runs only when the suite was given `inject` (foreign messages). */
+  readonly needsInject?: boolean;
   readonly run: (context: ContractContext) => Promise<void>;
 }
 

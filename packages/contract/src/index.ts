@@ -9,12 +9,13 @@
  */
 import type { Bus, Capabilities, ConnectOptions } from '@omnibus/core';
 import { describe, it } from 'vitest';
-import { type ContractContext, type ContractTest, uniqueName } from './harness.js';
+import { type ContractContext, type ContractTest, type Inject, uniqueName } from './harness.js';
 import { capabilityTests } from './suites/capabilities.js';
 import { errorTests } from './suites/errors.js';
 import { lifecycleTests } from './suites/lifecycle.js';
 import { logTests } from './suites/log.js';
 import { queueTests } from './suites/queue.js';
+import { semanticsTests } from './suites/semantics.js';
 import { topicTests } from './suites/topic.js';
 
 const AREAS = {
@@ -24,6 +25,7 @@ const AREAS = {
   capabilities: capabilityTests,
   lifecycle: lifecycleTests,
   errors: errorTests,
+  semantics: semanticsTests,
 } as const;
 
 /** The name of every contract test; `skip` keys are checked against it. */
@@ -36,6 +38,12 @@ export interface ContractSuiteOptions {
   readonly connect: (options?: ConnectOptions) => Promise<Bus>;
   /** Restarts the broker; reconnection tests run only when given. */
   readonly restartBroker?: () => Promise<void>;
+  /**
+   * Puts raw bytes on a queue with the broker's own client, as a non-Omnibus producer would (no
+   * Omnibus envelope, no id), where the adapter consumes that queue from. The foreign-message tests
+   * run only when given; they attach their consumer before calling it.
+   */
+  readonly inject?: Inject;
   /** Tests to skip, each with the reason; every skip is printed. */
   readonly skip?: Partial<Record<ContractTestId, string>>;
   /** How long a test waits for a message before failing. @default 10000 */
@@ -59,7 +67,7 @@ export function contractTests(): Readonly<Record<keyof typeof AREAS, readonly Co
 /** Which tests apply to these capabilities, and why the others do not. */
 export function planContractSuite(
   capabilities: Capabilities,
-  options: Pick<ContractSuiteOptions, 'restartBroker' | 'skip'>,
+  options: Pick<ContractSuiteOptions, 'restartBroker' | 'skip' | 'inject'>,
 ): ContractPlan {
   const notRun = new Map<string, string>();
   const run: string[] = [];
@@ -73,7 +81,9 @@ export function planContractSuite(
             ? `not applicable: ${test.whenText ?? 'capability missing'}`
             : test.needsRestart === true && options.restartBroker === undefined
               ? 'skipped: no restartBroker given'
-              : undefined;
+              : test.needsInject === true && options.inject === undefined
+                ? 'skipped: no inject given'
+                : undefined;
       if (reason === undefined) run.push(test.id);
       else notRun.set(test.id, reason);
     }
@@ -126,6 +136,7 @@ export async function runContractSuite(options: ContractSuiteOptions): Promise<C
             const context: ContractContext = {
               capabilities,
               restartBroker: options.restartBroker,
+              inject: options.inject,
               timeoutMs,
               name: uniqueName,
               async connect(connectOptions) {
@@ -162,7 +173,10 @@ export {
 export {
   type ContractContext,
   type ContractTest,
+  type ForeignMessage,
   gate,
+  type Inject,
+  type InjectTarget,
   recorder,
   rejectsWith,
   uniqueName,

@@ -372,8 +372,13 @@ class QueueHandle<T> implements Queue<T> {
     const message = this.bus.outgoing(this.name, this.codec, payload, options);
     if (options.priority !== undefined) {
       this.bus.feature('priority', 'send without a priority, or use a broker with priority queues');
-      const limit = this.maxPriority ?? this.bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
-      message.priority = positiveInt('priority', options.priority, 0, limit, 0);
+      // One rule on every broker: some order undeclared queues by priority, others drop it silently.
+      if (this.maxPriority === undefined) {
+        throw new ValidationError(
+          `queue "${this.name}" was declared without maxPriority, so it cannot order by priority; declare it with bus.queue(name, { maxPriority })`,
+        );
+      }
+      message.priority = positiveInt('priority', options.priority, 0, this.maxPriority, 0);
     }
     if (options.delayMs !== undefined) {
       const delayMs = positiveInt('delayMs', options.delayMs, 0, 2 ** 31 - 1, 0);
