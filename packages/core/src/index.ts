@@ -35,6 +35,7 @@ export {
   isOmnibusError,
   type MissingCapability,
   OmnibusError,
+  type OmnibusErrors,
   PublishError,
   TimeoutError,
   UnsupportedCapabilityError,
