@@ -55,8 +55,8 @@ function newestMtime(dir: string): number {
   return Math.max(...files(dir).map((f) => statSync(f).mtimeMs));
 }
 
-const work = mkdtempSync(join(tmpdir(), 'omnibus-packaging-'));
-const app = join(work, 'app');
+let work = '';
+let app = '';
 const installed = (name: string) => join(app, 'node_modules', name);
 
 /** The program: each package imported and used, and the README example on memory://. */
@@ -127,6 +127,8 @@ describe('packed and installed with npm into an empty folder', () => {
         newestMtime(join(p.dir, 'src')) > statSync(join(p.dir, 'dist/index.js')).mtimeMs,
     );
     if (stale.length > 0) await exec('pnpm', ['build'], { cwd: root, timeout: 240_000 });
+    work = mkdtempSync(join(tmpdir(), 'omnibus-packaging-'));
+    app = join(work, 'app');
     const tarballs = join(work, 'tarballs');
     for (const p of packages) {
       await exec('pnpm', ['pack', '--pack-destination', tarballs], { cwd: p.dir, timeout: 60_000 });
@@ -156,7 +158,9 @@ describe('packed and installed with npm into an empty folder', () => {
     writeFileSync(join(app, 'readme.ts'), README_STUBS + twentyLines());
   }, 300_000);
 
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => {
+    if (work !== '') rmSync(work, { recursive: true, force: true });
+  });
 
   it('installs one copy of core, shared by every package, and no vitest', () => {
     expect(readdirSync(join(app, 'node_modules/@omnibus')).sort()).toEqual(
