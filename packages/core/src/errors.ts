@@ -19,11 +19,16 @@ export interface ErrorOptions {
   readonly cause?: unknown;
 }
 
-export class OmnibusError extends Error {
-  readonly code: ErrorCode;
+/**
+ * The base class: `instanceof OmnibusError` catches every Omnibus error. To narrow by `code`, use
+ * `isOmnibusError(e)` (or the `OmnibusErrors` union): `switch (e.code)` then gives each class.
+ */
+export class OmnibusError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
   readonly adapter: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
+  // Omnibus throws only the subclasses below, one per code, so `OmnibusErrors` is exhaustive.
+  constructor(code: C, message: string, options: ErrorOptions = {}) {
     super(
       prefix(options.adapter) + message,
       options.cause === undefined ? undefined : { cause: options.cause },
@@ -35,7 +40,7 @@ export class OmnibusError extends Error {
 }
 
 /** Invalid configuration or options. `issues` lists every problem found, not only the first. */
-export class ConfigError extends OmnibusError {
+export class ConfigError extends OmnibusError<'OMNIBUS_CONFIG'> {
   readonly issues: readonly string[];
   constructor(issues: readonly string[] | string, options: ErrorOptions = {}) {
     const list = typeof issues === 'string' ? [issues] : issues;
@@ -49,7 +54,7 @@ export class ConfigError extends OmnibusError {
 }
 
 /** The broker could not be reached, or the connection was lost and not re-established in time. */
-export class ConnectionError extends OmnibusError {
+export class ConnectionError extends OmnibusError<'OMNIBUS_CONNECTION'> {
   /** True when the operation may succeed if tried again after reconnection. */
   readonly retriable: boolean;
   constructor(message: string, options: ErrorOptions & { readonly retriable?: boolean } = {}) {
@@ -65,7 +70,7 @@ export interface MissingCapability {
 }
 
 /** A feature the connected broker does not provide (capability `none`, or below what `requires` asked). */
-export class UnsupportedCapabilityError extends OmnibusError {
+export class UnsupportedCapabilityError extends OmnibusError<'OMNIBUS_UNSUPPORTED'> {
   readonly missing: readonly MissingCapability[];
   constructor(message: string, missing: readonly MissingCapability[], options: ErrorOptions = {}) {
     super('OMNIBUS_UNSUPPORTED', message, options);
@@ -74,7 +79,7 @@ export class UnsupportedCapabilityError extends OmnibusError {
 }
 
 /** A payload, destination name, subject or option that is not valid. `issues` lists every problem. */
-export class ValidationError extends OmnibusError {
+export class ValidationError extends OmnibusError<'OMNIBUS_VALIDATION'> {
   readonly issues: readonly string[];
   constructor(message: string, issues: readonly string[] = [], options: ErrorOptions = {}) {
     super('OMNIBUS_VALIDATION', issues.length > 0 ? `${message}: ${issues.join('; ')}` : message, options);
@@ -83,14 +88,14 @@ export class ValidationError extends OmnibusError {
 }
 
 /** The broker did not accept a message (negative confirm, unroutable, refused). */
-export class PublishError extends OmnibusError {
+export class PublishError extends OmnibusError<'OMNIBUS_PUBLISH'> {
   constructor(message: string, options: ErrorOptions = {}) {
     super('OMNIBUS_PUBLISH', message, options);
   }
 }
 
 /** A bounded resource is full: a memory queue at its limit, or the send buffer during an outage. */
-export class CapacityError extends OmnibusError {
+export class CapacityError extends OmnibusError<'OMNIBUS_CAPACITY'> {
   readonly limit: number;
   constructor(message: string, limit: number, options: ErrorOptions = {}) {
     super('OMNIBUS_CAPACITY', message, options);
@@ -99,7 +104,7 @@ export class CapacityError extends OmnibusError {
 }
 
 /** An operation did not complete within its deadline. */
-export class TimeoutError extends OmnibusError {
+export class TimeoutError extends OmnibusError<'OMNIBUS_TIMEOUT'> {
   readonly timeoutMs: number;
   constructor(message: string, timeoutMs: number, options: ErrorOptions = {}) {
     super('OMNIBUS_TIMEOUT', message, options);
@@ -108,13 +113,25 @@ export class TimeoutError extends OmnibusError {
 }
 
 /** The bus, or the consumer, was closed. */
-export class ClosedError extends OmnibusError {
+export class ClosedError extends OmnibusError<'OMNIBUS_CLOSED'> {
   constructor(message: string, options: ErrorOptions = {}) {
     super('OMNIBUS_CLOSED', message, options);
   }
 }
 
-export function isOmnibusError(value: unknown): value is OmnibusError {
+/** Every error Omnibus throws, discriminated by `code`: `switch (e.code)` narrows to the class. */
+export type OmnibusErrors =
+  | ConfigError
+  | ConnectionError
+  | UnsupportedCapabilityError
+  | ValidationError
+  | PublishError
+  | CapacityError
+  | TimeoutError
+  | ClosedError;
+
+/** True for any Omnibus error; the result narrows by `code` (see `OmnibusErrors`). */
+export function isOmnibusError(value: unknown): value is OmnibusErrors {
   return value instanceof OmnibusError;
 }
 

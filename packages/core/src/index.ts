@@ -57,6 +57,7 @@ export {
   isOmnibusError,
   type MissingCapability,
   OmnibusError,
+  type OmnibusErrors,
   PublishError,
   TimeoutError,
   UnsupportedCapabilityError,

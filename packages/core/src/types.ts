@@ -34,7 +34,7 @@ export interface Message<T = unknown> {
   readonly attempt: number;
   /** True when this message was delivered before (a retry, a requeue, or a broker redelivery). */
   readonly redelivered: boolean;
-  /** Set for log messages. */
+  /** Set for log messages (a log's handlers get a `LogMessage`, where it is always there). */
   readonly position?: LogPosition;
   /** The queue, topic or log it was received from. */
   readonly destination: string;
@@ -54,6 +54,11 @@ export interface Message<T = unknown> {
   requeue(): Promise<void>;
 }
 
+/** A message read from a log: it always has its position. */
+export interface LogMessage<T = unknown> extends Message<T> {
+  readonly position: LogPosition;
+}
+
 export interface RetryOptions {
   /** Wait this long before redelivery. @default the destination's retry delay */
   readonly delayMs?: number;
@@ -63,6 +68,9 @@ export interface RetryOptions {
 
 /** A handler's outcome: resolve → ack; throw → retry (then dead-letter after `maxAttempts`). */
 export type Handler<T> = (message: Message<T>) => unknown;
+
+/** A log reader's handler: its messages always have a `position`. */
+export type LogHandler<T> = (message: LogMessage<T>) => unknown;
 
 export interface SendOptions {
   /** A message id; generated when omitted. */
@@ -100,12 +108,19 @@ export interface AppendResult {
   readonly position: LogPosition;
 }
 
-/** Settings shared by every destination handle. */
-export interface DestinationOptions<T> {
-  /** Validates on send (before anything leaves the process) and on receive (invalid → dead-letter). */
-  readonly schema?: StandardSchemaV1<unknown, T>;
-  /** @default 'json' */
-  readonly codec?: CodecName | Codec<T>;
+/**
+ * Settings shared by every destination handle. `T` is what handlers receive (the schema's output),
+ * `TIn` what `send`/`publish`/`append` take (the schema's input: fields with defaults optional,
+ * values before transforms). Without a schema they are the same type.
+ */
+export interface DestinationOptions<T, TIn = T> {
+  /**
+   * Validates on send (before anything leaves the process) and on receive (invalid → dead-letter).
+   * What is sent is the payload as given, so the receiving side applies defaults and transforms.
+   */
+  readonly schema?: StandardSchemaV1<TIn, T>;
+  /** Encodes what is sent and decodes it before the schema runs. @default 'json' */
+  readonly codec?: CodecName | Codec<TIn> | Codec<T>;
 }
 
 /** What happens to messages whose handler fails. */
@@ -118,14 +133,14 @@ export interface RetryPolicy {
   readonly deadLetter?: string;
 }
 
-export interface QueueOptions<T> extends DestinationOptions<T>, RetryPolicy {
+export interface QueueOptions<T, TIn = T> extends DestinationOptions<T, TIn>, RetryPolicy {
   /** Highest priority this queue accepts; needed to declare priority queues on brokers such as RabbitMQ. */
   readonly maxPriority?: number;
 }
 
-export type TopicOptions<T> = DestinationOptions<T> & RetryPolicy;
+export type TopicOptions<T, TIn = T> = DestinationOptions<T, TIn> & RetryPolicy;
 
-export interface LogOptions<T> extends DestinationOptions<T>, RetryPolicy {
+export interface LogOptions<T, TIn = T> extends DestinationOptions<T, TIn>, RetryPolicy {
   /** Partitions when the log is created. @default 1 */
   readonly partitions?: number;
 }
@@ -169,28 +184,29 @@ export interface Consumer extends AsyncDisposable {
   readonly closed: boolean;
 }
 
-export interface Queue<T> {
+/** `T`: what handlers receive; `TIn`: what `send` takes (see `DestinationOptions`). */
+export interface Queue<T, TIn = T> {
   readonly name: string;
   /** Resolves when the broker has the message. */
-  send(payload: T, options?: SendOptions): Promise<SendResult>;
+  send(payload: TIn, options?: SendOptions): Promise<SendResult>;
   consume(handler: Handler<T>, options?: ConsumeOptions): Promise<Consumer>;
   /** Messages one at a time. Advancing the loop acks the previous message; leaving it requeues it. */
   messages(options?: ConsumeOptions): AsyncIterableIterator<Message<T>>;
 }
 
-export interface Topic<T> {
+export interface Topic<T, TIn = T> {
   readonly name: string;
-  publish(payload: T, options?: PublishOptions): Promise<SendResult>;
+  publish(payload: TIn, options?: PublishOptions): Promise<SendResult>;
   /** `*` matches one word, `#` zero or more. */
   subscribe(pattern: string, handler: Handler<T>, options?: SubscribeOptions): Promise<Consumer>;
   messages(pattern: string, options?: SubscribeOptions): AsyncIterableIterator<Message<T>>;
 }
 
-export interface Log<T> {
+export interface Log<T, TIn = T> {
   readonly name: string;
-  append(payload: T, options?: AppendOptions): Promise<AppendResult>;
-  read(handler: Handler<T>, options?: ReadOptions): Promise<Consumer>;
-  messages(options?: ReadOptions): AsyncIterableIterator<Message<T>>;
+  append(payload: TIn, options?: AppendOptions): Promise<AppendResult>;
+  read(handler: LogHandler<T>, options?: ReadOptions): Promise<Consumer>;
+  messages(options?: ReadOptions): AsyncIterableIterator<LogMessage<T>>;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -269,9 +285,10 @@ export interface Bus extends AsyncDisposable {
   /** What the connected broker can do, resolved at connect. */
   readonly capabilities: Capabilities;
   readonly closed: boolean;
-  queue<T = unknown>(name: string, options?: QueueOptions<T>): Queue<T>;
-  topic<T = unknown>(name: string, options?: TopicOptions<T>): Topic<T>;
-  log<T = unknown>(name: string, options?: LogOptions<T>): Log<T>;
+  /** With a schema, `T` and `TIn` come from it; `bus.queue<Order>(name)` types both as `Order`. */
+  queue<T = unknown, TIn = T>(name: string, options?: QueueOptions<T, TIn>): Queue<T, TIn>;
+  topic<T = unknown, TIn = T>(name: string, options?: TopicOptions<T, TIn>): Topic<T, TIn>;
+  log<T = unknown, TIn = T>(name: string, options?: LogOptions<T, TIn>): Log<T, TIn>;
   health(): Health;
   on<E extends keyof BusEvents>(event: E, listener: BusEvents[E]): () => void;
   /** Closes every consumer (draining handlers), then the connection. Idempotent. */
