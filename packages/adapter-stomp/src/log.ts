@@ -9,7 +9,7 @@
  */
 import {
   type Deliver,
-  type Delivery,
+  HEADER,
   type LogPosition,
   type LogSpec,
   type OutgoingMessage,
@@ -20,7 +20,7 @@ import {
 } from '@omnibus/core';
 import type { StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
-import { readMessage, sendHeaders, settleHeaders } from './wire.js';
+import { frameHeaders, received, settleHeaders } from './wire.js';
 
 const STREAM = { 'x-queue-type': 'stream' } as const;
 const TAIL_PREFETCH = 1000;
@@ -72,7 +72,7 @@ export class StreamAppender {
     });
     try {
       await this.session.send(
-        { ...sendHeaders(destination(this.log), message), ...STREAM },
+        { ...frameHeaders(destination(this.log), message), ...STREAM },
         message.body,
         `log "${this.log.name}"`,
       );
@@ -104,7 +104,7 @@ export class StreamAppender {
         const offset = offsetOf(headers);
         if (offset === undefined) return;
         this.lastOffset = Math.max(offset, this.lastOffset ?? -1);
-        const id = headers['x-omnibus-id'];
+        const id = headers[HEADER.id];
         if (id !== undefined) this.waiting.get(String(id))?.(offset);
       },
       failed: () => {
@@ -200,9 +200,9 @@ export class StreamReader implements Subscription {
       skip();
       return;
     }
-    const m = readMessage(headers);
+    const fields = received(headers, body, false);
     if (this.notBefore !== undefined) {
-      if (m.timestamp < this.notBefore) {
+      if (Number(fields.headers[HEADER.timestamp] ?? fields.timestamp) < this.notBefore) {
         skip();
         return;
       }
@@ -210,20 +210,12 @@ export class StreamReader implements Subscription {
     }
     this.lastDelivered = offset;
     const session = this.session;
-    const delivery: Delivery = {
-      id: m.id,
-      body,
-      headers: m.headers,
-      key: m.key,
-      subject: m.subject,
-      timestamp: m.timestamp,
-      redelivered: false,
+    void this.deliver({
+      ...fields,
       position: { partition: 0, offset },
-      raw: { headers, body },
       async ack() {
         session.ack(generation, settleHeaders(headers));
       },
-    };
-    void this.deliver(delivery);
+    });
   }
 }
