@@ -346,6 +346,9 @@ export class StompSession {
       const Client = stompitClient();
       const client = new Client(socket, {
         heartbeat: [s.heartbeatMs, s.heartbeatMs],
+        // Beat twice per promised interval: a broker allows ~1.5 intervals of silence (ActiveMQ's
+        // grace), which a busy event loop would otherwise eat. STOMP allows beating more often.
+        heartbeatOutputMargin: Math.floor(s.heartbeatMs / 2),
         // stompit declares the connection dead after one silent interval plus this margin.
         heartbeatDelayMargin: Math.max(1000, s.heartbeatMs),
         maxLineLength: MAX_LINE_LENGTH,
