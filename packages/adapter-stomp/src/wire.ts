@@ -9,65 +9,20 @@ import { type Delivery, HEADER, type Headers, type OutgoingMessage, toHeaders } 
 import type { FrameHeaders } from './stompit.js';
 
 /** Headers STOMP or one of the brokers gives a meaning to (lower case). */
-const RESERVED = new Set([
-  'destination',
-  'content-type',
-  'content-length',
-  'content-encoding',
-  'receipt',
-  'receipt-id',
-  'message-id',
-  'subscription',
-  'ack',
-  'id',
-  'transaction',
-  'redelivered',
-  'persistent',
-  'priority',
-  'expires',
-  'expiration',
-  'reply-to',
-  'correlation-id',
-  'type',
-  'timestamp',
-  'message',
-  'selector',
-  'durable',
-  'auto-delete',
-  'exclusive',
-  'prefetch-count',
-  'amqp-message-id',
-  'original-destination',
-  'originalexpiration',
-  'user-id',
-  'app-id',
-  'host',
-  'login',
-  'passcode',
-  'heart-beat',
-  'version',
-  'accept-version',
-  'server',
-  'session',
-]);
+const RESERVED = new Set(
+  [
+    // STOMP's own
+    'destination content-type content-length content-encoding receipt receipt-id message-id subscription ack',
+    'id transaction redelivered message selector host login passcode heart-beat version accept-version server session',
+    // Message properties and queue declarations the brokers map (JMS, AMQP)
+    'persistent priority expires expiration reply-to correlation-id type timestamp durable auto-delete exclusive',
+    'prefetch-count amqp-message-id original-destination originalexpiration user-id app-id',
+  ].flatMap((words) => words.split(' ')),
+);
 const RESERVED_PREFIXES = [
-  'jms',
-  'activemq.',
-  'amq_',
-  'amqp-',
-  'x-queue-',
-  'x-max-',
-  'x-message-',
-  'x-dead-letter-',
-  'x-stream-',
-  'x-single-',
-  'x-overflow',
-  'x-expires',
-  'x-delivery-',
-  'x-initial-',
-  'x-quorum-',
-  'x-death',
-];
+  'jms activemq. amq_ amqp- x-queue- x-max- x-message- x-dead-letter- x-stream- x-single- x-overflow',
+  'x-expires x-delivery- x-initial- x-quorum- x-death',
+].flatMap((words) => words.split(' '));
 
 export function reserved(name: string): boolean {
   const lower = name.toLowerCase();
