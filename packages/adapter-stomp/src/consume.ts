@@ -14,7 +14,7 @@ import type { Deliver, Delivery, SubjectMatcher, Subscription } from '@omnibus/c
 import type { BrokerProfile } from './profiles.js';
 import type { StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
-import { received, settleHeaders } from './wire.js';
+import { received } from './wire.js';
 
 export interface ConsumerSetup {
   readonly session: StompSession;
@@ -56,7 +56,7 @@ export class StompConsumer implements Subscription {
         ack: 'client-individual',
         ...setup.profile.prefetchHeaders(setup.prefetch),
       }),
-      message: (headers, body, generation) => this.onMessage(headers, body, generation),
+      message: (headers, body, settle) => this.onMessage(headers, body, settle),
       failed: (error) => setup.reportError(error),
     });
     return this;
@@ -77,13 +77,11 @@ export class StompConsumer implements Subscription {
     return this.closing;
   }
 
-  private onMessage(frame: FrameHeaders, body: Buffer, generation: number): void {
-    const { session, profile, filter } = this.setup;
+  private onMessage(frame: FrameHeaders, body: Buffer, send: (command: 'ACK' | 'NACK') => void): void {
+    const { profile, filter } = this.setup;
     if (this.closing !== undefined) return;
     const settle = (command?: 'ACK' | 'NACK') => {
-      if (!this.outstanding.delete(settle) || command === undefined) return;
-      if (command === 'ACK') session.ack(generation, settleHeaders(frame));
-      else session.nack(generation, settleHeaders(frame));
+      if (this.outstanding.delete(settle) && command !== undefined) send(command);
     };
     this.outstanding.add(settle);
     const fields = received(frame, body, profile.stableIds, this.setup.subjectOf);

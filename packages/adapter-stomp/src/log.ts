@@ -20,7 +20,7 @@ import {
 } from '@omnibus/core';
 import type { StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
-import { frameHeaders, received, settleHeaders } from './wire.js';
+import { frameHeaders, received } from './wire.js';
 
 const STREAM = { 'x-queue-type': 'stream' } as const;
 const TAIL_PREFETCH = 1000;
@@ -49,8 +49,8 @@ function subscribeStream(
       'prefetch-count': String(prefetch),
       'x-stream-offset': offset(),
     }),
-    message: (frame, body, generation) => {
-      const ack = () => session.ack(generation, settleHeaders(frame));
+    message: (frame, body, settle) => {
+      const ack = () => settle('ACK');
       const at = Number(frame['x-stream-offset']);
       if (Number.isInteger(at) && at >= 0) message(frame, body, at, ack);
       else ack();

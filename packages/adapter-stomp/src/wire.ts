@@ -78,13 +78,3 @@ export function received(
     raw: { headers: frame, body },
   };
 }
-
-/** ACK/NACK headers for a MESSAGE frame, for STOMP 1.2 (`id`) and 1.1/1.0 (`subscription`, `message-id`). */
-export function settleHeaders(frame: FrameHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  const ack = frame.ack ?? frame['message-id'];
-  if (ack !== undefined) out.id = String(ack);
-  if (frame.subscription !== undefined) out.subscription = String(frame.subscription);
-  if (frame['message-id'] !== undefined) out['message-id'] = String(frame['message-id']);
-  return out;
-}
