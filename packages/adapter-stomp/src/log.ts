@@ -9,7 +9,7 @@
  */
 import {
   type Deliver,
-  type Delivery,
+  HEADER,
   type LogPosition,
   type LogSpec,
   type OutgoingMessage,
@@ -20,7 +20,7 @@ import {
 } from '@omnibus/core';
 import type { StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
-import { readMessage, sendHeaders, settleHeaders } from './wire.js';
+import { frameHeaders, received } from './wire.js';
 
 const STREAM = { 'x-queue-type': 'stream' } as const;
 const TAIL_PREFETCH = 1000;
@@ -29,9 +29,34 @@ function destination(log: LogSpec): string {
   return `/queue/${log.name}`;
 }
 
-function offsetOf(headers: FrameHeaders): number | undefined {
-  const value = Number(headers['x-stream-offset']);
-  return Number.isInteger(value) && value >= 0 ? value : undefined;
+/** A reader of a stream; `offset()` is asked at each (re)subscription, `message` gets each entry with its offset. */
+function subscribeStream(
+  session: StompSession,
+  id: string,
+  log: LogSpec,
+  prefetch: number,
+  offset: () => string,
+  message: (frame: FrameHeaders, body: Buffer, offset: number, ack: () => void) => void,
+  failed: (error: Error) => void,
+): Promise<void> {
+  return session.subscribe({
+    id,
+    what: `log "${log.name}"`,
+    headers: () => ({
+      destination: destination(log),
+      ...STREAM,
+      ack: 'client-individual',
+      'prefetch-count': String(prefetch),
+      'x-stream-offset': offset(),
+    }),
+    message: (frame, body, settle) => {
+      const ack = () => settle('ACK');
+      const at = Number(frame['x-stream-offset']);
+      if (Number.isInteger(at) && at >= 0) message(frame, body, at, ack);
+      else ack();
+    },
+    failed,
+  });
 }
 
 /** Appends to one stream and learns each message's offset from a reader on its tail. */
@@ -72,7 +97,7 @@ export class StreamAppender {
     });
     try {
       await this.session.send(
-        { ...sendHeaders(destination(this.log), message), ...STREAM },
+        { ...frameHeaders(destination(this.log), message), ...STREAM },
         message.body,
         `log "${this.log.name}"`,
       );
@@ -88,29 +113,23 @@ export class StreamAppender {
   }
 
   private startTail(): Promise<void> {
-    return this.session.subscribe({
-      id: this.id,
-      what: `log "${this.log.name}"`,
+    return subscribeStream(
+      this.session,
+      this.id,
+      this.log,
+      TAIL_PREFETCH,
       // After a reconnection the tail goes on right after the last offset it saw.
-      headers: () => ({
-        destination: destination(this.log),
-        ...STREAM,
-        ack: 'client-individual',
-        'prefetch-count': String(TAIL_PREFETCH),
-        'x-stream-offset': this.lastOffset === undefined ? 'next' : `offset=${this.lastOffset + 1}`,
-      }),
-      message: (headers, _body, generation) => {
-        this.session.ack(generation, settleHeaders(headers));
-        const offset = offsetOf(headers);
-        if (offset === undefined) return;
+      () => (this.lastOffset === undefined ? 'next' : `offset=${this.lastOffset + 1}`),
+      (frame, _body, offset, ack) => {
+        ack();
         this.lastOffset = Math.max(offset, this.lastOffset ?? -1);
-        const id = headers['x-omnibus-id'];
+        const id = frame[HEADER.id];
         if (id !== undefined) this.waiting.get(String(id))?.(offset);
       },
-      failed: () => {
+      () => {
         this.ready = undefined;
       },
-    });
+    );
   }
 }
 
@@ -146,19 +165,15 @@ export class StreamReader implements Subscription {
   }
 
   async start(): Promise<this> {
-    await this.session.subscribe({
-      id: this.id,
-      what: `log "${this.log.name}"`,
-      headers: () => ({
-        destination: destination(this.log),
-        ...STREAM,
-        ack: 'client-individual',
-        'prefetch-count': String(this.spec.prefetch),
-        'x-stream-offset': this.offsetSpec(),
-      }),
-      message: (headers, body, generation) => this.onMessage(headers, body, generation),
-      failed: (error) => this.reportError(error),
-    });
+    await subscribeStream(
+      this.session,
+      this.id,
+      this.log,
+      this.spec.prefetch,
+      () => this.offsetSpec(),
+      (frame, body, offset, ack) => this.onMessage(frame, body, offset, ack),
+      this.reportError,
+    );
     return this;
   }
 
@@ -188,42 +203,18 @@ export class StreamReader implements Subscription {
     }
   }
 
-  private onMessage(headers: FrameHeaders, body: Buffer, generation: number): void {
-    const offset = offsetOf(headers);
-    const skip = () => this.session.ack(generation, settleHeaders(headers));
-    if (offset === undefined || this.stopped) {
-      skip();
-      return;
-    }
+  private onMessage(frame: FrameHeaders, body: Buffer, offset: number, ack: () => void): void {
     // Chunk granularity and redelivery after a reconnection: skip what is before the start or was delivered.
-    if (offset < this.startOffset || (this.lastDelivered !== undefined && offset <= this.lastDelivered)) {
-      skip();
+    const fields = received(frame, body, false);
+    const early =
+      this.notBefore !== undefined &&
+      Number(fields.headers[HEADER.timestamp] ?? fields.timestamp) < this.notBefore;
+    if (this.stopped || early || offset < this.startOffset || offset <= (this.lastDelivered ?? -1)) {
+      ack();
       return;
     }
-    const m = readMessage(headers);
-    if (this.notBefore !== undefined) {
-      if (m.timestamp < this.notBefore) {
-        skip();
-        return;
-      }
-      this.notBefore = undefined;
-    }
+    this.notBefore = undefined;
     this.lastDelivered = offset;
-    const session = this.session;
-    const delivery: Delivery = {
-      id: m.id,
-      body,
-      headers: m.headers,
-      key: m.key,
-      subject: m.subject,
-      timestamp: m.timestamp,
-      redelivered: false,
-      position: { partition: 0, offset },
-      raw: { headers, body },
-      async ack() {
-        session.ack(generation, settleHeaders(headers));
-      },
-    };
-    void this.deliver(delivery);
+    void this.deliver({ ...fields, position: { partition: 0, offset }, ack: async () => ack() });
   }
 }

@@ -35,19 +35,12 @@ export interface StompOptions {
   readonly delay?: 'auto' | 'native' | 'none';
 }
 
-export interface StompSettings {
+/** The options resolved: defaults applied, merged with the URL. */
+export interface StompSettings extends Required<Omit<StompOptions, 'login' | 'passcode' | 'tls'>> {
   readonly hosts: readonly HostPort[];
   readonly login: string | undefined;
   readonly passcode: string | undefined;
-  readonly vhost: string;
-  readonly heartbeatMs: number;
   readonly tls: TlsConnectionOptions | undefined;
-  readonly connectTimeoutMs: number;
-  readonly reconnectDelayMs: number;
-  readonly maxReconnectDelayMs: number;
-  readonly operationTimeoutMs: number;
-  readonly profile: ProfileChoice;
-  readonly delay: 'auto' | 'native' | 'none';
   /** For errors and logs: the URL without its password. */
   readonly redacted: string;
 }

@@ -31,6 +31,8 @@ export interface BrokerProfile {
   readonly nackRequeues: boolean;
   /** Priority header sent when the application gave none (ActiveMQ's default would be 4). */
   readonly defaultPriority: number | undefined;
+  /** `message-id` stays the same for the message's life (a JMS id), so it can be its id. */
+  readonly stableIds: boolean;
 }
 
 /** Resolves the profile from CONNECTED's `server` header, e.g. `RabbitMQ/3.10.8`, `ActiveMQ/5.17.2`. */
@@ -51,6 +53,13 @@ export function topicWord(topic: string): string {
 const MAX_MESSAGE_BYTES_RABBITMQ = 128 * 1024 * 1024; // RabbitMQ's max_message_size default
 const MAX_MESSAGE_BYTES_ACTIVEMQ = 100 * 1024 * 1024 - 64 * 1024; // STOMP maxFrameSize default, less headers
 
+/**
+ * A header line is `name:value` with `:`, `\n`, `\r` and `\\` escaped to two bytes each, and an
+ * application header the broker would interpret gains core's 12-byte escape prefix: a header of
+ * `limit` bytes (name and value) fits a line of `2 * limit + 16` bytes whatever it holds.
+ */
+const headerLimit = (maxLineBytes: number) => Math.floor((maxLineBytes - 16) / 2);
+
 export const RABBITMQ_CAPABILITIES: Capabilities = {
   queue: 'native',
   topic: 'native',
@@ -67,44 +76,41 @@ export const RABBITMQ_CAPABILITIES: Capabilities = {
   // STOMP has no offset storage nor group coordination for streams (see README).
   consumerGroups: 'none',
   ordering: 'key',
-  limits: { maxPriority: 255, maxMessageBytes: MAX_MESSAGE_BYTES_RABBITMQ },
+  // The STOMP plugin refuses a frame line over 65,536 bytes when it delivers the message, not when
+  // it accepts the SEND: such a header would break every consumer of the queue.
+  limits: {
+    maxPriority: 255,
+    maxMessageBytes: MAX_MESSAGE_BYTES_RABBITMQ,
+    maxHeaderBytes: headerLimit(65_536),
+  },
 };
 
 export const ACTIVEMQ_CAPABILITIES: Capabilities = {
-  queue: 'native',
-  topic: 'native',
+  ...RABBITMQ_CAPABILITIES,
   // ActiveMQ Classic keeps no retained, replayable log.
   log: 'none',
-  priority: 'native',
   replay: 'none',
-  routing: 'native',
   // A STOMP NACK dead-letters to the broker's DLQ without a reason: Omnibus sends the copy itself.
   deadLetter: 'emulated',
   // Resolved at connect: native when the broker's scheduler answers (see `withDelay`).
   delay: 'none',
-  headers: 'native',
-  durableSubscriptions: 'native',
-  consumerGroups: 'none',
-  ordering: 'key',
-  limits: { maxPriority: 9, maxMessageBytes: MAX_MESSAGE_BYTES_ACTIVEMQ },
+  // ActiveMQ's STOMP transport reads header lines of at most 10,240 bytes.
+  limits: {
+    maxPriority: 9,
+    maxMessageBytes: MAX_MESSAGE_BYTES_ACTIVEMQ,
+    maxHeaderBytes: headerLimit(10_240),
+  },
 };
 
 export const GENERIC_CAPABILITIES: Capabilities = {
-  queue: 'native',
-  topic: 'native',
-  log: 'none',
+  ...ACTIVEMQ_CAPABILITIES,
   // Unknown broker: nothing beyond STOMP 1.2 itself is assumed.
   priority: 'none',
-  replay: 'none',
   // One destination per topic; Omnibus filters subjects on the client.
   routing: 'emulated',
-  deadLetter: 'emulated',
-  delay: 'none',
-  headers: 'native',
   durableSubscriptions: 'none',
-  consumerGroups: 'none',
-  ordering: 'key',
-  limits: {},
+  // The smallest header line of the servers above.
+  limits: { maxHeaderBytes: headerLimit(10_240) },
 };
 
 const rabbitmq: BrokerProfile = {
@@ -121,6 +127,7 @@ const rabbitmq: BrokerProfile = {
   }),
   nackRequeues: true,
   defaultPriority: undefined,
+  stableIds: false,
 };
 
 const activemq: BrokerProfile = {
@@ -132,6 +139,7 @@ const activemq: BrokerProfile = {
   nackRequeues: false,
   // Omnibus's "no priority" is the lowest, as on the other brokers; JMS's default would be 4.
   defaultPriority: 0,
+  stableIds: true,
 };
 
 const generic: BrokerProfile = {
@@ -145,6 +153,7 @@ const generic: BrokerProfile = {
   }),
   nackRequeues: false,
   defaultPriority: undefined,
+  stableIds: false,
 };
 
 export const PROFILES: Readonly<Record<ProfileName, BrokerProfile>> = { rabbitmq, activemq, generic };

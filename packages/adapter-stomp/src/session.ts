@@ -46,8 +46,11 @@ export interface SessionSubscription {
   readonly what: string;
   /** SUBSCRIBE headers, computed at each (re)subscription (a log reader resumes at its offset). */
   headers(): Record<string, string>;
-  /** A MESSAGE for this subscription, its body read whole. */
-  message(headers: FrameHeaders, body: Buffer, generation: number): void;
+  /**
+   * A MESSAGE for this subscription, its body read whole. `settle` ACKs or NACKs it; after a
+   * reconnection it does nothing (the broker has the message again).
+   */
+  message(headers: FrameHeaders, body: Buffer, settle: (command: 'ACK' | 'NACK') => void): void;
   /** The broker refused it when it was made again after a reconnection: it is dropped. */
   failed(error: Error): void;
 }
@@ -60,8 +63,6 @@ interface Pending {
 }
 
 export class StompSession {
-  /** Bumped at every (re)connection: settlements of deliveries from an older one are dropped. */
-  generation = 0;
   /** CONNECTED's headers (`server`, `version`, `session`, `heart-beat`). */
   connected: Readonly<Record<string, string>> = {};
   private client: StompitClient | undefined;
@@ -99,8 +100,17 @@ export class StompSession {
   send(headers: Record<string, string | number>, body: Uint8Array, what: string): Promise<void> {
     const client = this.client;
     if (client === undefined) return Promise.reject(this.notConnected(`sending to ${what}`));
-    return this.request(client, 'SEND', headers, body, undefined, (cause) =>
-      brokerError(PublishError, `the broker refused the message for ${what}`, cause),
+    return this.request(
+      client,
+      'SEND',
+      headers,
+      body,
+      undefined,
+      (cause) =>
+        new PublishError(`the broker refused the message for ${what}: ${cause.message}`, {
+          adapter: ADAPTER,
+          cause,
+        }),
     );
   }
 
@@ -118,32 +128,15 @@ export class StompSession {
   }
 
   /** UNSUBSCRIBE (best effort: a lost connection ends the subscription anyway). */
-  async unsubscribe(id: string, headers: Record<string, string> = {}): Promise<void> {
-    if (!this.subscriptions.delete(id)) return;
+  async unsubscribe(id: string): Promise<void> {
     const client = this.client;
-    if (client === undefined) return;
+    if (!this.subscriptions.delete(id) || client === undefined) return;
     try {
-      await this.request(
-        client,
-        'UNSUBSCRIBE',
-        { ...headers, id },
-        undefined,
-        this.settings.operationTimeoutMs,
-      );
+      await this.request(client, 'UNSUBSCRIBE', { id }, undefined, this.settings.operationTimeoutMs);
       delete (client._subscriptions as Record<string, unknown>)[id];
     } catch {
       // Lost or refused: the broker ends subscriptions with the connection.
     }
-  }
-
-  /** ACK a delivery of `generation`; a delivery of an older connection is the broker's again. */
-  ack(generation: number, headers: Record<string, string>): void {
-    this.settle('ACK', generation, headers);
-  }
-
-  /** NACK (RabbitMQ: put back). Never used on ActiveMQ, where NACK dead-letters. */
-  nack(generation: number, headers: Record<string, string>): void {
-    this.settle('NACK', generation, headers);
   }
 
   async close(): Promise<void> {
@@ -166,26 +159,19 @@ export class StompSession {
     client.destroy();
   }
 
-  private settle(command: 'ACK' | 'NACK', generation: number, headers: Record<string, string>): void {
-    const client = this.client;
-    if (client === undefined || generation !== this.generation) return;
-    client.sendFrame(command, { ...headers }).end();
-  }
-
   private sendSubscribe(client: StompitClient, subscription: SessionSubscription): Promise<void> {
     const headers: Record<string, string> = { ...subscription.headers(), id: subscription.id };
-    const generation = this.generation;
     client.setImplicitSubscription(subscription.id, (headers.ack ?? 'auto') as AckMode, (error, frame) => {
       if (error === null && frame !== undefined)
-        readBody(frame, (body) => subscription.message(frame.headers, body, generation));
+        readBody(frame, (body) =>
+          subscription.message(frame.headers, body, (command) => {
+            // A delivery of a lost connection is the broker's again.
+            if (this.client === client) client.sendFrame(command, settleHeaders(frame.headers)).end();
+          }),
+        );
     });
     return this.request(client, 'SUBSCRIBE', headers, undefined, this.settings.operationTimeoutMs, (cause) =>
-      brokerError(
-        ConnectionError,
-        `the broker refused the subscription to ${subscription.what}`,
-        cause,
-        false,
-      ),
+      refusal(`the broker refused the subscription to ${subscription.what}`, cause, false),
     );
   }
 
@@ -195,7 +181,7 @@ export class StompSession {
     headers: Record<string, string | number>,
     body?: Uint8Array,
     timeoutMs?: number,
-    refused: (cause: Error) => Error = (cause) => brokerError(ConnectionError, `${command} failed`, cause),
+    refused: (cause: Error) => Error = (cause) => refusal(`${command} failed`, cause, true),
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let receipt = '';
@@ -237,7 +223,6 @@ export class StompSession {
 
   private attach(client: StompitClient): void {
     this.client = client;
-    this.generation++;
     this.connected = { ...(client.headers ?? {}) };
   }
 
@@ -354,6 +339,9 @@ export class StompSession {
       const Client = stompitClient();
       const client = new Client(socket, {
         heartbeat: [s.heartbeatMs, s.heartbeatMs],
+        // Beat twice per promised interval: a broker allows ~1.5 intervals of silence (ActiveMQ's
+        // grace), which a busy event loop would otherwise eat. STOMP allows beating more often.
+        heartbeatOutputMargin: Math.floor(s.heartbeatMs / 2),
         // stompit declares the connection dead after one silent interval plus this margin.
         heartbeatDelayMargin: Math.max(1000, s.heartbeatMs),
         maxLineLength: MAX_LINE_LENGTH,
@@ -452,16 +440,18 @@ function readBody(frame: IncomingFrame, done: (body: Buffer) => void): void {
   frame.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
 }
 
-function brokerError(
-  Type: typeof PublishError | typeof ConnectionError,
-  message: string,
-  cause: Error,
-  retriable?: boolean,
-): Error {
-  const text = `${message}: ${cause.message}`;
-  return Type === ConnectionError
-    ? new ConnectionError(text, { adapter: ADAPTER, cause, retriable: retriable ?? true })
-    : new PublishError(text, { adapter: ADAPTER, cause });
+function refusal(message: string, cause: Error, retriable: boolean): ConnectionError {
+  return new ConnectionError(`${message}: ${cause.message}`, { adapter: ADAPTER, cause, retriable });
+}
+
+/** ACK/NACK headers for a MESSAGE frame, for STOMP 1.2 (`id`) and 1.1/1.0 (`subscription`, `message-id`). */
+function settleHeaders(frame: FrameHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  const ack = frame.ack ?? frame['message-id'];
+  if (ack !== undefined) out.id = String(ack);
+  if (frame.subscription !== undefined) out.subscription = String(frame.subscription);
+  if (frame['message-id'] !== undefined) out['message-id'] = String(frame['message-id']);
+  return out;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

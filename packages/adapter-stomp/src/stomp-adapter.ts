@@ -20,14 +20,14 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { ConnectionError } from '@omnibus/core';
-import { type ConsumerSetup, type RetryTarget, StompConsumer } from './consume.js';
+import { ConnectionError, unsupported } from '@omnibus/core';
+import { type ConsumerSetup, StompConsumer } from './consume.js';
 import { StreamAppender, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
 import { type BrokerProfile, PROFILES, profileFor, topicWord, withDelay } from './profiles.js';
 import { probeScheduler } from './scheduler.js';
 import { ErrorFrame, type SessionHooks, StompSession } from './session.js';
-import { sendHeaders } from './wire.js';
+import { frameHeaders } from './wire.js';
 
 /** The STOMP adapter for `stomp://` and `stomp+ssl://` URLs. */
 export function stomp(defaults: StompOptions = {}): AdapterFactory {
@@ -44,8 +44,6 @@ export function stomp(defaults: StompOptions = {}): AdapterFactory {
 class StompAdapter implements Adapter {
   readonly name = 'stomp';
   readonly capabilities: Capabilities;
-  append?: (log: LogSpec, message: OutgoingMessage) => Promise<LogPosition>;
-  read?: (log: LogSpec, spec: ReadSpec, deliver: Deliver) => Promise<Subscription>;
   private readonly appenders = new Map<string, StreamAppender>();
   /** The consumers' own connections: closed with the adapter. */
   private readonly sessions = new Set<StompSession>();
@@ -57,10 +55,6 @@ class StompAdapter implements Adapter {
     private readonly profile: BrokerProfile,
   ) {
     this.capabilities = profile.capabilities;
-    if (profile.capabilities.log !== 'none') {
-      this.append = (log, message) => this.appendTo(log, message);
-      this.read = (log, spec, deliver) => this.readFrom(log, spec, deliver);
-    }
   }
 
   static async connect(settings: StompSettings, context: AdapterContext): Promise<StompAdapter> {
@@ -73,7 +67,7 @@ class StompAdapter implements Adapter {
         const scheduler = settings.delay === 'native' || (await probeScheduler(session, settings));
         profile = withDelay(profile, scheduler);
       }
-      context.logger.debug(`[omnibus] [stomp] connected to ${settings.redacted}`, {
+      context.logger.debug(`connected to ${settings.redacted}`, {
         server: session.connected.server,
         version: session.connected.version,
         profile: profile.name,
@@ -85,26 +79,29 @@ class StompAdapter implements Adapter {
     }
   }
 
-  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
-    const headers = { ...sendHeaders(`/queue/${queue.name}`, message), ...this.queueArguments(queue) };
-    const priority = message.priority ?? this.profile.defaultPriority;
-    if (priority !== undefined) headers.priority = String(priority);
-    if (message.delayMs !== undefined && message.delayMs > 0)
-      Object.assign(headers, delayHeaders(message.delayMs));
-    await this.session.send(headers, message.body, `queue "${queue.name}"`);
+  send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    // RabbitMQ declares `/queue/` destinations on first use; the priority range is a queue argument
+    // and must be the same on every SEND/SUBSCRIBE that may declare it.
+    const headers = { ...frameHeaders(`/queue/${queue.name}`, message), ...this.queueArguments(queue) };
+    return this.session.send(this.withNative(headers, message), message.body, `queue "${queue.name}"`);
+  }
+
+  /** A retry copy: `/queue/<name>`, or on RabbitMQ `/amq/queue/<name>` (an existing queue, not declared again). */
+  sendTo(address: string, message: OutgoingMessage): Promise<void> {
+    const headers = this.withNative(frameHeaders(address, message), message);
+    return this.session.send(headers, message.body, `"${address}"`);
   }
 
   async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
     const destination = `/queue/${queue.name}`;
-    const args = this.queueArguments(queue);
     return this.startConsumer(
       `queue "${queue.name}"`,
       spec,
       deliver,
       {},
       {
-        subscribe: { destination, ...args },
-        retry: { destination, headers: args },
+        subscribe: { destination, ...this.queueArguments(queue) },
+        retryAddress: this.profile.name === 'rabbitmq' ? `/amq/queue/${queue.name}` : destination,
         filter: undefined,
         subjectOf: undefined,
       },
@@ -113,7 +110,7 @@ class StompAdapter implements Adapter {
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
     const destination = this.profile.topicDestination(topic.name, message.subject);
-    await this.session.send(sendHeaders(destination, message), message.body, `topic "${topic.name}"`);
+    await this.session.send(frameHeaders(destination, message), message.body, `topic "${topic.name}"`);
   }
 
   async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
@@ -137,7 +134,7 @@ class StompAdapter implements Adapter {
         {},
         {
           subscribe: { destination: route.destination, 'x-queue-name': queueName, ...durable },
-          retry: { destination: `/amq/queue/${queueName}`, headers: {} },
+          retryAddress: `/amq/queue/${queueName}`,
           filter: route.filter,
           subjectOf,
         },
@@ -157,7 +154,7 @@ class StompAdapter implements Adapter {
           ...(durable ? { 'activemq.subscriptionName': spec.durable! } : {}),
         },
         // No queue of its own to send a copy to: core retries in the process.
-        retry: undefined,
+        retryAddress: undefined,
         filter: route.filter,
         subjectOf,
       },
@@ -172,7 +169,8 @@ class StompAdapter implements Adapter {
     await this.session.close();
   }
 
-  private appendTo(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+  append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+    if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
     let appender = this.appenders.get(log.name);
     if (appender === undefined) {
       appender = new StreamAppender(this.session, log, this.settings.operationTimeoutMs);
@@ -181,16 +179,25 @@ class StompAdapter implements Adapter {
     return appender.append(message);
   }
 
-  private readFrom(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
+  read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
+    if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
     return new StreamReader(this.session, log, spec, deliver, (e) => this.context.reportError(e)).start();
   }
 
   private queueArguments(queue: QueueSpec): Record<string, string> {
-    // RabbitMQ declares `/queue/` destinations on first use; the priority range is a queue argument
-    // and must be the same on every SEND/SUBSCRIBE that may declare it.
     return this.profile.name === 'rabbitmq' && queue.maxPriority !== undefined
       ? { 'x-max-priority': String(queue.maxPriority) }
       : {};
+  }
+
+  /** The priority (ActiveMQ: 0 when none, not JMS's 4) and native delay headers of a queue message. */
+  private withNative(headers: Record<string, string | number>, message: OutgoingMessage) {
+    const priority = message.priority ?? this.profile.defaultPriority;
+    if (priority !== undefined) headers.priority = String(priority);
+    if (message.delayMs !== undefined && message.delayMs > 0) {
+      headers.AMQ_SCHEDULED_DELAY = String(message.delayMs);
+    }
+    return headers;
   }
 
   /** A consumer on a connection of its own (see consume.ts for why), closed with it. */
@@ -199,19 +206,18 @@ class StompAdapter implements Adapter {
     spec: ConsumeSpec,
     deliver: Deliver,
     connectHeaders: Record<string, string>,
-    route: Pick<ConsumerSetup, 'subscribe' | 'retry' | 'filter' | 'subjectOf'>,
+    route: Pick<ConsumerSetup, 'subscribe' | 'retryAddress' | 'filter' | 'subjectOf'>,
   ): Promise<Subscription> {
+    const { logger } = this.context;
+    const reportError = (error: Error) => this.context.reportError(error);
     const session = new StompSession(
       this.settings,
       {
         state: (state, error) =>
-          this.context.logger[state === 'connected' ? 'info' : 'warn'](
-            `[omnibus] [stomp] ${what}: ${state}`,
-            {
-              ...(error === undefined ? {} : { error: error.message }),
-            },
-          ),
-        error: (e) => this.context.reportError(e),
+          logger[state === 'connected' ? 'info' : 'warn'](`${what}: ${state}`, {
+            ...(error === undefined ? {} : { error: error.message }),
+          }),
+        error: reportError,
       },
       connectHeaders,
     );
@@ -229,8 +235,14 @@ class StompAdapter implements Adapter {
     }
     this.sessions.add(session);
     const consumer = new StompConsumer({
-      ...this.consumerSetup(session, what, spec, deliver, route),
+      session,
+      profile: this.profile,
+      what,
+      prefetch: spec.prefetch,
+      deliver,
+      reportError,
       onClose: () => this.sessions.delete(session),
+      ...route,
     });
     try {
       return await consumer.start();
@@ -239,30 +251,6 @@ class StompAdapter implements Adapter {
       throw error;
     }
   }
-
-  private consumerSetup(
-    session: StompSession,
-    what: string,
-    spec: ConsumeSpec,
-    deliver: Deliver,
-    route: Pick<ConsumerSetup, 'subscribe' | 'retry' | 'filter' | 'subjectOf'>,
-  ): ConsumerSetup {
-    return {
-      session,
-      profile: this.profile,
-      what,
-      prefetch: spec.prefetch,
-      delayHeaders: this.capabilities.delay === 'native' ? delayHeaders : undefined,
-      deadLetterTarget: (queue): RetryTarget => ({ destination: `/queue/${queue}`, headers: {} }),
-      deliver,
-      reportError: (error) => this.context.reportError(error),
-      ...route,
-    };
-  }
-}
-
-function delayHeaders(delayMs: number): Record<string, string> {
-  return { AMQ_SCHEDULED_DELAY: String(delayMs) };
 }
 
 function hooks(context: AdapterContext): SessionHooks {

@@ -1,155 +1,80 @@
 /**
- * How a message travels in STOMP frames. Omnibus metadata rides in `x-omnibus-*` headers; an
+ * How a message travels in STOMP frames: core's envelope (`toHeaders`) as frame headers, with every
  * application header whose name a broker would interpret (`priority`, `expires`, `JMSType`,
- * `x-max-priority`…) travels as `x-omnibus-h-<name>`, so every header round-trips exactly and none
- * changes how the broker treats the message. STOMP 1.2 escaping (`\c`, `\n`, `\r`, `\\`) is done by
- * stompit on both sides; bodies always carry `content-length`, so binary bodies arrive whole.
+ * `x-max-priority`…) escaped by core, so none changes how the broker treats the message. STOMP 1.2
+ * escaping (`\c`, `\n`, `\r`, `\\`) is done by stompit on both sides; bodies always carry
+ * `content-length`, so binary bodies arrive whole.
  */
-import type { Headers, OutgoingMessage } from '@omnibus/core';
+import { type Delivery, HEADER, type Headers, type OutgoingMessage, toHeaders } from '@omnibus/core';
 import type { FrameHeaders } from './stompit.js';
 
-export const META = {
-  id: 'x-omnibus-id',
-  timestamp: 'x-omnibus-timestamp',
-  key: 'x-omnibus-key',
-  subject: 'x-omnibus-subject',
-} as const;
-
-const ESCAPED_PREFIX = 'x-omnibus-h-';
-const METADATA = new Set<string>(Object.values(META));
-
 /** Headers STOMP or one of the brokers gives a meaning to (lower case). */
-const RESERVED = new Set([
-  'destination',
-  'content-type',
-  'content-length',
-  'content-encoding',
-  'receipt',
-  'receipt-id',
-  'message-id',
-  'subscription',
-  'ack',
-  'id',
-  'transaction',
-  'redelivered',
-  'persistent',
-  'priority',
-  'expires',
-  'expiration',
-  'reply-to',
-  'correlation-id',
-  'type',
-  'timestamp',
-  'message',
-  'selector',
-  'durable',
-  'auto-delete',
-  'exclusive',
-  'prefetch-count',
-  'amqp-message-id',
-  'original-destination',
-  'originalexpiration',
-  'user-id',
-  'app-id',
-  'host',
-  'login',
-  'passcode',
-  'heart-beat',
-  'version',
-  'accept-version',
-  'server',
-  'session',
-]);
+const RESERVED = new Set(
+  [
+    // STOMP's own
+    'destination content-type content-length content-encoding receipt receipt-id message-id subscription ack',
+    'id transaction redelivered message selector host login passcode heart-beat version accept-version server session',
+    // Message properties and queue declarations the brokers map (JMS, AMQP)
+    'persistent priority expires expiration reply-to correlation-id type timestamp durable auto-delete exclusive',
+    'prefetch-count amqp-message-id original-destination originalexpiration user-id app-id',
+  ].flatMap((words) => words.split(' ')),
+);
 const RESERVED_PREFIXES = [
-  'jms',
-  'activemq.',
-  'amq_',
-  'amqp-',
-  'x-queue-',
-  'x-max-',
-  'x-message-',
-  'x-dead-letter-',
-  'x-stream-',
-  'x-single-',
-  'x-overflow',
-  'x-expires',
-  'x-delivery-',
-  'x-initial-',
-  'x-quorum-',
-  'x-death',
-];
+  'jms activemq. amq_ amqp- x-queue- x-max- x-message- x-dead-letter- x-stream- x-single- x-overflow',
+  'x-expires x-delivery- x-initial- x-quorum- x-death',
+].flatMap((words) => words.split(' '));
 
-function reserved(name: string): boolean {
+export function reserved(name: string): boolean {
   const lower = name.toLowerCase();
   return RESERVED.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p));
 }
 
-/** SEND headers for a message: metadata, application and control headers, and `content-length`. */
-export function sendHeaders(
-  destination: string,
-  message: OutgoingMessage,
-  headers: Headers = message.headers,
-): Record<string, string | number> {
-  const out: Record<string, string | number> = {
+/** SEND headers for a message: the envelope, application and control headers, and `content-length`. */
+export function frameHeaders(destination: string, message: OutgoingMessage): Record<string, string | number> {
+  return {
     destination,
     persistent: 'true',
     'content-type': message.contentType,
     'content-length': message.body.byteLength,
-    [META.id]: message.id,
-    [META.timestamp]: String(message.timestamp),
+    ...toHeaders(message, { native: { contentType: true }, escape: reserved }),
   };
-  if (message.key !== undefined) out[META.key] = message.key;
-  if (message.subject !== undefined) out[META.subject] = message.subject;
-  for (const [name, value] of Object.entries(headers)) {
-    out[!name.startsWith('x-omnibus-') && reserved(name) ? `${ESCAPED_PREFIX}${name}` : name] = value;
-  }
-  return out;
 }
 
-export interface IncomingMessage {
-  readonly id: string;
-  readonly headers: Headers;
-  readonly key: string | undefined;
-  readonly subject: string | undefined;
-  readonly timestamp: number;
-  readonly priority: number | undefined;
-  readonly redelivered: boolean;
-}
+/** What a MESSAGE frame tells of a delivery. */
+export type Received = Pick<
+  Delivery,
+  'body' | 'headers' | 'id' | 'contentType' | 'subject' | 'priority' | 'timestamp' | 'redelivered' | 'raw'
+>;
 
 /**
- * Reads a MESSAGE frame's headers: metadata out, broker headers dropped, escaped application headers
- * restored. `subjectOf` derives a subject from the destination when a foreign producer sent none.
+ * Reads a MESSAGE frame: the header bag without the frame's and the brokers' own headers (escaped
+ * ones stay, core restores them). `message-id` is the id only where the broker keeps it for the
+ * message's life (`stableIds`: ActiveMQ's JMS id; RabbitMQ's names the delivery). `subjectOf`
+ * derives a subject from the destination when a foreign producer sent none.
  */
-export function readMessage(frame: FrameHeaders, subjectOf?: (destination: string) => string | undefined) {
+export function received(
+  frame: FrameHeaders,
+  body: Buffer,
+  stableIds: boolean,
+  subjectOf?: (destination: string) => string | undefined,
+): Received {
   const headers: Headers = {};
-  for (const [name, raw] of Object.entries(frame)) {
-    if (raw === undefined) continue;
-    const value = String(raw);
-    if (name.startsWith(ESCAPED_PREFIX)) headers[name.slice(ESCAPED_PREFIX.length)] = value;
-    else if (!METADATA.has(name) && !reserved(name)) headers[name] = value;
+  for (const [name, value] of Object.entries(frame)) {
+    if (value !== undefined && !reserved(name)) headers[name] = String(value);
   }
   const text = (name: string) => (frame[name] === undefined ? undefined : String(frame[name]));
-  const sentAt = Number(text(META.timestamp) ?? text('timestamp'));
+  const sentAt = Number(text('timestamp'));
   const priority = text('priority');
   const destination = text('destination');
-  const message: IncomingMessage = {
-    id: text(META.id) ?? text('message-id') ?? '',
+  return {
+    body,
     headers,
-    key: text(META.key),
-    subject: text(META.subject) ?? (destination === undefined ? undefined : subjectOf?.(destination)),
-    timestamp: Number.isFinite(sentAt) && sentAt > 0 ? sentAt : Date.now(),
+    id: stableIds ? text('message-id') : undefined,
+    contentType: text('content-type'),
+    subject: headers[HEADER.subject] ?? (destination === undefined ? undefined : subjectOf?.(destination)),
     priority: priority === undefined ? undefined : Number(priority),
+    timestamp: Number.isFinite(sentAt) && sentAt > 0 ? sentAt : undefined,
     redelivered: text('redelivered') === 'true',
+    raw: { headers: frame, body },
   };
-  return message;
-}
-
-/** ACK/NACK headers for a MESSAGE frame, for STOMP 1.2 (`id`) and 1.1/1.0 (`subscription`, `message-id`). */
-export function settleHeaders(frame: FrameHeaders): Record<string, string> {
-  const out: Record<string, string> = {};
-  const ack = frame.ack ?? frame['message-id'];
-  if (ack !== undefined) out.id = String(ack);
-  if (frame.subscription !== undefined) out.subscription = String(frame.subscription);
-  if (frame['message-id'] !== undefined) out['message-id'] = String(frame['message-id']);
-  return out;
 }

@@ -4,6 +4,8 @@
  * subscription on the connection (gdaws/stompit#18), heart-beats while a handler is slow
  * (gdaws/stompit#122), and STOMP 1.2 header escaping.
  */
+
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Bus, ConnectionError, type ConnectionState, connect, parseUrl } from '@omnibus/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stomp } from '../src/index.js';
@@ -260,7 +262,15 @@ for (const target of targets) {
     });
 
     it('heart-beats keep the connection while a handler is slow, and nothing is redelivered', async () => {
-      const client = await bus(`${target.url}?heartbeatMs=500`);
+      // Margins from what this machine does now, not from an idle one: the heart-beat is well above
+      // the event loop's current delays, and the handler stays busy for several heart-beats.
+      const lag = monitorEventLoopDelay({ resolution: 10 });
+      lag.enable();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const heartbeatMs = Math.max(500, Math.ceil((4 * lag.max) / 1e6));
+      const slowMs = 6 * heartbeatMs;
+      lag.reset();
+      const client = await bus(`${target.url}?heartbeatMs=${heartbeatMs}`);
       const states: ConnectionState[] = [];
       client.on('state', (s) => states.push(s));
       const queue = client.queue<number>(unique('hb'));
@@ -269,13 +279,15 @@ for (const target of targets) {
       await queue.consume(
         async (m) => {
           deliveries.push(`${m.payload}@${m.attempt}${m.redelivered ? 'r' : ''}`);
-          if (m.payload === 0) await new Promise((resolve) => setTimeout(resolve, 3000));
+          if (m.payload === 0) await new Promise((resolve) => setTimeout(resolve, slowMs));
         },
         { concurrency: 1, prefetch: 6 },
       );
-      await waitFor(() => deliveries.length === 6, '6 deliveries', 15_000);
-      expect(deliveries).toEqual(['0@1', '1@1', '2@1', '3@1', '4@1', '5@1']);
-      expect(states).toEqual([]);
+      await waitFor(() => deliveries.length === 6, '6 deliveries', slowMs + 15_000);
+      lag.disable();
+      const context = `heart-beat ${heartbeatMs} ms, event loop stalled up to ${Math.round(lag.max / 1e6)} ms`;
+      expect(deliveries, context).toEqual(['0@1', '1@1', '2@1', '3@1', '4@1', '5@1']);
+      expect(states, context).toEqual([]);
     });
 
     it('STOMP 1.2 escaping: header values and broker-reserved names round-trip exactly; binary bodies stay whole', async () => {
