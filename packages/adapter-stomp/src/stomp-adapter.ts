@@ -67,11 +67,10 @@ class StompAdapter implements Adapter {
         const scheduler = settings.delay === 'native' || (await probeScheduler(session, settings));
         profile = withDelay(profile, scheduler);
       }
-      context.logger.debug(`connected to ${settings.redacted}`, {
-        server: session.connected.server,
-        version: session.connected.version,
-        profile: profile.name,
-      });
+      context.logger.debug(
+        { server: session.connected.server, version: session.connected.version, profile: profile.name },
+        `connected to ${settings.redacted}`,
+      );
       return new StompAdapter(settings, context, session, profile);
     } catch (error) {
       await session.close();
@@ -214,9 +213,10 @@ class StompAdapter implements Adapter {
       this.settings,
       {
         state: (state, error) =>
-          logger[state === 'connected' ? 'info' : 'warn'](`${what}: ${state}`, {
-            ...(error === undefined ? {} : { error: error.message }),
-          }),
+          logger[state === 'connected' ? 'info' : 'warn'](
+            error === undefined ? {} : { error: error.message },
+            `${what}: ${state}`,
+          ),
         error: reportError,
       },
       connectHeaders,
