@@ -14,10 +14,11 @@
  * again. MQTT 3.1.1 has no reason codes: a sender provisions the holder before its first send to a
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
-import { randomUUID } from 'node:crypto';
 import { ConnectionError } from '@omnibus/core';
+import type { IPublishPacket } from 'mqtt';
 import { type Ack, endClient, endSession, Receiver } from './client.js';
-import type { MqttShared } from './shared.js';
+import type { MqttAdapter } from './mqtt-adapter.js';
+import { decode, encode } from './wire.js';
 
 /**
  * `deliver`: a starting consumer handles the holder's messages itself, ahead of its live ones (so
@@ -32,7 +33,7 @@ export interface HolderSink {
   /** Its member is connected and subscribed: a sweep may send messages back to the queue. */
   readonly subscribed: boolean;
   /** Hands a message from the holder to core. */
-  fromHolder(packet: import('mqtt').IPublishPacket, ack: Ack): void;
+  fromHolder(packet: IPublishPacket, ack: Ack): void;
   /** Holds back the consumer's live messages until `unhold` (the holder's are older). */
   hold(): void;
   unhold(): void;
@@ -48,12 +49,10 @@ interface QueueState {
   lock: Promise<void>;
 }
 
-const MARKER_TIMEOUT_MS = 10_000;
-
 export class Holders {
   private readonly queues = new Map<string, QueueState>();
 
-  constructor(private readonly shared: MqttShared) {}
+  constructor(private readonly shared: MqttAdapter) {}
 
   holderId(queue: string): string {
     return `${this.shared.o.clientIdPrefix}omnibus-holder:${this.shared.queueTopic(queue)}`;
@@ -105,7 +104,7 @@ export class Holders {
       o,
       { clientId: this.holderId(queue), persistent: true, receiveMaximum: 1 },
       () => undefined,
-      (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
+      (error) => this.shared.context.logger.warn(`holder of "${queue}": ${error.message}`),
     );
     holder.client.options.reconnectPeriod = 0;
     try {
@@ -220,9 +219,10 @@ export class Holders {
           sink.fromHolder(packet, ack);
           return;
         }
-        const { meta, body } = this.shared.decode(packet);
+        // Moved as it is: the same bytes and header bag.
+        const { protocolVersion } = this.shared.o;
         const move = this.shared
-          .sendToConsumers(queue, meta, body)
+          .sendToConsumers(queue, encode(protocolVersion, decode(protocolVersion, packet), true))
           .then((routed) => {
             if (routed) return ack.ack();
             // Nobody took it (the consumers left meanwhile): it stays in the holder.
@@ -235,7 +235,7 @@ export class Holders {
           .finally(() => moves.delete(move));
         moves.add(move);
       },
-      (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
+      (error) => this.shared.context.logger.warn(`holder of "${queue}": ${error.message}`),
     );
     // A drainer that loses its connection stops; the holder's session keeps what was not acked.
     holder.client.options.reconnectPeriod = 0;
@@ -247,15 +247,7 @@ export class Holders {
     let drained = false;
     if (mode === 'deliver') sink.hold();
     try {
-      await holder.client.unsubscribeAsync(this.shared.shareFilter(queue));
-      const marker = `${this.shared.queueTopic(queue)}/~drain/${randomUUID()}`;
-      const seen = holder.expectMarker(marker);
-      await holder.client.subscribeAsync(marker, { qos: 1 });
-      await publisher.publish(marker, Buffer.alloc(0), 1);
-      drained = await Promise.race([
-        seen.then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref()),
-      ]);
+      drained = await holder.collect(this.shared.shareFilter(queue), this.shared.queueTopic(queue), publisher);
     } finally {
       if (mode === 'deliver') sink.unhold();
       handedOver();
@@ -291,8 +283,9 @@ export class Holders {
 
   private report(queue: string, error: unknown): void {
     this.shared.context.reportError(
-      new Error(
-        `[omnibus] [mqtt] checking the holder of queue "${queue}" failed: ${error instanceof Error ? error.message : String(error)}`,
+      new ConnectionError(
+        `checking the holder of queue "${queue}" failed: ${error instanceof Error ? error.message : String(error)}`,
+        { adapter: 'mqtt', cause: error },
       ),
     );
   }

@@ -10,13 +10,12 @@
 import {
   ConnectionError,
   type Deliver,
-  type Delivery,
   type Subscription,
+  type SubscriptionSpec,
   ValidationError,
 } from '@omnibus/core';
-import type { IPublishPacket } from 'mqtt';
-import { type Ack, endClient, Receiver } from './client.js';
-import type { MqttShared } from './shared.js';
+import { endClient, Receiver } from './client.js';
+import type { MqttAdapter } from './mqtt-adapter.js';
 import { subjectOf, topicFilter } from './wire.js';
 
 /** Durable sessions connected from this process: one connection per session. */
@@ -27,26 +26,20 @@ export class TopicSubscriber implements Subscription {
   private closed = false;
 
   constructor(
-    private readonly shared: MqttShared,
+    private readonly shared: MqttAdapter,
     private readonly topic: string,
-    private readonly pattern: string,
-    private readonly durable: string | undefined,
-    private readonly prefetch: number,
+    private readonly spec: SubscriptionSpec,
     private readonly deliver: Deliver,
     private readonly clientId: string,
   ) {}
 
-  static durableClientId(shared: MqttShared, topic: string, durable: string): string {
-    return `${shared.o.clientIdPrefix}omnibus-durable:${topic}:${durable}`;
-  }
-
   async start(): Promise<void> {
     const { o, where } = this.shared;
-    const { filter, matches } = topicFilter(this.topic, this.pattern);
-    if (this.durable !== undefined) {
+    const { filter, matches } = topicFilter(this.topic, this.spec.pattern);
+    if (this.spec.durable !== undefined) {
       if (activeDurables.has(this.clientId)) {
         throw new ValidationError(
-          `durable subscription "${this.durable}" of topic "${this.topic}" is already open in this process; MQTT allows one connection per session`,
+          `durable subscription "${this.spec.durable}" of topic "${this.topic}" is already open in this process; MQTT allows one connection per session`,
           [],
           { adapter: 'mqtt' },
         );
@@ -55,12 +48,13 @@ export class TopicSubscriber implements Subscription {
     }
     const receiver = new Receiver(
       o,
-      { clientId: this.clientId, persistent: this.durable !== undefined, receiveMaximum: this.prefetch },
+      { clientId: this.clientId, persistent: this.spec.durable !== undefined, receiveMaximum: this.spec.prefetch },
       (packet, ack) => {
         const subject = subjectOf(this.topic, packet.topic);
         // A pattern MQTT cannot express is filtered here; what does not match is acknowledged unseen.
         if (matches !== undefined && !matches(subject)) void ack.ack();
-        else void this.deliver(this.delivery(packet, subject, ack));
+        // No retry address: a copy published to the topic would reach every subscriber.
+        else void this.deliver(this.shared.delivery(packet, ack, { subject }));
       },
       (error) => this.warn(error.message),
     );
@@ -68,7 +62,7 @@ export class TopicSubscriber implements Subscription {
     receiver.onTakenOver((why) =>
       this.shared.context.reportError(
         new ConnectionError(
-          `subscription "${this.durable ?? this.pattern}" on "${this.topic}" stopped: its session was taken over by another connection with client id "${this.clientId}" (${why})`,
+          `subscription "${this.spec.durable ?? this.spec.pattern}" on "${this.topic}" stopped: its session was taken over by another connection with client id "${this.clientId}" (${why})`,
           { adapter: 'mqtt', retriable: false },
         ),
       ),
@@ -91,25 +85,10 @@ export class TopicSubscriber implements Subscription {
       // A durable session stays, with what was not acknowledged; a clean one ends with the connection.
       await endClient(receiver.client);
     }
-    if (this.durable !== undefined) activeDurables.delete(this.clientId);
-  }
-
-  private delivery(packet: IPublishPacket, subject: string | undefined, ack: Ack): Delivery {
-    const { meta, body } = this.shared.decode(packet);
-    return {
-      id: meta.id,
-      body,
-      headers: meta.headers,
-      key: meta.key,
-      subject,
-      timestamp: meta.timestamp,
-      redelivered: packet.dup || meta.redelivered === true,
-      raw: packet,
-      ack: () => ack.ack(),
-    };
+    if (this.spec.durable !== undefined) activeDurables.delete(this.clientId);
   }
 
   private warn(text: string): void {
-    this.shared.context.logger.warn(`[omnibus] [mqtt] subscription on "${this.topic}": ${text}`);
+    this.shared.context.logger.warn(`subscription on "${this.topic}": ${text}`);
   }
 }
