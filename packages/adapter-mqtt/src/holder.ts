@@ -247,7 +247,11 @@ export class Holders {
     let drained = false;
     if (mode === 'deliver') sink.hold();
     try {
-      drained = await holder.collect(this.shared.shareFilter(queue), this.shared.queueTopic(queue), publisher);
+      drained = await holder.collect(
+        this.shared.shareFilter(queue),
+        this.shared.queueTopic(queue),
+        publisher,
+      );
     } finally {
       if (mode === 'deliver') sink.unhold();
       handedOver();

@@ -65,7 +65,9 @@ export function mqttCapabilities(
     ordering: 'key',
     // On 3.1.1 the envelope rides in the payload: only the packet size bounds it.
     limits:
-      protocolVersion === 5 ? { maxMessageBytes, maxHeaderBytes: MAX_USER_PROPERTY_BYTES } : { maxMessageBytes },
+      protocolVersion === 5
+        ? { maxMessageBytes, maxHeaderBytes: MAX_USER_PROPERTY_BYTES }
+        : { maxMessageBytes },
   };
 }
 
@@ -105,7 +107,9 @@ export class MqttAdapter implements Adapter {
   ) {
     this.capabilities = mqttCapabilities(o.protocolVersion, {
       envelope: o.envelope,
-      ...(publisher.maximumPacketSize === undefined ? {} : { maximumPacketSize: publisher.maximumPacketSize }),
+      ...(publisher.maximumPacketSize === undefined
+        ? {}
+        : { maximumPacketSize: publisher.maximumPacketSize }),
     });
     this.holders = new Holders(this);
     publisher.client.on('connect', () => this.holders.publisherReconnected());

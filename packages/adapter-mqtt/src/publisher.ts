@@ -118,10 +118,15 @@ export class Publisher {
           ? payload
           : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
         try {
-          this.client.publish(topic, body, { qos, ...(properties === undefined ? {} : { properties }) }, (error) => {
-            if (error === undefined || error === null) resolve();
-            else reject(this.publishError(topic, error));
-          });
+          this.client.publish(
+            topic,
+            body,
+            { qos, ...(properties === undefined ? {} : { properties }) },
+            (error) => {
+              if (error === undefined || error === null) resolve();
+              else reject(this.publishError(topic, error));
+            },
+          );
         } catch (error) {
           reject(this.unwritable(topic, error));
         }

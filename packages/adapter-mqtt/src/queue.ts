@@ -165,7 +165,11 @@ export class QueueConsumer implements Subscription, HolderSink {
       try {
         // Leave the share group, then take what the broker had already queued for this member:
         // core gives it back (release) as the consumer is closing.
-        drained = await member.collect(this.shared.shareFilter(this.queue), this.shared.queueTopic(this.queue), publisher);
+        drained = await member.collect(
+          this.shared.shareFilter(this.queue),
+          this.shared.queueTopic(this.queue),
+          publisher,
+        );
       } catch (error) {
         this.warn(`leaving the share group: ${String(error)}`);
       }

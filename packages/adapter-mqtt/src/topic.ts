@@ -48,7 +48,11 @@ export class TopicSubscriber implements Subscription {
     }
     const receiver = new Receiver(
       o,
-      { clientId: this.clientId, persistent: this.spec.durable !== undefined, receiveMaximum: this.spec.prefetch },
+      {
+        clientId: this.clientId,
+        persistent: this.spec.durable !== undefined,
+        receiveMaximum: this.spec.prefetch,
+      },
       (packet, ack) => {
         const subject = subjectOf(this.topic, packet.topic);
         // A pattern MQTT cannot express is filtered here; what does not match is acknowledged unseen.

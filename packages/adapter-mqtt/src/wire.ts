@@ -93,11 +93,7 @@ export interface Decoded {
  * own), or on 3.1.1 with `wrap` core's envelope in the payload; 3.1.1 without it carries the body
  * alone. A fresh properties object each time (the publisher tracks outcomes by it).
  */
-export function encode(
-  protocolVersion: 4 | 5,
-  decoded: Decoded,
-  wrap: boolean,
-): Encoded {
+export function encode(protocolVersion: 4 | 5, decoded: Decoded, wrap: boolean): Encoded {
   if (protocolVersion === 5) {
     const properties: NonNullable<IPublishPacket['properties']> = { userProperties: { ...decoded.headers } };
     if (decoded.contentType !== undefined) properties.contentType = decoded.contentType;

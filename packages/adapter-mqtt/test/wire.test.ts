@@ -46,7 +46,7 @@ describe('topic names and filters', () => {
   });
 });
 
-describe('the envelope on the wire (core\'s, carried by the adapter)', () => {
+describe("the envelope on the wire (core's, carried by the adapter)", () => {
   const message: OutgoingMessage = {
     id: 'id-1',
     timestamp: 1_700_000_000_000,
@@ -66,19 +66,22 @@ describe('the envelope on the wire (core\'s, carried by the adapter)', () => {
     return { decoded, envelope: readEnvelope(delivery) };
   }
 
-  it.each([5, 4] as const)('round-trips id, key, subject, timestamp, content type, headers and bytes (v%s)', (v) => {
-    const { decoded, envelope } = roundTrip(v);
-    expect(envelope).toMatchObject({
-      id: 'id-1',
-      timestamp: 1_700_000_000_000,
-      key: 'k1',
-      subject: 'a.b',
-      contentType: 'application/json',
-      attempt: 2,
-      headers: { 'trace-id': 'abc', note: 'héllo ✓', empty: '' },
-    });
-    expect(Array.from(decoded.body)).toEqual(Array.from(message.body));
-  });
+  it.each([5, 4] as const)(
+    'round-trips id, key, subject, timestamp, content type, headers and bytes (v%s)',
+    (v) => {
+      const { decoded, envelope } = roundTrip(v);
+      expect(envelope).toMatchObject({
+        id: 'id-1',
+        timestamp: 1_700_000_000_000,
+        key: 'k1',
+        subject: 'a.b',
+        contentType: 'application/json',
+        attempt: 2,
+        headers: { 'trace-id': 'abc', note: 'héllo ✓', empty: '' },
+      });
+      expect(Array.from(decoded.body)).toEqual(Array.from(message.body));
+    },
+  );
 
   it('carries the content type as the MQTT 5 property, not as a user property', () => {
     const { payload, properties } = encodeMessage(5, message, true);
