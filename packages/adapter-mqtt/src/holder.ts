@@ -16,7 +16,14 @@
  */
 import { ConnectionError } from '@omnibus/core';
 import type { IPublishPacket } from 'mqtt';
-import { type Ack, endClient, endSession, Receiver } from './client.js';
+import {
+  type Ack,
+  endClient,
+  endSession,
+  type OnPublish,
+  type Receiver,
+  type SessionSpec,
+} from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { decode, encode } from './wire.js';
 
@@ -85,34 +92,21 @@ export class Holders {
    */
   provision(queue: string): Promise<void> {
     return this.exclusive(queue, async () => {
+      // Anything the holder already stores would be sent to this connection; it is never acked
+      // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
+      const holder = this.receiver(queue, { persistent: true, receiveMaximum: 1 }, () => undefined);
       try {
-        await this.provisionOnce(queue);
+        await holder.connect(this.shared.where);
+        await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
       } catch (error) {
         throw new ConnectionError(`could not provision the holder of queue "${queue}": ${String(error)}`, {
           adapter: 'mqtt',
           cause: error,
         });
+      } finally {
+        await endClient(holder.client);
       }
     });
-  }
-
-  private async provisionOnce(queue: string): Promise<void> {
-    const { o, where } = this.shared;
-    // Anything the holder already stores would be sent to this connection; it is never acked
-    // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
-    const holder = new Receiver(
-      o,
-      { clientId: this.holderId(queue), persistent: true, receiveMaximum: 1 },
-      () => undefined,
-      (error) => this.shared.context.logger.warn(`holder of "${queue}": ${error.message}`),
-    );
-    holder.client.options.reconnectPeriod = 0;
-    try {
-      await holder.connect(where);
-      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
-    } finally {
-      await endClient(holder.client);
-    }
   }
 
   register(queue: string, consumer: HolderSink): void {
@@ -209,11 +203,11 @@ export class Holders {
     const clientId = this.holderId(queue);
     const moves = new Set<Promise<void>>();
     let kept = false;
-    const holder = new Receiver(
-      o,
+    const holder = this.receiver(
+      queue,
       // No receive maximum: Mosquitto 2.0.11 then holds back the marker of a resumed session
       // while the quota is taken by messages whose handlers wait (seen in the contract suite).
-      { clientId, persistent: true },
+      { persistent: true },
       (packet, ack) => {
         if (mode === 'deliver') {
           sink.fromHolder(packet, ack);
@@ -235,10 +229,7 @@ export class Holders {
           .finally(() => moves.delete(move));
         moves.add(move);
       },
-      (error) => this.shared.context.logger.warn(`holder of "${queue}": ${error.message}`),
     );
-    // A drainer that loses its connection stops; the holder's session keeps what was not acked.
-    holder.client.options.reconnectPeriod = 0;
     const connack = await holder.connect(where);
     if (connack.sessionPresent !== true) {
       await endSession(holder.client, o, clientId);
@@ -268,6 +259,17 @@ export class Holders {
       await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 }).catch(() => undefined);
     }
     await endClient(holder.client);
+  }
+
+  /** A connection as the holder. It does not reconnect: the holder's session keeps what was not acked. */
+  private receiver(queue: string, spec: Omit<SessionSpec, 'clientId'>, onPublish: OnPublish): Receiver {
+    const holder = this.shared.receiver(
+      { ...spec, clientId: this.holderId(queue) },
+      `holder of "${queue}"`,
+      onPublish,
+    );
+    holder.client.options.reconnectPeriod = 0;
+    return holder;
   }
 
   private state(queue: string): QueueState {

@@ -7,6 +7,7 @@ import {
   type AdapterContext,
   type AdapterFactory,
   type Capabilities,
+  ConnectionError,
   type ConsumeSpec,
   type Deliver,
   type Delivery,
@@ -20,7 +21,7 @@ import {
   unsupported,
 } from '@omnibus/core';
 import type { IPublishPacket } from 'mqtt';
-import type { Ack } from './client.js';
+import { type Ack, type OnPublish, Receiver, type SessionSpec } from './client.js';
 import { Holders } from './holder.js';
 import { type MqttOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Publisher } from './publisher.js';
@@ -206,6 +207,23 @@ export class MqttAdapter implements Adapter {
     const subscriber = new TopicSubscriber(this, topic.name, spec, deliver, clientId);
     await subscriber.start();
     return subscriber;
+  }
+
+  /** A consuming connection; `what` names it in warnings and in the report of a session taken over. */
+  receiver(spec: SessionSpec, what: string, onPublish: OnPublish): Receiver {
+    const { context } = this;
+    const receiver = new Receiver(this.o, spec, onPublish, (e) =>
+      context.logger.warn(`${what}: ${e.message}`),
+    );
+    receiver.onTakenOver((why) =>
+      context.reportError(
+        new ConnectionError(
+          `${what} stopped: its session "${spec.clientId}" was taken over by another connection (${why}); is another process using client id "${context.clientId}"?`,
+          { adapter: 'mqtt', retriable: false },
+        ),
+      ),
+    );
+    return receiver;
   }
 
   /** A received PUBLISH for core; its PUBACK is sent when core acks it. */

@@ -10,7 +10,7 @@
  */
 import { ConnectionError, type Deliver, type Delivery, HEADER, type Subscription } from '@omnibus/core';
 import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
-import { type Ack, endClient, endSession, Receiver } from './client.js';
+import { type Ack, endClient, endSession, type Receiver } from './client.js';
 import type { HolderSink } from './holder.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { encode } from './wire.js';
@@ -38,24 +38,15 @@ export class QueueConsumer implements Subscription, HolderSink {
   }
 
   async start(): Promise<void> {
-    const { o, where } = this.shared;
-    const member = new Receiver(
-      o,
+    const { where } = this.shared;
+    const member = this.shared.receiver(
       { clientId: this.clientId, persistent: true, receiveMaximum: this.prefetch },
+      `consumer of queue "${this.queue}"`,
       (packet, ack) => this.fromMember(packet, ack),
-      (error) => this.warn(error.message),
     );
     this.member = member;
     // Live messages wait until the holder's (older) ones have been handed over.
     this.hold();
-    member.onTakenOver((why) =>
-      this.shared.context.reportError(
-        new ConnectionError(
-          `consumer of queue "${this.queue}" stopped: its session "${this.clientId}" was taken over (${why}); is another process using client id "${this.shared.context.clientId}"?`,
-          { adapter: 'mqtt', retriable: false },
-        ),
-      ),
-    );
     await member.connect(where);
     this.connected = true;
     await member.client.subscribeAsync(this.shared.shareFilter(this.queue), { qos: 1 });

@@ -7,14 +7,8 @@
  * live subscriber with the same name would take the session over — that is refused in-process and
  * reported across processes.
  */
-import {
-  ConnectionError,
-  type Deliver,
-  type Subscription,
-  type SubscriptionSpec,
-  ValidationError,
-} from '@omnibus/core';
-import { endClient, Receiver } from './client.js';
+import { type Deliver, type Subscription, type SubscriptionSpec, ValidationError } from '@omnibus/core';
+import { endClient, type Receiver } from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { subjectOf, topicFilter } from './wire.js';
 
@@ -35,24 +29,21 @@ export class TopicSubscriber implements Subscription {
 
   async start(): Promise<void> {
     const { o, where } = this.shared;
-    const { filter, matches } = topicFilter(this.topic, this.spec.pattern);
-    if (this.spec.durable !== undefined) {
+    const { durable, pattern, prefetch } = this.spec;
+    const { filter, matches } = topicFilter(this.topic, pattern);
+    if (durable !== undefined) {
       if (activeDurables.has(this.clientId)) {
         throw new ValidationError(
-          `durable subscription "${this.spec.durable}" of topic "${this.topic}" is already open in this process; MQTT allows one connection per session`,
+          `durable subscription "${durable}" of topic "${this.topic}" is already open in this process; MQTT allows one connection per session`,
           [],
           { adapter: 'mqtt' },
         );
       }
       activeDurables.add(this.clientId);
     }
-    const receiver = new Receiver(
-      o,
-      {
-        clientId: this.clientId,
-        persistent: this.spec.durable !== undefined,
-        receiveMaximum: this.spec.prefetch,
-      },
+    const receiver = this.shared.receiver(
+      { clientId: this.clientId, persistent: durable !== undefined, receiveMaximum: prefetch },
+      `subscription "${durable ?? pattern}" on "${this.topic}"`,
       (packet, ack) => {
         const subject = subjectOf(this.topic, packet.topic);
         // A pattern MQTT cannot express is filtered here; what does not match is acknowledged unseen.
@@ -60,17 +51,8 @@ export class TopicSubscriber implements Subscription {
         // No retry address: a copy published to the topic would reach every subscriber.
         else void this.deliver(this.shared.delivery(packet, ack, { subject }));
       },
-      (error) => this.warn(error.message),
     );
     this.receiver = receiver;
-    receiver.onTakenOver((why) =>
-      this.shared.context.reportError(
-        new ConnectionError(
-          `subscription "${this.spec.durable ?? this.spec.pattern}" on "${this.topic}" stopped: its session was taken over by another connection with client id "${this.clientId}" (${why})`,
-          { adapter: 'mqtt', retriable: false },
-        ),
-      ),
-    );
     try {
       await receiver.connect(where);
       await receiver.client.subscribeAsync(filter, { qos: Math.min(o.qos, 1) as 0 | 1 });
@@ -90,9 +72,5 @@ export class TopicSubscriber implements Subscription {
       await endClient(receiver.client);
     }
     if (this.spec.durable !== undefined) activeDurables.delete(this.clientId);
-  }
-
-  private warn(text: string): void {
-    this.shared.context.logger.warn(`subscription on "${this.topic}": ${text}`);
   }
 }
