@@ -156,9 +156,7 @@ export class MqttAdapter implements Adapter {
    */
   async sendToConsumers(queue: string, { payload, properties }: Encoded): Promise<boolean> {
     const qos = Math.max(this.o.qos, 1) as 1 | 2;
-    // A fresh properties object per publish: the publisher tracks each one's outcome by it.
-    const props = properties === undefined ? undefined : { ...properties };
-    return (await this.publisher.publish(this.queueTopic(queue), payload, qos, props)).routed;
+    return (await this.publisher.publish(this.queueTopic(queue), payload, qos, properties)).routed;
   }
 
   async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {

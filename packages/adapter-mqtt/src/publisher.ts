@@ -108,7 +108,9 @@ export class Publisher {
   ): Promise<{ routed: boolean }> {
     await this.slot();
     const tracked: Tracked = { noSubscribers: false };
-    if (properties !== undefined) this.byProperties.set(properties, tracked);
+    // A copy: the outcome is tracked by the object's identity, and callers may publish one twice.
+    const props = properties === undefined ? undefined : { ...properties };
+    if (props !== undefined) this.byProperties.set(props, tracked);
     let fail: ((error: Error) => void) | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -121,7 +123,7 @@ export class Publisher {
           this.client.publish(
             topic,
             body,
-            { qos, ...(properties === undefined ? {} : { properties }) },
+            { qos, ...(props === undefined ? {} : { properties: props }) },
             (error) => {
               if (error === undefined || error === null) resolve();
               else reject(this.publishError(topic, error));

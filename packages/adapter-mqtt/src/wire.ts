@@ -91,7 +91,7 @@ export interface Decoded {
 /**
  * Puts a header bag beside a body: MQTT 5 user properties (the content type is a property of its
  * own), or on 3.1.1 with `wrap` core's envelope in the payload; 3.1.1 without it carries the body
- * alone. A fresh properties object each time (the publisher tracks outcomes by it).
+ * alone.
  */
 export function encode(protocolVersion: 4 | 5, decoded: Decoded, wrap: boolean): Encoded {
   if (protocolVersion === 5) {
