@@ -9,9 +9,11 @@
  * mqtt.js to move on without sending the PUBACK (`handlers/publish.js`), and the receiver sends the
  * PUBACK itself when core settles the delivery. Acks are never sent before the handler settled.
  */
+import { randomUUID } from 'node:crypto';
 import { ConnectionError } from '@omnibus/core';
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedOptions } from './options.js';
+import type { Publisher } from './publisher.js';
 
 export interface SessionSpec {
   readonly clientId: string;
@@ -127,6 +129,7 @@ type SendPacket = (packet: Record<string, unknown>, cb?: (error?: Error) => void
 const SESSION_TAKEN_OVER = 142;
 const QUICK_CLOSE_MS = 5000;
 const QUICK_CLOSES = 3;
+const MARKER_TIMEOUT_MS = 10_000;
 
 /** Tells mqtt.js to go on with the next packet without sending a PUBACK. */
 const DEFER = new Error('omnibus: PUBACK deferred until the handler settles');
@@ -205,11 +208,18 @@ export class Receiver {
   }
 
   /**
-   * Resolves when a PUBLISH on `topic` arrives (acked at once, never handed over). Messages are sent
-   * to a client in order, so everything queued for it before the marker has arrived by then.
+   * Leaves `filter` and waits until everything the broker had queued for this session has arrived:
+   * messages reach a client in order, so once a marker it published to itself arrives (acked at
+   * once, never handed over), nothing older is left. Resolves false when the marker is late.
    */
-  expectMarker(topic: string): Promise<void> {
-    return new Promise((resolve) => this.markers.set(topic, resolve));
+  async collect(filter: string, topic: string, publisher: Publisher): Promise<boolean> {
+    await this.client.unsubscribeAsync(filter);
+    const marker = `${topic}/~drain/${randomUUID()}`;
+    const seen = new Promise<boolean>((resolve) => this.markers.set(marker, () => resolve(true)));
+    await this.client.subscribeAsync(marker, { qos: 1 });
+    await publisher.publish(marker, Buffer.alloc(0), 1);
+    const late = new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref());
+    return Promise.race([seen, late]);
   }
 
   /** Resolves when every delivery handed over has been acked (or its connection lost). */

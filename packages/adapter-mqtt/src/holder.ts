@@ -14,10 +14,18 @@
  * again. MQTT 3.1.1 has no reason codes: a sender provisions the holder before its first send to a
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
-import { randomUUID } from 'node:crypto';
 import { ConnectionError } from '@omnibus/core';
-import { type Ack, endClient, endSession, Receiver } from './client.js';
-import type { MqttShared } from './shared.js';
+import type { IPublishPacket } from 'mqtt';
+import {
+  type Ack,
+  endClient,
+  endSession,
+  type OnPublish,
+  type Receiver,
+  type SessionSpec,
+} from './client.js';
+import type { MqttAdapter } from './mqtt-adapter.js';
+import { decode, encode } from './wire.js';
 
 /**
  * `deliver`: a starting consumer handles the holder's messages itself, ahead of its live ones (so
@@ -32,7 +40,7 @@ export interface HolderSink {
   /** Its member is connected and subscribed: a sweep may send messages back to the queue. */
   readonly subscribed: boolean;
   /** Hands a message from the holder to core. */
-  fromHolder(packet: import('mqtt').IPublishPacket, ack: Ack): void;
+  fromHolder(packet: IPublishPacket, ack: Ack): void;
   /** Holds back the consumer's live messages until `unhold` (the holder's are older). */
   hold(): void;
   unhold(): void;
@@ -48,12 +56,10 @@ interface QueueState {
   lock: Promise<void>;
 }
 
-const MARKER_TIMEOUT_MS = 10_000;
-
 export class Holders {
   private readonly queues = new Map<string, QueueState>();
 
-  constructor(private readonly shared: MqttShared) {}
+  constructor(private readonly shared: MqttAdapter) {}
 
   holderId(queue: string): string {
     return `${this.shared.o.clientIdPrefix}omnibus-holder:${this.shared.queueTopic(queue)}`;
@@ -86,34 +92,21 @@ export class Holders {
    */
   provision(queue: string): Promise<void> {
     return this.exclusive(queue, async () => {
+      // Anything the holder already stores would be sent to this connection; it is never acked
+      // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
+      const holder = this.receiver(queue, { persistent: true, receiveMaximum: 1 }, () => undefined);
       try {
-        await this.provisionOnce(queue);
+        await holder.connect(this.shared.where);
+        await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
       } catch (error) {
         throw new ConnectionError(`could not provision the holder of queue "${queue}": ${String(error)}`, {
           adapter: 'mqtt',
           cause: error,
         });
+      } finally {
+        await endClient(holder.client);
       }
     });
-  }
-
-  private async provisionOnce(queue: string): Promise<void> {
-    const { o, where } = this.shared;
-    // Anything the holder already stores would be sent to this connection; it is never acked
-    // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
-    const holder = new Receiver(
-      o,
-      { clientId: this.holderId(queue), persistent: true, receiveMaximum: 1 },
-      () => undefined,
-      (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
-    );
-    holder.client.options.reconnectPeriod = 0;
-    try {
-      await holder.connect(where);
-      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
-    } finally {
-      await endClient(holder.client);
-    }
   }
 
   register(queue: string, consumer: HolderSink): void {
@@ -210,19 +203,20 @@ export class Holders {
     const clientId = this.holderId(queue);
     const moves = new Set<Promise<void>>();
     let kept = false;
-    const holder = new Receiver(
-      o,
+    const holder = this.receiver(
+      queue,
       // No receive maximum: Mosquitto 2.0.11 then holds back the marker of a resumed session
       // while the quota is taken by messages whose handlers wait (seen in the contract suite).
-      { clientId, persistent: true },
+      { persistent: true },
       (packet, ack) => {
         if (mode === 'deliver') {
           sink.fromHolder(packet, ack);
           return;
         }
-        const { meta, body } = this.shared.decode(packet);
+        // Moved as it is: the same bytes and header bag.
+        const { protocolVersion } = this.shared.o;
         const move = this.shared
-          .sendToConsumers(queue, meta, body)
+          .sendToConsumers(queue, encode(protocolVersion, decode(protocolVersion, packet), true))
           .then((routed) => {
             if (routed) return ack.ack();
             // Nobody took it (the consumers left meanwhile): it stays in the holder.
@@ -235,10 +229,7 @@ export class Holders {
           .finally(() => moves.delete(move));
         moves.add(move);
       },
-      (error) => this.shared.context.logger.warn(`[omnibus] [mqtt] holder of "${queue}": ${error.message}`),
     );
-    // A drainer that loses its connection stops; the holder's session keeps what was not acked.
-    holder.client.options.reconnectPeriod = 0;
     const connack = await holder.connect(where);
     if (connack.sessionPresent !== true) {
       await endSession(holder.client, o, clientId);
@@ -247,15 +238,11 @@ export class Holders {
     let drained = false;
     if (mode === 'deliver') sink.hold();
     try {
-      await holder.client.unsubscribeAsync(this.shared.shareFilter(queue));
-      const marker = `${this.shared.queueTopic(queue)}/~drain/${randomUUID()}`;
-      const seen = holder.expectMarker(marker);
-      await holder.client.subscribeAsync(marker, { qos: 1 });
-      await publisher.publish(marker, Buffer.alloc(0), 1);
-      drained = await Promise.race([
-        seen.then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref()),
-      ]);
+      drained = await holder.collect(
+        this.shared.shareFilter(queue),
+        this.shared.queueTopic(queue),
+        publisher,
+      );
     } finally {
       if (mode === 'deliver') sink.unhold();
       handedOver();
@@ -272,6 +259,17 @@ export class Holders {
       await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 }).catch(() => undefined);
     }
     await endClient(holder.client);
+  }
+
+  /** A connection as the holder. It does not reconnect: the holder's session keeps what was not acked. */
+  private receiver(queue: string, spec: Omit<SessionSpec, 'clientId'>, onPublish: OnPublish): Receiver {
+    const holder = this.shared.receiver(
+      { ...spec, clientId: this.holderId(queue) },
+      `holder of "${queue}"`,
+      onPublish,
+    );
+    holder.client.options.reconnectPeriod = 0;
+    return holder;
   }
 
   private state(queue: string): QueueState {
@@ -291,8 +289,9 @@ export class Holders {
 
   private report(queue: string, error: unknown): void {
     this.shared.context.reportError(
-      new Error(
-        `[omnibus] [mqtt] checking the holder of queue "${queue}" failed: ${error instanceof Error ? error.message : String(error)}`,
+      new ConnectionError(
+        `checking the holder of queue "${queue}" failed: ${error instanceof Error ? error.message : String(error)}`,
+        { adapter: 'mqtt', cause: error },
       ),
     );
   }

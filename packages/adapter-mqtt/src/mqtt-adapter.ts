@@ -2,40 +2,38 @@
  * The MQTT adapter (`mqtt://`, `mqtts://`, `ws://`, `wss://`) on mqtt.js: topics natively, queues
  * on shared subscriptions, no logs. MQTT 5 by default, 3.1.1 with `?protocolVersion=4`.
  */
-import type {
-  Adapter,
-  AdapterContext,
-  AdapterFactory,
-  Capabilities,
-  ConsumeSpec,
-  Deliver,
-  OutgoingMessage,
-  QueueSpec,
-  Subscription,
-  SubscriptionSpec,
-  TopicSpec,
+import {
+  type Adapter,
+  type AdapterContext,
+  type AdapterFactory,
+  type Capabilities,
+  ConnectionError,
+  type ConsumeSpec,
+  type Deliver,
+  type Delivery,
+  type OutgoingMessage,
+  PublishError,
+  type QueueSpec,
+  type Subscription,
+  type SubscriptionSpec,
+  type TopicSpec,
+  UnsupportedCapabilityError,
+  unsupported,
 } from '@omnibus/core';
-import { PublishError, UnsupportedCapabilityError } from '@omnibus/core';
 import type { IPublishPacket } from 'mqtt';
+import { type Ack, type OnPublish, Receiver, type SessionSpec } from './client.js';
 import { Holders } from './holder.js';
 import { type MqttOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Publisher } from './publisher.js';
 import { QueueConsumer } from './queue.js';
-import type { MqttShared } from './shared.js';
 import { TopicSubscriber } from './topic.js';
-import {
-  assertTopicName,
-  envelope,
-  fromProperties,
-  type Meta,
-  toProperties,
-  topicName,
-  unwrap,
-} from './wire.js';
+import { assertTopicName, decode, type Encoded, encodeMessage, topicName } from './wire.js';
 
 /** MQTT's largest packet (a 4-byte remaining length), less room for the topic and properties. */
 const MAX_PACKET_BYTES = 268_435_455;
 const PACKET_HEADROOM = 65_536 + 1024;
+/** An MQTT 5 user property's name and value are each a string with a 16-bit length. */
+const MAX_USER_PROPERTY_BYTES = 65_535;
 
 /**
  * Capabilities for a protocol version (and, on 3.1.1, the envelope option). Each `emulated` or
@@ -45,6 +43,8 @@ export function mqttCapabilities(
   protocolVersion: 4 | 5,
   options: { readonly envelope?: boolean; readonly maximumPacketSize?: number } = {},
 ): Capabilities {
+  const maxMessageBytes =
+    Math.min(options.maximumPacketSize ?? MAX_PACKET_BYTES, MAX_PACKET_BYTES) - PACKET_HEADROOM;
   return {
     // Shared subscriptions + a holder session while no consumer exists (holder.ts).
     queue: 'emulated',
@@ -64,10 +64,11 @@ export function mqttCapabilities(
     consumerGroups: 'none',
     // One consumer gets a queue's or subscription's messages in order; core keeps per-key order.
     ordering: 'key',
-    limits: {
-      maxMessageBytes:
-        Math.min(options.maximumPacketSize ?? MAX_PACKET_BYTES, MAX_PACKET_BYTES) - PACKET_HEADROOM,
-    },
+    // On 3.1.1 the envelope rides in the payload: only the packet size bounds it.
+    limits:
+      protocolVersion === 5
+        ? { maxMessageBytes, maxHeaderBytes: MAX_USER_PROPERTY_BYTES }
+        : { maxMessageBytes },
   };
 }
 
@@ -78,19 +79,20 @@ export function mqtt(defaults: MqttOptions = {}): AdapterFactory {
     schemes: ['mqtt', 'mqtts', 'ws', 'wss'],
     async create(target, context) {
       const o = resolveOptions(target.url, defaults, { ...target.options });
-      const adapter = new MqttAdapter(o, context, target.url.redacted);
-      await adapter.connect();
-      return adapter;
+      const baseId = `${o.clientIdPrefix}${context.clientId}`;
+      const publisher = new Publisher(o, baseId, context, target.url.redacted);
+      await publisher.connect();
+      return new MqttAdapter(o, context, target.url.redacted, publisher, baseId);
     },
   };
 }
 
-class MqttAdapter implements Adapter, MqttShared {
+export class MqttAdapter implements Adapter {
   readonly name = 'mqtt';
-  capabilities: Capabilities;
-  readonly publisher: Publisher;
-  readonly baseId: string;
-  private readonly holders: Holders;
+  readonly capabilities: Capabilities;
+  readonly append = unsupported('mqtt', 'log');
+  readonly read = unsupported('mqtt', 'log');
+  readonly holders: Holders;
   /** Queue → consumer slots in use: slot n is member client id `<base>:q:<queue>:<n>`. */
   private readonly slots = new Map<string, Set<number>>();
   private subscriptions = 0;
@@ -98,63 +100,63 @@ class MqttAdapter implements Adapter, MqttShared {
   constructor(
     readonly o: ResolvedOptions,
     readonly context: AdapterContext,
+    /** The broker, for messages (redacted URL). */
     readonly where: string,
+    readonly publisher: Publisher,
+    /** `clientIdPrefix` + the bus's client id: the base of this bus's MQTT client ids. */
+    readonly baseId: string,
   ) {
-    this.baseId = `${o.clientIdPrefix}${context.clientId}`;
-    this.publisher = new Publisher(o, this.baseId, context, where);
-    this.holders = new Holders(this);
-    this.capabilities = mqttCapabilities(o.protocolVersion, { envelope: o.envelope });
-  }
-
-  async connect(): Promise<void> {
-    await this.publisher.connect();
-    this.publisher.client.on('connect', () => this.holders.publisherReconnected());
-    this.capabilities = mqttCapabilities(this.o.protocolVersion, {
-      envelope: this.o.envelope,
-      ...(this.publisher.maximumPacketSize === undefined
+    this.capabilities = mqttCapabilities(o.protocolVersion, {
+      envelope: o.envelope,
+      ...(publisher.maximumPacketSize === undefined
         ? {}
-        : { maximumPacketSize: this.publisher.maximumPacketSize }),
+        : { maximumPacketSize: publisher.maximumPacketSize }),
     });
+    this.holders = new Holders(this);
+    publisher.client.on('connect', () => this.holders.publisherReconnected());
   }
 
+  /** `<queuePrefix>/<queue>`. */
   queueTopic(queue: string): string {
     return `${this.o.queuePrefix}/${queue}`;
   }
 
+  /** `$share/<queue>/<queuePrefix>/<queue>`. */
   shareFilter(queue: string): string {
     return `$share/${queue}/${this.queueTopic(queue)}`;
   }
 
-  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
-    await this.sendToQueue(queue.name, meta(message), message.body);
+  send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    return this.sendTo(queue.name, message);
   }
 
-  async sendToQueue(queue: string, m: Meta, body: Uint8Array): Promise<void> {
-    const topic = this.queueTopic(queue);
-    assertTopicName(topic);
+  /** A queue delivery's retry address is its queue: a copy published there reaches its share group only. */
+  sendTo(queue: string, message: OutgoingMessage): Promise<void> {
+    // Queue messages always carry the envelope on 3.1.1: queues live in Omnibus's own topic space.
+    return this.sendToQueue(queue, encodeMessage(this.o.protocolVersion, message, true));
+  }
+
+  /** Sends to a queue, provisioning its holder when nobody would get the message. */
+  async sendToQueue(queue: string, encoded: Encoded): Promise<void> {
+    assertTopicName(this.queueTopic(queue));
     if (this.o.protocolVersion === 4) await this.holders.beforeSend(queue);
-    const qos = Math.max(this.o.qos, 1) as 1 | 2;
-    const first = await this.publishEncoded(topic, m, body, qos, true);
-    if (first.routed) return;
+    if (await this.sendToConsumers(queue, encoded)) return;
     // MQTT 5 told us nobody got it (reason 0x10): provision the holder and send again.
     await this.holders.provision(queue);
-    const again = await this.publishEncoded(topic, m, body, qos, true);
-    if (!again.routed) {
+    if (!(await this.sendToConsumers(queue, encoded))) {
       throw new PublishError(`no subscriber took the message for queue "${queue}", not even its holder`, {
         adapter: 'mqtt',
       });
     }
   }
 
-  async sendToConsumers(queue: string, m: Meta, body: Uint8Array): Promise<boolean> {
-    const { routed } = await this.publishEncoded(
-      this.queueTopic(queue),
-      m,
-      body,
-      Math.max(this.o.qos, 1) as 1 | 2,
-      true,
-    );
-    return routed;
+  /**
+   * Sends to a queue's live consumers only, for a sweep that holds the holder itself (provisioning
+   * would wait for it). Resolves false when MQTT 5 says nobody got it.
+   */
+  async sendToConsumers(queue: string, { payload, properties }: Encoded): Promise<boolean> {
+    const qos = Math.max(this.o.qos, 1) as 1 | 2;
+    return (await this.publisher.publish(this.queueTopic(queue), payload, qos, properties)).routed;
   }
 
   async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
@@ -163,7 +165,7 @@ class MqttAdapter implements Adapter, MqttShared {
     let slot = 0;
     while (slots.has(slot)) slot++;
     slots.add(slot);
-    const consumer = new QueueConsumer(this, this.holders, queue.name, spec.prefetch, deliver, slot);
+    const consumer = new QueueConsumer(this, queue.name, spec.prefetch, deliver, slot);
     const free = () => slots.delete(slot);
     try {
       await consumer.start();
@@ -181,7 +183,8 @@ class MqttAdapter implements Adapter, MqttShared {
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
-    if (message.key !== undefined && this.o.protocolVersion === 4 && !this.o.envelope) {
+    const { protocolVersion, envelope, qos } = this.o;
+    if (message.key !== undefined && protocolVersion === 4 && !envelope) {
       // Dropping it would silently lose per-key ordering on the subscribers' side.
       throw new UnsupportedCapabilityError(
         'a message key on an MQTT 3.1.1 topic has nowhere to travel: publish without a key, use MQTT 5, or set envelope=true',
@@ -190,57 +193,53 @@ class MqttAdapter implements Adapter, MqttShared {
       );
     }
     const name = topicName(topic.name, message.subject);
-    await this.publishEncoded(name, meta(message), message.body, this.o.qos, this.o.envelope);
+    const { payload, properties } = encodeMessage(protocolVersion, message, envelope, true);
+    await this.publisher.publish(name, payload, qos, properties);
   }
 
   async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
     const clientId =
       spec.durable === undefined
         ? `${this.baseId}:t:${this.subscriptions++}`
-        : TopicSubscriber.durableClientId(this, topic.name, spec.durable);
-    const subscriber = new TopicSubscriber(
-      this,
-      topic.name,
-      spec.pattern,
-      spec.durable,
-      spec.prefetch,
-      deliver,
-      clientId,
-    );
+        : `${this.o.clientIdPrefix}omnibus-durable:${topic.name}:${spec.durable}`;
+    const subscriber = new TopicSubscriber(this, topic.name, spec, deliver, clientId);
     await subscriber.start();
     return subscriber;
   }
 
-  decode(packet: IPublishPacket): { meta: Meta; body: Uint8Array } {
-    if (this.o.protocolVersion === 5)
-      return { meta: fromProperties(packet.properties), body: packet.payload as Buffer };
-    return unwrap(packet.payload as Buffer);
+  /** A consuming connection; `what` names it in warnings and in the report of a session taken over. */
+  receiver(spec: SessionSpec, what: string, onPublish: OnPublish): Receiver {
+    const { context } = this;
+    const receiver = new Receiver(this.o, spec, onPublish, (e) =>
+      context.logger.warn(`${what}: ${e.message}`),
+    );
+    receiver.onTakenOver((why) =>
+      context.reportError(
+        new ConnectionError(
+          `${what} stopped: its session "${spec.clientId}" was taken over by another connection (${why}); is another process using client id "${context.clientId}"?`,
+          { adapter: 'mqtt', retriable: false },
+        ),
+      ),
+    );
+    return receiver;
+  }
+
+  /** A received PUBLISH for core; its PUBACK is sent when core acks it. */
+  delivery(packet: IPublishPacket, ack: Ack, fields: Partial<Delivery> = {}): Delivery {
+    const { headers, body, contentType } = decode(this.o.protocolVersion, packet);
+    return {
+      body,
+      headers,
+      contentType,
+      redelivered: packet.dup,
+      raw: packet,
+      ack: () => ack.ack(),
+      ...fields,
+    };
   }
 
   async close(): Promise<void> {
     this.holders.close();
     await this.publisher.close();
   }
-
-  private publishEncoded(
-    topic: string,
-    m: Meta,
-    body: Uint8Array,
-    qos: 0 | 1 | 2,
-    wrap: boolean,
-  ): Promise<{ routed: boolean }> {
-    if (this.o.protocolVersion === 5) return this.publisher.publish(topic, body, qos, toProperties(m));
-    return this.publisher.publish(topic, wrap ? envelope(m, body) : body, qos);
-  }
-}
-
-function meta(message: OutgoingMessage): Meta {
-  return {
-    id: message.id,
-    timestamp: message.timestamp,
-    headers: message.headers,
-    contentType: message.contentType,
-    key: message.key,
-    subject: message.subject,
-  };
 }

@@ -115,23 +115,13 @@ const schema = z
   })
   .strict();
 
-/** Options with every default applied. */
-export interface ResolvedOptions {
-  readonly protocolVersion: 4 | 5;
-  readonly qos: 0 | 1 | 2;
-  readonly keepaliveSec: number;
-  readonly clientIdPrefix: string;
-  readonly queuePrefix: string;
-  readonly sessionExpirySec: number;
-  readonly holderCheckMs: number;
-  readonly maxInflight: number;
-  readonly maxPendingPublishes: number;
-  readonly envelope: boolean;
-  readonly reconnectPeriodMs: number;
-  readonly connectTimeoutMs: number;
-  /** mqtt.js options shared by every connection (server, credentials, TLS, keepalive). */
-  readonly base: IClientOptions;
-}
+/** Options with every default applied, and the mqtt.js options every connection shares (`base`). */
+export type ResolvedOptions = Required<
+  Omit<
+    MqttOptions,
+    'username' | 'password' | 'tlsCaFile' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsRejectUnauthorized'
+  >
+> & { readonly base: IClientOptions };
 
 export function resolveOptions(
   url: ParsedUrl,
@@ -148,28 +138,24 @@ export function resolveOptions(
   const secure = url.scheme === 'mqtts' || url.scheme === 'wss';
   const protocol = url.scheme as 'mqtt' | 'mqtts' | 'ws' | 'wss';
   const defaultPort = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 }[protocol];
-  const tls: Partial<IClientOptions> = {};
+  const tls: Record<string, unknown> = {};
   if (secure) {
     const issues: string[] = [];
-    const read = (name: string, file: string | undefined) => {
-      if (file === undefined) return undefined;
+    const files = {
+      ca: ['tlsCaFile', o.tlsCaFile],
+      cert: ['tlsCertFile', o.tlsCertFile],
+      key: ['tlsKeyFile', o.tlsKeyFile],
+    };
+    for (const [field, [name, file]] of Object.entries(files)) {
+      if (file === undefined) continue;
       try {
-        return readFileSync(file);
+        tls[field] = readFileSync(file);
       } catch (error) {
         issues.push(`${name}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-        return undefined;
       }
-    };
-    const ca = read('tlsCaFile', o.tlsCaFile);
-    const cert = read('tlsCertFile', o.tlsCertFile);
-    const key = read('tlsKeyFile', o.tlsKeyFile);
+    }
     if (issues.length > 0) throw new ConfigError(issues, { adapter: 'mqtt' });
-    Object.assign(tls, {
-      rejectUnauthorized: o.tlsRejectUnauthorized ?? true,
-      ...(ca === undefined ? {} : { ca }),
-      ...(cert === undefined ? {} : { cert }),
-      ...(key === undefined ? {} : { key }),
-    });
+    tls.rejectUnauthorized = o.tlsRejectUnauthorized ?? true;
   } else if (o.tlsCaFile ?? o.tlsCertFile ?? o.tlsKeyFile ?? o.tlsRejectUnauthorized) {
     throw new ConfigError(`TLS options need an mqtts:// or wss:// URL, got ${url.scheme}://`, {
       adapter: 'mqtt',
@@ -179,23 +165,7 @@ export function resolveOptions(
   const password = url.password ?? o.password;
   const servers = url.hosts.map((h) => ({ host: h.host, port: h.port ?? defaultPort, protocol }));
   const first = servers[0]!;
-  const base: IClientOptions = {
-    protocol,
-    host: first.host,
-    port: first.port,
-    ...(servers.length > 1 ? { servers } : {}),
-    ...(protocol === 'ws' || protocol === 'wss' ? { path: `/${url.path || 'mqtt'}` } : {}),
-    ...(username === undefined ? {} : { username }),
-    ...(password === undefined ? {} : { password }),
-    protocolVersion,
-    keepalive: o.keepaliveSec ?? 60,
-    reconnectPeriod: o.reconnectPeriodMs ?? 1000,
-    connectTimeout: o.connectTimeoutMs ?? 10_000,
-    // Core buffers sends during an outage (bounded); mqtt.js's own offline queue is unbounded.
-    queueQoSZero: false,
-    ...tls,
-  };
-  return {
+  const resolved = {
     protocolVersion,
     qos: (o.qos ?? 1) as 0 | 1 | 2,
     keepaliveSec: o.keepaliveSec ?? 60,
@@ -208,6 +178,22 @@ export function resolveOptions(
     envelope: o.envelope ?? false,
     reconnectPeriodMs: o.reconnectPeriodMs ?? 1000,
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
-    base,
   };
+  const base: IClientOptions = {
+    protocol,
+    host: first.host,
+    port: first.port,
+    ...(servers.length > 1 ? { servers } : {}),
+    ...(protocol === 'ws' || protocol === 'wss' ? { path: `/${url.path || 'mqtt'}` } : {}),
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    protocolVersion,
+    keepalive: resolved.keepaliveSec,
+    reconnectPeriod: resolved.reconnectPeriodMs,
+    connectTimeout: resolved.connectTimeoutMs,
+    // Core buffers sends during an outage (bounded); mqtt.js's own offline queue is unbounded.
+    queueQoSZero: false,
+    ...tls,
+  };
+  return { ...resolved, base };
 }

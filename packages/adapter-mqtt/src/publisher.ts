@@ -39,7 +39,7 @@ export class Publisher {
   ) {
     this.limit = o.maxInflight;
     this.client = createClient(o, { clientId, persistent: false }, (error) =>
-      this.context.logger.warn(`[omnibus] [mqtt] publisher: ${error.message}`),
+      this.context.logger.warn(`publisher: ${error.message}`),
     );
     this.client.on('packetsend', (packet: Packet) => {
       if (packet.cmd !== 'publish' || packet.qos === 0 || packet.properties === undefined) return;
@@ -108,23 +108,30 @@ export class Publisher {
   ): Promise<{ routed: boolean }> {
     await this.slot();
     const tracked: Tracked = { noSubscribers: false };
-    if (properties !== undefined) this.byProperties.set(properties, tracked);
+    // A copy: the outcome is tracked by the object's identity, and callers may publish one twice.
+    const props = properties === undefined ? undefined : { ...properties };
+    if (props !== undefined) this.byProperties.set(props, tracked);
     let fail: ((error: Error) => void) | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         fail = reject;
         this.unconfirmed.add(reject);
-        this.client.publish(
-          topic,
-          Buffer.isBuffer(payload)
-            ? payload
-            : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
-          { qos, ...(properties === undefined ? {} : { properties }) },
-          (error) => {
-            if (error === undefined || error === null) resolve();
-            else reject(this.publishError(topic, error));
-          },
-        );
+        const body = Buffer.isBuffer(payload)
+          ? payload
+          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+        try {
+          this.client.publish(
+            topic,
+            body,
+            { qos, ...(props === undefined ? {} : { properties: props }) },
+            (error) => {
+              if (error === undefined || error === null) resolve();
+              else reject(this.publishError(topic, error));
+            },
+          );
+        } catch (error) {
+          reject(this.unwritable(topic, error));
+        }
       });
     } finally {
       if (fail !== undefined) this.unconfirmed.delete(fail);
@@ -192,6 +199,20 @@ export class Publisher {
 
   private notConnected(): ConnectionError {
     return new ConnectionError(`not connected to ${this.where} (reconnecting)`, { adapter: 'mqtt' });
+  }
+
+  /**
+   * mqtt-packet threw while writing (a field over its length prefix, e.g. an MQTT 5 user property
+   * over 65,535 bytes): part of the packet may already sit in the stream, and the broker would wait
+   * for the rest forever. So the connection is dropped (mqtt.js reconnects; what was in flight
+   * fails retriably) and this publish fails for good.
+   */
+  private unwritable(topic: string, error: unknown): PublishError {
+    this.client.stream?.destroy();
+    return new PublishError(
+      `mqtt.js could not encode the message for "${topic}" (a field over an MQTT length limit?): ${String(error)}`,
+      { adapter: 'mqtt', cause: error },
+    );
   }
 
   private publishError(topic: string, error: Error): Error {

@@ -8,14 +8,12 @@
  * queued for it; everything not handled is sent back to the queue (MQTT has no nack) and then
  * acknowledged, so nothing is lost.
  */
-import { randomUUID } from 'node:crypto';
-import { ConnectionError, type Deliver, type Delivery, type Subscription } from '@omnibus/core';
+import { ConnectionError, type Deliver, type Delivery, HEADER, type Subscription } from '@omnibus/core';
 import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
-import { type Ack, endClient, endSession, Receiver } from './client.js';
-import type { HolderSink, Holders } from './holder.js';
-import type { MqttShared } from './shared.js';
-
-const MARKER_TIMEOUT_MS = 10_000;
+import { type Ack, endClient, endSession, type Receiver } from './client.js';
+import type { HolderSink } from './holder.js';
+import type { MqttAdapter } from './mqtt-adapter.js';
+import { encode } from './wire.js';
 
 export class QueueConsumer implements Subscription, HolderSink {
   private member: Receiver | undefined;
@@ -30,8 +28,7 @@ export class QueueConsumer implements Subscription, HolderSink {
   private readonly clientId: string;
 
   constructor(
-    private readonly shared: MqttShared,
-    private readonly holders: Holders,
+    private readonly shared: MqttAdapter,
     private readonly queue: string,
     private readonly prefetch: number,
     private readonly deliver: Deliver,
@@ -41,24 +38,15 @@ export class QueueConsumer implements Subscription, HolderSink {
   }
 
   async start(): Promise<void> {
-    const { o, where } = this.shared;
-    const member = new Receiver(
-      o,
+    const { where } = this.shared;
+    const member = this.shared.receiver(
       { clientId: this.clientId, persistent: true, receiveMaximum: this.prefetch },
+      `consumer of queue "${this.queue}"`,
       (packet, ack) => this.fromMember(packet, ack),
-      (error) => this.warn(error.message),
     );
     this.member = member;
     // Live messages wait until the holder's (older) ones have been handed over.
     this.hold();
-    member.onTakenOver((why) =>
-      this.shared.context.reportError(
-        new ConnectionError(
-          `consumer of queue "${this.queue}" stopped: its session "${this.clientId}" was taken over (${why}); is another process using client id "${this.shared.context.clientId}"?`,
-          { adapter: 'mqtt', retriable: false },
-        ),
-      ),
-    );
     await member.connect(where);
     this.connected = true;
     await member.client.subscribeAsync(this.shared.shareFilter(this.queue), { qos: 1 });
@@ -66,7 +54,7 @@ export class QueueConsumer implements Subscription, HolderSink {
     member.client.on('close', () => {
       this.subscribed = false;
     });
-    this.holders.register(this.queue, this);
+    this.shared.holders.register(this.queue, this);
     this.started = true;
     member.client.on('connect', () => {
       if (this.closing !== undefined) return;
@@ -81,13 +69,13 @@ export class QueueConsumer implements Subscription, HolderSink {
         } as unknown as ISubscriptionMap)
         .then(() => {
           this.subscribed = true;
-          return this.holders.drain(this.queue, 'move');
+          return this.shared.holders.drain(this.queue, 'move');
         })
         .catch((error: unknown) => this.warn(`after reconnecting: ${String(error)}`));
     });
     // In the background: the holder's messages may need acknowledgements (handlers) before its
     // marker can arrive, so `consume` must not wait for them.
-    this.holders
+    this.shared.holders
       .drain(this.queue, 'deliver')
       .catch((error: unknown) => this.warn(`taking over the holder: ${String(error)}`))
       .finally(() => this.unhold());
@@ -121,30 +109,29 @@ export class QueueConsumer implements Subscription, HolderSink {
   }
 
   private delivery(packet: IPublishPacket, ack: Ack): Delivery {
-    const { meta, body } = this.shared.decode(packet);
-    return {
-      id: meta.id,
-      body,
-      headers: meta.headers,
-      key: meta.key,
-      subject: meta.subject,
-      timestamp: meta.timestamp,
-      redelivered: packet.dup || meta.redelivered === true,
-      raw: packet,
-      ack: () => ack.ack(),
-      release: () => {
-        // No nack in MQTT: send a copy back to the queue, then acknowledge this one.
-        const giving = this.shared
-          .sendToQueue(this.queue, { ...meta, redelivered: true }, body)
-          .then(() => ack.ack())
-          .catch((error: unknown) => {
-            this.lostGiveBack = true;
-            this.warn(`could not give a message back to the queue (kept unacknowledged): ${String(error)}`);
-          })
-          .finally(() => this.givingBack.delete(giving));
-        this.givingBack.add(giving);
-      },
-    };
+    const delivery: Delivery = this.shared.delivery(packet, ack, {
+      retryAddress: this.queue,
+      release: () => this.giveBack(delivery, ack),
+    });
+    return delivery;
+  }
+
+  /**
+   * MQTT has no nack, and an ended session's messages are not given to another share-group member:
+   * what this consumer will not handle goes back to the queue as a copy, then the original is acked.
+   */
+  private giveBack(delivery: Delivery, ack: Ack): void {
+    const { headers, body, contentType } = delivery;
+    const copy = { headers: { ...headers, [HEADER.redelivered]: '1' }, body, contentType };
+    const giving = this.shared
+      .sendToQueue(this.queue, encode(this.shared.o.protocolVersion, copy, true))
+      .then(() => ack.ack())
+      .catch((error: unknown) => {
+        this.lostGiveBack = true;
+        this.warn(`could not give a message back to the queue (kept unacknowledged): ${String(error)}`);
+      })
+      .finally(() => this.givingBack.delete(giving));
+    this.givingBack.add(giving);
   }
 
   private async leave(): Promise<void> {
@@ -158,26 +145,22 @@ export class QueueConsumer implements Subscription, HolderSink {
       return;
     }
     const { o, publisher } = this.shared;
-    const last = await this.holders.unregister(this.queue, this);
+    const last = await this.shared.holders.unregister(this.queue, this);
     this.subscribed = false;
     // 3.1.1 senders cannot tell that nobody consumes: leave a holder behind before going.
     if (last && o.protocolVersion === 4) {
-      await this.holders.provision(this.queue).catch((error: unknown) => this.warn(String(error)));
+      await this.shared.holders.provision(this.queue).catch((error: unknown) => this.warn(String(error)));
     }
     let drained = false;
     if (member.client.connected) {
       try {
         // Leave the share group, then take what the broker had already queued for this member:
         // core gives it back (release) as the consumer is closing.
-        await member.client.unsubscribeAsync(this.shared.shareFilter(this.queue));
-        const marker = `${this.shared.queueTopic(this.queue)}/~drain/${randomUUID()}`;
-        const seen = member.expectMarker(marker);
-        await member.client.subscribeAsync(marker, { qos: 1 });
-        await publisher.publish(marker, Buffer.alloc(0), 1);
-        drained = await Promise.race([
-          seen.then(() => true),
-          new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref()),
-        ]);
+        drained = await member.collect(
+          this.shared.shareFilter(this.queue),
+          this.shared.queueTopic(this.queue),
+          publisher,
+        );
       } catch (error) {
         this.warn(`leaving the share group: ${String(error)}`);
       }
@@ -191,14 +174,15 @@ export class QueueConsumer implements Subscription, HolderSink {
     } else {
       await endClient(member.client);
       this.shared.context.reportError(
-        new Error(
-          `[omnibus] [mqtt] queue consumer "${this.clientId}" left its session on the broker with messages in it; they are delivered when a consumer with this client id returns`,
+        new ConnectionError(
+          `queue consumer "${this.clientId}" left its session on the broker with messages in it; they are delivered when a consumer with this client id returns`,
+          { adapter: 'mqtt', retriable: false },
         ),
       );
     }
   }
 
   private warn(text: string): void {
-    this.shared.context.logger.warn(`[omnibus] [mqtt] consumer of "${this.queue}": ${text}`);
+    this.shared.context.logger.warn(`consumer of "${this.queue}": ${text}`);
   }
 }

@@ -1,10 +1,18 @@
 /**
  * How Omnibus messages look on MQTT: topic names and filters for subjects and patterns, and where
- * id, key, timestamp and headers travel — MQTT 5 user properties, or on MQTT 3.1.1 an envelope in
- * the payload (the protocol has nowhere else to put them).
+ * core's header bag travels — MQTT 5 user properties, or on MQTT 3.1.1 core's envelope in the
+ * payload (the protocol has nowhere else to put it).
  */
-import { randomUUID } from 'node:crypto';
-import { compilePattern, type Headers, type SubjectMatcher, ValidationError } from '@omnibus/core';
+import {
+  compilePattern,
+  type Headers,
+  type OutgoingMessage,
+  type SubjectMatcher,
+  toHeaders,
+  unwrapBody,
+  ValidationError,
+  wrapBody,
+} from '@omnibus/core';
 import type { IPublishPacket } from 'mqtt';
 
 /** MQTT's limit for a topic name, in UTF-8 bytes. */
@@ -67,116 +75,54 @@ export function subjectOf(topic: string, name: string): string | undefined {
     .join('.');
 }
 
-/** What travels beside the payload. */
-export interface Meta {
-  readonly id: string;
-  readonly timestamp: number;
+/** A PUBLISH's payload and (MQTT 5) properties, as the publisher takes them. */
+export interface Encoded {
+  readonly payload: Uint8Array;
+  readonly properties?: NonNullable<IPublishPacket['properties']>;
+}
+
+/** A received PUBLISH: its whole header bag (core reads the envelope out of it) and its body. */
+export interface Decoded {
   readonly headers: Headers;
+  readonly body: Uint8Array;
   readonly contentType?: string | undefined;
-  readonly key?: string | undefined;
-  readonly subject?: string | undefined;
-  /** Set on a copy the adapter published back because its consumer closed before handling it. */
-  readonly redelivered?: boolean | undefined;
 }
 
-/** The adapter's own user properties; they never reach `message.headers`. */
-const P = {
-  id: 'x-omnibus-id',
-  timestamp: 'x-omnibus-timestamp',
-  key: 'x-omnibus-key',
-  subject: 'x-omnibus-subject',
-  redelivered: 'x-omnibus-redelivered',
-} as const;
-const OWN = new Set<string>(Object.values(P));
-
-/** MQTT 5 PUBLISH properties for a message. A fresh object each time (the publisher tracks it). */
-export function toProperties(meta: Meta): NonNullable<IPublishPacket['properties']> {
-  const userProperties: Record<string, string> = { ...meta.headers };
-  userProperties[P.id] = meta.id;
-  userProperties[P.timestamp] = String(meta.timestamp);
-  if (meta.key !== undefined) userProperties[P.key] = meta.key;
-  if (meta.subject !== undefined) userProperties[P.subject] = meta.subject;
-  if (meta.redelivered === true) userProperties[P.redelivered] = '1';
-  return meta.contentType === undefined
-    ? { userProperties }
-    : { userProperties, contentType: meta.contentType };
-}
-
-/** Reads MQTT 5 properties; a message from another client gets a fresh id and the receive time. */
-export function fromProperties(properties: IPublishPacket['properties']): Meta {
-  const headers: Headers = {};
-  const own: Record<string, string> = {};
-  for (const [name, value] of Object.entries(properties?.userProperties ?? {})) {
-    const text = Array.isArray(value) ? (value[0] ?? '') : String(value);
-    if (OWN.has(name)) own[name] = text;
-    else headers[name] = text;
+/**
+ * Puts a header bag beside a body: MQTT 5 user properties (the content type is a property of its
+ * own), or on 3.1.1 with `wrap` core's envelope in the payload; 3.1.1 without it carries the body
+ * alone.
+ */
+export function encode(protocolVersion: 4 | 5, decoded: Decoded, wrap: boolean): Encoded {
+  if (protocolVersion === 5) {
+    const properties: NonNullable<IPublishPacket['properties']> = { userProperties: { ...decoded.headers } };
+    if (decoded.contentType !== undefined) properties.contentType = decoded.contentType;
+    return { payload: decoded.body, properties };
   }
-  const timestamp = Number(own[P.timestamp]);
-  return {
-    id: own[P.id] ?? randomUUID(),
-    timestamp: Number.isFinite(timestamp) ? timestamp : Date.now(),
-    headers,
-    contentType: properties?.contentType,
-    key: own[P.key],
-    subject: own[P.subject],
-    redelivered: own[P.redelivered] === '1',
-  };
+  return { payload: wrap ? wrapBody(decoded.headers, decoded.body) : decoded.body };
 }
 
-/** `\0OMB\x01`, a big-endian u32 length, the JSON metadata, then the body. */
-const MAGIC = Buffer.from([0x00, 0x4f, 0x4d, 0x42, 0x01]);
-
-/** MQTT 3.1.1: the metadata wrapped into the payload. */
-export function envelope(meta: Meta, body: Uint8Array): Buffer {
-  const json = Buffer.from(
-    JSON.stringify({
-      i: meta.id,
-      t: meta.timestamp,
-      h: meta.headers,
-      ...(meta.contentType === undefined ? {} : { c: meta.contentType }),
-      ...(meta.key === undefined ? {} : { k: meta.key }),
-      ...(meta.subject === undefined ? {} : { s: meta.subject }),
-      ...(meta.redelivered === true ? { r: 1 } : {}),
-    }),
-  );
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(json.length);
-  return Buffer.concat([MAGIC, length, json, body]);
+/** An outgoing message on the wire; `subjectInTopic` when the topic name already carries the subject. */
+export function encodeMessage(
+  protocolVersion: 4 | 5,
+  message: OutgoingMessage,
+  wrap: boolean,
+  subjectInTopic = false,
+): Encoded {
+  // 3.1.1 has no content type property: it travels in the envelope.
+  const v5 = protocolVersion === 5;
+  const headers = toHeaders(message, { native: { contentType: v5, subject: subjectInTopic } });
+  const contentType = v5 ? message.contentType : undefined;
+  return encode(protocolVersion, { headers, body: message.body, contentType }, wrap);
 }
 
-/** Unwraps an envelope; a payload without one (another client's) is all body. */
-export function unwrap(payload: Buffer): { meta: Meta; body: Uint8Array } {
-  if (payload.length >= MAGIC.length + 4 && payload.subarray(0, MAGIC.length).equals(MAGIC)) {
-    const length = payload.readUInt32BE(MAGIC.length);
-    const start = MAGIC.length + 4;
-    if (start + length <= payload.length) {
-      try {
-        const m = JSON.parse(payload.subarray(start, start + length).toString('utf8')) as Record<
-          string,
-          unknown
-        >;
-        return {
-          meta: {
-            id: typeof m.i === 'string' ? m.i : randomUUID(),
-            timestamp: typeof m.t === 'number' ? m.t : Date.now(),
-            headers: isHeaders(m.h) ? m.h : {},
-            contentType: typeof m.c === 'string' ? m.c : undefined,
-            key: typeof m.k === 'string' ? m.k : undefined,
-            subject: typeof m.s === 'string' ? m.s : undefined,
-            redelivered: m.r === 1,
-          },
-          body: payload.subarray(start + length),
-        };
-      } catch {
-        // Not ours after all: hand it over whole.
-      }
-    }
+/** Reads a PUBLISH back; a 3.1.1 payload without an envelope (another client's) is all body. */
+export function decode(protocolVersion: 4 | 5, packet: IPublishPacket): Decoded {
+  const payload = packet.payload as Buffer;
+  if (protocolVersion === 4) return unwrapBody(payload);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(packet.properties?.userProperties ?? {})) {
+    headers[name] = Array.isArray(value) ? (value[0] ?? '') : String(value);
   }
-  return { meta: { id: randomUUID(), timestamp: Date.now(), headers: {} }, body: payload };
-}
-
-function isHeaders(value: unknown): value is Headers {
-  return (
-    typeof value === 'object' && value !== null && Object.values(value).every((v) => typeof v === 'string')
-  );
+  return { headers, body: payload, contentType: packet.properties?.contentType };
 }

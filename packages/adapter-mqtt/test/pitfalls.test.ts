@@ -60,6 +60,26 @@ for (const version of [5, 4] as const) {
       }
     });
 
+    it('a header over 64 KiB is refused with ValidationError and the next send goes through promptly', async () => {
+      try {
+        const bus = await open();
+        const queue = bus.queue<string>(unique('big-header'));
+        const got: string[] = [];
+        await queue.consume((m) => void got.push(m.payload));
+        const error = await queue
+          .send('big', { headers: { big: 'x'.repeat(70_000) } })
+          .catch((e: unknown) => e);
+        // MQTT 5: maxHeaderBytes (a user property is a 16-bit length-prefixed string); 3.1.1: no headers.
+        expect(error).toBeInstanceOf(version === 5 ? ValidationError : UnsupportedCapabilityError);
+        const startedAt = Date.now();
+        await queue.send('next');
+        expect(Date.now() - startedAt).toBeLessThan(2000);
+        await waitFor(() => got.includes('next'), 'the next message', 5000);
+      } finally {
+        await closeAll();
+      }
+    });
+
     it('a handler longer than the keepalive neither loses the connection nor gets its message twice', async () => {
       try {
         const bus = await open('&keepaliveSec=1');

@@ -5,6 +5,7 @@ import {
   CapacityError,
   ConnectionError,
   type ConnectionState,
+  PublishError,
   parseUrl,
 } from '@omnibus/core';
 import type { Packet } from 'mqtt';
@@ -90,5 +91,25 @@ describe.skipIf(!available.ok)('mqtt publisher', () => {
     await new Promise((resolve) => p.client.once('connect', resolve));
     await p.publish('omnibus-test/offline', Buffer.from('back'), 1);
     expect(states.at(-1)).toBe('connected');
+  });
+
+  it('a field mqtt-packet cannot encode fails with PublishError and does not wedge the connection', async () => {
+    // PITFALLS.md: a user property over 65,535 bytes makes mqtt-packet throw mid-write.
+    const p = await publisher('reconnectPeriodMs=200');
+    const huge = { userProperties: { big: 'x'.repeat(70_000) } };
+    const error = await p.publish('omnibus-test/huge', Buffer.from('x'), 1, huge).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PublishError);
+    const startedAt = Date.now();
+    for (;;) {
+      // The connection is dropped and comes back; meanwhile a publish fails retriably (core waits).
+      const result = await p.publish('omnibus-test/huge', Buffer.from('next'), 1).then(
+        () => 'ok',
+        (e: unknown) => e,
+      );
+      if (result === 'ok') break;
+      expect((result as ConnectionError).retriable).toBe(true);
+      expect(Date.now() - startedAt).toBeLessThan(5000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 });

@@ -1,15 +1,7 @@
-import { ValidationError } from '@omnibus/core';
+import { type Delivery, type OutgoingMessage, readEnvelope, ValidationError } from '@omnibus/core';
+import type { IPublishPacket } from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import {
-  assertTopicName,
-  envelope,
-  fromProperties,
-  subjectOf,
-  toProperties,
-  topicFilter,
-  topicName,
-  unwrap,
-} from '../src/wire.js';
+import { assertTopicName, decode, encodeMessage, subjectOf, topicFilter, topicName } from '../src/wire.js';
 
 describe('topic names and filters', () => {
   it('maps a subject to topic levels, and no subject to the topic itself', () => {
@@ -54,41 +46,70 @@ describe('topic names and filters', () => {
   });
 });
 
-describe('metadata', () => {
-  const meta = {
+describe("the envelope on the wire (core's, carried by the adapter)", () => {
+  const message: OutgoingMessage = {
     id: 'id-1',
     timestamp: 1_700_000_000_000,
+    body: Uint8Array.from({ length: 300 }, (_, i) => i % 256),
     headers: { 'trace-id': 'abc', note: 'héllo ✓', empty: '', 'x-omnibus-attempt': '2' },
     contentType: 'application/json',
     key: 'k1',
     subject: 'a.b',
-    redelivered: true,
   };
 
-  it('round-trips through MQTT 5 user properties, keeping its own out of the headers', () => {
-    const back = fromProperties(toProperties(meta));
-    expect(back).toEqual(meta);
+  /** What a consumer gets for `message` sent on protocol `v`, read as core reads it. */
+  function roundTrip(v: 4 | 5, wrap = true) {
+    const { payload, properties } = encodeMessage(v, message, wrap);
+    const packet = { cmd: 'publish', topic: 't', qos: 1, dup: false, retain: false, payload, properties };
+    const decoded = decode(v, packet as unknown as IPublishPacket);
+    const delivery: Delivery = { ...decoded, redelivered: false, raw: packet, ack: async () => undefined };
+    return { decoded, envelope: readEnvelope(delivery) };
+  }
+
+  it.each([5, 4] as const)(
+    'round-trips id, key, subject, timestamp, content type, headers and bytes (v%s)',
+    (v) => {
+      const { decoded, envelope } = roundTrip(v);
+      expect(envelope).toMatchObject({
+        id: 'id-1',
+        timestamp: 1_700_000_000_000,
+        key: 'k1',
+        subject: 'a.b',
+        contentType: 'application/json',
+        attempt: 2,
+        headers: { 'trace-id': 'abc', note: 'héllo ✓', empty: '' },
+      });
+      expect(Array.from(decoded.body)).toEqual(Array.from(message.body));
+    },
+  );
+
+  it('carries the content type as the MQTT 5 property, not as a user property', () => {
+    const { payload, properties } = encodeMessage(5, message, true);
+    expect(properties?.contentType).toBe('application/json');
+    expect(Object.keys(properties?.userProperties ?? {}).some((n) => n.includes('content-type'))).toBe(false);
+    expect(payload).toBe(message.body);
   });
 
   it('gives a message from another client a fresh id and the receive time', () => {
     const before = Date.now();
-    const back = fromProperties({ userProperties: { a: 'b' } });
-    expect(back.id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(back.timestamp).toBeGreaterThanOrEqual(before);
-    expect(back.headers).toEqual({ a: 'b' });
+    const packet = { payload: Buffer.from('x'), properties: { userProperties: { a: 'b' } } };
+    const delivery: Delivery = {
+      ...decode(5, packet as unknown as IPublishPacket),
+      redelivered: false,
+      raw: packet,
+      ack: async () => undefined,
+    };
+    const envelope = readEnvelope(delivery);
+    expect(envelope.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(envelope.timestamp).toBeGreaterThanOrEqual(before);
+    expect(envelope.headers).toEqual({ a: 'b' });
   });
 
-  it('round-trips through the 3.1.1 envelope, bytes unchanged', () => {
-    const body = Uint8Array.from({ length: 300 }, (_, i) => i % 256);
-    const { meta: back, body: got } = unwrap(envelope(meta, body));
-    expect(back).toEqual(meta);
-    expect(Array.from(got)).toEqual(Array.from(body));
-  });
-
-  it('hands a payload without an envelope over whole', () => {
-    const raw = Buffer.from('{"plain":true}');
-    const { meta: back, body } = unwrap(raw);
+  it('hands a 3.1.1 payload without an envelope over whole', () => {
+    const packet = { payload: Buffer.from('{"plain":true}') };
+    const { headers, body } = decode(4, packet as unknown as IPublishPacket);
     expect(Buffer.from(body).toString()).toBe('{"plain":true}');
-    expect(back.headers).toEqual({});
+    expect(headers).toEqual({});
+    expect(encodeMessage(4, message, false).payload).toBe(message.body);
   });
 });
