@@ -64,7 +64,7 @@ const MAIN = `import * as kafka from '@omnibus/adapter-kafka';
 import * as mqtt from '@omnibus/adapter-mqtt';
 import * as rabbitmq from '@omnibus/adapter-rabbitmq';
 import * as stomp from '@omnibus/adapter-stomp';
-import { brokerUrls } from '@omnibus/contract/brokers';
+import { brokerUrls } from '@omnibus/test-brokers';
 import { connect, isOmnibusError, type LogPosition, UnsupportedCapabilityError } from '@omnibus/core';
 import { z } from 'zod';
 

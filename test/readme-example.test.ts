@@ -6,7 +6,7 @@
  * OMNIBUS_REQUIRE_BROKERS=1).
  */
 import { randomUUID } from 'node:crypto';
-import { type BrokerName, brokerAvailable, brokerUrls } from '@omnibus/contract';
+import { type BrokerName, brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import * as core from '@omnibus/core';
 import { type Bus, UnsupportedCapabilityError } from '@omnibus/core';
 import ts from 'typescript';

@@ -7,7 +7,7 @@ import { kafka } from '@omnibus/adapter-kafka';
 import { mqtt } from '@omnibus/adapter-mqtt';
 import { rabbitmq } from '@omnibus/adapter-rabbitmq';
 import { stomp } from '@omnibus/adapter-stomp';
-import { type BrokerName, brokerAvailable } from '@omnibus/contract';
+import { type BrokerName, brokerAvailable } from '@omnibus/test-brokers';
 import {
   type AdapterFactory,
   type Bus,

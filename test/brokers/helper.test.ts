@@ -2,13 +2,8 @@
 // skip-or-fail decision, against a port where nothing listens.
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  brokerAvailable,
-  brokerUrls,
-  DEFAULT_BROKER_URLS,
-  probeBroker,
-  redactUrl,
-} from '../../packages/contract/src/brokers.js';
+import { redactUrl } from '@omnibus/contract';
+import { brokerAvailable, brokerUrls, DEFAULT_BROKER_URLS, probeBroker } from '@omnibus/test-brokers';
 
 /** A loopback port that was free a moment ago. */
 async function freePort(): Promise<number> {

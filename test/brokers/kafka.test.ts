@@ -3,7 +3,7 @@
 // Produce, a consumer group with explicit commits, OffsetFetch, and ListOffsets by timestamp.
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { brokerAvailable, brokerUrls } from '../../packages/contract/src/brokers.js';
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import { restartBroker, restartTests, uniqueName } from './helpers.js';
 
 const { Kafka, logLevel, Partitioners, ConfigResourceTypes } = kafkajs;

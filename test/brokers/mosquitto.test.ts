@@ -2,7 +2,7 @@
 // connections (PITFALLS.md: mqtt.js handles one incoming packet at a time).
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { brokerAvailable, brokerUrls } from '../../packages/contract/src/brokers.js';
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import { restartBroker, restartTests, uniqueName, waitFor } from './helpers.js';
 
 const urls = brokerUrls();

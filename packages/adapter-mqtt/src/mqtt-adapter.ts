@@ -211,7 +211,7 @@ export class MqttAdapter implements Adapter {
   receiver(spec: SessionSpec, what: string, onPublish: OnPublish): Receiver {
     const { context } = this;
     const receiver = new Receiver(this.o, spec, onPublish, (e) =>
-      context.logger.warn(`${what}: ${e.message}`),
+      context.logger.warn({ error: e.message }, `${what}: ${e.message}`),
     );
     receiver.onTakenOver((why) =>
       context.reportError(

@@ -39,7 +39,7 @@ export class Publisher {
   ) {
     this.limit = o.maxInflight;
     this.client = createClient(o, { clientId, persistent: false }, (error) =>
-      this.context.logger.warn(`publisher: ${error.message}`),
+      this.context.logger.warn({ error: error.message }, `publisher: ${error.message}`),
     );
     this.client.on('packetsend', (packet: Packet) => {
       if (packet.cmd !== 'publish' || packet.qos === 0 || packet.properties === undefined) return;

@@ -183,6 +183,6 @@ export class QueueConsumer implements Subscription, HolderSink {
   }
 
   private warn(text: string): void {
-    this.shared.context.logger.warn(`consumer of "${this.queue}": ${text}`);
+    this.shared.context.logger.warn({ destination: this.queue }, `consumer of "${this.queue}": ${text}`);
   }
 }

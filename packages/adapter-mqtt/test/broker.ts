@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { brokerAvailable, brokerUrls } from '@omnibus/contract';
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 
 export const MQTT_URL = brokerUrls().mqtt;
 

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { brokerAvailable, brokerUrls } from '@omnibus/contract';
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 
 export const AMQP_URL = brokerUrls().amqp;
 

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { brokerAvailable, brokerUrls } from '@omnibus/contract';
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 
 export const RABBITMQ_STOMP_URL = brokerUrls().stomp;
 export const ACTIVEMQ_STOMP_URL = brokerUrls().activemqStomp;

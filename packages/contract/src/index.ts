@@ -159,18 +159,6 @@ export async function runContractSuite(options: ContractSuiteOptions): Promise<C
 }
 
 export {
-  BROKER_NAMES,
-  type BrokerAvailability,
-  type BrokerName,
-  type BrokerUrls,
-  brokerAvailable,
-  brokersRequired,
-  brokerUrl,
-  brokerUrls,
-  DEFAULT_BROKER_URLS,
-  probeBroker,
-} from './brokers.js';
-export {
   type ContractContext,
   type ContractTest,
   type ForeignMessage,

@@ -140,7 +140,7 @@ export function resolveTarget(
     const info = schemes.get(url.scheme);
     if (info === undefined) {
       throw new ConfigError(
-        `unknown scheme "${url.scheme}://" in "${url.redacted}": no adapter passed, registered or installed serves it; known: ${[...schemes.keys()].map((s) => `${s}://`).join(', ')}`,
+        `unknown scheme "${url.scheme}://" in "${url.redacted}": no adapter passed, registered or installed serves it — install the adapter package for that broker (one named @omnibus/adapter-*, omnibus-adapter-* or @scope/omnibus-adapter-* whose package.json declares "omnibus": { "schemes": ["${url.scheme}"] }), or pass it in options.adapters; known: ${[...schemes.keys()].map((s) => `${s}://`).join(', ')}`,
       );
     }
     if (!info.hostOptional && url.hosts.length === 0) {
