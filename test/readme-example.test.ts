@@ -6,9 +6,9 @@
  * OMNIBUS_REQUIRE_BROKERS=1).
  */
 import { randomUUID } from 'node:crypto';
-import { type BrokerName, brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import * as core from '@omnibus/core';
 import { type Bus, UnsupportedCapabilityError } from '@omnibus/core';
+import { type BrokerName, brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import * as zod from 'zod';

@@ -7,7 +7,6 @@ import { kafka } from '@omnibus/adapter-kafka';
 import { mqtt } from '@omnibus/adapter-mqtt';
 import { rabbitmq } from '@omnibus/adapter-rabbitmq';
 import { stomp } from '@omnibus/adapter-stomp';
-import { type BrokerName, brokerAvailable } from '@omnibus/test-brokers';
 import {
   type AdapterFactory,
   type Bus,
@@ -16,6 +15,7 @@ import {
   isOmnibusError,
   type Logger,
 } from '@omnibus/core';
+import { type BrokerName, brokerAvailable } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
 
 /** Distinctive words joined by every URL-special character: a leak of any piece shows as a word. */

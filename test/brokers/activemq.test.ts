@@ -1,7 +1,8 @@
 // ActiveMQ Classic 5.17 with the raw client: stompit. Besides a round trip, this proves the
 // choices in tools/activemq/activemq.xml: priority dispatch, per-queue DLQs, the scheduler.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restartBroker, restartTests, uniqueName } from './helpers.js';
 import { type StompConnection, stompConnect, stompDisconnect, stompSend, stompSubscribe } from './stomp.js';
 

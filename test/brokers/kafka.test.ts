@@ -1,9 +1,10 @@
 // Apache Kafka (KRaft) with the raw client: kafkajs 2.2.4. Proves kafkajs negotiates with the
 // broker version we run (Kafka 4 removed old protocol versions, KIP-896): CreateTopics,
 // Produce, a consumer group with explicit commits, OffsetFetch, and ListOffsets by timestamp.
+
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import { restartBroker, restartTests, uniqueName } from './helpers.js';
 
 const { Kafka, logLevel, Partitioners, ConfigResourceTypes } = kafkajs;

@@ -1,8 +1,9 @@
 // Mosquitto with the raw client: mqtt.js, MQTT 5, QoS 1. Publisher and subscriber use separate
 // connections (PITFALLS.md: mqtt.js handles one incoming packet at a time).
+
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import { restartBroker, restartTests, uniqueName, waitFor } from './helpers.js';
 
 const urls = brokerUrls();

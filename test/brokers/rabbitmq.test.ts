@@ -1,7 +1,8 @@
 // RabbitMQ with the raw clients: amqplib over AMQP 0-9-1, stompit over the STOMP plugin.
+
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import { restartBroker, restartTests, uniqueName } from './helpers.js';
 import { stompConnect, stompDisconnect, stompSend, stompSubscribe } from './stomp.js';
 

@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import { type Bus, type BusImpl, type ConnectOptions, connect } from '@omnibus/core';
+import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 import kafkajs, { type Admin } from 'kafkajs';
 import { kafka } from '../src/index.js';
 
