@@ -79,16 +79,22 @@ function foreignPublisher(protocolVersion: 4 | 5, options: { readonly envelope?:
   };
 }
 
-/** The envelope of adapter-mqtt's wire.ts, written by hand as another producer would: no `i` (id), no `t`. */
+/**
+ * The documented MQTT 3.1.1 envelope (core's envelope.ts: `\0OMB\x01`, a big-endian u32 length, the
+ * JSON header bag, the body), written by hand as another producer would: no id, no timestamp.
+ */
 function envelope(
   headers: Readonly<Record<string, string>>,
   contentType: string | undefined,
   body: Uint8Array,
 ) {
-  const meta = Buffer.from(
-    JSON.stringify({ h: headers, ...(contentType === undefined ? {} : { c: contentType }) }),
+  const bag = Buffer.from(
+    JSON.stringify({
+      ...headers,
+      ...(contentType === undefined ? {} : { 'x-omnibus-content-type': contentType }),
+    }),
   );
   const length = Buffer.alloc(4);
-  length.writeUInt32BE(meta.length);
-  return Buffer.concat([Buffer.from([0x00, 0x4f, 0x4d, 0x42, 0x01]), length, meta, body]);
+  length.writeUInt32BE(bag.length);
+  return Buffer.concat([Buffer.from([0x00, 0x4f, 0x4d, 0x42, 0x01]), length, bag, body]);
 }
