@@ -9,13 +9,12 @@
  * read-back consumer stops after a few idle seconds and starts again on the next append.
  */
 import { randomBytes } from 'node:crypto';
-import type { LogPosition, OutgoingMessage } from '@omnibus/core';
-import { ClosedError } from '@omnibus/core';
+import type { Lifecycle, LogPosition, OutgoingMessage } from '@omnibus/core';
+import { ClosedError, HEADER } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import type { ConsumeContext } from './consume.js';
-import { asBuffer, headerText, PRIVATE_HEADER, publishOptions } from './message.js';
+import { attachConsumer, type ConsumeContext, quietly } from './consume.js';
+import { asBuffer, headerText, publishOptions } from './message.js';
 import { ADAPTER } from './options.js';
-import { type Attachable, AttachOnce, closeQuietly, openChannel, subscribeError } from './session.js';
 
 const IDLE_MS = 5_000;
 const READ_BACK_PREFETCH = 1000;
@@ -39,7 +38,7 @@ export class Appender {
     const ref = `${this.prefix}${++this.sequence}`;
     const offset = tracker.expect(ref);
     try {
-      const options = publishOptions(message, { [PRIVATE_HEADER.ref]: ref });
+      const options = publishOptions(message, false, { [HEADER.appendRef]: ref });
       await this.ctx.publisher.publish('', log, asBuffer(message.body), options, true);
     } catch (error) {
       tracker.forget(ref);
@@ -55,18 +54,15 @@ export class Appender {
 }
 
 /** The read-back consumer of one log. */
-class ReadBack implements Attachable {
-  private readonly once = new AttachOnce();
+class ReadBack {
   private readonly waiting = new Map<string, { resolve(offset: number): void; reject(error: Error): void }>();
-  private channel: Channel | undefined;
-  private model: ChannelModel | undefined;
-  private attaching: Promise<void> | undefined;
+  lifecycle: Lifecycle<ChannelModel> | undefined;
+  private starting: Promise<void> | undefined;
   /** Highest offset seen: after a reconnection, reading resumes right after it. */
   private lastSeen: number | undefined;
   /** When reading started, to resume by time when nothing was seen yet. */
   private startedAt: number | undefined;
   private idle: NodeJS.Timeout | undefined;
-  private closed = false;
   /** Entries read back since the last ack. */
   private unacked = 0;
 
@@ -79,15 +75,12 @@ class ReadBack implements Attachable {
   /** Resolves once the consumer is attached, so every later append is read back. */
   async ready(): Promise<void> {
     this.touch();
-    const model = this.ctx.session.require();
-    if (this.model === model && this.channel !== undefined) return;
-    if (this.attaching === undefined) {
-      this.ctx.session.remove(this);
-      this.attaching = this.ctx.session.add(this).finally(() => {
-        this.attaching = undefined;
-      });
-    }
-    await this.attaching;
+    if (this.lifecycle?.current !== undefined) return;
+    // Not attached (yet, or any more, while reconnecting): start over on the live connection.
+    this.starting ??= this.restart().finally(() => {
+      this.starting = undefined;
+    });
+    await this.starting;
   }
 
   expect(ref: string): Promise<number> {
@@ -98,51 +91,7 @@ class ReadBack implements Attachable {
     this.waiting.delete(ref);
   }
 
-  attach(model: ChannelModel): Promise<void> {
-    return this.once.run(model, () => this.open(model));
-  }
-
-  private async open(model: ChannelModel): Promise<void> {
-    if (this.closed || this.model === model) return;
-    const what = `reading back the entries of log "${this.log}"`;
-    const channel = await openChannel(model, what);
-    channel.on('error', () => undefined);
-    channel.on('close', () => {
-      if (this.channel !== channel) return;
-      this.channel = undefined;
-      this.model = undefined;
-      if (!this.closed) this.ctx.session.reattach(this, undefined);
-    });
-    try {
-      await channel.prefetch(READ_BACK_PREFETCH);
-      const from =
-        this.lastSeen !== undefined
-          ? this.lastSeen + 1
-          : this.startedAt !== undefined
-            ? // Entries confirmed before the connection dropped may not have been read back yet.
-              { '!': 'timestamp', value: Math.floor(this.startedAt / 1000) - 1 }
-            : 'next';
-      this.startedAt ??= Date.now();
-      this.unacked = 0;
-      await channel.consume(this.log, (msg) => this.onEntry(channel, msg), {
-        noAck: false,
-        arguments: { 'x-stream-offset': from },
-      });
-      this.channel = channel;
-      this.model = model;
-    } catch (error) {
-      closeQuietly(channel);
-      throw subscribeError(what, error);
-    }
-  }
-
-  detach(): void {
-    this.channel = undefined;
-    this.model = undefined;
-  }
-
   close(): void {
-    this.closed = true;
     for (const waiter of this.waiting.values()) {
       waiter.reject(
         new ClosedError(`appending to "${this.log}": the connection is closing`, { adapter: ADAPTER }),
@@ -150,31 +99,48 @@ class ReadBack implements Attachable {
     }
     this.waiting.clear();
     if (this.idle !== undefined) clearTimeout(this.idle);
-    this.ctx.session.remove(this);
-    closeQuietly(this.channel);
-    this.detach();
+    void this.lifecycle?.close();
+    this.lifecycle = undefined;
     this.onClose();
   }
 
-  private onEntry(channel: Channel, msg: ConsumeMessage | null): void {
-    if (msg === null) {
-      closeQuietly(channel);
-      return;
-    }
+  private async restart(): Promise<void> {
+    const old = this.lifecycle;
+    this.lifecycle = undefined;
+    await old?.close();
+    this.lifecycle = await this.ctx.session.subscribe((model) =>
+      attachConsumer(this.ctx, model, this, {
+        what: `reading back the entries of log "${this.log}"`,
+        prefetch: READ_BACK_PREFETCH,
+        prepare: async () => {
+          const from =
+            this.lastSeen !== undefined
+              ? this.lastSeen + 1
+              : this.startedAt !== undefined
+                ? // Entries confirmed before the connection dropped may not have been read back yet.
+                  { '!': 'timestamp', value: Math.floor(this.startedAt / 1000) - 1 }
+                : 'next';
+          this.startedAt ??= Date.now();
+          this.unacked = 0;
+          return { queue: this.log, arguments: { 'x-stream-offset': from } };
+        },
+        onMessage: (channel, msg) => this.onEntry(channel, msg),
+      }),
+    );
+  }
+
+  private onEntry(channel: Channel, msg: ConsumeMessage): void {
     // For a stream an ack only grants credit: one ack for every ACK_EVERY entries, all up to it,
     // keeps the credit flowing with a fraction of the frames.
     if (++this.unacked >= ACK_EVERY) {
       this.unacked = 0;
-      try {
-        channel.ack(msg, true);
-      } catch {
-        // The channel closed under us: the entry will be read again from lastSeen.
-      }
+      // The channel may have closed under us: the entry will be read again from lastSeen.
+      quietly(() => channel.ack(msg, true));
     }
     const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
     if (!Number.isInteger(offset)) return;
     if (this.lastSeen === undefined || offset > this.lastSeen) this.lastSeen = offset;
-    const ref = headerText(msg.properties.headers?.[PRIVATE_HEADER.ref]);
+    const ref = headerText(msg.properties.headers?.[HEADER.appendRef]);
     if (ref === undefined) return;
     const waiter = this.waiting.get(ref);
     if (waiter === undefined) return;
@@ -187,7 +153,7 @@ class ReadBack implements Attachable {
     if (this.idle !== undefined) clearTimeout(this.idle);
     this.idle = setTimeout(() => {
       this.idle = undefined;
-      if (this.waiting.size === 0 && this.attaching === undefined) this.close();
+      if (this.waiting.size === 0 && this.starting === undefined) this.close();
       else this.touch();
     }, IDLE_MS);
     this.idle.unref();

@@ -12,20 +12,13 @@
  *   offsets queue, which keeps only its latest message (`x-max-length: 1`); a reader that takes
  *   over reads it with `basic.get` and starts there.
  */
-import type { Deliver, Delivery, LogSpec, ReadSpec, Subscription } from '@omnibus/core';
-import { OffsetTracker, ValidationError } from '@omnibus/core';
+import type { Attached, Deliver, Lifecycle, LogSpec, ReadSpec, Subscription } from '@omnibus/core';
+import { HEADER, OffsetTracker, ValidationError } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import type { ConsumeContext } from './consume.js';
-import { decode, headerText } from './message.js';
+import { attachConsumer, type ConsumeContext, type Owner, quietly } from './consume.js';
+import { headerText, received } from './message.js';
 import { ADAPTER, type Settings } from './options.js';
-import {
-  type Attachable,
-  AttachOnce,
-  closeQuietly,
-  openChannel,
-  replyCode,
-  subscribeError,
-} from './session.js';
+import { replyCode, subscribeError } from './session.js';
 import { groupQueueName } from './topology.js';
 
 type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; readonly value: number };
@@ -33,19 +26,35 @@ type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; rea
 /** Locks held in this process: an exclusive queue does not keep out another reader on the same connection. */
 const localLocks = new Set<string>();
 
-export class StreamReader implements Attachable, Subscription {
-  private readonly once = new AttachOnce();
-  private channel: Channel | undefined;
-  private consumerTag: string | undefined;
-  private model: ChannelModel | undefined;
+export async function readLog(
+  ctx: ConsumeContext,
+  settings: Settings,
+  log: LogSpec,
+  spec: ReadSpec,
+  deliver: Deliver,
+): Promise<Subscription> {
+  if (spec.from.kind === 'positions' && spec.from.positions.some((p) => p.partition !== 0)) {
+    throw new ValidationError(
+      `log "${log.name}" is one RabbitMQ stream with a single partition (0); positions name partitions ${spec.from.positions
+        .map((p) => p.partition)
+        .join(', ')}`,
+      [],
+      { adapter: ADAPTER },
+    );
+  }
+  await ctx.topology.stream(log.name);
+  const reader = new StreamReader(ctx, settings, log, spec, deliver);
+  reader.lifecycle = await ctx.session.subscribe((model) => reader.attach(model));
+  return reader;
+}
+
+class StreamReader implements Owner, Subscription {
+  lifecycle: Lifecycle<ChannelModel> | undefined;
   /** Tracks the offsets handed out since the last attach; undefined until the first entry. */
   private tracker: OffsetTracker | undefined;
   /** Where reading resumes after a reconnection (the first unfinished offset). */
   private resumeAt: number | undefined;
   private readonly group: Group | undefined;
-  private standby: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private closed = false;
 
   constructor(
     private readonly ctx: ConsumeContext,
@@ -54,90 +63,45 @@ export class StreamReader implements Attachable, Subscription {
     private readonly spec: ReadSpec,
     private readonly deliver: Deliver,
   ) {
-    if (spec.from.kind === 'positions' && spec.from.positions.some((p) => p.partition !== 0)) {
-      throw new ValidationError(
-        `log "${log.name}" is one RabbitMQ stream with a single partition (0); positions name partitions ${spec.from.positions
-          .map((p) => p.partition)
-          .join(', ')}`,
-        [],
-        { adapter: ADAPTER },
-      );
-    }
     this.group =
       spec.group === undefined
         ? undefined
         : new Group(ctx, settings, log.name, spec.group, () => this.position());
   }
 
-  attach(model: ChannelModel): Promise<void> {
-    return this.once.run(model, () => this.open(model));
-  }
-
-  private async open(model: ChannelModel): Promise<void> {
-    if (this.stopped || this.model === model) return;
+  async attach(model: ChannelModel): Promise<Attached> {
     const what = `reading log "${this.log.name}"`;
-    const acquired = await this.group?.acquire().catch((error: unknown) => {
+    const acquired = await this.group?.acquire(model).catch((error: unknown) => {
       throw subscribeError(`${what}: taking the group's lock`, error);
     });
-    if (acquired === false) {
-      this.waitForTakeover();
-      return;
-    }
-    const channel = await openChannel(model, what);
-    channel.on('error', () => undefined);
-    channel.on('close', () => {
-      if (this.channel !== channel) return;
-      this.lostChannel();
-      if (!this.stopped) this.ctx.session.reattach(this, undefined);
-    });
+    if (acquired === false) return this.standBy(model);
+    let filter: StartFilter | undefined;
     try {
-      await this.ctx.topology.stream(this.log.name);
-      const start = await this.start();
-      const filter = new StartFilter(start);
-      await channel.prefetch(this.spec.prefetch);
-      const { consumerTag } = await channel.consume(
-        this.log.name,
-        (msg) => this.onEntry(channel, filter, msg),
-        { noAck: false, arguments: { 'x-stream-offset': start.offset } },
-      );
-      if (this.stopped) {
-        closeQuietly(channel);
-        return;
-      }
-      this.channel = channel;
-      this.consumerTag = consumerTag;
-      this.model = model;
+      return await attachConsumer(this.ctx, model, this, {
+        what,
+        prefetch: this.spec.prefetch,
+        prepare: async () => {
+          await this.ctx.topology.stream(this.log.name);
+          const start = await this.start();
+          filter = new StartFilter(start);
+          return { queue: this.log.name, arguments: { 'x-stream-offset': start.offset } };
+        },
+        onMessage: (channel, msg) => this.onEntry(channel, filter!, msg),
+      });
     } catch (error) {
-      closeQuietly(channel);
       this.group?.release();
-      throw subscribeError(what, error);
+      throw error;
     }
   }
 
-  detach(): void {
-    this.lostChannel();
-    this.group?.lost();
+  stop(): Promise<void> {
+    return this.lifecycle?.stop() ?? Promise.resolve();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.cancelStandby();
-    const { channel, consumerTag } = this;
-    if (channel !== undefined && consumerTag !== undefined)
-      await channel.cancel(consumerTag).catch(() => undefined);
-  }
-
-  /** Commits what finished (with a group), releases the group's lock, and gives back the rest. */
+  /** Gives back what was not handled, then commits what was (with a group) and releases the group's lock. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.stopped = true;
-    this.cancelStandby();
-    this.ctx.session.remove(this);
+    await this.lifecycle?.close();
     await this.group?.close();
-    const channel = this.channel;
-    this.lostChannel();
-    if (channel !== undefined) await channel.close().catch(() => undefined);
   }
 
   /** The first offset not finished yet, or undefined before anything was delivered. */
@@ -146,10 +110,10 @@ export class StreamReader implements Attachable, Subscription {
   }
 
   private async start(): Promise<{ offset: StreamOffset; from?: number; since?: number }> {
-    const resume = this.position();
-    const committed = await this.group?.load();
+    this.resumeAt = this.position();
     this.tracker = undefined;
-    const known = Math.max(resume ?? -1, committed ?? -1);
+    const committed = await this.group?.load();
+    const known = Math.max(this.resumeAt ?? -1, committed ?? -1);
     if (known >= 0) return { offset: known, from: known };
     const from = this.spec.from;
     switch (from.kind) {
@@ -171,64 +135,45 @@ export class StreamReader implements Attachable, Subscription {
     }
   }
 
-  private onEntry(channel: Channel, filter: StartFilter, msg: ConsumeMessage | null): void {
-    if (msg === null) {
-      // The broker cancelled the consumer (the stream was deleted): declare it again, start over.
-      this.ctx.topology.clear();
-      closeQuietly(channel);
-      return;
-    }
+  private onEntry(channel: Channel, filter: StartFilter, msg: ConsumeMessage): void {
     const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
-    const decoded = decode(msg);
-    if (this.stopped || !Number.isInteger(offset) || !filter.accepts(offset, decoded.timestamp)) {
-      ack(channel, msg);
+    const fields = received(msg);
+    const sentAt = Number(fields.headers[HEADER.timestamp] ?? fields.timestamp);
+    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !filter.accepts(offset, sentAt)) {
+      quietly(() => channel.ack(msg));
       return;
     }
     this.tracker ??= new OffsetTracker(offset);
     const tracker = this.tracker;
     tracker.delivered(offset);
-    const delivery: Delivery = {
-      id: decoded.id,
-      body: decoded.body,
-      headers: decoded.headers,
-      key: decoded.key,
-      subject: decoded.subject,
-      timestamp: decoded.timestamp,
+    void this.deliver({
+      ...fields,
+      // Stable for the entry (every read of it, by any reader) and unique in its stream.
+      id: fields.id ?? `stream-${offset}`,
       redelivered: false,
       position: { partition: 0, offset },
-      raw: msg,
       ack: async () => {
-        ack(channel, msg);
+        // For a stream an ack only grants credit.
+        quietly(() => channel.ack(msg));
         if (tracker.finish(offset) && tracker === this.tracker) this.group?.progressed();
       },
-    };
-    void this.deliver(delivery);
+    });
   }
 
-  private lostChannel(): void {
-    if (this.tracker !== undefined) this.resumeAt = this.tracker.committable;
-    this.channel = undefined;
-    this.consumerTag = undefined;
-    this.model = undefined;
-  }
-
-  /** Standing by in a group: try to take over now and then. */
-  private waitForTakeover(): void {
-    if (this.standby !== undefined || this.stopped) return;
-    this.standby = setInterval(() => {
-      const model = this.ctx.session.model;
-      if (model === undefined || this.stopped || this.model !== undefined) return;
-      this.cancelStandby();
-      this.attach(model).catch((error: unknown) => {
-        this.ctx.session.reattach(this, error instanceof Error ? error : undefined);
-      });
+  /** Standing by in a group: try to take the lock now and then; once taken, attach for real. */
+  private standBy(model: ChannelModel): Attached {
+    const timer = setInterval(() => {
+      if (this.ctx.session.model !== model) return clearInterval(timer);
+      void this.group!.acquire(model).then(
+        (acquired) => {
+          if (acquired && this.lifecycle?.current === standby) this.lifecycle.broken();
+        },
+        () => undefined,
+      );
     }, this.settings.groupTakeoverMs);
-    this.standby.unref();
-  }
-
-  private cancelStandby(): void {
-    if (this.standby !== undefined) clearInterval(this.standby);
-    this.standby = undefined;
+    timer.unref();
+    const standby: Attached = { close: async () => clearInterval(timer) };
+    return standby;
   }
 }
 
@@ -252,7 +197,8 @@ class Group {
   private readonly offsets: string;
   /** This group's lock among the readers of this process (the broker URL tells vhosts apart). */
   private readonly localKey: string;
-  private holding = false;
+  /** The connection whose exclusive lock queue this reader holds (the broker deletes it with that connection). */
+  private holding: ChannelModel | undefined;
   private committed: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -269,16 +215,18 @@ class Group {
     this.localKey = `${settings.redacted} ${this.lock}`;
   }
 
-  /** Takes the group's lock when no other reader holds it. */
-  async acquire(): Promise<boolean> {
-    if (this.holding) return true;
+  /** Takes the group's lock on `model` when no other reader holds it. */
+  async acquire(model: ChannelModel): Promise<boolean> {
+    if (this.holding === model) return true;
+    // A lock held on a lost connection went with it.
+    if (this.holding !== undefined) this.release();
     if (localLocks.has(this.localKey)) return false;
     localLocks.add(this.localKey);
     try {
       await this.ctx.session.withChannel((ch) =>
         ch.assertQueue(this.lock, { exclusive: true, durable: false, autoDelete: false }),
       );
-      this.holding = true;
+      this.holding = model;
       return true;
     } catch (error) {
       localLocks.delete(this.localKey);
@@ -305,7 +253,7 @@ class Group {
 
   /** A handler finished and the committable offset moved: commit soon. */
   progressed(): void {
-    if (this.timer !== undefined || !this.holding) return;
+    if (this.timer !== undefined || !this.holds()) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.commit().catch(() => undefined);
@@ -313,24 +261,25 @@ class Group {
     this.timer.unref();
   }
 
-  /** The connection is gone, and the exclusive lock queue with it. */
-  lost(): void {
-    if (this.holding) localLocks.delete(this.localKey);
-    this.holding = false;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+  private holds(): boolean {
+    return this.holding !== undefined && this.holding === this.ctx.session.model;
   }
 
   release(): void {
-    if (!this.holding) return;
-    this.lost();
-    void this.ctx.session.withChannel((ch) => ch.deleteQueue(this.lock)).catch(() => undefined);
+    const held = this.holding;
+    if (held === undefined) return;
+    localLocks.delete(this.localKey);
+    this.holding = undefined;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (held === this.ctx.session.model)
+      void this.ctx.session.withChannel((ch) => ch.deleteQueue(this.lock)).catch(() => undefined);
   }
 
   async close(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.holding) return;
+    if (!this.holds()) return this.release();
     await this.commit().catch(() => undefined);
     this.release();
   }
@@ -343,7 +292,7 @@ class Group {
       .then(async () => {
         const offset = this.position();
         if (
-          !this.holding ||
+          !this.holds() ||
           offset === undefined ||
           (this.committed !== undefined && offset <= this.committed)
         )
@@ -369,13 +318,5 @@ function parseOffset(text: string): unknown {
     return (JSON.parse(text) as { offset?: unknown } | null)?.offset;
   } catch {
     return undefined;
-  }
-}
-
-function ack(channel: Channel, msg: ConsumeMessage): void {
-  try {
-    channel.ack(msg);
-  } catch {
-    // The channel is gone: for a stream, an ack only grants credit.
   }
 }
