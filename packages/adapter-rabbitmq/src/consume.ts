@@ -71,6 +71,8 @@ export interface ConsumerSetup {
   /** Declares what is needed; names the queue and the consume arguments. */
   prepare(channel: Channel): Promise<{ queue: string; arguments?: Record<string, unknown> }>;
   onMessage(channel: Channel, msg: ConsumeMessage, queue: string): void;
+  /** The channel closed (with the connection, or alone). */
+  onClose?(): void;
 }
 
 /**
@@ -97,6 +99,7 @@ export async function attachConsumer(
     failure = error;
   });
   channel.on('close', () => {
+    setup.onClose?.();
     if (owner.lifecycle?.current === attached) owner.lifecycle.broken(failure);
   });
   try {

@@ -87,6 +87,8 @@ class StreamReader implements Owner, Subscription {
           return { queue: this.log.name, arguments: { 'x-stream-offset': start.offset } };
         },
         onMessage: (channel, msg) => this.onEntry(channel, filter!, msg),
+        // Whether the connection went or only the channel, take the lock again before reading on.
+        onClose: () => this.group?.lost(),
       });
     } catch (error) {
       this.group?.release();
@@ -98,10 +100,10 @@ class StreamReader implements Owner, Subscription {
     return this.lifecycle?.stop() ?? Promise.resolve();
   }
 
-  /** Gives back what was not handled, then commits what was (with a group) and releases the group's lock. */
+  /** Commits what finished (with a group), releases the group's lock, and gives back the rest. */
   async close(): Promise<void> {
-    await this.lifecycle?.close();
     await this.group?.close();
+    await this.lifecycle?.close();
   }
 
   /** The first offset not finished yet, or undefined before anything was delivered. */
@@ -219,7 +221,7 @@ class Group {
   async acquire(model: ChannelModel): Promise<boolean> {
     if (this.holding === model) return true;
     // A lock held on a lost connection went with it.
-    if (this.holding !== undefined) this.release();
+    this.lost();
     if (localLocks.has(this.localKey)) return false;
     localLocks.add(this.localKey);
     try {
@@ -265,14 +267,21 @@ class Group {
     return this.holding !== undefined && this.holding === this.ctx.session.model;
   }
 
-  release(): void {
-    const held = this.holding;
-    if (held === undefined) return;
-    localLocks.delete(this.localKey);
+  /**
+   * Stops counting as the holder; the lock queue stays with its connection (gone with it, or taken
+   * again by the next `acquire` on it: the broker lets the owning connection declare it again).
+   */
+  lost(): void {
+    if (this.holding !== undefined) localLocks.delete(this.localKey);
     this.holding = undefined;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (held === this.ctx.session.model)
+  }
+
+  release(): void {
+    const held = this.holding;
+    this.lost();
+    if (held !== undefined && held === this.ctx.session.model)
       void this.ctx.session.withChannel((ch) => ch.deleteQueue(this.lock)).catch(() => undefined);
   }
 
