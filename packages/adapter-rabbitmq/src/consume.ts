@@ -13,7 +13,7 @@ import type { Attached, ConsumeSpec, Deliver, Lifecycle, Subscription } from '@o
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { received } from './message.js';
 import type { Publisher } from './publisher.js';
-import { closeQuietly, openChannel, replyCode, type Session, subscribeError } from './session.js';
+import { brokerError, closeQuietly, openChannel, replyCode, type Session } from './session.js';
 import type { Topology } from './topology.js';
 
 export interface ConsumeContext {
@@ -122,7 +122,7 @@ export async function attachConsumer(
     closeQuietly(channel);
     // Something declared earlier is gone: declare it again on the next attempt.
     if (replyCode(error) === 404) ctx.topology.clear();
-    throw subscribeError(setup.what, error);
+    throw brokerError(setup.what, error);
   }
 }
 

@@ -18,10 +18,17 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { attachConsumer, type ConsumeContext, type Owner, quietly } from './consume.js';
 import { headerText, received } from './message.js';
 import { ADAPTER, type Settings } from './options.js';
-import { replyCode, subscribeError } from './session.js';
+import { brokerError, replyCode } from './session.js';
 import { groupQueueName } from './topology.js';
 
 type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; readonly value: number };
+
+/** Where a stream consumer attaches, and the first offset or sending time it hands on. */
+interface Start {
+  readonly offset: StreamOffset;
+  readonly from?: number;
+  readonly since?: number;
+}
 
 /** Locks held in this process: an exclusive queue does not keep out another reader on the same connection. */
 const localLocks = new Set<string>();
@@ -72,10 +79,10 @@ class StreamReader implements Owner, Subscription {
   async attach(model: ChannelModel): Promise<Attached> {
     const what = `reading log "${this.log.name}"`;
     const acquired = await this.group?.acquire(model).catch((error: unknown) => {
-      throw subscribeError(`${what}: taking the group's lock`, error);
+      throw brokerError(`${what}: taking the group's lock`, error);
     });
     if (acquired === false) return this.standBy(model);
-    let filter: StartFilter | undefined;
+    let accepts: ReturnType<typeof startFilter> | undefined;
     try {
       return await attachConsumer(this.ctx, model, this, {
         what,
@@ -83,10 +90,10 @@ class StreamReader implements Owner, Subscription {
         prepare: async () => {
           await this.ctx.topology.stream(this.log.name);
           const start = await this.start();
-          filter = new StartFilter(start);
+          accepts = startFilter(start);
           return { queue: this.log.name, arguments: { 'x-stream-offset': start.offset } };
         },
-        onMessage: (channel, msg) => this.onEntry(channel, filter!, msg),
+        onMessage: (channel, msg) => this.onEntry(channel, accepts!, msg),
         // Whether the connection went or only the channel, take the lock again before reading on.
         onClose: () => this.group?.lost(),
       });
@@ -111,7 +118,7 @@ class StreamReader implements Owner, Subscription {
     return this.tracker?.committable ?? this.resumeAt;
   }
 
-  private async start(): Promise<{ offset: StreamOffset; from?: number; since?: number }> {
+  private async start(): Promise<Start> {
     this.resumeAt = this.position();
     this.tracker = undefined;
     const committed = await this.group?.load();
@@ -137,11 +144,15 @@ class StreamReader implements Owner, Subscription {
     }
   }
 
-  private onEntry(channel: Channel, filter: StartFilter, msg: ConsumeMessage): void {
+  private onEntry(
+    channel: Channel,
+    accepts: (offset: number, sentAt: number) => boolean,
+    msg: ConsumeMessage,
+  ): void {
     const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
     const fields = received(msg);
     const sentAt = Number(fields.headers[HEADER.timestamp] ?? fields.timestamp);
-    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !filter.accepts(offset, sentAt)) {
+    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !accepts(offset, sentAt)) {
       quietly(() => channel.ack(msg));
       return;
     }
@@ -180,17 +191,12 @@ class StreamReader implements Owner, Subscription {
 }
 
 /** Skips entries before the start: a stream consumer starts at a chunk, which may begin earlier. */
-class StartFilter {
-  private open = false;
-  constructor(private readonly start: { from?: number; since?: number }) {}
-
-  accepts(offset: number, timestamp: number): boolean {
-    if (this.open) return true;
-    if (this.start.from !== undefined && offset < this.start.from) return false;
-    if (this.start.since !== undefined && timestamp < this.start.since) return false;
-    this.open = true;
-    return true;
-  }
+function startFilter(start: Start): (offset: number, sentAt: number) => boolean {
+  let open = false;
+  return (offset, sentAt) => {
+    open ||= !(offset < (start.from ?? offset) || sentAt < (start.since ?? sentAt));
+    return open;
+  };
 }
 
 /** A group's lock and committed offset. */

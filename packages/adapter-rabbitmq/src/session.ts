@@ -106,18 +106,13 @@ export class Session {
     return this.lifecycles.start({ attach, report }, this.require());
   }
 
-  /** A channel on the live connection; rejects with a retriable ConnectionError while reconnecting. */
-  async channel(): Promise<Channel> {
-    return openChannel(this.require(), 'opening a channel');
-  }
-
   /**
    * Runs `fn` on a throwaway channel and closes it: for calls that may fail with a channel error
    * (a declaration with other arguments, a locked queue), which would otherwise close a channel
    * that consumers live on.
    */
   async withChannel<R>(fn: (channel: Channel) => Promise<R>): Promise<R> {
-    const channel = await this.channel();
+    const channel = await openChannel(this.require(), 'opening a channel');
     // The failing call rejects with the same error; the event must not crash the process.
     channel.on('error', () => undefined);
     try {
@@ -200,17 +195,17 @@ export function lost(what: string, error: unknown): ConnectionError {
 }
 
 /**
- * Why subscribing failed, as an Omnibus error: the broker refusing the call is a ConfigError (no
- * permission, a queue exclusive to another connection, a stream not there); anything else is the
- * connection, worth retrying. A stream declared a moment ago may not have its replica up on this
- * node yet (PRECONDITION_FAILED "does not have a replica on the local node"): that passes, so it
- * is retriable too.
+ * A broker call's failure as an Omnibus error: the broker refusing the call itself is a ConfigError
+ * saying `hint` (no permission, a queue exclusive to another connection, other arguments, a stream
+ * not there); anything else is the connection, worth retrying. A stream declared a moment ago may
+ * not have its replica up on this node yet (PRECONDITION_FAILED "does not have a replica on the
+ * local node"): that passes, so it is retriable too.
  */
-export function subscribeError(what: string, error: unknown): Error {
+export function brokerError(what: string, error: unknown, hint = 'the broker refused'): Error {
   if (error instanceof OmnibusError) return error;
   const text = describeError(error);
   if (!isRefusal(error) || /does not have a replica on the local node/.test(text)) return lost(what, error);
-  return new ConfigError(`${what}: the broker refused (${text.replace(/^Operation failed: \w+; /, '')})`, {
+  return new ConfigError(`${what}: ${hint} (${text.replace(/^Operation failed: \w+; /, '')})`, {
     adapter: ADAPTER,
     cause: error,
   });
@@ -223,7 +218,7 @@ export function replyCode(error: unknown): number | undefined {
 }
 
 /** Channel-level refusals caused by the call itself, not by the connection: not worth retrying as is. */
-export function isRefusal(error: unknown): boolean {
+function isRefusal(error: unknown): boolean {
   const code = replyCode(error);
   return code === 403 || code === 404 || code === 405 || code === 406 || code === 311;
 }
