@@ -9,15 +9,16 @@
  * read-back consumer stops after a few idle seconds and starts again on the next append.
  */
 import { randomBytes } from 'node:crypto';
-import type { Lifecycle, LogPosition, OutgoingMessage } from '@omnibus/core';
+import type { Delivery, LogPosition, OutgoingMessage, Subscription } from '@omnibus/core';
 import { ClosedError, HEADER } from '@omnibus/core';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { attachConsumer, type ConsumeContext, quietly } from './consume.js';
-import { asBuffer, headerText, publishOptions } from './message.js';
-import { ADAPTER } from './options.js';
+import type { ConsumeContext } from './consume.js';
+import { asBuffer, publishOptions } from './message.js';
+import { ADAPTER, type Settings } from './options.js';
+import { readLog } from './reader.js';
 
 const IDLE_MS = 5_000;
 const READ_BACK_PREFETCH = 1000;
+/** The read-back finishes entries in order, so it grants credit a hundred entries at a time. */
 const ACK_EVERY = 100;
 
 export class Appender {
@@ -25,16 +26,19 @@ export class Appender {
   private readonly prefix = `${randomBytes(6).toString('hex')}.`;
   private sequence = 0;
 
-  constructor(private readonly ctx: ConsumeContext) {}
+  constructor(
+    private readonly ctx: ConsumeContext,
+    private readonly settings: Settings,
+  ) {}
 
   async append(log: string, message: OutgoingMessage): Promise<LogPosition> {
     await this.ctx.topology.stream(log);
     let tracker = this.trackers.get(log);
     if (tracker === undefined) {
-      tracker = new ReadBack(this.ctx, log, () => this.trackers.delete(log));
+      tracker = new ReadBack(log, () => this.trackers.delete(log));
       this.trackers.set(log, tracker);
     }
-    await tracker.ready();
+    await tracker.ready(this.ctx, this.settings);
     const ref = `${this.prefix}${++this.sequence}`;
     const offset = tracker.expect(ref);
     try {
@@ -53,34 +57,36 @@ export class Appender {
   }
 }
 
-/** The read-back consumer of one log. */
+/**
+ * The read-back of one log: a reader from 'latest', started before the first append. After a
+ * reconnection it resumes where it was (or, with nothing read yet, from when it started), so an
+ * entry confirmed just before an outage still gets its offset.
+ */
 class ReadBack {
   private readonly waiting = new Map<string, { resolve(offset: number): void; reject(error: Error): void }>();
-  lifecycle: Lifecycle<ChannelModel> | undefined;
-  private starting: Promise<void> | undefined;
-  /** Highest offset seen: after a reconnection, reading resumes right after it. */
-  private lastSeen: number | undefined;
-  /** When reading started, to resume by time when nothing was seen yet. */
-  private startedAt: number | undefined;
+  private reader: Promise<Subscription> | undefined;
   private idle: NodeJS.Timeout | undefined;
-  /** Entries read back since the last ack. */
-  private unacked = 0;
 
   constructor(
-    private readonly ctx: ConsumeContext,
     private readonly log: string,
     private readonly onClose: () => void,
   ) {}
 
-  /** Resolves once the consumer is attached, so every later append is read back. */
-  async ready(): Promise<void> {
+  /** Resolves once the reader is attached, so every later append is read back. */
+  async ready(ctx: ConsumeContext, settings: Settings): Promise<void> {
     this.touch();
-    if (this.lifecycle?.current !== undefined) return;
-    // Not attached (yet, or any more, while reconnecting): start over on the live connection.
-    this.starting ??= this.restart().finally(() => {
-      this.starting = undefined;
+    this.reader ??= readLog(
+      ctx,
+      settings,
+      { name: this.log, partitions: 1 },
+      { prefetch: READ_BACK_PREFETCH, from: { kind: 'latest' } },
+      async (entry) => this.onEntry(entry),
+      ACK_EVERY,
+    ).catch((error: unknown) => {
+      this.reader = undefined;
+      throw error;
     });
-    await this.starting;
+    await this.reader;
   }
 
   expect(ref: string): Promise<number> {
@@ -99,53 +105,18 @@ class ReadBack {
     }
     this.waiting.clear();
     if (this.idle !== undefined) clearTimeout(this.idle);
-    void this.lifecycle?.close();
-    this.lifecycle = undefined;
+    void this.reader?.then((reader) => reader.close()).catch(() => undefined);
+    this.reader = undefined;
     this.onClose();
   }
 
-  private async restart(): Promise<void> {
-    const old = this.lifecycle;
-    this.lifecycle = undefined;
-    await old?.close();
-    this.lifecycle = await this.ctx.session.subscribe((model) =>
-      attachConsumer(this.ctx, model, this, {
-        what: `reading back the entries of log "${this.log}"`,
-        prefetch: READ_BACK_PREFETCH,
-        prepare: async () => {
-          const from =
-            this.lastSeen !== undefined
-              ? this.lastSeen + 1
-              : this.startedAt !== undefined
-                ? // Entries confirmed before the connection dropped may not have been read back yet.
-                  { '!': 'timestamp', value: Math.floor(this.startedAt / 1000) - 1 }
-                : 'next';
-          this.startedAt ??= Date.now();
-          this.unacked = 0;
-          return { queue: this.log, arguments: { 'x-stream-offset': from } };
-        },
-        onMessage: (channel, msg) => this.onEntry(channel, msg),
-      }),
-    );
-  }
-
-  private onEntry(channel: Channel, msg: ConsumeMessage): void {
-    // For a stream an ack only grants credit: one ack for every ACK_EVERY entries, all up to it,
-    // keeps the credit flowing with a fraction of the frames.
-    if (++this.unacked >= ACK_EVERY) {
-      this.unacked = 0;
-      // The channel may have closed under us: the entry will be read again from lastSeen.
-      quietly(() => channel.ack(msg, true));
-    }
-    const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
-    if (!Number.isInteger(offset)) return;
-    if (this.lastSeen === undefined || offset > this.lastSeen) this.lastSeen = offset;
-    const ref = headerText(msg.properties.headers?.[HEADER.appendRef]);
-    if (ref === undefined) return;
-    const waiter = this.waiting.get(ref);
-    if (waiter === undefined) return;
-    this.waiting.delete(ref);
-    waiter.resolve(offset);
+  private async onEntry(entry: Delivery): Promise<void> {
+    await entry.ack();
+    const ref = entry.headers[HEADER.appendRef];
+    const waiter = ref === undefined ? undefined : this.waiting.get(ref);
+    if (waiter === undefined || entry.position === undefined) return;
+    this.waiting.delete(ref!);
+    waiter.resolve(entry.position.offset);
   }
 
   /** Stops reading back after a quiet spell with nothing waiting. */
@@ -153,7 +124,7 @@ class ReadBack {
     if (this.idle !== undefined) clearTimeout(this.idle);
     this.idle = setTimeout(() => {
       this.idle = undefined;
-      if (this.waiting.size === 0 && this.starting === undefined) this.close();
+      if (this.waiting.size === 0) this.close();
       else this.touch();
     }, IDLE_MS);
     this.idle.unref();

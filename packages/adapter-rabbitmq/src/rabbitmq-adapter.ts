@@ -80,7 +80,7 @@ class RabbitmqAdapter implements Adapter {
     const publisher = new Publisher(session, () => topology.clear());
     session.onFresh(() => topology.clear());
     this.ctx = { session, publisher, topology };
-    this.appender = new Appender(this.ctx);
+    this.appender = new Appender(this.ctx, settings);
   }
 
   async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {

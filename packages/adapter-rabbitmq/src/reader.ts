@@ -33,12 +33,17 @@ interface Start {
 /** Locks held in this process: an exclusive queue does not keep out another reader on the same connection. */
 const localLocks = new Set<string>();
 
+/**
+ * Starts reading `log`. `ackEvery`: acks (credit, for a stream) go out for that many entries at
+ * once, all up to the last; only for a `deliver` that finishes entries in order.
+ */
 export async function readLog(
   ctx: ConsumeContext,
   settings: Settings,
   log: LogSpec,
   spec: ReadSpec,
   deliver: Deliver,
+  ackEvery = 1,
 ): Promise<Subscription> {
   if (spec.from.kind === 'positions' && spec.from.positions.some((p) => p.partition !== 0)) {
     throw new ValidationError(
@@ -50,7 +55,7 @@ export async function readLog(
     );
   }
   await ctx.topology.stream(log.name);
-  const reader = new StreamReader(ctx, settings, log, spec, deliver);
+  const reader = new StreamReader(ctx, settings, log, spec, deliver, ackEvery);
   reader.lifecycle = await ctx.session.subscribe((model) => reader.attach(model));
   return reader;
 }
@@ -61,6 +66,10 @@ class StreamReader implements Owner, Subscription {
   private tracker: OffsetTracker | undefined;
   /** Where reading resumes after a reconnection (the first unfinished offset). */
   private resumeAt: number | undefined;
+  /** When a read from 'latest' first attached: after a reconnection with nothing read yet, it resumes from then. */
+  private startedAt: number | undefined;
+  /** Entries finished since the last ack. */
+  private unacked = 0;
   private readonly group: Group | undefined;
 
   constructor(
@@ -69,6 +78,7 @@ class StreamReader implements Owner, Subscription {
     private readonly log: LogSpec,
     private readonly spec: ReadSpec,
     private readonly deliver: Deliver,
+    private readonly ackEvery: number,
   ) {
     this.group =
       spec.group === undefined
@@ -121,6 +131,7 @@ class StreamReader implements Owner, Subscription {
   private async start(): Promise<Start> {
     this.resumeAt = this.position();
     this.tracker = undefined;
+    this.unacked = 0;
     const committed = await this.group?.load();
     const known = Math.max(this.resumeAt ?? -1, committed ?? -1);
     if (known >= 0) return { offset: known, from: known };
@@ -129,18 +140,18 @@ class StreamReader implements Owner, Subscription {
       case 'earliest':
         return { offset: 'first' };
       case 'latest':
-        return { offset: 'next' };
+        if (this.startedAt === undefined) {
+          this.startedAt = Date.now();
+          return { offset: 'next' };
+        }
+        // Attached again before the first entry: what was appended meanwhile is still to be read.
+        return fromTime(this.startedAt);
       case 'positions': {
         const offset = from.positions.find((p) => p.partition === 0)?.offset;
         return offset === undefined ? { offset: 'first' } : { offset, from: offset };
       }
       case 'timestamp':
-        // Stream timestamps are chunk times in whole seconds: start a second early (clock skew)
-        // and skip what was sent before the timestamp.
-        return {
-          offset: { '!': 'timestamp', value: Math.floor(from.timestamp / 1000) - 1 },
-          since: from.timestamp,
-        };
+        return fromTime(from.timestamp);
     }
   }
 
@@ -167,7 +178,10 @@ class StreamReader implements Owner, Subscription {
       position: { partition: 0, offset },
       ack: async () => {
         // For a stream an ack only grants credit.
-        quietly(() => channel.ack(msg));
+        if (++this.unacked >= this.ackEvery) {
+          this.unacked = 0;
+          quietly(() => channel.ack(msg, this.ackEvery > 1));
+        }
         if (tracker.finish(offset) && tracker === this.tracker) this.group?.progressed();
       },
     });
@@ -188,6 +202,14 @@ class StreamReader implements Owner, Subscription {
     const standby: Attached = { close: async () => clearInterval(timer) };
     return standby;
   }
+}
+
+/**
+ * Stream timestamps are chunk times in whole seconds: start a second early (clock skew) and skip
+ * what was sent before `ms`.
+ */
+function fromTime(ms: number): Start {
+  return { offset: { '!': 'timestamp', value: Math.floor(ms / 1000) - 1 }, since: ms };
 }
 
 /** Skips entries before the start: a stream consumer starts at a chunk, which may begin earlier. */
