@@ -9,16 +9,16 @@
  * read-back consumer stops after a few idle seconds and starts again on the next append.
  */
 import { randomBytes } from 'node:crypto';
-import type { LogPosition, OutgoingMessage } from '@omnibus/core';
-import { ClosedError } from '@omnibus/core';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Delivery, LogPosition, OutgoingMessage, Subscription } from '@omnibus/core';
+import { ClosedError, HEADER } from '@omnibus/core';
 import type { ConsumeContext } from './consume.js';
-import { asBuffer, headerText, PRIVATE_HEADER, publishOptions } from './message.js';
-import { ADAPTER } from './options.js';
-import { type Attachable, AttachOnce, closeQuietly, openChannel, subscribeError } from './session.js';
+import { asBuffer, publishOptions } from './message.js';
+import { ADAPTER, type Settings } from './options.js';
+import { readLog } from './reader.js';
 
 const IDLE_MS = 5_000;
 const READ_BACK_PREFETCH = 1000;
+/** The read-back finishes entries in order, so it grants credit a hundred entries at a time. */
 const ACK_EVERY = 100;
 
 export class Appender {
@@ -26,20 +26,23 @@ export class Appender {
   private readonly prefix = `${randomBytes(6).toString('hex')}.`;
   private sequence = 0;
 
-  constructor(private readonly ctx: ConsumeContext) {}
+  constructor(
+    private readonly ctx: ConsumeContext,
+    private readonly settings: Settings,
+  ) {}
 
   async append(log: string, message: OutgoingMessage): Promise<LogPosition> {
     await this.ctx.topology.stream(log);
     let tracker = this.trackers.get(log);
     if (tracker === undefined) {
-      tracker = new ReadBack(this.ctx, log, () => this.trackers.delete(log));
+      tracker = new ReadBack(log, () => this.trackers.delete(log));
       this.trackers.set(log, tracker);
     }
-    await tracker.ready();
+    await tracker.ready(this.ctx, this.settings);
     const ref = `${this.prefix}${++this.sequence}`;
     const offset = tracker.expect(ref);
     try {
-      const options = publishOptions(message, { [PRIVATE_HEADER.ref]: ref });
+      const options = publishOptions(message, false, { [HEADER.appendRef]: ref });
       await this.ctx.publisher.publish('', log, asBuffer(message.body), options, true);
     } catch (error) {
       tracker.forget(ref);
@@ -54,40 +57,36 @@ export class Appender {
   }
 }
 
-/** The read-back consumer of one log. */
-class ReadBack implements Attachable {
-  private readonly once = new AttachOnce();
+/**
+ * The read-back of one log: a reader from 'latest', started before the first append. After a
+ * reconnection it resumes where it was (or, with nothing read yet, from when it started), so an
+ * entry confirmed just before an outage still gets its offset.
+ */
+class ReadBack {
   private readonly waiting = new Map<string, { resolve(offset: number): void; reject(error: Error): void }>();
-  private channel: Channel | undefined;
-  private model: ChannelModel | undefined;
-  private attaching: Promise<void> | undefined;
-  /** Highest offset seen: after a reconnection, reading resumes right after it. */
-  private lastSeen: number | undefined;
-  /** When reading started, to resume by time when nothing was seen yet. */
-  private startedAt: number | undefined;
+  private reader: Promise<Subscription> | undefined;
   private idle: NodeJS.Timeout | undefined;
-  private closed = false;
-  /** Entries read back since the last ack. */
-  private unacked = 0;
 
   constructor(
-    private readonly ctx: ConsumeContext,
     private readonly log: string,
     private readonly onClose: () => void,
   ) {}
 
-  /** Resolves once the consumer is attached, so every later append is read back. */
-  async ready(): Promise<void> {
+  /** Resolves once the reader is attached, so every later append is read back. */
+  async ready(ctx: ConsumeContext, settings: Settings): Promise<void> {
     this.touch();
-    const model = this.ctx.session.require();
-    if (this.model === model && this.channel !== undefined) return;
-    if (this.attaching === undefined) {
-      this.ctx.session.remove(this);
-      this.attaching = this.ctx.session.add(this).finally(() => {
-        this.attaching = undefined;
-      });
-    }
-    await this.attaching;
+    this.reader ??= readLog(
+      ctx,
+      settings,
+      { name: this.log, partitions: 1 },
+      { prefetch: READ_BACK_PREFETCH, from: { kind: 'latest' } },
+      async (entry) => this.onEntry(entry),
+      ACK_EVERY,
+    ).catch((error: unknown) => {
+      this.reader = undefined;
+      throw error;
+    });
+    await this.reader;
   }
 
   expect(ref: string): Promise<number> {
@@ -98,51 +97,7 @@ class ReadBack implements Attachable {
     this.waiting.delete(ref);
   }
 
-  attach(model: ChannelModel): Promise<void> {
-    return this.once.run(model, () => this.open(model));
-  }
-
-  private async open(model: ChannelModel): Promise<void> {
-    if (this.closed || this.model === model) return;
-    const what = `reading back the entries of log "${this.log}"`;
-    const channel = await openChannel(model, what);
-    channel.on('error', () => undefined);
-    channel.on('close', () => {
-      if (this.channel !== channel) return;
-      this.channel = undefined;
-      this.model = undefined;
-      if (!this.closed) this.ctx.session.reattach(this, undefined);
-    });
-    try {
-      await channel.prefetch(READ_BACK_PREFETCH);
-      const from =
-        this.lastSeen !== undefined
-          ? this.lastSeen + 1
-          : this.startedAt !== undefined
-            ? // Entries confirmed before the connection dropped may not have been read back yet.
-              { '!': 'timestamp', value: Math.floor(this.startedAt / 1000) - 1 }
-            : 'next';
-      this.startedAt ??= Date.now();
-      this.unacked = 0;
-      await channel.consume(this.log, (msg) => this.onEntry(channel, msg), {
-        noAck: false,
-        arguments: { 'x-stream-offset': from },
-      });
-      this.channel = channel;
-      this.model = model;
-    } catch (error) {
-      closeQuietly(channel);
-      throw subscribeError(what, error);
-    }
-  }
-
-  detach(): void {
-    this.channel = undefined;
-    this.model = undefined;
-  }
-
   close(): void {
-    this.closed = true;
     for (const waiter of this.waiting.values()) {
       waiter.reject(
         new ClosedError(`appending to "${this.log}": the connection is closing`, { adapter: ADAPTER }),
@@ -150,36 +105,18 @@ class ReadBack implements Attachable {
     }
     this.waiting.clear();
     if (this.idle !== undefined) clearTimeout(this.idle);
-    this.ctx.session.remove(this);
-    closeQuietly(this.channel);
-    this.detach();
+    void this.reader?.then((reader) => reader.close()).catch(() => undefined);
+    this.reader = undefined;
     this.onClose();
   }
 
-  private onEntry(channel: Channel, msg: ConsumeMessage | null): void {
-    if (msg === null) {
-      closeQuietly(channel);
-      return;
-    }
-    // For a stream an ack only grants credit: one ack for every ACK_EVERY entries, all up to it,
-    // keeps the credit flowing with a fraction of the frames.
-    if (++this.unacked >= ACK_EVERY) {
-      this.unacked = 0;
-      try {
-        channel.ack(msg, true);
-      } catch {
-        // The channel closed under us: the entry will be read again from lastSeen.
-      }
-    }
-    const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
-    if (!Number.isInteger(offset)) return;
-    if (this.lastSeen === undefined || offset > this.lastSeen) this.lastSeen = offset;
-    const ref = headerText(msg.properties.headers?.[PRIVATE_HEADER.ref]);
-    if (ref === undefined) return;
-    const waiter = this.waiting.get(ref);
-    if (waiter === undefined) return;
-    this.waiting.delete(ref);
-    waiter.resolve(offset);
+  private async onEntry(entry: Delivery): Promise<void> {
+    await entry.ack();
+    const ref = entry.headers[HEADER.appendRef];
+    const waiter = ref === undefined ? undefined : this.waiting.get(ref);
+    if (waiter === undefined || entry.position === undefined) return;
+    this.waiting.delete(ref!);
+    waiter.resolve(entry.position.offset);
   }
 
   /** Stops reading back after a quiet spell with nothing waiting. */
@@ -187,7 +124,7 @@ class ReadBack implements Attachable {
     if (this.idle !== undefined) clearTimeout(this.idle);
     this.idle = setTimeout(() => {
       this.idle = undefined;
-      if (this.waiting.size === 0 && this.attaching === undefined) this.close();
+      if (this.waiting.size === 0) this.close();
       else this.touch();
     }, IDLE_MS);
     this.idle.unref();

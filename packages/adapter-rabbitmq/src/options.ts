@@ -139,27 +139,9 @@ const schema = z
 export const OPTION_NAMES: readonly string[] = Object.keys(schema.shape);
 
 /** Everything the adapter needs, resolved and with defaults. */
-export interface Settings {
-  readonly hosts: readonly { readonly host: string; readonly port: number }[];
-  readonly tls: boolean;
-  /** amqplib's connection fields for host `index` (credentials included: never log them). */
-  connectFields(index: number): AmqpOptions.Connect;
-  readonly socket: SocketOptions;
-  readonly connectRetries: number;
-  readonly reconnectDelayMs: number;
-  readonly reconnectMaxDelayMs: number;
-  /** Arguments of every durable queue Omnibus declares, before `x-max-priority`. */
-  readonly queueArguments: Readonly<Record<string, unknown>>;
-  readonly quorum: boolean;
-  readonly streamArguments: Readonly<Record<string, unknown>>;
-  readonly commitIntervalMs: number;
-  readonly groupTakeoverMs: number;
-  readonly maxMessageBytes: number;
-  /** The URL without its password, for errors and logs. */
-  readonly redacted: string;
-}
+export type Settings = ReturnType<typeof resolveSettings>;
 
-export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>): Settings {
+export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>) {
   const o = parseOptions(ADAPTER, schema, raw);
   const issues: string[] = [];
   const tls = url.scheme === 'amqps';
@@ -182,27 +164,28 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
   if (o.queueType === 'quorum' && o.lazyQueues === true) {
     issues.push('lazyQueues: quorum queues keep messages on disk already; lazy is for classic queues');
   }
-  if (o.ca !== undefined && o.caFile !== undefined) issues.push('ca and caFile: give one of them');
-  if (o.cert !== undefined && o.certFile !== undefined) issues.push('cert and certFile: give one of them');
-  if (o.key !== undefined && o.keyFile !== undefined) issues.push('key and keyFile: give one of them');
   if (o.overflow !== undefined && o.maxLength === undefined && o.maxLengthBytes === undefined) {
     issues.push('overflow: only applies with maxLength or maxLengthBytes');
   }
   if (o.reconnectMaxDelayMs !== undefined && o.reconnectMaxDelayMs < (o.reconnectDelayMs ?? 100)) {
     issues.push('reconnectMaxDelayMs: must not be below reconnectDelayMs');
   }
-  const read = (field: string, path: string | undefined): Buffer | undefined => {
-    if (path === undefined) return undefined;
+  /** PEM material given inline or as a file name, not both. */
+  const pemOf = (field: 'ca' | 'cert' | 'key'): string | Buffer | undefined => {
+    const path = o[`${field}File`];
+    if (path === undefined) return o[field];
+    if (o[field] !== undefined) issues.push(`${field} and ${field}File: give one of them`);
     try {
       return readFileSync(path);
     } catch (error) {
-      issues.push(`${field}: cannot read "${path}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      issues.push(`${field}File: cannot read "${path}" (${code})`);
       return undefined;
     }
   };
-  const ca = o.ca ?? read('caFile', o.caFile);
-  const cert = o.cert ?? read('certFile', o.certFile);
-  const key = o.key ?? read('keyFile', o.keyFile);
+  const ca = pemOf('ca');
+  const cert = pemOf('cert');
+  const key = pemOf('key');
   if (issues.length > 0) throw new ConfigError(issues, { adapter: ADAPTER });
 
   const defaultPort = tls ? 5671 : 5672;
@@ -252,7 +235,8 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
   return {
     hosts,
     tls,
-    connectFields: (index) => {
+    /** amqplib's connection fields for host `index` (credentials included: never log them). */
+    connectFields: (index: number): AmqpOptions.Connect => {
       const host = hosts[index % hosts.length]!;
       return {
         protocol: tls ? 'amqps' : 'amqp',
@@ -269,12 +253,14 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
     connectRetries: o.connectRetries ?? hosts.length * 2,
     reconnectDelayMs: o.reconnectDelayMs ?? 100,
     reconnectMaxDelayMs: o.reconnectMaxDelayMs ?? Math.max(5000, o.reconnectDelayMs ?? 100),
-    queueArguments,
+    /** Arguments of every durable queue Omnibus declares, before `x-max-priority`. */
+    queueArguments: queueArguments as Readonly<Record<string, unknown>>,
     quorum: o.queueType === 'quorum',
-    streamArguments,
+    streamArguments: streamArguments as Readonly<Record<string, unknown>>,
     commitIntervalMs: o.commitIntervalMs ?? 1000,
     groupTakeoverMs: o.groupTakeoverMs ?? 1000,
     maxMessageBytes: o.maxMessageBytes ?? 128 * 1024 * 1024,
+    /** The URL without its password, for errors and logs. */
     redacted: url.redacted,
   };
 }

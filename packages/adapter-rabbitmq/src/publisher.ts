@@ -9,7 +9,7 @@
 import { ConnectionError, describeError, PublishError } from '@omnibus/core';
 import type { Options as AmqpOptions, ConfirmChannel, Message } from 'amqplib';
 import { ADAPTER } from './options.js';
-import { closeQuietly, replyCode, type Session } from './session.js';
+import { closeQuietly, lost, replyCode, type Session } from './session.js';
 
 interface Pending {
   readonly exchange: string;
@@ -89,11 +89,7 @@ export class Publisher {
                 adapter: ADAPTER,
                 cause: error,
               })
-            : new ConnectionError(`publishing to ${target}: ${describeError(error)}`, {
-                adapter: ADAPTER,
-                cause: error,
-                retriable: true,
-              }),
+            : lost(`publishing to ${target}`, error),
         );
         return;
       }
@@ -147,16 +143,9 @@ export class Publisher {
 
   private async open(): Promise<OpenChannel> {
     const model = this.session.require();
-    let channel: ConfirmChannel;
-    try {
-      channel = await model.createConfirmChannel();
-    } catch (error) {
-      throw new ConnectionError(`opening the publishing channel: ${describeError(error)}`, {
-        adapter: ADAPTER,
-        cause: error,
-        retriable: true,
-      });
-    }
+    const channel = await model.createConfirmChannel().catch((error: unknown) => {
+      throw lost('opening the publishing channel', error);
+    });
     const open: OpenChannel = { channel, error: undefined, mandatory: new Map(), drained: undefined };
     channel.on('error', (error: Error) => {
       open.error = error;

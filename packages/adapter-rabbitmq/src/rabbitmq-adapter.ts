@@ -18,13 +18,12 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { ValidationError } from '@omnibus/core';
 import { Appender } from './append.js';
-import { type ConsumeContext, QueueConsumer, type Source } from './consume.js';
+import { type ConsumeContext, consumeQueue, type Source } from './consume.js';
 import { asBuffer, publishOptions } from './message.js';
 import { ADAPTER, type RabbitmqOptions, resolveSettings, type Settings } from './options.js';
 import { Publisher } from './publisher.js';
-import { StreamReader } from './reader.js';
+import { readLog } from './reader.js';
 import { Session } from './session.js';
 import { Topology } from './topology.js';
 
@@ -46,7 +45,9 @@ export function rabbitmqCapabilities(maxMessageBytes = 128 * 1024 * 1024): Capab
     // Streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, and locks one active reader per group.
     consumerGroups: 'emulated',
     ordering: 'key',
-    limits: { maxPriority: 255, maxMessageBytes },
+    // amqplib encodes the whole headers table into a 64 KiB buffer (RangeError beyond): one header
+    // may take it all but the room the envelope headers and the table's framing need.
+    limits: { maxPriority: 255, maxMessageBytes, maxHeaderBytes: 64 * 1024 - 1024 },
   };
 }
 
@@ -79,48 +80,46 @@ class RabbitmqAdapter implements Adapter {
     const publisher = new Publisher(session, () => topology.clear());
     session.onFresh(() => topology.clear());
     this.ctx = { session, publisher, topology };
-    this.appender = new Appender(this.ctx);
+    this.appender = new Appender(this.ctx, settings);
   }
 
   async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
-    if (message.priority !== undefined && queue.maxPriority === undefined) {
-      throw new ValidationError(
-        `queue "${queue.name}" orders by priority only when declared with x-max-priority: give it maxPriority (bus.queue(name, { maxPriority }))`,
-        [],
-        { adapter: ADAPTER },
-      );
-    }
-    const { topology, publisher } = this.ctx;
+    const topology = this.ctx.topology;
     if (!topology.hasQueue(queue.name, queue.maxPriority))
       await topology.queue(queue.name, queue.maxPriority);
+    await this.sendTo(queue.name, message);
+  }
+
+  /** Through the default exchange, which routes by queue name; a delay goes through the TTL stage first. */
+  async sendTo(address: string, message: OutgoingMessage): Promise<void> {
     let exchange = '';
     if (message.delayMs !== undefined && message.delayMs > 0) {
-      const delay = topology.delay(message.delayMs);
+      const delay = this.ctx.topology.delay(message.delayMs);
       await delay.ready;
       exchange = delay.exchange;
     }
-    await publisher.publish(exchange, queue.name, asBuffer(message.body), publishOptions(message), true);
+    await this.ctx.publisher.publish(
+      exchange,
+      address,
+      asBuffer(message.body),
+      publishOptions(message),
+      true,
+    );
   }
 
   consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
     const topology = this.ctx.topology;
-    return this.start(
-      {
-        label: `queue "${queue.name}"`,
-        prepare: async () => {
-          await topology.queue(queue.name, queue.maxPriority);
-          return queue.name;
-        },
-      },
-      spec,
-      deliver,
-    );
+    const prepare = async () => {
+      await topology.queue(queue.name, queue.maxPriority);
+      return queue.name;
+    };
+    return consumeQueue(this.ctx, { label: `queue "${queue.name}"`, prepare }, spec, deliver);
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
     if (!this.ctx.topology.hasTopic(topic.name)) await this.ctx.topology.topic(topic.name);
     // No subject: the empty routing key, which only `#` matches. Routed to no queue is fine.
-    const options = publishOptions(message);
+    const options = publishOptions(message, true);
     await this.ctx.publisher.publish(
       topic.name,
       message.subject ?? '',
@@ -155,29 +154,20 @@ class RabbitmqAdapter implements Adapter {
             label: `topic "${topic.name}" (durable subscription "${durable}")`,
             prepare: () => topology.durableSubscription(topic.name, durable, spec.pattern),
           };
-    return this.start(source, spec, deliver);
+    return consumeQueue(this.ctx, source, spec, deliver);
   }
 
   append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
     return this.appender.append(log.name, message);
   }
 
-  async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
-    await this.ctx.topology.stream(log.name);
-    const reader = new StreamReader(this.ctx, this.settings, log, spec, deliver);
-    await this.session.add(reader);
-    return reader;
+  read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
+    return readLog(this.ctx, this.settings, log, spec, deliver);
   }
 
   async close(): Promise<void> {
     this.appender.close();
     this.ctx.publisher.close();
     await this.session.close();
-  }
-
-  private async start(source: Source, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
-    const consumer = new QueueConsumer(this.ctx, source, spec, deliver);
-    await this.session.add(consumer);
-    return consumer;
   }
 }

@@ -12,40 +12,65 @@
  *   offsets queue, which keeps only its latest message (`x-max-length: 1`); a reader that takes
  *   over reads it with `basic.get` and starts there.
  */
-import type { Deliver, Delivery, LogSpec, ReadSpec, Subscription } from '@omnibus/core';
-import { OffsetTracker, ValidationError } from '@omnibus/core';
+import type { Attached, Deliver, Lifecycle, LogSpec, ReadSpec, Subscription } from '@omnibus/core';
+import { HEADER, OffsetTracker, ValidationError } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import type { ConsumeContext } from './consume.js';
-import { decode, headerText } from './message.js';
+import { attachConsumer, type ConsumeContext, type Owner, quietly } from './consume.js';
+import { headerText, received } from './message.js';
 import { ADAPTER, type Settings } from './options.js';
-import {
-  type Attachable,
-  AttachOnce,
-  closeQuietly,
-  openChannel,
-  replyCode,
-  subscribeError,
-} from './session.js';
+import { brokerError, replyCode } from './session.js';
 import { groupQueueName } from './topology.js';
 
 type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; readonly value: number };
 
+/** Where a stream consumer attaches, and the first offset or sending time it hands on. */
+interface Start {
+  readonly offset: StreamOffset;
+  readonly from?: number;
+  readonly since?: number;
+}
+
 /** Locks held in this process: an exclusive queue does not keep out another reader on the same connection. */
 const localLocks = new Set<string>();
 
-export class StreamReader implements Attachable, Subscription {
-  private readonly once = new AttachOnce();
-  private channel: Channel | undefined;
-  private consumerTag: string | undefined;
-  private model: ChannelModel | undefined;
+/**
+ * Starts reading `log`. `ackEvery`: acks (credit, for a stream) go out for that many entries at
+ * once, all up to the last; only for a `deliver` that finishes entries in order.
+ */
+export async function readLog(
+  ctx: ConsumeContext,
+  settings: Settings,
+  log: LogSpec,
+  spec: ReadSpec,
+  deliver: Deliver,
+  ackEvery = 1,
+): Promise<Subscription> {
+  if (spec.from.kind === 'positions' && spec.from.positions.some((p) => p.partition !== 0)) {
+    throw new ValidationError(
+      `log "${log.name}" is one RabbitMQ stream with a single partition (0); positions name partitions ${spec.from.positions
+        .map((p) => p.partition)
+        .join(', ')}`,
+      [],
+      { adapter: ADAPTER },
+    );
+  }
+  await ctx.topology.stream(log.name);
+  const reader = new StreamReader(ctx, settings, log, spec, deliver, ackEvery);
+  reader.lifecycle = await ctx.session.subscribe((model) => reader.attach(model));
+  return reader;
+}
+
+class StreamReader implements Owner, Subscription {
+  lifecycle: Lifecycle<ChannelModel> | undefined;
   /** Tracks the offsets handed out since the last attach; undefined until the first entry. */
   private tracker: OffsetTracker | undefined;
   /** Where reading resumes after a reconnection (the first unfinished offset). */
   private resumeAt: number | undefined;
+  /** When a read from 'latest' first attached: after a reconnection with nothing read yet, it resumes from then. */
+  private startedAt: number | undefined;
+  /** Entries finished since the last ack. */
+  private unacked = 0;
   private readonly group: Group | undefined;
-  private standby: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private closed = false;
 
   constructor(
     private readonly ctx: ConsumeContext,
@@ -53,91 +78,49 @@ export class StreamReader implements Attachable, Subscription {
     private readonly log: LogSpec,
     private readonly spec: ReadSpec,
     private readonly deliver: Deliver,
+    private readonly ackEvery: number,
   ) {
-    if (spec.from.kind === 'positions' && spec.from.positions.some((p) => p.partition !== 0)) {
-      throw new ValidationError(
-        `log "${log.name}" is one RabbitMQ stream with a single partition (0); positions name partitions ${spec.from.positions
-          .map((p) => p.partition)
-          .join(', ')}`,
-        [],
-        { adapter: ADAPTER },
-      );
-    }
     this.group =
       spec.group === undefined
         ? undefined
         : new Group(ctx, settings, log.name, spec.group, () => this.position());
   }
 
-  attach(model: ChannelModel): Promise<void> {
-    return this.once.run(model, () => this.open(model));
-  }
-
-  private async open(model: ChannelModel): Promise<void> {
-    if (this.stopped || this.model === model) return;
+  async attach(model: ChannelModel): Promise<Attached> {
     const what = `reading log "${this.log.name}"`;
-    const acquired = await this.group?.acquire().catch((error: unknown) => {
-      throw subscribeError(`${what}: taking the group's lock`, error);
+    const acquired = await this.group?.acquire(model).catch((error: unknown) => {
+      throw brokerError(`${what}: taking the group's lock`, error);
     });
-    if (acquired === false) {
-      this.waitForTakeover();
-      return;
-    }
-    const channel = await openChannel(model, what);
-    channel.on('error', () => undefined);
-    channel.on('close', () => {
-      if (this.channel !== channel) return;
-      this.lostChannel();
-      if (!this.stopped) this.ctx.session.reattach(this, undefined);
-    });
+    if (acquired === false) return this.standBy(model);
+    let accepts: ReturnType<typeof startFilter> | undefined;
     try {
-      await this.ctx.topology.stream(this.log.name);
-      const start = await this.start();
-      const filter = new StartFilter(start);
-      await channel.prefetch(this.spec.prefetch);
-      const { consumerTag } = await channel.consume(
-        this.log.name,
-        (msg) => this.onEntry(channel, filter, msg),
-        { noAck: false, arguments: { 'x-stream-offset': start.offset } },
-      );
-      if (this.stopped) {
-        closeQuietly(channel);
-        return;
-      }
-      this.channel = channel;
-      this.consumerTag = consumerTag;
-      this.model = model;
+      return await attachConsumer(this.ctx, model, this, {
+        what,
+        prefetch: this.spec.prefetch,
+        prepare: async () => {
+          await this.ctx.topology.stream(this.log.name);
+          const start = await this.start();
+          accepts = startFilter(start);
+          return { queue: this.log.name, arguments: { 'x-stream-offset': start.offset } };
+        },
+        onMessage: (channel, msg) => this.onEntry(channel, accepts!, msg),
+        // Whether the connection went or only the channel, take the lock again before reading on.
+        onClose: () => this.group?.lost(),
+      });
     } catch (error) {
-      closeQuietly(channel);
       this.group?.release();
-      throw subscribeError(what, error);
+      throw error;
     }
   }
 
-  detach(): void {
-    this.lostChannel();
-    this.group?.lost();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.cancelStandby();
-    const { channel, consumerTag } = this;
-    if (channel !== undefined && consumerTag !== undefined)
-      await channel.cancel(consumerTag).catch(() => undefined);
+  stop(): Promise<void> {
+    return this.lifecycle?.stop() ?? Promise.resolve();
   }
 
   /** Commits what finished (with a group), releases the group's lock, and gives back the rest. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.stopped = true;
-    this.cancelStandby();
-    this.ctx.session.remove(this);
     await this.group?.close();
-    const channel = this.channel;
-    this.lostChannel();
-    if (channel !== undefined) await channel.close().catch(() => undefined);
+    await this.lifecycle?.close();
   }
 
   /** The first offset not finished yet, or undefined before anything was delivered. */
@@ -145,105 +128,97 @@ export class StreamReader implements Attachable, Subscription {
     return this.tracker?.committable ?? this.resumeAt;
   }
 
-  private async start(): Promise<{ offset: StreamOffset; from?: number; since?: number }> {
-    const resume = this.position();
-    const committed = await this.group?.load();
+  private async start(): Promise<Start> {
+    this.resumeAt = this.position();
     this.tracker = undefined;
-    const known = Math.max(resume ?? -1, committed ?? -1);
+    this.unacked = 0;
+    const committed = await this.group?.load();
+    const known = Math.max(this.resumeAt ?? -1, committed ?? -1);
     if (known >= 0) return { offset: known, from: known };
     const from = this.spec.from;
     switch (from.kind) {
       case 'earliest':
         return { offset: 'first' };
       case 'latest':
-        return { offset: 'next' };
+        if (this.startedAt === undefined) {
+          this.startedAt = Date.now();
+          return { offset: 'next' };
+        }
+        // Attached again before the first entry: what was appended meanwhile is still to be read.
+        return fromTime(this.startedAt);
       case 'positions': {
         const offset = from.positions.find((p) => p.partition === 0)?.offset;
         return offset === undefined ? { offset: 'first' } : { offset, from: offset };
       }
       case 'timestamp':
-        // Stream timestamps are chunk times in whole seconds: start a second early (clock skew)
-        // and skip what was sent before the timestamp.
-        return {
-          offset: { '!': 'timestamp', value: Math.floor(from.timestamp / 1000) - 1 },
-          since: from.timestamp,
-        };
+        return fromTime(from.timestamp);
     }
   }
 
-  private onEntry(channel: Channel, filter: StartFilter, msg: ConsumeMessage | null): void {
-    if (msg === null) {
-      // The broker cancelled the consumer (the stream was deleted): declare it again, start over.
-      this.ctx.topology.clear();
-      closeQuietly(channel);
-      return;
-    }
+  private onEntry(
+    channel: Channel,
+    accepts: (offset: number, sentAt: number) => boolean,
+    msg: ConsumeMessage,
+  ): void {
     const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
-    const decoded = decode(msg);
-    if (this.stopped || !Number.isInteger(offset) || !filter.accepts(offset, decoded.timestamp)) {
-      ack(channel, msg);
+    const fields = received(msg);
+    const sentAt = Number(fields.headers[HEADER.timestamp] ?? fields.timestamp);
+    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !accepts(offset, sentAt)) {
+      quietly(() => channel.ack(msg));
       return;
     }
     this.tracker ??= new OffsetTracker(offset);
     const tracker = this.tracker;
     tracker.delivered(offset);
-    const delivery: Delivery = {
-      id: decoded.id,
-      body: decoded.body,
-      headers: decoded.headers,
-      key: decoded.key,
-      subject: decoded.subject,
-      timestamp: decoded.timestamp,
+    void this.deliver({
+      ...fields,
+      // Stable for the entry (every read of it, by any reader) and unique in its stream.
+      id: fields.id ?? `stream-${offset}`,
       redelivered: false,
       position: { partition: 0, offset },
-      raw: msg,
       ack: async () => {
-        ack(channel, msg);
+        // For a stream an ack only grants credit.
+        if (++this.unacked >= this.ackEvery) {
+          this.unacked = 0;
+          quietly(() => channel.ack(msg, this.ackEvery > 1));
+        }
         if (tracker.finish(offset) && tracker === this.tracker) this.group?.progressed();
       },
-    };
-    void this.deliver(delivery);
+    });
   }
 
-  private lostChannel(): void {
-    if (this.tracker !== undefined) this.resumeAt = this.tracker.committable;
-    this.channel = undefined;
-    this.consumerTag = undefined;
-    this.model = undefined;
-  }
-
-  /** Standing by in a group: try to take over now and then. */
-  private waitForTakeover(): void {
-    if (this.standby !== undefined || this.stopped) return;
-    this.standby = setInterval(() => {
-      const model = this.ctx.session.model;
-      if (model === undefined || this.stopped || this.model !== undefined) return;
-      this.cancelStandby();
-      this.attach(model).catch((error: unknown) => {
-        this.ctx.session.reattach(this, error instanceof Error ? error : undefined);
-      });
+  /** Standing by in a group: try to take the lock now and then; once taken, attach for real. */
+  private standBy(model: ChannelModel): Attached {
+    const timer = setInterval(() => {
+      if (this.ctx.session.model !== model) return clearInterval(timer);
+      void this.group!.acquire(model).then(
+        (acquired) => {
+          if (acquired && this.lifecycle?.current === standby) this.lifecycle.broken();
+        },
+        () => undefined,
+      );
     }, this.settings.groupTakeoverMs);
-    this.standby.unref();
-  }
-
-  private cancelStandby(): void {
-    if (this.standby !== undefined) clearInterval(this.standby);
-    this.standby = undefined;
+    timer.unref();
+    const standby: Attached = { close: async () => clearInterval(timer) };
+    return standby;
   }
 }
 
-/** Skips entries before the start: a stream consumer starts at a chunk, which may begin earlier. */
-class StartFilter {
-  private open = false;
-  constructor(private readonly start: { from?: number; since?: number }) {}
+/**
+ * Stream timestamps are chunk times in whole seconds: start a second early (clock skew) and skip
+ * what was sent before `ms`.
+ */
+function fromTime(ms: number): Start {
+  return { offset: { '!': 'timestamp', value: Math.floor(ms / 1000) - 1 }, since: ms };
+}
 
-  accepts(offset: number, timestamp: number): boolean {
-    if (this.open) return true;
-    if (this.start.from !== undefined && offset < this.start.from) return false;
-    if (this.start.since !== undefined && timestamp < this.start.since) return false;
-    this.open = true;
-    return true;
-  }
+/** Skips entries before the start: a stream consumer starts at a chunk, which may begin earlier. */
+function startFilter(start: Start): (offset: number, sentAt: number) => boolean {
+  let open = false;
+  return (offset, sentAt) => {
+    open ||= !(offset < (start.from ?? offset) || sentAt < (start.since ?? sentAt));
+    return open;
+  };
 }
 
 /** A group's lock and committed offset. */
@@ -252,7 +227,8 @@ class Group {
   private readonly offsets: string;
   /** This group's lock among the readers of this process (the broker URL tells vhosts apart). */
   private readonly localKey: string;
-  private holding = false;
+  /** The connection whose exclusive lock queue this reader holds (the broker deletes it with that connection). */
+  private holding: ChannelModel | undefined;
   private committed: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
@@ -269,16 +245,18 @@ class Group {
     this.localKey = `${settings.redacted} ${this.lock}`;
   }
 
-  /** Takes the group's lock when no other reader holds it. */
-  async acquire(): Promise<boolean> {
-    if (this.holding) return true;
+  /** Takes the group's lock on `model` when no other reader holds it. */
+  async acquire(model: ChannelModel): Promise<boolean> {
+    if (this.holding === model) return true;
+    // A lock held on a lost connection went with it.
+    this.lost();
     if (localLocks.has(this.localKey)) return false;
     localLocks.add(this.localKey);
     try {
       await this.ctx.session.withChannel((ch) =>
         ch.assertQueue(this.lock, { exclusive: true, durable: false, autoDelete: false }),
       );
-      this.holding = true;
+      this.holding = model;
       return true;
     } catch (error) {
       localLocks.delete(this.localKey);
@@ -305,7 +283,7 @@ class Group {
 
   /** A handler finished and the committable offset moved: commit soon. */
   progressed(): void {
-    if (this.timer !== undefined || !this.holding) return;
+    if (this.timer !== undefined || !this.holds()) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.commit().catch(() => undefined);
@@ -313,24 +291,32 @@ class Group {
     this.timer.unref();
   }
 
-  /** The connection is gone, and the exclusive lock queue with it. */
+  private holds(): boolean {
+    return this.holding !== undefined && this.holding === this.ctx.session.model;
+  }
+
+  /**
+   * Stops counting as the holder; the lock queue stays with its connection (gone with it, or taken
+   * again by the next `acquire` on it: the broker lets the owning connection declare it again).
+   */
   lost(): void {
-    if (this.holding) localLocks.delete(this.localKey);
-    this.holding = false;
+    if (this.holding !== undefined) localLocks.delete(this.localKey);
+    this.holding = undefined;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   release(): void {
-    if (!this.holding) return;
+    const held = this.holding;
     this.lost();
-    void this.ctx.session.withChannel((ch) => ch.deleteQueue(this.lock)).catch(() => undefined);
+    if (held !== undefined && held === this.ctx.session.model)
+      void this.ctx.session.withChannel((ch) => ch.deleteQueue(this.lock)).catch(() => undefined);
   }
 
   async close(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.holding) return;
+    if (!this.holds()) return this.release();
     await this.commit().catch(() => undefined);
     this.release();
   }
@@ -343,7 +329,7 @@ class Group {
       .then(async () => {
         const offset = this.position();
         if (
-          !this.holding ||
+          !this.holds() ||
           offset === undefined ||
           (this.committed !== undefined && offset <= this.committed)
         )
@@ -369,13 +355,5 @@ function parseOffset(text: string): unknown {
     return (JSON.parse(text) as { offset?: unknown } | null)?.offset;
   } catch {
     return undefined;
-  }
-}
-
-function ack(channel: Channel, msg: ConsumeMessage): void {
-  try {
-    channel.ack(msg);
-  } catch {
-    // The channel is gone: for a stream, an ack only grants credit.
   }
 }

@@ -1,13 +1,12 @@
 /**
  * The connection: amqplib's opt-in recovery (reconnect with exponential backoff and jitter) plus
  * what it lacks. amqplib reconnects the connection only; channels, consumers and topology die with
- * the old one. So every channel user here is an `Attachable` that is told when the connection goes
- * and attaches itself again to the next one. With several hosts, a failed or lost connection moves
- * to the next host: amqplib reads the connection fields object on every attempt, so it is updated
- * in place.
+ * the old one, so every consumer is a core `Lifecycle` that this session tells when the connection
+ * comes and goes. With several hosts, a failed or lost connection moves to the next host: amqplib
+ * reads the connection fields object on every attempt, so it is updated in place.
  */
-import type { AdapterContext } from '@omnibus/core';
-import { ConfigError, ConnectionError, describeError, OmnibusError } from '@omnibus/core';
+import type { AdapterContext, Attached, Lifecycle } from '@omnibus/core';
+import { ConfigError, ConnectionError, describeError, Lifecycles, OmnibusError } from '@omnibus/core';
 import {
   type Options as AmqpOptions,
   type Channel,
@@ -17,39 +16,11 @@ import {
 } from 'amqplib';
 import { ADAPTER, type Settings } from './options.js';
 
-/** Something that holds channels: detached when the connection is lost, attached to every new one. */
-export interface Attachable {
-  /** Opens its channels (and consumers) on `model`. Called again after every reconnection. */
-  attach(model: ChannelModel): Promise<void>;
-  /** The connection is gone, and its channels with it. */
-  detach(): void;
-}
-
-const MAX_ATTACH_DELAY_MS = 30_000;
-
-/**
- * One attach per connection at a time: a reconnection, a re-attach timer and a standby reader's
- * poll may all try at once, and two would consume twice.
- */
-export class AttachOnce {
-  private current: { readonly model: ChannelModel; readonly done: Promise<void> } | undefined;
-
-  run(model: ChannelModel, attach: () => Promise<void>): Promise<void> {
-    if (this.current?.model === model) return this.current.done;
-    const done = attach().finally(() => {
-      if (this.current?.done === done) this.current = undefined;
-    });
-    this.current = { model, done };
-    return done;
-  }
-}
-
 export class Session {
   /** The live connection, or undefined while reconnecting. */
   model: ChannelModel | undefined;
   private recovering: RecoveringChannelModel | undefined;
-  private readonly attachables = new Set<Attachable>();
-  private readonly retries = new Map<Attachable, { attempt: number; timer: NodeJS.Timeout | undefined }>();
+  private readonly lifecycles = new Lifecycles<ChannelModel>();
   private readonly freshListeners: (() => void)[] = [];
   private hostIndex = 0;
   private readonly fields: AmqpOptions.Connect;
@@ -62,15 +33,11 @@ export class Session {
     this.fields = { ...settings.connectFields(0) };
   }
 
-  get closed(): boolean {
-    return this.closing;
-  }
-
   get clientId(): string {
     return this.context.clientId;
   }
 
-  /** Runs on every new connection before attachables are re-attached (e.g. forget declared topology). */
+  /** Runs on every new connection before consumers attach again (e.g. forget declared topology). */
   onFresh(listener: () => void): void {
     this.freshListeners.push(listener);
   }
@@ -92,9 +59,7 @@ export class Session {
     });
     this.recovering = recovering;
     const log = this.context.logger;
-    recovering.on('error', (error: Error) =>
-      log.debug(`[omnibus] [rabbitmq] connection error: ${error.message}`),
-    );
+    recovering.on('error', (error: Error) => log.debug(`connection error: ${error.message}`));
     recovering.on('handler-error', (error: Error, event: string) =>
       this.context.reportError(
         new ConnectionError(`internal error in the "${event}" listener: ${error.message}`, {
@@ -107,13 +72,13 @@ export class Session {
     recovering.on('connect', (model: ChannelModel) => this.connected(model));
     recovering.on('disconnect', (error: Error) => this.disconnected(error));
     recovering.on('connect-failed', (error: Error) => {
-      log.warn(`[omnibus] [rabbitmq] connection attempt to ${this.where()} failed: ${error.message}`);
+      log.warn(`connection attempt to ${this.where()} failed: ${error.message}`);
       this.nextHost();
     });
     recovering.on('blocked', (reason: string) =>
-      log.warn(`[omnibus] [rabbitmq] the broker blocks publishing (${reason}); sends wait for it`),
+      log.warn(`the broker blocks publishing (${reason}); sends wait for it`),
     );
-    recovering.on('unblocked', () => log.info('[omnibus] [rabbitmq] the broker unblocked publishing'));
+    recovering.on('unblocked', () => log.info('the broker unblocked publishing'));
     try {
       await recovering.waitForConnect();
     } catch (error) {
@@ -126,55 +91,19 @@ export class Session {
     }
   }
 
-  /** Registers `a` and attaches it now when connected. Rejects when that first attach fails. */
-  async add(a: Attachable): Promise<void> {
-    this.attachables.add(a);
-    const model = this.model;
-    if (model === undefined) return;
-    try {
-      await a.attach(model);
-    } catch (error) {
-      this.remove(a);
-      throw error;
-    }
-  }
-
-  remove(a: Attachable): void {
-    this.attachables.delete(a);
-    const retry = this.retries.get(a);
-    if (retry?.timer !== undefined) clearTimeout(retry.timer);
-    this.retries.delete(a);
-  }
-
-  /** `a` lost its channel while the connection stayed up (e.g. the broker cancelled its consumer): attach it again soon. */
-  reattach(a: Attachable, reason: Error | undefined): void {
-    if (this.closing || !this.attachables.has(a) || this.model === undefined) return;
-    const retry = this.retries.get(a) ?? { attempt: 0, timer: undefined };
-    if (retry.timer !== undefined) return;
-    this.retries.set(a, retry);
-    const delayMs = Math.min(MAX_ATTACH_DELAY_MS, 250 * 2 ** retry.attempt);
-    retry.attempt++;
-    if (reason !== undefined && retry.attempt > 1) {
-      this.context.logger.warn(
-        `[omnibus] [rabbitmq] re-attaching a consumer in ${delayMs} ms: ${reason.message}`,
+  /**
+   * Starts a subscription that `attach` opens on the live connection now (rejecting when that
+   * fails) and on every later one.
+   */
+  subscribe(attach: (model: ChannelModel) => Promise<Attached>): Promise<Lifecycle<ChannelModel>> {
+    const report = (error: Error) =>
+      this.context.reportError(
+        new ConnectionError(`could not resume a consumer: ${error.message}`, {
+          adapter: ADAPTER,
+          cause: error,
+        }),
       );
-    }
-    retry.timer = setTimeout(() => {
-      retry.timer = undefined;
-      const model = this.model;
-      if (model !== undefined && !this.closing && this.attachables.has(a)) void this.attachOne(a, model);
-    }, delayMs);
-    retry.timer.unref();
-  }
-
-  /** A channel on the live connection; rejects with a retriable ConnectionError while reconnecting. */
-  async channel(): Promise<Channel> {
-    const model = this.require();
-    try {
-      return await model.createChannel();
-    } catch (error) {
-      throw lost('opening a channel', error);
-    }
+    return this.lifecycles.start({ attach, report }, this.require());
   }
 
   /**
@@ -183,7 +112,7 @@ export class Session {
    * that consumers live on.
    */
   async withChannel<R>(fn: (channel: Channel) => Promise<R>): Promise<R> {
-    const channel = await this.channel();
+    const channel = await openChannel(this.require(), 'opening a channel');
     // The failing call rejects with the same error; the event must not crash the process.
     channel.on('error', () => undefined);
     try {
@@ -208,10 +137,8 @@ export class Session {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    for (const retry of this.retries.values()) if (retry.timer !== undefined) clearTimeout(retry.timer);
-    this.retries.clear();
-    this.attachables.clear();
     this.model = undefined;
+    await this.lifecycles.closeAll();
     await this.recovering?.close().catch(() => undefined);
   }
 
@@ -220,7 +147,7 @@ export class Session {
     this.model = model;
     for (const listener of this.freshListeners) listener();
     this.context.setState('connected');
-    for (const a of this.attachables) void this.attachOne(a, model);
+    this.lifecycles.connected(model);
   }
 
   private disconnected(error: Error): void {
@@ -233,27 +160,8 @@ export class Session {
         cause: error,
       }),
     );
-    for (const retry of this.retries.values()) if (retry.timer !== undefined) clearTimeout(retry.timer);
-    this.retries.clear();
-    for (const a of this.attachables) a.detach();
+    this.lifecycles.disconnected();
     this.nextHost();
-  }
-
-  private async attachOne(a: Attachable, model: ChannelModel): Promise<void> {
-    try {
-      await a.attach(model);
-      this.retries.delete(a);
-    } catch (error) {
-      if (this.closing || this.model !== model || !this.attachables.has(a)) return;
-      const reason = error instanceof Error ? error : new Error(describeError(error));
-      this.context.reportError(
-        new ConnectionError(`could not resume a consumer after reconnecting: ${reason.message}`, {
-          adapter: ADAPTER,
-          cause: error,
-        }),
-      );
-      this.reattach(a, reason);
-    }
   }
 
   private nextHost(): void {
@@ -287,17 +195,17 @@ export function lost(what: string, error: unknown): ConnectionError {
 }
 
 /**
- * Why subscribing failed, as an Omnibus error: the broker refusing the call is a ConfigError (no
- * permission, a queue exclusive to another connection, a stream not there); anything else is the
- * connection, worth retrying. A stream declared a moment ago may not have its replica up on this
- * node yet (PRECONDITION_FAILED "does not have a replica on the local node"): that passes, so it
- * is retriable too.
+ * A broker call's failure as an Omnibus error: the broker refusing the call itself is a ConfigError
+ * saying `hint` (no permission, a queue exclusive to another connection, other arguments, a stream
+ * not there); anything else is the connection, worth retrying. A stream declared a moment ago may
+ * not have its replica up on this node yet (PRECONDITION_FAILED "does not have a replica on the
+ * local node"): that passes, so it is retriable too.
  */
-export function subscribeError(what: string, error: unknown): Error {
+export function brokerError(what: string, error: unknown, hint = 'the broker refused'): Error {
   if (error instanceof OmnibusError) return error;
   const text = describeError(error);
   if (!isRefusal(error) || /does not have a replica on the local node/.test(text)) return lost(what, error);
-  return new ConfigError(`${what}: the broker refused (${text.replace(/^Operation failed: \w+; /, '')})`, {
+  return new ConfigError(`${what}: ${hint} (${text.replace(/^Operation failed: \w+; /, '')})`, {
     adapter: ADAPTER,
     cause: error,
   });
@@ -310,7 +218,7 @@ export function replyCode(error: unknown): number | undefined {
 }
 
 /** Channel-level refusals caused by the call itself, not by the connection: not worth retrying as is. */
-export function isRefusal(error: unknown): boolean {
+function isRefusal(error: unknown): boolean {
   const code = replyCode(error);
   return code === 403 || code === 404 || code === 405 || code === 406 || code === 311;
 }

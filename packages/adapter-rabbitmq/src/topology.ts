@@ -5,10 +5,10 @@
  * A refusal becomes a clear error naming the destination and what to do.
  */
 import { createHash } from 'node:crypto';
-import { ConfigError, describeError, ValidationError } from '@omnibus/core';
+import { ConfigError, ValidationError } from '@omnibus/core';
 import type { Channel } from 'amqplib';
 import { ADAPTER, type Settings } from './options.js';
-import { isRefusal, lost, replyCode, type Session } from './session.js';
+import { brokerError, replyCode, type Session } from './session.js';
 
 /** Delay queues expire this long after their last declaration (their messages are long gone by then). */
 const DELAY_QUEUE_LEASE_MS = 60_000;
@@ -34,11 +34,6 @@ export class Topology {
     this.delays.clear();
   }
 
-  /**
-   * A durable queue with the configured arguments and, when given, `x-max-priority`. A queue that
-   * exists with other arguments is an error when this declaration asks for something it lacks
-   * (priority, quorum, limits); a plain declaration accepts it as it is.
-   */
   /** True when `queue(name, maxPriority)` already completed on this connection (no need to await it). */
   hasQueue(name: string, maxPriority?: number): boolean {
     return this.done.has(`q:${name}:${maxPriority ?? ''}`);
@@ -49,6 +44,11 @@ export class Topology {
     return this.done.has(`x:${name}`);
   }
 
+  /**
+   * A durable queue with the configured arguments and, when given, `x-max-priority`. A queue that
+   * exists with other arguments is an error when this declaration asks for something it lacks
+   * (priority, quorum, limits); a plain declaration accepts it as it is.
+   */
   queue(name: string, maxPriority?: number): Promise<void> {
     checkName('queue', name);
     const args: Record<string, unknown> = { ...this.settings.queueArguments };
@@ -69,11 +69,7 @@ export class Topology {
       } catch (error) {
         if (replyCode(error) !== 406 || Object.keys(args).length > 0) throw refused('queue', name, error);
         // A plain declaration of a queue declared with extras (priority, limits): use it as it is.
-        await this.session
-          .withChannel((ch) => ch.checkQueue(name))
-          .catch((e: unknown) => {
-            throw refused('queue', name, e);
-          });
+        await this.declare('queue', name, (ch) => ch.checkQueue(name));
       }
     });
   }
@@ -81,13 +77,9 @@ export class Topology {
   /** A durable topic exchange named after the topic. */
   topic(name: string): Promise<void> {
     checkName('topic', name);
-    return this.once(`x:${name}`, async () => {
-      await this.session
-        .withChannel((ch) => ch.assertExchange(name, 'topic', { durable: true }))
-        .catch((error: unknown) => {
-          throw refused('topic exchange', name, error);
-        });
-    });
+    return this.once(`x:${name}`, () =>
+      this.declare('topic exchange', name, (ch) => ch.assertExchange(name, 'topic', { durable: true })),
+    );
   }
 
   /** A durable subscription: the queue `<topic>.<name>`, bound to the topic with `pattern`. */
@@ -102,44 +94,27 @@ export class Topology {
     }
     await this.topic(topic);
     await this.queue(queue);
-    await this.once(`b:${queue}:${pattern}`, async () => {
-      await this.session
-        .withChannel((ch) => ch.bindQueue(queue, topic, pattern))
-        .catch((error: unknown) => {
-          throw refused('binding of queue', queue, error);
-        });
-    });
+    await this.once(`b:${queue}:${pattern}`, () =>
+      this.declare('binding of queue', queue, (ch) => ch.bindQueue(queue, topic, pattern)),
+    );
     return queue;
   }
 
   /** A stream (`x-queue-type: stream`) for a log. */
   stream(name: string): Promise<void> {
     checkName('log', name);
-    return this.once(`s:${name}`, async () => {
-      await this.session
-        .withChannel((ch) =>
-          ch.assertQueue(name, { durable: true, arguments: { ...this.settings.streamArguments } }),
-        )
-        .catch((error: unknown) => {
-          throw refused('stream', name, error);
-        });
-    });
+    const args = { ...this.settings.streamArguments };
+    return this.once(`s:${name}`, () =>
+      this.declare('stream', name, (ch) => ch.assertQueue(name, { durable: true, arguments: args })),
+    );
   }
 
   /** A log group's offsets queue: it keeps only its latest message, the committed offset. */
   groupOffsets(name: string): Promise<void> {
-    return this.once(`o:${name}`, async () => {
-      await this.session
-        .withChannel((ch) =>
-          ch.assertQueue(name, {
-            durable: true,
-            arguments: { 'x-max-length': 1, 'x-overflow': 'drop-head' },
-          }),
-        )
-        .catch((error: unknown) => {
-          throw refused('offsets queue', name, error);
-        });
-    });
+    const args = { 'x-max-length': 1, 'x-overflow': 'drop-head' };
+    return this.once(`o:${name}`, () =>
+      this.declare('offsets queue', name, (ch) => ch.assertQueue(name, { durable: true, arguments: args })),
+    );
   }
 
   /**
@@ -153,25 +128,32 @@ export class Topology {
     const known = this.delays.get(ms);
     if (known !== undefined && Date.now() - known.at < DELAY_REDECLARE_MS)
       return { exchange, ready: known.done };
-    const done = this.session
-      .withChannel(async (ch: Channel) => {
-        await ch.assertExchange(exchange, 'fanout', { durable: true, autoDelete: true });
-        await ch.assertQueue(exchange, {
-          durable: true,
-          arguments: {
-            'x-message-ttl': ms,
-            'x-dead-letter-exchange': '',
-            'x-expires': ms + DELAY_QUEUE_LEASE_MS,
-          },
-        });
-        await ch.bindQueue(exchange, exchange, '');
-      })
-      .catch((error: unknown) => {
-        this.delays.delete(ms);
-        throw refused('delay queue', exchange, error);
-      });
+    const args = {
+      'x-message-ttl': ms,
+      'x-dead-letter-exchange': '',
+      'x-expires': ms + DELAY_QUEUE_LEASE_MS,
+    };
+    const done = this.declare('delay queue', exchange, async (ch) => {
+      await ch.assertExchange(exchange, 'fanout', { durable: true, autoDelete: true });
+      await ch.assertQueue(exchange, { durable: true, arguments: args });
+      await ch.bindQueue(exchange, exchange, '');
+    }).catch((error: unknown) => {
+      this.delays.delete(ms);
+      throw error;
+    });
     this.delays.set(ms, { at: Date.now(), done });
     return { exchange, ready: done };
+  }
+
+  /** Runs a declaration on a throwaway channel; a refusal becomes an error naming it. */
+  private async declare(
+    what: string,
+    name: string,
+    fn: (channel: Channel) => Promise<unknown>,
+  ): Promise<void> {
+    await this.session.withChannel(fn).catch((error: unknown) => {
+      throw refused(what, name, error);
+    });
   }
 
   private once(key: string, declare: () => Promise<void>): Promise<void> {
@@ -212,17 +194,12 @@ function checkName(kind: string, name: string): void {
 }
 
 function refused(what: string, name: string, error: unknown): Error {
-  if (!isRefusal(error)) return lost(`declaring ${what} "${name}"`, error);
   const code = replyCode(error);
-  const reason = describeError(error).replace(/^Operation failed: \w+; /, '');
   const hint =
     code === 406
       ? 'it already exists with other arguments: declare it the same way everywhere (maxPriority, queueType, limits), or delete it'
       : code === 403
         ? 'the user may not configure it: check its permissions on this vhost'
         : 'the broker refused it';
-  return new ConfigError(`cannot declare ${what} "${name}": ${hint} (${reason})`, {
-    adapter: ADAPTER,
-    cause: error,
-  });
+  return brokerError(`cannot declare ${what} "${name}"`, error, hint);
 }

@@ -107,6 +107,23 @@ export function logTests(): void {
       await doomed.close();
     });
 
+    it('across dropped connections, appends get their offsets and a reader from latest misses nothing', async () => {
+      const log = name('l');
+      const writer = await open();
+      const reading = await open();
+      const seen: number[] = [];
+      await reading.log<number>(log).read((m) => void seen.push(m.payload), { from: 'latest' });
+      // The reader loses its connection before its first entry: it must not come back at 'next'.
+      dropConnection(reading);
+      const { position: first } = await writer.log<number>(log).append(0);
+      dropConnection(writer);
+      const positions: LogPosition[] = [first];
+      for (let i = 1; i < 4; i++) positions.push((await writer.log<number>(log).append(i)).position);
+      expect(positions.map((p) => p.offset - first.offset)).toEqual([0, 1, 2, 3]);
+      await until(() => seen.length >= 4, 'the reader', 15_000);
+      expect(seen).toEqual([0, 1, 2, 3]);
+    });
+
     it('a reader from a timestamp does not disturb the connection (x-stream-offset takes seconds, not a Date)', async () => {
       const bus = await open();
       const states: string[] = [];
