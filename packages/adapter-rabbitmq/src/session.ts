@@ -59,7 +59,9 @@ export class Session {
     });
     this.recovering = recovering;
     const log = this.context.logger;
-    recovering.on('error', (error: Error) => log.debug(`connection error: ${error.message}`));
+    recovering.on('error', (error: Error) =>
+      log.debug({ error: error.message }, `connection error: ${error.message}`),
+    );
     recovering.on('handler-error', (error: Error, event: string) =>
       this.context.reportError(
         new ConnectionError(`internal error in the "${event}" listener: ${error.message}`, {
@@ -72,13 +74,13 @@ export class Session {
     recovering.on('connect', (model: ChannelModel) => this.connected(model));
     recovering.on('disconnect', (error: Error) => this.disconnected(error));
     recovering.on('connect-failed', (error: Error) => {
-      log.warn(`connection attempt to ${this.where()} failed: ${error.message}`);
+      log.warn({ error: error.message }, `connection attempt to ${this.where()} failed: ${error.message}`);
       this.nextHost();
     });
     recovering.on('blocked', (reason: string) =>
-      log.warn(`the broker blocks publishing (${reason}); sends wait for it`),
+      log.warn({ reason }, `the broker blocks publishing (${reason}); sends wait for it`),
     );
-    recovering.on('unblocked', () => log.info('the broker unblocked publishing'));
+    recovering.on('unblocked', () => log.info({}, 'the broker unblocked publishing'));
     try {
       await recovering.waitForConnect();
     } catch (error) {
