@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { capabilityTable } from '@omnibus/core';
+import { markedSection, tableCells } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
 import { mqttCapabilities } from '../src/index.js';
 
@@ -16,18 +17,10 @@ describe('README', () => {
   it('shows the capability table of the code, per protocol version', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const table = readmeTable();
-    // Compared cell by cell: a Markdown formatter may pad the columns.
-    const cells = (text: string) =>
-      text
-        .split('\n')
-        .filter((line) => line.startsWith('|') && !/^\|[\s|:-]+\|$/.test(line))
-        .map((line) => line.split('|').map((cell) => cell.trim()));
-    const start = readme.indexOf('| capability');
-    const end = readme.indexOf('\n\n', start);
-    expect(start).toBeGreaterThanOrEqual(0);
-    const found = cells(readme.slice(start, end));
-    if (JSON.stringify(found) !== JSON.stringify(cells(table))) console.info(`expected table:\n${table}`);
-    expect(found).toEqual(cells(table));
+    const found = tableCells(markedSection(readme, 'capabilities'));
+    if (JSON.stringify(found) !== JSON.stringify(tableCells(table)))
+      console.info(`expected table:\n${table}`);
+    expect(found).toEqual(tableCells(table));
   });
 
   it('lists every option of MqttOptions', () => {

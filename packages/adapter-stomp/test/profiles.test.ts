@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { capabilityTable, connect, matchSubject } from '@omnibus/core';
+import { markedSection, tableCells } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
 import {
   ACTIVEMQ_CAPABILITIES,
@@ -24,13 +25,8 @@ describe('broker profiles', () => {
 
   it('the README capability table is the code', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const table = /<!-- capabilities:start -->\n([\s\S]*?)\n<!-- capabilities:end -->/.exec(readme)?.[1];
-    // Cells compared trimmed, so a Markdown formatter's padding does not matter.
-    const cells = (markdown: string | undefined) =>
-      (markdown ?? '')
-        .split('\n')
-        .map((row) => row.split('|').map((cell) => cell.trim().replace(/^-+$/, '---')));
-    expect(cells(table)).toEqual(cells(capabilityTable(readmeColumns())));
+    const table = markedSection(readme, 'capabilities');
+    expect(tableCells(table)).toEqual(tableCells(capabilityTable(readmeColumns())));
   });
 
   it('ActiveMQ routes: * and trailing # native (composite for zero words), # elsewhere filtered', () => {

@@ -7,12 +7,12 @@
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Bus, ConnectionError, type ConnectionState, connect, parseUrl } from '@omnibus/core';
+import { type FaultProxy, startFaultProxy } from '@omnibus/test-brokers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stomp } from '../src/index.js';
 import { StompSession } from '../src/session.js';
 import { ACTIVEMQ_STOMP_URL, brokerOrSkip, RABBITMQ_STOMP_URL, restarter } from './brokers.js';
 import { parseOptionsForTest } from './helpers.js';
-import { startProxy, type TcpProxy } from './proxy.js';
 
 const targets = [
   { name: 'rabbitmq', url: RABBITMQ_STOMP_URL },
@@ -29,7 +29,7 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_00
   }
 }
 
-function viaProxy(url: string, proxy: TcpProxy, query = ''): string {
+function viaProxy(url: string, proxy: FaultProxy, query = ''): string {
   const u = parseUrl(url);
   const auth =
     u.username === undefined
@@ -42,7 +42,7 @@ for (const target of targets) {
   const available = await brokerOrSkip(`reliability on ${target.name}`, target.url);
   describe.skipIf(!available)(`stomp → ${target.name}: reliability`, () => {
     const open: Bus[] = [];
-    const proxies: TcpProxy[] = [];
+    const proxies: FaultProxy[] = [];
     const bus = async (url: string, options: Parameters<typeof connect>[1] = {}) => {
       const b = await connect(url, { ...options, adapters: [stomp()] });
       open.push(b);
@@ -54,7 +54,7 @@ for (const target of targets) {
     });
     const proxy = async () => {
       const u = parseUrl(target.url);
-      const p = await startProxy(u.hosts[0]!.host, u.hosts[0]!.port ?? 61613);
+      const p = await startFaultProxy({ host: u.hosts[0]!.host, port: u.hosts[0]!.port ?? 61613 });
       proxies.push(p);
       return p;
     };
@@ -133,10 +133,10 @@ for (const target of targets) {
         .subscribe('a.#', (m) => void got.push(m.payload), { durable: unique('d') });
       await publisher.topic<string>(name).publish('before', { subject: 'a.b' });
       await waitFor(() => got.length === 1, 'the first message');
-      p.pause(true);
+      p.refuse(true);
       p.cut();
       await publisher.topic<string>(name).publish('while cut', { subject: 'a' });
-      p.pause(false);
+      p.refuse(false);
       // At-least-once: the ACK of 'before' may have been cut off too, and then it comes again.
       await waitFor(
         () => got.includes('while cut'),

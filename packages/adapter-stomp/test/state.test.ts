@@ -3,10 +3,10 @@
  * whose cause is the socket's error, like on every other adapter.
  */
 import { type Bus, ConnectionError, connect, parseUrl } from '@omnibus/core';
+import { type FaultProxy, startFaultProxy } from '@omnibus/test-brokers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stomp } from '../src/index.js';
 import { brokerOrSkip, RABBITMQ_STOMP_URL } from './brokers.js';
-import { startProxy, type TcpProxy } from './proxy.js';
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const dueAt = Date.now() + timeoutMs;
@@ -19,7 +19,7 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_00
 const available = await brokerOrSkip('state events', RABBITMQ_STOMP_URL);
 describe.skipIf(!available)('stomp: state events', () => {
   const open: Bus[] = [];
-  const proxies: TcpProxy[] = [];
+  const proxies: FaultProxy[] = [];
   afterEach(async () => {
     await Promise.allSettled(open.splice(0).map((b) => b.close()));
     await Promise.allSettled(proxies.splice(0).map((p) => p.close()));
@@ -27,7 +27,7 @@ describe.skipIf(!available)('stomp: state events', () => {
 
   it('a lost connection is reported as reconnecting with a ConnectionError that keeps the cause', async () => {
     const u = parseUrl(RABBITMQ_STOMP_URL);
-    const proxy = await startProxy(u.hosts[0]!.host, u.hosts[0]!.port ?? 61613);
+    const proxy = await startFaultProxy({ host: u.hosts[0]!.host, port: u.hosts[0]!.port ?? 61613 });
     proxies.push(proxy);
     const auth =
       u.username === undefined

@@ -9,6 +9,7 @@ import {
   type SendContext,
   type SettleMessage,
 } from '../src/index.js';
+import { until } from './helpers.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -36,14 +37,6 @@ function listen<M>(name: string): M[] {
   channel(name).subscribe(onMessage);
   cleanups.push(() => channel(name).unsubscribe(onMessage));
   return messages;
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 describe('diagnostics channels', () => {

@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { connect, type SettleEvent } from '../src/index.js';
-
-async function until(condition: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
+import { until } from './helpers.js';
 
 describe('bus events and consumer health', () => {
   it('emits retry and deadLetter events and counts them per consumer', async () => {

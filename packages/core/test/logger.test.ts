@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { connect, type Logger } from '../src/index.js';
+import { until } from './helpers.js';
 
 function pinoLines() {
   const lines: Record<string, unknown>[] = [];
@@ -12,14 +13,6 @@ function pinoLines() {
     },
   });
   return { logger: pino({ level: 'debug' }, stream), lines };
-}
-
-async function until(condition: () => boolean): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 describe('logger', () => {

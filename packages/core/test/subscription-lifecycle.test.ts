@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Attached, Lifecycles } from '../src/lifecycle.js';
+import { until } from './helpers.js';
 
 /** A fake connection is just a token; attaches are recorded per connection. */
 function harness(failFirst = 0) {
@@ -26,14 +27,6 @@ function harness(failFirst = 0) {
     },
   };
   return { attached, closed, options };
-}
-
-async function until(condition: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe('Lifecycle', () => {

@@ -15,7 +15,7 @@ export interface FaultProxy {
   readonly open: number;
   /** Resets every open connection: both sides get an RST (ECONNRESET). */
   reset(): void;
-  /** Closes every open connection in order: both sides get a FIN. */
+  /** Closes every open connection at once: both sides see it end. */
   cut(): void;
   /**
    * From now on, drops every byte in both directions and closes nothing; new connections are
@@ -85,8 +85,8 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     },
     cut() {
       each((p) => {
-        p.client.end();
-        p.upstream.end();
+        p.client.destroy();
+        p.upstream.destroy();
       });
     },
     blackhole() {
