@@ -1,0 +1,14 @@
+import { randomUUID } from 'node:crypto';
+import { connect } from '@omnibus/core';
+import { describe } from 'vitest';
+import { observabilityChecks } from './checks.js';
+
+describe('memory://', () => {
+  observabilityChecks({
+    system: 'memory',
+    connect: () => connect(`memory://otel-${randomUUID()}`),
+    carriesContext: true,
+    logs: true,
+    timeoutMs: 5000,
+  });
+});
