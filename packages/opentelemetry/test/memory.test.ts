@@ -8,7 +8,6 @@ describe('memory://', () => {
     system: 'memory',
     connect: () => connect(`memory://otel-${randomUUID()}`),
     carriesContext: true,
-    logs: true,
     timeoutMs: 5000,
   });
 });
