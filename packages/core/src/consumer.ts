@@ -355,6 +355,7 @@ export class ConsumerEngine<T> implements Consumer {
           ? (decoded as T)
           : await validatePayload(this.o.schema, decoded, 'message');
     } catch (error) {
+      if (traced !== undefined) traced.failure = error;
       decide({ type: 'reject', reason: `invalid message: ${describeError(error)}` });
       return settlement!;
     }
@@ -374,6 +375,7 @@ export class ConsumerEngine<T> implements Consumer {
       const scope = traced?.scope;
       result = scope === undefined ? this.o.handler(message) : scope(() => this.o.handler(message));
     } catch (error) {
+      if (traced !== undefined) traced.failure = error;
       decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
       return settlement!;
     }
@@ -397,9 +399,11 @@ export class ConsumerEngine<T> implements Consumer {
       try {
         await Promise.race([running, timedOut]);
         if (message.abortReason !== undefined) {
+          if (traced !== undefined) traced.failure = message.abortReason;
           decide({ type: 'retry', delayMs: undefined, reason: describeError(message.abortReason) });
         }
       } catch (error) {
+        if (traced !== undefined) traced.failure = error;
         decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
       } finally {
         handlerTimeouts.remove(deadline);

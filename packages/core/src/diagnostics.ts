@@ -55,6 +55,11 @@ export interface ProcessContext {
   scope?: <R>(run: () => R) => R;
   /** How the run ended, set before `asyncEnd`: the first settlement decided. */
   outcome?: Outcome;
+  /**
+   * Set before `asyncEnd` when the run failed: what the handler threw, its timeout, or the decoding
+   * or validation error. Unset when the handler settled without an error (an explicit `reject`).
+   */
+  failure?: unknown;
   error?: unknown;
 }
 

@@ -101,6 +101,12 @@ describe('diagnostics channels', () => {
       [1, 'retry'],
       [2, 'deadLetter'],
     ]);
+    expect(ends.map((c) => (c.failure as Error | undefined)?.message)).toEqual([
+      'fail 1',
+      undefined,
+      'fail 2',
+      'fail 2',
+    ]);
     expect(scoped).toBe(calls);
     expect(settles.map((s) => s.outcome)).toEqual(['retry', 'ack', 'retry', 'deadLetter']);
     expect(settles.at(-1)).toMatchObject({ deadLetter: 'q.dlq', reason: 'fail 2', attempt: 2 });
