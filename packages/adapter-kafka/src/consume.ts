@@ -18,6 +18,7 @@
  */
 import {
   type Attached,
+  ClosedError,
   ConnectionError,
   DEFAULT_CONTENT_TYPE,
   type Deliver,
@@ -70,7 +71,6 @@ export interface GroupConsumerSpec {
 }
 
 const DELIVERED = /^omnibus:delivered=(\d+)$/;
-const JOIN_TIMEOUT_MS = 25_000;
 const noop = () => undefined;
 
 class PartitionState {
@@ -147,6 +147,12 @@ export class GroupConsumer implements Subscription {
 
   private async shutdown(): Promise<void> {
     this.wake();
+    // Closed while joining: give up the join now rather than at its deadline.
+    this.joining?.reject(
+      new ClosedError(`consumer of "${this.spec.topic}" closed while joining its group`, {
+        adapter: 'kafka',
+      }),
+    );
     clearTimeout(this.commitTimer);
     await this.lifecycle.close().catch(noop);
     if (this.spec.throwaway) await this.ctx.admin.deleteGroups([this.spec.groupId]).catch(noop);
@@ -183,11 +189,11 @@ export class GroupConsumer implements Subscription {
         () =>
           reject(
             new ConnectionError(
-              `consumer of "${this.spec.topic}" did not join group "${this.spec.groupId}" within ${JOIN_TIMEOUT_MS} ms`,
+              `consumer of "${this.spec.topic}" did not join group "${this.spec.groupId}" within ${o.joinTimeoutMs} ms`,
               { adapter: 'kafka' },
             ),
           ),
-        JOIN_TIMEOUT_MS,
+        o.joinTimeoutMs,
       );
     });
     try {
@@ -196,7 +202,8 @@ export class GroupConsumer implements Subscription {
       await Promise.all([this.run(consumer), joined]);
     } catch (error) {
       if (this.consumer === consumer) this.consumer = undefined;
-      await consumer.disconnect().catch(noop);
+      // Not awaited: kafkajs disconnects only once the join it is in ends (up to the rebalance timeout).
+      void consumer.disconnect().catch(noop);
       throw error;
     } finally {
       clearTimeout(timer);

@@ -52,6 +52,8 @@ export interface KafkaOptions {
   readonly heartbeatIntervalMs?: number;
   /** How long the group waits for members to rejoin during a rebalance. @default 60000 */
   readonly rebalanceTimeoutMs?: number;
+  /** A consumer that has not joined its group by then fails to start (members that hang can hold a join up). @default 25000 */
+  readonly joinTimeoutMs?: number;
   /** Longest a fetch waits for new messages (long poll). @default 500 */
   readonly maxWaitTimeMs?: number;
   /** Finished offsets are committed at most this often (and on close and on rebalance). @default 100 */
@@ -79,6 +81,7 @@ const DEFAULTS = {
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3000,
   rebalanceTimeoutMs: 60_000,
+  joinTimeoutMs: 25_000,
   maxWaitTimeMs: 500,
   commitIntervalMs: 100,
   lingerMs: 0,
@@ -138,6 +141,7 @@ const schema = z
     sessionTimeoutMs: option.ms().optional(),
     heartbeatIntervalMs: option.ms().optional(),
     rebalanceTimeoutMs: option.ms().optional(),
+    joinTimeoutMs: option.ms().optional(),
     maxWaitTimeMs: option.ms().optional(),
     commitIntervalMs: option.int(0).optional(),
     lingerMs: option.int(0).max(60_000).optional(),

@@ -9,6 +9,7 @@ import { connectKafka, kafkaAvailable, restartKafka } from './helpers.js';
 import { batchingTests } from './suites/batching.js';
 import { consumerTests } from './suites/consumer.js';
 import { crashTests } from './suites/crash.js';
+import { failureTests } from './suites/failures.js';
 import { provisioningTests } from './suites/provisioning.js';
 import { brokerLossTests, clusterSize } from './suites/reliability.js';
 
@@ -26,6 +27,7 @@ if (await kafkaAvailable()) {
   batchingTests();
   consumerTests();
   crashTests();
+  failureTests();
   brokerLossTests(await clusterSize());
 } else {
   describe.skip('kafka (broker not reachable)', () => it('skipped', () => undefined));
