@@ -112,7 +112,7 @@ export class GroupConsumer implements Subscription {
   /** The attach in progress: settled by the join, or failed by a crash kafkajs does not restart from. */
   private joining: { resolve: () => void; reject: (error: Error) => void } | undefined;
   /** Counters, for diagnostics and tests. */
-  readonly stats = { joins: 0, crashes: 0, delivered: 0, redelivered: 0, commits: 0 };
+  readonly stats = { joins: 0, crashes: 0 };
 
   constructor(
     private readonly ctx: ConsumerContext,
@@ -305,7 +305,6 @@ export class GroupConsumer implements Subscription {
   }
 
   private onCommitted(event: ConsumerCommitOffsetsEvent): void {
-    this.stats.commits++;
     for (const topic of event.payload.topics) {
       if (topic.topic !== this.spec.topic) continue;
       for (const p of topic.partitions) {
@@ -410,8 +409,6 @@ export class GroupConsumer implements Subscription {
     );
     const redelivered = offset <= before;
     if (offset > (this.handedOut.get(partition) ?? -1)) this.handedOut.set(partition, offset);
-    this.stats.delivered++;
-    if (redelivered) this.stats.redelivered++;
     return {
       ...record,
       // Stable and unique: the id of a record another client sent without one.

@@ -28,7 +28,7 @@ import {
   type SubscriptionSpec,
   type TopicSpec,
 } from '@omnibus/core';
-import type { Admin, Kafka, LogEntry, Producer } from 'kafkajs';
+import type { Admin, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { type ConsumerContext, GroupConsumer, type GroupConsumerSpec } from './consume.js';
 import { connectionError, isConnectionProblem } from './errors.js';
@@ -110,10 +110,7 @@ class KafkaAdapter implements Adapter {
       onUp: () => context.setState('connected'),
     });
     this.kafka = new KafkaClient({
-      clientId: options.clientId,
-      brokers: options.brokers,
-      ssl: options.ssl,
-      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+      ...clientConfig(options),
       connectionTimeout: options.connectionTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
       retry: retryOptions(options),
@@ -135,13 +132,7 @@ class KafkaAdapter implements Adapter {
       createPartitioner: Partitioners.DefaultPartitioner,
       retry: retryOptions(options),
     });
-    this.batcher = new BatchingProducer(this.producer, {
-      lingerMs: options.lingerMs,
-      maxMessages: options.batchMaxMessages,
-      maxBytes: options.batchMaxBytes,
-      compression: options.compression,
-      ackTimeoutMs: options.requestTimeoutMs,
-    });
+    this.batcher = new BatchingProducer(this.producer, options);
   }
 
   async connect(): Promise<void> {
@@ -291,10 +282,8 @@ class KafkaAdapter implements Adapter {
   private async probe(): Promise<void> {
     if (this.probeAdmin === undefined) {
       const client = new KafkaClient({
+        ...clientConfig(this.options),
         clientId: `${this.options.clientId}-probe`,
-        brokers: this.options.brokers,
-        ssl: this.options.ssl,
-        ...(this.options.sasl === undefined ? {} : { sasl: this.options.sasl }),
         connectionTimeout: 1000,
         requestTimeout: 2000,
         retry: { retries: 0 },
@@ -320,4 +309,14 @@ class KafkaAdapter implements Adapter {
     else if (entry.level === LogLevel.INFO) logger.info(text, fields);
     else logger.debug(text, fields);
   }
+}
+
+/** Where the cluster is and how to authenticate, shared by the main client and the probe's. */
+function clientConfig(o: ResolvedKafkaOptions): KafkaConfig {
+  return {
+    clientId: o.clientId,
+    brokers: o.brokers,
+    ssl: o.ssl,
+    ...(o.sasl === undefined ? {} : { sasl: o.sasl }),
+  };
 }

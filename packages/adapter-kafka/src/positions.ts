@@ -8,7 +8,7 @@
 import { type ResolvedReadFrom, ValidationError } from '@omnibus/core';
 import type { Admin } from 'kafkajs';
 
-export interface StartPositions {
+interface StartPositions {
   /** For partitions without a committed offset and without a seed. */
   readonly fromBeginning: boolean;
   readonly seeds: ReadonlyMap<number, number>;

@@ -10,20 +10,12 @@ import { ConnectionError } from '@omnibus/core';
 import type { Producer, RecordMetadata } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { publishError, rootCause } from './errors.js';
+import type { ResolvedKafkaOptions } from './options.js';
 import type { OutgoingRecord } from './record.js';
 
-export interface Produced {
+interface Produced {
   readonly partition: number;
   readonly offset: number;
-}
-
-export interface BatchOptions {
-  readonly lingerMs: number;
-  readonly maxMessages: number;
-  readonly maxBytes: number;
-  readonly compression: 'none' | 'gzip';
-  /** Broker-side wait for the in-sync replicas' acknowledgements. */
-  readonly ackTimeoutMs: number;
 }
 
 interface Item {
@@ -70,7 +62,7 @@ export class BatchingProducer {
 
   constructor(
     private readonly producer: Producer,
-    private readonly options: BatchOptions,
+    private readonly options: ResolvedKafkaOptions,
   ) {}
 
   /**
@@ -90,7 +82,10 @@ export class BatchingProducer {
       queue.pending.push({ record, sticky, resolve, reject });
       queue.bytes += record.size;
       if (queue.inFlight) return;
-      if (queue.pending.length >= this.options.maxMessages || queue.bytes >= this.options.maxBytes) {
+      if (
+        queue.pending.length >= this.options.batchMaxMessages ||
+        queue.bytes >= this.options.batchMaxBytes
+      ) {
         void this.run(topic, queue);
       } else if (!queue.scheduled) {
         queue.scheduled = true;
@@ -116,7 +111,7 @@ export class BatchingProducer {
 
   private async run(topic: string, q: TopicQueue): Promise<void> {
     if (q.inFlight || q.pending.length === 0) return;
-    const { maxMessages, maxBytes } = this.options;
+    const { batchMaxMessages: maxMessages, batchMaxBytes: maxBytes } = this.options;
     let count = 0;
     let bytes = 0;
     while (count < q.pending.length && count < maxMessages) {
@@ -152,7 +147,8 @@ export class BatchingProducer {
         topic,
         messages: items.map((i) => i.record.message),
         acks: -1,
-        timeout: this.options.ackTimeoutMs,
+        // The broker's wait for the in-sync replicas' acknowledgements.
+        timeout: this.options.requestTimeoutMs,
         compression: this.options.compression === 'gzip' ? Compression.GZIP : Compression.None,
       });
     } catch (error) {

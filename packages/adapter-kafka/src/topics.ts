@@ -7,7 +7,7 @@ import type { Logger } from '@omnibus/core';
 import type { Admin } from 'kafkajs';
 import { connectionError, isConnectionProblem } from './errors.js';
 
-export interface TopicInfo {
+interface TopicInfo {
   readonly name: string;
   readonly partitions: number;
 }
