@@ -11,17 +11,21 @@
  * - A rebalance or a consumer restart starts a new epoch: kafkajs fetches again from the committed
  *   offsets, so messages that were in flight are delivered again (at-least-once; counted, never
  *   hidden). Acks from an old epoch no longer commit anything.
- * - A kafkajs consumer that crashes is restarted (kafkajs does it for retriable errors, we do it
- *   for the others) and every crash is reported: a consumer never sits idle silently.
+ * - kafkajs reconnects and rejoins by itself and restarts after retriable crashes; a crash it does
+ *   not restart from is reported and the member is attached again by core's `Lifecycle` (with
+ *   backoff). Every kafkajs promise and event is handled here: a member that cannot join in time
+ *   fails its attach, never the process.
  */
-import { randomUUID } from 'node:crypto';
 import {
+  type Attached,
+  ClosedError,
   ConnectionError,
+  DEFAULT_CONTENT_TYPE,
   type Deliver,
   type Delivery,
-  type Headers,
+  HEADER,
+  Lifecycle,
   type Logger,
-  type LogPosition,
   OffsetTracker,
   type SubjectMatcher,
   type Subscription,
@@ -34,11 +38,11 @@ import type {
   ConsumerGroupJoinEvent,
   EachBatchPayload,
   Kafka,
+  KafkaMessage,
 } from 'kafkajs';
 import { explain, isConnectionProblem } from './errors.js';
 import { type ResolvedKafkaOptions, retryOptions } from './options.js';
-import { fromRecord, type IncomingRecord } from './record.js';
-import { DelayedRetries } from './retry.js';
+import { fromRecord } from './record.js';
 
 /** What the adapter gives each consumer. */
 export interface ConsumerContext {
@@ -49,8 +53,6 @@ export interface ConsumerContext {
   readonly reportError: (error: Error) => void;
   /** The cluster looks unreachable (for the connection state). */
   readonly lost: (error: Error) => void;
-  /** Re-publishes a queue message for a retry. */
-  readonly republish: (topic: string, record: IncomingRecord, headers: Headers) => Promise<void>;
 }
 
 export interface GroupConsumerSpec {
@@ -69,7 +71,6 @@ export interface GroupConsumerSpec {
 }
 
 const DELIVERED = /^omnibus:delivered=(\d+)$/;
-const JOIN_TIMEOUT_MS = 25_000;
 const noop = () => undefined;
 
 class PartitionState {
@@ -93,6 +94,7 @@ class PartitionState {
 }
 
 export class GroupConsumer implements Subscription {
+  private readonly lifecycle: Lifecycle<Kafka>;
   private consumer: Consumer | undefined;
   private epoch = 0;
   private states = new Map<number, PartitionState>();
@@ -104,67 +106,38 @@ export class GroupConsumer implements Subscription {
   private readonly pendingSeeds: Map<number, number>;
   private outstanding = 0;
   private readonly waiters = new Set<() => void>();
-  private readonly retries: DelayedRetries;
-  private stopping = false;
   private closing: Promise<void> | undefined;
   private commitChain: Promise<void> = Promise.resolve();
   private commitTimer: NodeJS.Timeout | undefined;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private restarts = 0;
-  private joined: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  /** The attach in progress: settled by the join, or failed by a crash kafkajs does not restart from. */
+  private joining: { resolve: () => void; reject: (error: Error) => void } | undefined;
   /** Counters, for diagnostics and tests. */
-  readonly stats = { joins: 0, crashes: 0, delivered: 0, redelivered: 0, commits: 0 };
+  readonly stats = { joins: 0, crashes: 0 };
 
   constructor(
     private readonly ctx: ConsumerContext,
     private readonly spec: GroupConsumerSpec,
     private readonly deliver: Deliver,
-    /** Queue retries re-publish unkeyed messages; otherwise core retries in process. */
-    private readonly republishRetries: boolean,
     private readonly onClosed: (consumer: GroupConsumer) => void,
   ) {
     this.pendingSeeds = new Map(spec.seeds);
-    this.retries = new DelayedRetries(spec.topic, ctx.reportError);
+    this.lifecycle = new Lifecycle({ attach: () => this.attach(), report: ctx.reportError });
   }
 
   /** Starts consuming; resolves once the group is joined and the start offsets are committed. */
   async start(): Promise<void> {
-    const joined = new Promise<void>((resolve, reject) => {
-      this.joined = { resolve, reject };
-    });
-    const timer = setTimeout(
-      () =>
-        this.joined?.reject(
-          new ConnectionError(
-            `consumer of "${this.spec.topic}" did not join group "${this.spec.groupId}" within ${JOIN_TIMEOUT_MS} ms`,
-            { adapter: 'kafka' },
-          ),
-        ),
-      JOIN_TIMEOUT_MS,
-    );
     try {
-      await this.launch();
-      await joined;
+      await this.lifecycle.start(this.ctx.kafka);
       await this.commitSeeds();
     } catch (error) {
       await this.close().catch(noop);
       throw error;
-    } finally {
-      clearTimeout(timer);
-      this.joined = undefined;
     }
   }
 
   async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    this.retries.stop();
-    for (const wake of this.waiters) wake();
-    try {
-      this.consumer?.pause([{ topic: this.spec.topic }]);
-    } catch {
-      // Not running (between a crash and its restart): nothing is fetched anyway.
-    }
+    this.wake();
+    await this.lifecycle.stop();
   }
 
   close(): Promise<void> {
@@ -173,27 +146,21 @@ export class GroupConsumer implements Subscription {
   }
 
   private async shutdown(): Promise<void> {
-    await this.stop();
-    clearTimeout(this.commitTimer);
-    clearTimeout(this.restartTimer);
-    // Commit what was acked while the member is still in the group; offsets of unfinished (released)
-    // messages stay uncommitted, so the group gets them again.
-    await this.commit(true).catch((error: unknown) =>
-      this.ctx.logger.warn(
-        `[omnibus] [kafka] final commit of group "${this.spec.groupId}" failed: ${explain(error)}`,
-      ),
+    this.wake();
+    // Closed while joining: give up the join now rather than at its deadline.
+    this.joining?.reject(
+      new ClosedError(`consumer of "${this.spec.topic}" closed while joining its group`, {
+        adapter: 'kafka',
+      }),
     );
-    const consumer = this.consumer;
-    this.consumer = undefined;
-    await consumer?.disconnect().catch(noop);
-    if (this.spec.throwaway) {
-      await this.ctx.admin.deleteGroups([this.spec.groupId]).catch(noop);
-    }
+    clearTimeout(this.commitTimer);
+    await this.lifecycle.close().catch(noop);
+    if (this.spec.throwaway) await this.ctx.admin.deleteGroups([this.spec.groupId]).catch(noop);
     this.onClosed(this);
   }
 
-  /** Creates and runs a kafkajs consumer (again, after a crash kafkajs does not recover from). */
-  private async launch(): Promise<void> {
+  /** Creates a kafkajs consumer and runs it until it has joined the group. */
+  private async attach(): Promise<Attached> {
     const o = this.ctx.options;
     const consumer = this.ctx.kafka.consumer({
       groupId: this.spec.groupId,
@@ -204,8 +171,8 @@ export class GroupConsumer implements Subscription {
       allowAutoTopicCreation: false,
       retry: {
         ...retryOptions(o),
-        // After close, a crash must not bring a zombie member back (kafkajs restarts on a timer).
-        restartOnFailure: async () => this.closing === undefined,
+        // Once stopped, a crash must not bring a zombie member back (kafkajs restarts on a timer).
+        restartOnFailure: async () => !this.lifecycle.stopped,
       },
     });
     this.consumer = consumer;
@@ -214,7 +181,47 @@ export class GroupConsumer implements Subscription {
     consumer.on(CRASH, (event) => this.onCrash(consumer, event));
     consumer.on(COMMIT_OFFSETS, (event) => this.onCommitted(event));
     // Commit what is finished before the partitions move (commits are accepted while the group rebalances).
-    consumer.on(REBALANCING, () => void this.commit().catch(noop));
+    consumer.on(REBALANCING, () => void this.commit(consumer).catch(noop));
+    let timer: NodeJS.Timeout | undefined;
+    const joined = new Promise<void>((resolve, reject) => {
+      this.joining = { resolve, reject };
+      timer = setTimeout(
+        () =>
+          reject(
+            new ConnectionError(
+              `consumer of "${this.spec.topic}" did not join group "${this.spec.groupId}" within ${o.joinTimeoutMs} ms`,
+              { adapter: 'kafka' },
+            ),
+          ),
+        o.joinTimeoutMs,
+      );
+    });
+    try {
+      // kafkajs' run() resolves only once joined, which can outlast the deadline while other members
+      // hang: both are awaited together, so neither rejection is ever left unhandled.
+      await Promise.all([this.run(consumer), joined]);
+    } catch (error) {
+      if (this.consumer === consumer) this.consumer = undefined;
+      // Not awaited: kafkajs disconnects only once the join it is in ends (up to the rebalance timeout).
+      void consumer.disconnect().catch(noop);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      this.joining = undefined;
+    }
+    return {
+      stop: async () => {
+        try {
+          consumer.pause([{ topic: this.spec.topic }]);
+        } catch {
+          // Not running (between a crash and its restart): nothing is fetched anyway.
+        }
+      },
+      close: () => this.detach(consumer),
+    };
+  }
+
+  private async run(consumer: Consumer): Promise<void> {
     await consumer.connect();
     await subscribeWhenKnown(consumer, this.spec.topic, this.spec.fromBeginning);
     await consumer.run({
@@ -226,11 +233,23 @@ export class GroupConsumer implements Subscription {
     });
   }
 
+  /** Commits what was acked while still a member; offsets of unfinished (released) messages stay uncommitted. */
+  private async detach(consumer: Consumer): Promise<void> {
+    await this.commit(consumer, true).catch((error: unknown) =>
+      this.ctx.logger.warn(`final commit of group "${this.spec.groupId}" failed: ${explain(error)}`),
+    );
+    if (this.consumer === consumer) this.consumer = undefined;
+    await consumer.disconnect().catch(noop);
+  }
+
+  private wake(): void {
+    for (const wake of this.waiters) wake();
+  }
+
   private onJoin(consumer: Consumer, event: ConsumerGroupJoinEvent): void {
     if (consumer !== this.consumer) return;
     this.epoch++;
     this.stats.joins++;
-    this.restarts = 0;
     this.states = new Map();
     const assigned = event.payload.memberAssignment[this.spec.topic] ?? [];
     // Start offsets apply to our partitions; the others belong to members that chose their own.
@@ -247,10 +266,10 @@ export class GroupConsumer implements Subscription {
       ? Promise.resolve()
       : this.loadCommitted(epoch).catch((error: unknown) =>
           this.ctx.logger.debug(
-            `[omnibus] [kafka] could not read the committed offsets of "${this.spec.groupId}": ${explain(error)}`,
+            `could not read the committed offsets of "${this.spec.groupId}": ${explain(error)}`,
           ),
         );
-    this.joined?.resolve();
+    this.joining?.resolve();
   }
 
   private async loadCommitted(epoch: number): Promise<void> {
@@ -267,7 +286,7 @@ export class GroupConsumer implements Subscription {
   }
 
   private onCrash(consumer: Consumer, event: ConsumerCrashEvent): void {
-    if (consumer !== this.consumer || this.closing !== undefined) return;
+    if (consumer !== this.consumer || this.lifecycle.stopped) return;
     const { error, restart } = event.payload;
     this.stats.crashes++;
     this.epoch++;
@@ -275,32 +294,17 @@ export class GroupConsumer implements Subscription {
     if (isConnectionProblem(error)) this.ctx.lost(error);
     const what = `consumer of "${this.spec.topic}" (group "${this.spec.groupId}") crashed: ${explain(error)}`;
     if (restart) {
-      this.ctx.logger.warn(`[omnibus] [kafka] ${what}; kafkajs restarts it`);
-      return;
-    }
-    const delayMs = Math.min(1000 * 2 ** this.restarts, 30_000);
-    this.restarts++;
-    this.ctx.reportError(
-      new ConnectionError(`${what}; restarting it in ${delayMs} ms`, { adapter: 'kafka', cause: error }),
-    );
-    this.restartTimer = setTimeout(() => void this.relaunch(), delayMs);
-  }
-
-  private async relaunch(): Promise<void> {
-    if (this.closing !== undefined) return;
-    const old = this.consumer;
-    await old?.disconnect().catch(noop);
-    try {
-      await this.launch();
-      if (this.stopping) this.consumer?.pause([{ topic: this.spec.topic }]);
-    } catch (error) {
-      const consumer = this.consumer;
-      if (consumer !== undefined) this.onCrash(consumer, crashEvent(error, this.spec.groupId));
+      this.ctx.logger.warn(`${what}; kafkajs restarts it`);
+    } else if (this.joining !== undefined) {
+      // Before the join: the attach fails (the first one fails the subscribe, later ones back off).
+      this.joining.reject(new ConnectionError(what, { adapter: 'kafka', cause: error }));
+    } else {
+      this.ctx.reportError(new ConnectionError(`${what}; restarting it`, { adapter: 'kafka', cause: error }));
+      this.lifecycle.broken(error);
     }
   }
 
   private onCommitted(event: ConsumerCommitOffsetsEvent): void {
-    this.stats.commits++;
     for (const topic of event.payload.topics) {
       if (topic.topic !== this.spec.topic) continue;
       for (const p of topic.partitions) {
@@ -318,7 +322,11 @@ export class GroupConsumer implements Subscription {
     // The committed marks only decide `redelivered`: not worth holding the batch (and heartbeats) long.
     await Promise.race([this.ready, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     const current = () =>
-      !this.stopping && epoch === this.epoch && consumer === this.consumer && isRunning() && !isStale();
+      !this.lifecycle.stopped &&
+      epoch === this.epoch &&
+      consumer === this.consumer &&
+      isRunning() &&
+      !isStale();
     const partition = batch.partition;
     for (const message of batch.messages) {
       if (!current()) return;
@@ -333,30 +341,24 @@ export class GroupConsumer implements Subscription {
         resolveOffset(message.offset);
         continue;
       }
-      if (this.outstanding >= this.spec.prefetch && !(await this.waitForRoom(heartbeat, current))) return;
+      if (this.outstanding >= this.spec.prefetch && !(await this.waitForRoom(consumer, heartbeat, current))) {
+        return;
+      }
       state.tracker.delivered(offset);
       state.next = offset + 1;
       state.high = offset;
       resolveOffset(message.offset);
-      const record = fromRecord(this.spec.topic, partition, message);
-      if (this.spec.filter !== undefined && !this.spec.filter(record.subject)) {
+      const record = fromRecord(message);
+      if (this.spec.filter !== undefined && !this.spec.filter(record.headers[HEADER.subject])) {
         // Routing on the client: not for this subscription, so done at once.
         this.finish(state, offset);
         continue;
       }
-      const before = Math.max(
-        this.handedOut.get(partition) ?? -1,
-        this.committedAtJoin.get(partition)?.mark ?? -1,
-      );
-      const redelivered = offset <= before;
-      if (offset > (this.handedOut.get(partition) ?? -1)) this.handedOut.set(partition, offset);
-      this.stats.delivered++;
-      if (redelivered) this.stats.redelivered++;
+      const delivery = this.delivery(state, offset, record, message);
       this.outstanding++;
-      const delivery = this.delivery(state, offset, record, redelivered, message);
       const settled = () => {
         this.outstanding--;
-        for (const wake of this.waiters) wake();
+        this.wake();
       };
       // Core's deliver never rejects; if it did, the message stays uncommitted and comes back.
       this.deliver(delivery).then(settled, (error: unknown) => {
@@ -367,7 +369,11 @@ export class GroupConsumer implements Subscription {
   }
 
   /** Waits until fewer than `prefetch` deliveries are outstanding, heartbeating meanwhile. */
-  private async waitForRoom(heartbeat: () => Promise<void>, current: () => boolean): Promise<boolean> {
+  private async waitForRoom(
+    consumer: Consumer,
+    heartbeat: () => Promise<void>,
+    current: () => boolean,
+  ): Promise<boolean> {
     while (this.outstanding >= this.spec.prefetch) {
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -383,7 +389,7 @@ export class GroupConsumer implements Subscription {
         await heartbeat();
       } catch (error) {
         // A rebalance: commit what is finished, then let kafkajs rejoin.
-        await this.commit().catch(noop);
+        await this.commit(consumer).catch(noop);
         throw error;
       }
     }
@@ -393,49 +399,31 @@ export class GroupConsumer implements Subscription {
   private delivery(
     state: PartitionState,
     offset: number,
-    record: IncomingRecord,
-    redelivered: boolean,
-    message: unknown,
+    record: ReturnType<typeof fromRecord>,
+    message: KafkaMessage,
   ): Delivery {
-    const position: LogPosition = { partition: state.partition, offset };
-    const delivery: Delivery = {
-      id: record.id,
-      body: record.body,
-      headers: record.headers,
-      key: record.key,
-      subject: record.subject,
-      timestamp: record.timestamp,
+    const { partition } = state;
+    const before = Math.max(
+      this.handedOut.get(partition) ?? -1,
+      this.committedAtJoin.get(partition)?.mark ?? -1,
+    );
+    const redelivered = offset <= before;
+    if (offset > (this.handedOut.get(partition) ?? -1)) this.handedOut.set(partition, offset);
+    return {
+      ...record,
+      // Stable and unique: the id of a record another client sent without one.
+      id: `${this.spec.topic}-${partition}-${offset}`,
+      // JSON goes without a header (see record.ts).
+      contentType: DEFAULT_CONTENT_TYPE,
       redelivered,
-      ...(this.spec.kind === 'log' ? { position } : {}),
-      raw: { topic: this.spec.topic, partition: state.partition, offset, message },
+      ...(this.spec.kind === 'log' ? { position: { partition, offset } } : {}),
+      // An unkeyed queue message retries by a copy at the end of its topic, so one poison message
+      // never holds up the partition. Not a topic's: a copy there would reach every subscription.
+      ...(this.spec.kind === 'queue' && record.key === undefined ? { retryAddress: this.spec.topic } : {}),
+      raw: { topic: this.spec.topic, partition, offset, message },
       ack: async () => this.finish(state, offset),
       // Released (consumer closing): left unfinished, so it is not committed and comes back.
       release: noop,
-    };
-    if (!this.republishRetries || record.key !== undefined) return delivery;
-    // Unkeyed queue messages retry by re-publishing a copy at the end of the topic, so one poison
-    // message never holds up the partition; keyed ones retry in process to keep their key's order.
-    return {
-      ...delivery,
-      retry: async ({ delayMs, headers }) => {
-        if (delayMs === 0) {
-          await this.ctx.republish(this.spec.topic, record, headers);
-          this.finish(state, offset);
-          return;
-        }
-        // Not in a handler slot (see retry.ts). The message still counts against prefetch, and its
-        // offset stays uncommitted until the copy is out.
-        this.outstanding++;
-        void this.retries
-          .run(delayMs, async () => {
-            await this.ctx.republish(this.spec.topic, record, headers);
-            this.finish(state, offset);
-          })
-          .finally(() => {
-            this.outstanding--;
-            for (const wake of this.waiters) wake();
-          });
-      },
     };
   }
 
@@ -448,24 +436,24 @@ export class GroupConsumer implements Subscription {
     if (this.commitTimer !== undefined || this.closing !== undefined) return;
     this.commitTimer = setTimeout(() => {
       this.commitTimer = undefined;
-      void this.commit().catch((error: unknown) =>
+      const consumer = this.consumer;
+      if (consumer === undefined) return;
+      void this.commit(consumer).catch((error: unknown) =>
         this.ctx.logger.debug(
-          `[omnibus] [kafka] commit of group "${this.spec.groupId}" failed (retried on the next ack): ${explain(error)}`,
+          `commit of group "${this.spec.groupId}" failed (retried on the next ack): ${explain(error)}`,
         ),
       );
     }, this.ctx.options.commitIntervalMs);
   }
 
   /** Commits finished offsets of the current epoch; one commit at a time. */
-  private commit(final = false): Promise<void> {
-    const next = this.commitChain.then(() => this.commitOnce(final));
+  private commit(consumer: Consumer, final = false): Promise<void> {
+    const next = this.commitChain.then(() => this.commitOnce(consumer, final));
     this.commitChain = next.catch(noop);
     return next;
   }
 
-  private async commitOnce(final: boolean): Promise<void> {
-    const consumer = this.consumer;
-    if (consumer === undefined) return;
+  private async commitOnce(consumer: Consumer, final: boolean): Promise<void> {
     const entries: { topic: string; partition: number; offset: string; metadata: string }[] = [];
     for (const state of this.states.values()) {
       const offset = state.tracker.committable;
@@ -517,13 +505,4 @@ async function subscribeWhenKnown(consumer: Consumer, topic: string, fromBeginni
       await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
     }
   }
-}
-
-function crashEvent(error: unknown, groupId: string): ConsumerCrashEvent {
-  return {
-    id: randomUUID(),
-    type: 'consumer.crash',
-    timestamp: Date.now(),
-    payload: { error: error instanceof Error ? error : new Error(String(error)), groupId, restart: false },
-  };
 }

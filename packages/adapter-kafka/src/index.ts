@@ -7,7 +7,6 @@ import type { KafkaOptions } from './options.js';
 
 export { KAFKA_CAPABILITIES, kafka } from './kafka-adapter.js';
 export type { KafkaOptions, KafkaTlsOptions, SaslMechanism } from './options.js';
-export { KAFKA_HEADER } from './record.js';
 
 declare module '@omnibus/core' {
   interface AdapterConfigs {

@@ -3,9 +3,9 @@
  *
  * Every destination is a Kafka topic, created on first use. A log is native; a topic
  * subscription is a consumer group of its own (routing filtered on the client); a queue is a
- * topic consumed by one group named after it, with retries and dead letters emulated by
- * re-publishing. Sends are batched (see producer.ts), consumers commit only what their handlers
- * finished (see consume.ts).
+ * topic consumed by one group named after it. Core retries and dead-letters by copies sent here
+ * (`sendTo`, `send`). Sends are batched (see producer.ts), consumers commit only what their
+ * handlers finished (see consume.ts).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -17,17 +17,18 @@ import {
   type ConsumeSpec,
   compilePattern,
   type Deliver,
-  type Headers,
   type LogPosition,
   type LogSpec,
   type OutgoingMessage,
   type QueueSpec,
   type ReadSpec,
+  type ResolvedReadFrom,
+  type SubjectMatcher,
   type Subscription,
   type SubscriptionSpec,
   type TopicSpec,
 } from '@omnibus/core';
-import type { Admin, Kafka, LogEntry, Producer } from 'kafkajs';
+import type { Admin, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { type ConsumerContext, GroupConsumer, type GroupConsumerSpec } from './consume.js';
 import { connectionError, isConnectionProblem } from './errors.js';
@@ -35,10 +36,12 @@ import { ConnectionMonitor } from './monitor.js';
 import { type KafkaOptions, type ResolvedKafkaOptions, resolveOptions, retryOptions } from './options.js';
 import { startPositions } from './positions.js';
 import { BatchingProducer, partitionForKey } from './producer.js';
-import { type IncomingRecord, toRecord } from './record.js';
+import { toRecord } from './record.js';
 import { Topics } from './topics.js';
 
 const { Kafka: KafkaClient, logLevel: LogLevel, Partitioners } = kafkajs;
+const EARLIEST: ResolvedReadFrom = { kind: 'earliest' };
+const LATEST: ResolvedReadFrom = { kind: 'latest' };
 
 /**
  * What Kafka does, proven by the contract suite (see the README for why each is what it is).
@@ -51,7 +54,7 @@ export const KAFKA_CAPABILITIES: Capabilities = {
   priority: 'none', // a partition is an ordered log; nothing can jump the line
   replay: 'native',
   routing: 'emulated', // the subject travels in a header; subscribers filter on the client
-  deadLetter: 'emulated', // re-published to the `<name>.dlq` topic with the reason in headers
+  deadLetter: 'emulated', // core sends a copy to the `<name>.dlq` topic with the reason in headers
   delay: 'none', // no delayed delivery in Kafka; nothing exact can be built on top of it
   headers: 'native',
   durableSubscriptions: 'native',
@@ -88,6 +91,7 @@ class KafkaAdapter implements Adapter {
   private readonly batcher: BatchingProducer;
   private readonly monitor: ConnectionMonitor;
   private readonly consumers = new Set<GroupConsumer>();
+  private readonly consumerContext: ConsumerContext;
   private topics: Topics | undefined;
   private probeAdmin: Admin | undefined;
   private closed = false;
@@ -106,30 +110,29 @@ class KafkaAdapter implements Adapter {
       onUp: () => context.setState('connected'),
     });
     this.kafka = new KafkaClient({
-      clientId: options.clientId,
-      brokers: options.brokers,
-      ssl: options.ssl,
-      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+      ...clientConfig(options),
       connectionTimeout: options.connectionTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
       retry: retryOptions(options),
       socketFactory: this.monitor.socketFactory,
-      logLevel: kafkaLogLevel(options.logLevel),
+      logLevel: LogLevel[options.logLevel.toUpperCase() as Uppercase<typeof options.logLevel>],
       logCreator: () => (entry) => this.log(entry),
     });
     this.admin = this.kafka.admin({ retry: retryOptions(options) });
+    this.consumerContext = {
+      kafka: this.kafka,
+      admin: this.admin,
+      options,
+      logger: context.logger,
+      reportError: (error) => context.reportError(error),
+      lost: (error) => this.monitor.lost(error),
+    };
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
       retry: retryOptions(options),
     });
-    this.batcher = new BatchingProducer(this.producer, {
-      lingerMs: options.lingerMs,
-      maxMessages: options.batchMaxMessages,
-      maxBytes: options.batchMaxBytes,
-      compression: options.compression,
-      ackTimeoutMs: options.requestTimeoutMs,
-    });
+    this.batcher = new BatchingProducer(this.producer, options);
   }
 
   async connect(): Promise<void> {
@@ -162,84 +165,40 @@ class KafkaAdapter implements Adapter {
     return this.produce(log.name, log.partitions, message);
   }
 
-  async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
-    await this.ensure(queue.name, this.options.partitions);
-    return this.startConsumer(
-      {
-        kind: 'queue',
-        topic: queue.name,
-        groupId: `${this.options.groupPrefix}.queue.${queue.name}`,
-        throwaway: false,
-        // A queue keeps what was sent before its first consumer.
-        fromBeginning: true,
-        seeds: new Map(),
-        filter: undefined,
-        prefetch: spec.prefetch,
-      },
-      deliver,
-      true,
-    );
+  async sendTo(address: string, message: OutgoingMessage): Promise<void> {
+    await this.produce(address, this.options.partitions, message);
   }
 
-  async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
-    const info = await this.ensure(topic.name, this.options.partitions);
-    const groupId =
-      spec.durable === undefined
-        ? `${this.options.groupPrefix}.topic.${topic.name}.${this.options.clientId}.${randomBytes(6).toString('hex')}`
-        : `${this.options.groupPrefix}.topic.${topic.name}.${spec.durable}`;
-    const start = await this.guard(`subscribing to "${topic.name}"`, () =>
-      startPositions(
-        this.admin,
-        topic.name,
-        info.partitions,
-        { kind: 'latest' },
-        spec.durable === undefined ? undefined : groupId,
-      ),
-    );
-    return this.startConsumer(
-      {
-        kind: 'topic',
-        topic: topic.name,
-        groupId,
-        throwaway: spec.durable === undefined,
-        ...start,
-        filter: spec.pattern === '#' ? undefined : compilePattern(spec.pattern),
-        prefetch: spec.prefetch,
-      },
-      deliver,
-      false,
-    );
+  consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
+    // A queue keeps what was sent before its first consumer.
+    const groupId = `${this.options.groupPrefix}.queue.${queue.name}`;
+    return this.open('queue', queue.name, this.options.partitions, groupId, false, EARLIEST, spec, deliver);
   }
 
-  async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
-    const info = await this.ensure(log.name, log.partitions);
+  subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
+    const { groupPrefix, clientId, partitions } = this.options;
+    const throwaway = spec.durable === undefined;
+    const groupId = `${groupPrefix}.topic.${topic.name}.${spec.durable ?? `${clientId}.${randomBytes(6).toString('hex')}`}`;
+    const filter = spec.pattern === '#' ? undefined : compilePattern(spec.pattern);
+    return this.open('topic', topic.name, partitions, groupId, throwaway, LATEST, spec, deliver, filter);
+  }
+
+  read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
     // A group is scoped to its log: kafkajs assigns a group's partitions as if every member read the
     // leader's topics, so one Kafka group shared by readers of different logs would starve some.
     const groupId =
       spec.group === undefined
         ? `${this.options.groupPrefix}.reader.${log.name}.${randomBytes(6).toString('hex')}`
         : `${this.options.groupPrefix}.log.${log.name}.${spec.group}`;
-    const start = await this.guard(`reading "${log.name}"`, () =>
-      startPositions(
-        this.admin,
-        log.name,
-        info.partitions,
-        spec.from,
-        spec.group === undefined ? undefined : groupId,
-      ),
-    );
-    return this.startConsumer(
-      {
-        kind: 'log',
-        topic: log.name,
-        groupId,
-        throwaway: spec.group === undefined,
-        ...start,
-        filter: undefined,
-        prefetch: spec.prefetch,
-      },
+    return this.open(
+      'log',
+      log.name,
+      log.partitions,
+      groupId,
+      spec.group === undefined,
+      spec.from,
+      spec,
       deliver,
-      false,
     );
   }
 
@@ -256,17 +215,28 @@ class KafkaAdapter implements Adapter {
     ]);
   }
 
-  private async startConsumer(spec: GroupConsumerSpec, deliver: Deliver, republish: boolean) {
-    const context: ConsumerContext = {
-      kafka: this.kafka,
-      admin: this.admin,
-      options: this.options,
-      logger: this.context.logger,
-      reportError: (error) => this.context.reportError(error),
-      lost: (error) => this.monitor.lost(error),
-      republish: (topic, record, headers) => this.republish(topic, record, headers),
-    };
-    const consumer = new GroupConsumer(context, spec, deliver, republish, (c) => this.consumers.delete(c));
+  /** Opens a group consumer on `topic`, starting where `from` says for partitions the group has not committed. */
+  private async open(
+    kind: GroupConsumerSpec['kind'],
+    topic: string,
+    partitions: number,
+    groupId: string,
+    throwaway: boolean,
+    from: ResolvedReadFrom,
+    spec: ConsumeSpec,
+    deliver: Deliver,
+    filter?: SubjectMatcher,
+  ): Promise<Subscription> {
+    const info = await this.ensure(topic, partitions);
+    const start = await this.guard(`opening "${topic}"`, () =>
+      startPositions(this.admin, topic, info.partitions, from, throwaway ? undefined : groupId),
+    );
+    const consumer = new GroupConsumer(
+      this.consumerContext,
+      { kind, topic, groupId, throwaway, ...start, filter, prefetch: spec.prefetch },
+      deliver,
+      (c) => this.consumers.delete(c),
+    );
     this.consumers.add(consumer);
     await consumer.start();
     return consumer;
@@ -282,18 +252,6 @@ class KafkaAdapter implements Adapter {
       if (error instanceof ConnectionError) this.monitor.lost(error);
       throw error;
     }
-  }
-
-  /** A retry of a queue message: the same message, with core's attempt headers, at the end of the topic. */
-  private async republish(topic: string, record: IncomingRecord, headers: Headers): Promise<void> {
-    await this.produce(topic, this.options.partitions, {
-      id: record.id,
-      body: record.body,
-      headers,
-      contentType: record.contentType,
-      timestamp: record.timestamp,
-      ...(record.subject === undefined ? {} : { subject: record.subject }),
-    });
   }
 
   private ensure(topic: string, partitions: number) {
@@ -324,10 +282,8 @@ class KafkaAdapter implements Adapter {
   private async probe(): Promise<void> {
     if (this.probeAdmin === undefined) {
       const client = new KafkaClient({
+        ...clientConfig(this.options),
         clientId: `${this.options.clientId}-probe`,
-        brokers: this.options.brokers,
-        ssl: this.options.ssl,
-        ...(this.options.sasl === undefined ? {} : { sasl: this.options.sasl }),
         connectionTimeout: 1000,
         requestTimeout: 2000,
         retry: { retries: 0 },
@@ -346,7 +302,7 @@ class KafkaAdapter implements Adapter {
 
   private log(entry: LogEntry): void {
     const { message, ...fields } = entry.log;
-    const text = `[omnibus] [kafka] kafkajs ${entry.namespace}: ${message}`;
+    const text = `kafkajs ${entry.namespace}: ${message}`;
     const logger = this.context.logger;
     if (entry.level <= LogLevel.ERROR) logger.error(text, fields);
     else if (entry.level === LogLevel.WARN) logger.warn(text, fields);
@@ -355,17 +311,12 @@ class KafkaAdapter implements Adapter {
   }
 }
 
-function kafkaLogLevel(level: ResolvedKafkaOptions['logLevel']) {
-  switch (level) {
-    case 'nothing':
-      return LogLevel.NOTHING;
-    case 'error':
-      return LogLevel.ERROR;
-    case 'warn':
-      return LogLevel.WARN;
-    case 'info':
-      return LogLevel.INFO;
-    case 'debug':
-      return LogLevel.DEBUG;
-  }
+/** Where the cluster is and how to authenticate, shared by the main client and the probe's. */
+function clientConfig(o: ResolvedKafkaOptions): KafkaConfig {
+  return {
+    clientId: o.clientId,
+    brokers: o.brokers,
+    ssl: o.ssl,
+    ...(o.sasl === undefined ? {} : { sasl: o.sasl }),
+  };
 }

@@ -12,7 +12,7 @@ import type { ISocketFactory } from 'kafkajs';
 
 const KEEP_ALIVE_DELAY_MS = 60_000;
 
-export interface MonitorOptions {
+interface MonitorOptions {
   /** Asks the cluster whether it answers; resolves on success, rejects otherwise. */
   readonly probe: () => Promise<void>;
   readonly onDown: (error: Error) => void;
@@ -26,10 +26,6 @@ export class ConnectionMonitor {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: MonitorOptions) {}
-
-  get isDown(): boolean {
-    return this.down;
-  }
 
   /** The socket factory kafkajs uses; same sockets as its default one, plus the watch. */
   readonly socketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {

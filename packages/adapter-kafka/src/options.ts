@@ -52,6 +52,8 @@ export interface KafkaOptions {
   readonly heartbeatIntervalMs?: number;
   /** How long the group waits for members to rejoin during a rebalance. @default 60000 */
   readonly rebalanceTimeoutMs?: number;
+  /** A consumer that has not joined its group by then fails to start (members that hang can hold a join up). @default 25000 */
+  readonly joinTimeoutMs?: number;
   /** Longest a fetch waits for new messages (long poll). @default 500 */
   readonly maxWaitTimeMs?: number;
   /** Finished offsets are committed at most this often (and on close and on rebalance). @default 100 */
@@ -70,29 +72,34 @@ export interface KafkaOptions {
   readonly logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
 }
 
-export interface ResolvedKafkaOptions {
+const DEFAULTS = {
+  compression: 'none',
+  partitions: 1,
+  connectionTimeoutMs: 3000,
+  requestTimeoutMs: 30_000,
+  retries: 5,
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3000,
+  rebalanceTimeoutMs: 60_000,
+  joinTimeoutMs: 25_000,
+  maxWaitTimeMs: 500,
+  commitIntervalMs: 100,
+  lingerMs: 0,
+  batchMaxMessages: 500,
+  batchMaxBytes: 1_000_000,
+  maxMessageBytes: 1_000_000,
+  groupPrefix: 'omnibus',
+  logLevel: 'warn',
+} as const satisfies KafkaOptions;
+
+export type ResolvedKafkaOptions = Required<
+  Omit<KafkaOptions, 'ssl' | 'sasl' | 'saslMechanism' | 'replicationFactor'>
+> & {
   readonly brokers: string[];
-  readonly clientId: string;
   readonly ssl: boolean | TlsOptions;
   readonly sasl: SASLOptions | undefined;
-  readonly compression: 'none' | 'gzip';
-  readonly partitions: number;
   readonly replicationFactor: number | undefined;
-  readonly connectionTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly retries: number;
-  readonly sessionTimeoutMs: number;
-  readonly heartbeatIntervalMs: number;
-  readonly rebalanceTimeoutMs: number;
-  readonly maxWaitTimeMs: number;
-  readonly commitIntervalMs: number;
-  readonly lingerMs: number;
-  readonly batchMaxMessages: number;
-  readonly batchMaxBytes: number;
-  readonly maxMessageBytes: number;
-  readonly groupPrefix: string;
-  readonly logLevel: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
-}
+};
 
 const mechanism = z.enum(['plain', 'scram-sha-256', 'scram-sha-512']);
 const pem = z.string().min(1);
@@ -134,6 +141,7 @@ const schema = z
     sessionTimeoutMs: option.ms().optional(),
     heartbeatIntervalMs: option.ms().optional(),
     rebalanceTimeoutMs: option.ms().optional(),
+    joinTimeoutMs: option.ms().optional(),
     maxWaitTimeMs: option.ms().optional(),
     commitIntervalMs: option.int(0).optional(),
     lingerMs: option.int(0).max(60_000).optional(),
@@ -150,8 +158,8 @@ const schema = z
   })
   .strict()
   .superRefine((o, ctx) => {
-    const session = o.sessionTimeoutMs ?? 30_000;
-    const heartbeat = o.heartbeatIntervalMs ?? 3000;
+    const session = o.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs;
+    const heartbeat = o.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs;
     if (heartbeat >= session) {
       ctx.addIssue({
         code: 'custom',
@@ -167,49 +175,24 @@ export function resolveOptions(
   raw: Readonly<Record<string, unknown>>,
   defaultClientId: string,
 ): ResolvedKafkaOptions {
-  const o = parseOptions('kafka', schema, raw);
-  const sasl: SASLOptions | undefined =
-    o.sasl ??
-    (url.username === undefined
-      ? undefined
-      : {
-          mechanism: o.saslMechanism ?? 'plain',
-          username: url.username,
-          password: url.password ?? '',
-        });
+  const { ssl, sasl, saslMechanism, replicationFactor, clientId, ...rest } = parseOptions(
+    'kafka',
+    schema,
+    raw,
+  );
+  const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
   return {
+    ...DEFAULTS,
+    ...(given as Partial<typeof DEFAULTS>),
     brokers: url.hosts.map((h) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port ?? 9092}`),
-    clientId: o.clientId ?? defaultClientId,
-    ssl: typeof o.ssl === 'object' ? tlsOptions(o.ssl) : (o.ssl ?? false),
-    sasl,
-    compression: o.compression ?? 'none',
-    partitions: o.partitions ?? 1,
-    replicationFactor: o.replicationFactor,
-    connectionTimeoutMs: o.connectionTimeoutMs ?? 3000,
-    requestTimeoutMs: o.requestTimeoutMs ?? 30_000,
-    retries: o.retries ?? 5,
-    sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
-    heartbeatIntervalMs: o.heartbeatIntervalMs ?? 3000,
-    rebalanceTimeoutMs: o.rebalanceTimeoutMs ?? 60_000,
-    maxWaitTimeMs: o.maxWaitTimeMs ?? 500,
-    commitIntervalMs: o.commitIntervalMs ?? 100,
-    lingerMs: o.lingerMs ?? 0,
-    batchMaxMessages: o.batchMaxMessages ?? 500,
-    batchMaxBytes: o.batchMaxBytes ?? 1_000_000,
-    maxMessageBytes: o.maxMessageBytes ?? 1_000_000,
-    groupPrefix: o.groupPrefix ?? 'omnibus',
-    logLevel: o.logLevel ?? 'warn',
-  };
-}
-
-function tlsOptions(o: { [K in keyof KafkaTlsOptions]?: KafkaTlsOptions[K] | undefined }): TlsOptions {
-  return {
-    ...(o.ca === undefined ? {} : { ca: typeof o.ca === 'string' ? o.ca : [...o.ca] }),
-    ...(o.cert === undefined ? {} : { cert: o.cert }),
-    ...(o.key === undefined ? {} : { key: o.key }),
-    ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }),
-    ...(o.servername === undefined ? {} : { servername: o.servername }),
-    ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }),
+    clientId: clientId ?? defaultClientId,
+    ssl: ssl ?? false,
+    sasl:
+      sasl ??
+      (url.username === undefined
+        ? undefined
+        : { mechanism: saslMechanism ?? 'plain', username: url.username, password: url.password ?? '' }),
+    replicationFactor,
   };
 }
 

@@ -7,9 +7,8 @@
  */
 import { type ResolvedReadFrom, ValidationError } from '@omnibus/core';
 import type { Admin } from 'kafkajs';
-import { watermarks } from './topics.js';
 
-export interface StartPositions {
+interface StartPositions {
   /** For partitions without a committed offset and without a seed. */
   readonly fromBeginning: boolean;
   readonly seeds: ReadonlyMap<number, number>;
@@ -34,8 +33,8 @@ export async function startPositions(
   const seeds = new Map<number, number>();
   switch (from.kind) {
     case 'latest': {
-      for (const [partition, { high }] of await watermarks(admin, topic)) {
-        if (wanted(partition)) seeds.set(partition, high);
+      for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+        if (wanted(partition)) seeds.set(partition, Number(high));
       }
       return { fromBeginning: false, seeds };
     }
@@ -59,11 +58,6 @@ export async function startPositions(
       return { fromBeginning: true, seeds };
     }
   }
-}
-
-/** The latest offsets: where a new topic subscription starts. */
-export function latest(admin: Admin, topic: string, groupId: string | undefined): Promise<StartPositions> {
-  return startPositions(admin, topic, 0, { kind: 'latest' }, groupId);
 }
 
 async function uncommitted(admin: Admin, groupId: string, topic: string): Promise<Set<number>> {

@@ -7,23 +7,15 @@
  * of one partition are written in the order they were sent.
  */
 import { ConnectionError } from '@omnibus/core';
-import type { CompressionTypes, Producer, RecordMetadata } from 'kafkajs';
+import type { Producer, RecordMetadata } from 'kafkajs';
 import kafkajs from 'kafkajs';
-import { publishError } from './errors.js';
+import { publishError, rootCause } from './errors.js';
+import type { ResolvedKafkaOptions } from './options.js';
 import type { OutgoingRecord } from './record.js';
 
-export interface Produced {
+interface Produced {
   readonly partition: number;
   readonly offset: number;
-}
-
-export interface BatchOptions {
-  readonly lingerMs: number;
-  readonly maxMessages: number;
-  readonly maxBytes: number;
-  readonly compression: 'none' | 'gzip';
-  /** Broker-side wait for the in-sync replicas' acknowledgements. */
-  readonly ackTimeoutMs: number;
 }
 
 interface Item {
@@ -36,6 +28,7 @@ interface Item {
 
 const { CompressionTypes: Compression, Partitioners } = kafkajs;
 const keyed = Partitioners.DefaultPartitioner();
+const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
 const metadataCache = new Map<number, { partitionId: number; leader: number }[]>();
 
 /** The partition Kafka's Java client would pick for `key` (murmur2), so other clients agree. */
@@ -52,14 +45,24 @@ export function partitionForKey(key: string, partitions: number): number {
   });
 }
 
+interface TopicQueue {
+  partitions: number;
+  pending: Item[];
+  bytes: number;
+  inFlight: boolean;
+  scheduled: boolean;
+  stickyPartition: number;
+  idle: (() => void)[];
+}
+
 export class BatchingProducer {
-  private readonly topics = new Map<string, TopicBatch>();
+  private readonly topics = new Map<string, TopicQueue>();
   /** Requests sent, for tests and benchmarks. */
   requests = 0;
 
   constructor(
     private readonly producer: Producer,
-    private readonly options: BatchOptions,
+    private readonly options: ResolvedKafkaOptions,
   ) {}
 
   /**
@@ -67,121 +70,97 @@ export class BatchingProducer {
    * (`sticky`) goes to the partition its batch is given.
    */
   send(topic: string, partitions: number, record: OutgoingRecord, sticky: boolean): Promise<Produced> {
-    let batch = this.topics.get(topic);
-    if (batch === undefined) {
-      batch = new TopicBatch(topic, this);
-      this.topics.set(topic, batch);
+    let q = this.topics.get(topic);
+    if (q === undefined) {
+      const stickyPartition = Math.floor(Math.random() * 1_000_000);
+      q = { partitions, pending: [], bytes: 0, inFlight: false, scheduled: false, stickyPartition, idle: [] };
+      this.topics.set(topic, q);
     }
-    batch.partitions = partitions;
+    q.partitions = partitions;
+    const queue = q;
     return new Promise<Produced>((resolve, reject) => {
-      batch.add({ record, sticky, resolve, reject });
+      queue.pending.push({ record, sticky, resolve, reject });
+      queue.bytes += record.size;
+      if (queue.inFlight) return;
+      if (
+        queue.pending.length >= this.options.batchMaxMessages ||
+        queue.bytes >= this.options.batchMaxBytes
+      ) {
+        void this.run(topic, queue);
+      } else if (!queue.scheduled) {
+        queue.scheduled = true;
+        const fire = () => {
+          queue.scheduled = false;
+          void this.run(topic, queue);
+        };
+        // setImmediate gathers everything sent in this tick (e.g. Promise.all over many sends).
+        if (this.options.lingerMs > 0) setTimeout(fire, this.options.lingerMs);
+        else setImmediate(fire);
+      }
     });
   }
 
   /** Resolves when every queued record has been answered. */
   async flush(): Promise<void> {
-    await Promise.all([...this.topics.values()].map((batch) => batch.drained()));
+    await Promise.all(
+      [...this.topics.values()].map((q) =>
+        q.inFlight || q.pending.length > 0 ? new Promise<void>((resolve) => q.idle.push(resolve)) : undefined,
+      ),
+    );
   }
 
-  /** @internal */
-  get config(): BatchOptions {
-    return this.options;
-  }
-
-  /** @internal */
-  request(topic: string, records: readonly OutgoingRecord[]): Promise<RecordMetadata[]> {
-    this.requests++;
-    return this.producer.send({
-      topic,
-      messages: records.map((r) => r.message),
-      acks: -1,
-      timeout: this.options.ackTimeoutMs,
-      compression:
-        this.options.compression === 'gzip'
-          ? (Compression.GZIP as CompressionTypes)
-          : (Compression.None as CompressionTypes),
-    });
-  }
-}
-
-class TopicBatch {
-  partitions = 1;
-  private pending: Item[] = [];
-  private pendingBytes = 0;
-  private inFlight = false;
-  private scheduled = false;
-  private stickyPartition = Math.floor(Math.random() * 1_000_000);
-  private idle: (() => void)[] = [];
-
-  constructor(
-    private readonly topic: string,
-    private readonly owner: BatchingProducer,
-  ) {}
-
-  add(item: Item): void {
-    this.pending.push(item);
-    this.pendingBytes += item.record.size;
-    if (this.inFlight) return;
-    const { maxMessages, maxBytes } = this.owner.config;
-    if (this.pending.length >= maxMessages || this.pendingBytes >= maxBytes) this.run();
-    else this.schedule();
-  }
-
-  drained(): Promise<void> {
-    if (!this.inFlight && this.pending.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    const linger = this.owner.config.lingerMs;
-    const fire = () => {
-      this.scheduled = false;
-      this.run();
-    };
-    // setImmediate gathers everything sent in this tick (e.g. Promise.all over many sends).
-    if (linger > 0) setTimeout(fire, linger);
-    else setImmediate(fire);
-  }
-
-  private run(): void {
-    if (this.inFlight || this.pending.length === 0) return;
-    const { maxMessages, maxBytes } = this.owner.config;
+  private async run(topic: string, q: TopicQueue): Promise<void> {
+    if (q.inFlight || q.pending.length === 0) return;
+    const { batchMaxMessages: maxMessages, batchMaxBytes: maxBytes } = this.options;
     let count = 0;
     let bytes = 0;
-    while (count < this.pending.length && count < maxMessages) {
-      const size = this.pending[count]!.record.size;
+    while (count < q.pending.length && count < maxMessages) {
+      const size = q.pending[count]!.record.size;
       if (count > 0 && bytes + size > maxBytes) break;
       bytes += size;
       count++;
     }
-    const items = this.pending.splice(0, count);
-    this.pendingBytes -= bytes;
-    const sticky = this.stickyPartition++ % this.partitions;
+    const items = q.pending.splice(0, count);
+    q.bytes -= bytes;
+    const sticky = q.stickyPartition++ % q.partitions;
     for (const item of items) if (item.sticky) item.record.message.partition = sticky;
-    this.inFlight = true;
-    this.owner
-      .request(
-        this.topic,
-        items.map((i) => i.record),
-      )
-      .then(
-        (result) => settle(items, result),
-        (error: unknown) => {
-          const failure = publishError(`sending ${items.length} message(s) to "${this.topic}"`, error);
-          for (const item of items) item.reject(failure);
-        },
-      )
-      .finally(() => {
-        this.inFlight = false;
-        if (this.pending.length > 0) {
-          // These waited while the last request was in flight: they go now, together.
-          this.run();
-          return;
-        }
-        for (const wake of this.idle.splice(0)) wake();
+    q.inFlight = true;
+    try {
+      await this.produce(topic, items);
+    } finally {
+      q.inFlight = false;
+      // What waited while the request was in flight goes now, together.
+      if (q.pending.length > 0) void this.run(topic, q);
+      else for (const wake of q.idle.splice(0)) wake();
+    }
+  }
+
+  /**
+   * One request for `items`, each settled from the answer. A batch the broker refuses as too large
+   * goes again one record at a time, so only the oversize record fails, not the valid ones with it.
+   */
+  private async produce(topic: string, items: readonly Item[]): Promise<void> {
+    this.requests++;
+    let result: RecordMetadata[];
+    try {
+      result = await this.producer.send({
+        topic,
+        messages: items.map((i) => i.record.message),
+        acks: -1,
+        // The broker's wait for the in-sync replicas' acknowledgements.
+        timeout: this.options.requestTimeoutMs,
+        compression: this.options.compression === 'gzip' ? Compression.GZIP : Compression.None,
       });
+    } catch (error) {
+      if (items.length > 1 && TOO_LARGE.has(String((rootCause(error) as { type?: unknown }).type))) {
+        for (const item of items) await this.produce(topic, [item]);
+        return;
+      }
+      const failure = publishError(`sending ${items.length} message(s) to "${topic}"`, error);
+      for (const item of items) item.reject(failure);
+      return;
+    }
+    settle(items, result);
   }
 }
 

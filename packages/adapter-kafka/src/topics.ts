@@ -7,7 +7,7 @@ import type { Logger } from '@omnibus/core';
 import type { Admin } from 'kafkajs';
 import { connectionError, isConnectionProblem } from './errors.js';
 
-export interface TopicInfo {
+interface TopicInfo {
   readonly name: string;
   readonly partitions: number;
 }
@@ -35,11 +35,6 @@ export class Topics {
     return info;
   }
 
-  /** Forgets what is known (e.g. a topic deleted behind our back). */
-  forget(name: string): void {
-    this.known.delete(name);
-  }
-
   private async provision(name: string, partitions: number): Promise<TopicInfo> {
     const replicationFactor = this.replicationFactor;
     let created: boolean;
@@ -54,7 +49,7 @@ export class Topics {
       throw connectionError(`creating topic "${name}"`, error, false);
     }
     if (created) {
-      this.logger.debug(`[omnibus] [kafka] created topic "${name}"`, { partitions, replicationFactor });
+      this.logger.debug(`created topic "${name}"`, { partitions, replicationFactor });
       return { name, partitions };
     }
     const metadata = await this.admin.fetchTopicMetadata({ topics: [name] });
@@ -63,19 +58,10 @@ export class Topics {
     const replicas = Math.max(0, ...(topic?.partitions.map((p) => p.replicas.length) ?? [0]));
     if (actual !== partitions || (replicas > 0 && replicas !== replicationFactor)) {
       this.logger.warn(
-        `[omnibus] [kafka] topic "${name}" exists with ${actual} partition(s) and replication factor ${replicas}; asked for ${partitions} and ${replicationFactor}. Using it as it is.`,
+        `topic "${name}" exists with ${actual} partition(s) and replication factor ${replicas}; asked for ${partitions} and ${replicationFactor}. Using it as it is.`,
         { topic: name, partitions: actual, replicationFactor: replicas },
       );
     }
     return { name, partitions: actual };
   }
-}
-
-/** Partition offsets of a topic: `low` is the first retained offset, `high` the next one to be written. */
-export async function watermarks(
-  admin: Admin,
-  topic: string,
-): Promise<Map<number, { low: number; high: number }>> {
-  const offsets = await admin.fetchTopicOffsets(topic);
-  return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
 }

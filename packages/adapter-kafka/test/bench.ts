@@ -5,7 +5,7 @@
  *   node --conditions=source --import tsx packages/adapter-kafka/test/bench.ts [messages] [rounds]
  */
 import { randomUUID } from 'node:crypto';
-import { type Bus, connect } from '@omnibus/core';
+import { type Bus, connect, HEADER } from '@omnibus/core';
 import kafkajs from 'kafkajs';
 import { kafka } from '../src/index.js';
 import { adapterOf, KAFKA_BROKERS, kafkaUrl, uniqueName } from './helpers.js';
@@ -43,7 +43,7 @@ async function rawBatched(headers = false): Promise<Result> {
   const message = headers
     ? () => ({
         value,
-        headers: { 'x-omnibus-id': randomUUID(), 'x-omnibus-content-type': 'text/plain; charset=utf-8' },
+        headers: { [HEADER.id]: randomUUID(), [HEADER.contentType]: 'text/plain; charset=utf-8' },
       })
     : () => ({ value });
   const start = performance.now();

@@ -10,6 +10,7 @@ import { connectKafka, KAFKA_BROKERS, kafkaAvailable, restartKafka } from './hel
 import { batchingTests } from './suites/batching.js';
 import { consumerTests } from './suites/consumer.js';
 import { crashTests } from './suites/crash.js';
+import { failureTests } from './suites/failures.js';
 import { provisioningTests } from './suites/provisioning.js';
 import { brokerLossTests, clusterSize } from './suites/reliability.js';
 
@@ -61,6 +62,7 @@ if (await kafkaAvailable()) {
   batchingTests();
   consumerTests();
   crashTests();
+  failureTests();
   brokerLossTests(await clusterSize());
 } else {
   describe.skip('kafka (broker not reachable)', () => it('skipped', () => undefined));
