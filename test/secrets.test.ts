@@ -66,7 +66,7 @@ function text(value: unknown): string {
 
 function recorder(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
-  const log = (message: string, fields?: Record<string, unknown>) => lines.push(message, text(fields));
+  const log = (fields: Record<string, unknown>, message: string) => lines.push(message, text(fields));
   return { logger: { debug: log, info: log, warn: log, error: log }, lines };
 }
 

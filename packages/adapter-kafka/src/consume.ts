@@ -236,7 +236,7 @@ export class GroupConsumer implements Subscription {
   /** Commits what was acked while still a member; offsets of unfinished (released) messages stay uncommitted. */
   private async detach(consumer: Consumer): Promise<void> {
     await this.commit(consumer, true).catch((error: unknown) =>
-      this.ctx.logger.warn(`final commit of group "${this.spec.groupId}" failed: ${explain(error)}`),
+      this.ctx.logger.warn({}, `final commit of group "${this.spec.groupId}" failed: ${explain(error)}`),
     );
     if (this.consumer === consumer) this.consumer = undefined;
     await consumer.disconnect().catch(noop);
@@ -266,6 +266,7 @@ export class GroupConsumer implements Subscription {
       ? Promise.resolve()
       : this.loadCommitted(epoch).catch((error: unknown) =>
           this.ctx.logger.debug(
+            {},
             `could not read the committed offsets of "${this.spec.groupId}": ${explain(error)}`,
           ),
         );
@@ -294,7 +295,7 @@ export class GroupConsumer implements Subscription {
     if (isConnectionProblem(error)) this.ctx.lost(error);
     const what = `consumer of "${this.spec.topic}" (group "${this.spec.groupId}") crashed: ${explain(error)}`;
     if (restart) {
-      this.ctx.logger.warn(`${what}; kafkajs restarts it`);
+      this.ctx.logger.warn({}, `${what}; kafkajs restarts it`);
     } else if (this.joining !== undefined) {
       // Before the join: the attach fails (the first one fails the subscribe, later ones back off).
       this.joining.reject(new ConnectionError(what, { adapter: 'kafka', cause: error }));
@@ -440,6 +441,7 @@ export class GroupConsumer implements Subscription {
       if (consumer === undefined) return;
       void this.commit(consumer).catch((error: unknown) =>
         this.ctx.logger.debug(
+          {},
           `commit of group "${this.spec.groupId}" failed (retried on the next ack): ${explain(error)}`,
         ),
       );

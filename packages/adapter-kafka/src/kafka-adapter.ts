@@ -304,10 +304,10 @@ class KafkaAdapter implements Adapter {
     const { message, ...fields } = entry.log;
     const text = `kafkajs ${entry.namespace}: ${message}`;
     const logger = this.context.logger;
-    if (entry.level <= LogLevel.ERROR) logger.error(text, fields);
-    else if (entry.level === LogLevel.WARN) logger.warn(text, fields);
-    else if (entry.level === LogLevel.INFO) logger.info(text, fields);
-    else logger.debug(text, fields);
+    if (entry.level <= LogLevel.ERROR) logger.error(fields, text);
+    else if (entry.level === LogLevel.WARN) logger.warn(fields, text);
+    else if (entry.level === LogLevel.INFO) logger.info(fields, text);
+    else logger.debug(fields, text);
   }
 }
 

@@ -49,7 +49,7 @@ export class Topics {
       throw connectionError(`creating topic "${name}"`, error, false);
     }
     if (created) {
-      this.logger.debug(`created topic "${name}"`, { partitions, replicationFactor });
+      this.logger.debug({ partitions, replicationFactor }, `created topic "${name}"`);
       return { name, partitions };
     }
     const metadata = await this.admin.fetchTopicMetadata({ topics: [name] });
@@ -58,8 +58,8 @@ export class Topics {
     const replicas = Math.max(0, ...(topic?.partitions.map((p) => p.replicas.length) ?? [0]));
     if (actual !== partitions || (replicas > 0 && replicas !== replicationFactor)) {
       this.logger.warn(
-        `topic "${name}" exists with ${actual} partition(s) and replication factor ${replicas}; asked for ${partitions} and ${replicationFactor}. Using it as it is.`,
         { topic: name, partitions: actual, replicationFactor: replicas },
+        `topic "${name}" exists with ${actual} partition(s) and replication factor ${replicas}; asked for ${partitions} and ${replicationFactor}. Using it as it is.`,
       );
     }
     return { name, partitions: actual };
