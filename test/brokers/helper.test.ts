@@ -1,8 +1,13 @@
 // The broker helper itself (packages/test-brokers/src/brokers.ts): env parsing, redaction, and the
 // skip-or-fail decision, against a port where nothing listens.
 import { createServer } from 'node:net';
-import { redactUrl } from '@omnibus/contract';
-import { brokerAvailable, brokerUrls, DEFAULT_BROKER_URLS, probeBroker } from '@omnibus/test-brokers';
+import {
+  brokerAvailable,
+  brokerUrls,
+  DEFAULT_BROKER_URLS,
+  probeBroker,
+  redactUrl,
+} from '@omnibus/test-brokers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 /** A loopback port that was free a moment ago. */
