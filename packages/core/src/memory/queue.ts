@@ -2,6 +2,13 @@ import { CapacityError } from '../errors.js';
 import { Deque } from './deque.js';
 import type { QueuedItem } from './types.js';
 
+/**
+ * Requeued messages come back on the next turn of the event loop, never in the same microtask run:
+ * a handler that requeues forever must not starve timers and I/O. Taken at load, so a test's fake
+ * timers (which replace the global) do not hold a requeued message until someone advances them.
+ */
+const { setImmediate: nextTurn, clearImmediate: cancelTurn } = globalThis;
+
 /** A consumer attached to a queue; `credit` is how many more deliveries it may have outstanding. */
 export interface QueueConsumer {
   credit: number;
@@ -35,6 +42,15 @@ export class MemoryQueue {
   private turn = 0;
   private nextTag = 1;
   private scheduled = false;
+  private requeued: NodeJS.Immediate | undefined;
+  /**
+   * Unkeyed messages are not kept in send order: of two unkeyed messages next to each other, the
+   * second is delivered first (a broker that spreads them over partitions, like Kafka). Keyed
+   * messages keep their order.
+   */
+  unorderedUnkeyed = false;
+  /** The message the last swap put back: it goes next. */
+  private passed: QueuedItem | undefined;
 
   constructor(
     readonly name: string,
@@ -92,18 +108,31 @@ export class MemoryQueue {
 
   /** Removes an unacked delivery; undefined when the tag is unknown (already settled, or its consumer left). */
   settle(tag: number): QueuedItem | undefined {
+    const item = this.take(tag);
+    if (item !== undefined) this.schedule();
+    return item;
+  }
+
+  /**
+   * Puts an unacked delivery back at the front without counting an attempt. It is delivered again on
+   * the next turn of the event loop, even when nothing else happens on the queue.
+   */
+  requeue(tag: number): void {
+    const item = this.take(tag);
+    if (item === undefined) return;
+    this.pushReady({ ...item, redelivered: true }, true);
+    this.requeued ??= nextTurn(() => {
+      this.requeued = undefined;
+      this.schedule();
+    });
+  }
+
+  private take(tag: number): QueuedItem | undefined {
     const entry = this.unacked.get(tag);
     if (entry === undefined) return undefined;
     this.unacked.delete(tag);
     entry.consumer.credit++;
-    this.schedule();
     return entry.item;
-  }
-
-  /** Puts an unacked delivery back at the front without counting an attempt. */
-  requeue(tag: number): void {
-    const item = this.settle(tag);
-    if (item !== undefined) this.pushReady({ ...item, redelivered: true }, true);
   }
 
   /** Drops every message and consumer (a deleted subscription). */
@@ -116,6 +145,8 @@ export class MemoryQueue {
     this.consumers = [];
     if (this.delayTimer !== undefined) clearTimeout(this.delayTimer);
     this.delayTimer = undefined;
+    if (this.requeued !== undefined) cancelTurn(this.requeued);
+    this.requeued = undefined;
   }
 
   private pushReady(item: QueuedItem, front: boolean): void {
@@ -133,11 +164,20 @@ export class MemoryQueue {
 
   private popReady(): QueuedItem | undefined {
     for (const priority of this.priorities) {
-      const item = this.levels.get(priority)!.shift();
-      if (item !== undefined) {
-        this.ready--;
-        return item;
+      const level = this.levels.get(priority)!;
+      const item = level.shift();
+      if (item === undefined) continue;
+      this.ready--;
+      if (this.unorderedUnkeyed && item !== this.passed && swappable(item)) {
+        const next = level.shift();
+        if (next !== undefined) level.unshift(swappable(next) ? item : next);
+        if (next !== undefined && swappable(next)) {
+          this.passed = item;
+          return next;
+        }
       }
+      this.passed = undefined;
+      return item;
     }
     return undefined;
   }
@@ -205,4 +245,8 @@ export class MemoryQueue {
     this.armTimer();
     this.schedule();
   }
+}
+
+function swappable(item: QueuedItem): boolean {
+  return item.message.key === undefined && !item.redelivered;
 }
