@@ -33,6 +33,7 @@ export type { DestinationKind };
 
 export interface EngineOptions<T> {
   readonly adapter: string;
+  readonly clientId: string;
   readonly kind: DestinationKind;
   readonly destination: string;
   /** The durable subscription or log group, for instrumentation. */
@@ -308,6 +309,7 @@ export class ConsumerEngine<T> implements Consumer {
   ): Promise<Next> {
     const context: ProcessContext = {
       adapter: this.o.adapter,
+      clientId: this.o.clientId,
       kind: this.o.kind,
       destination: this.o.destination,
       consumer: this.o.consumer,
@@ -438,6 +440,7 @@ export class ConsumerEngine<T> implements Consumer {
     if (settleChannel.hasSubscribers) {
       settleChannel.publish({
         adapter: this.o.adapter,
+        clientId: this.o.clientId,
         kind: this.o.kind,
         destination: this.o.destination,
         consumer: this.o.consumer,
