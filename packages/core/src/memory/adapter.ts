@@ -70,9 +70,7 @@ export function memory(defaults: MemoryOptions = {}): AdapterFactory {
       const broker = memoryBroker(target.url.hosts[0]?.host ?? 'default');
       if (options.maxQueueLength !== undefined) broker.maxQueueLength = options.maxQueueLength;
       const profile = options.profile === undefined ? undefined : memoryProfile(options.profile);
-      return new MemoryAdapter(broker, context, profile?.capabilities ?? MEMORY_CAPABILITIES, {
-        unorderedUnkeyed: profile?.unorderedUnkeyed === true,
-      });
+      return new MemoryAdapter(broker, context, profile?.capabilities ?? MEMORY_CAPABILITIES);
     },
   };
 }
@@ -91,14 +89,13 @@ class MemoryAdapter implements Adapter, MemorySession {
     private readonly broker: MemoryBroker,
     private readonly context: AdapterContext,
     readonly capabilities: Capabilities,
-    private readonly quirks: { readonly unorderedUnkeyed: boolean },
   ) {
     broker.attach(this);
   }
 
   async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
     this.assertConnected();
-    this.queue(queue.name).enqueue(fresh(message), message.delayMs ?? 0);
+    this.broker.queue(queue.name).enqueue(fresh(message), message.delayMs ?? 0);
   }
 
   async sendTo(address: string, message: OutgoingMessage): Promise<void> {
@@ -112,18 +109,11 @@ class MemoryAdapter implements Adapter, MemorySession {
     this.assertConnected();
     return this.track(
       new QueueSubscription(
-        () => ({ queue: this.queue(queue.name), address: addressOf(queue.name) }),
+        () => ({ queue: this.broker.queue(queue.name), address: addressOf(queue.name) }),
         spec.prefetch,
         deliver,
       ),
     );
-  }
-
-  /** A named queue, with this connection's profile quirks applied. */
-  private queue(name: string): MemoryQueue {
-    const queue = this.broker.queue(name);
-    if (this.quirks.unorderedUnkeyed) queue.unorderedUnkeyed = true;
-    return queue;
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
@@ -137,7 +127,6 @@ class MemoryAdapter implements Adapter, MemorySession {
       new QueueSubscription(
         () => {
           const subscription = this.broker.subscribe(topic.name, spec.pattern, spec.durable);
-          if (this.quirks.unorderedUnkeyed) subscription.queue.unorderedUnkeyed = true;
           return {
             queue: subscription.queue,
             address: addressOf(topic.name, subscription),

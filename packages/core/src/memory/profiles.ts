@@ -10,11 +10,6 @@ import { ConfigError } from '../errors.js';
 export interface MemoryProfile {
   /** What the in-memory broker reports (and so what core allows) under this profile. */
   readonly capabilities: Capabilities;
-  /**
-   * Unkeyed queue and subscription messages waiting together are not delivered in send order (a
-   * broker that spreads them over partitions). Keyed messages keep their order. @default false
-   */
-  readonly unorderedUnkeyed?: boolean;
 }
 
 const profiles = new Map<string, MemoryProfile>();

@@ -43,14 +43,6 @@ export class MemoryQueue {
   private nextTag = 1;
   private scheduled = false;
   private requeued: NodeJS.Immediate | undefined;
-  /**
-   * Unkeyed messages are not kept in send order: of two unkeyed messages next to each other, the
-   * second is delivered first (a broker that spreads them over partitions, like Kafka). Keyed
-   * messages keep their order.
-   */
-  unorderedUnkeyed = false;
-  /** The message the last swap put back: it goes next. */
-  private passed: QueuedItem | undefined;
 
   constructor(
     readonly name: string,
@@ -164,20 +156,11 @@ export class MemoryQueue {
 
   private popReady(): QueuedItem | undefined {
     for (const priority of this.priorities) {
-      const level = this.levels.get(priority)!;
-      const item = level.shift();
-      if (item === undefined) continue;
-      this.ready--;
-      if (this.unorderedUnkeyed && item !== this.passed && swappable(item)) {
-        const next = level.shift();
-        if (next !== undefined) level.unshift(swappable(next) ? item : next);
-        if (next !== undefined && swappable(next)) {
-          this.passed = item;
-          return next;
-        }
+      const item = this.levels.get(priority)!.shift();
+      if (item !== undefined) {
+        this.ready--;
+        return item;
       }
-      this.passed = undefined;
-      return item;
     }
     return undefined;
   }
@@ -245,8 +228,4 @@ export class MemoryQueue {
     this.armTimer();
     this.schedule();
   }
-}
-
-function swappable(item: QueuedItem): boolean {
-  return item.message.key === undefined && !item.redelivered;
 }
