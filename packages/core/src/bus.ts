@@ -206,6 +206,7 @@ export class BusImpl implements Bus {
     message.headers = headers;
     const context: SendContext = {
       adapter: this.adapter,
+      clientId: this.options.clientId,
       kind,
       operation,
       destination,
@@ -292,6 +293,7 @@ export class BusImpl implements Bus {
     const retry = retryPolicy(params.destination, policy);
     const engine: ConsumerEngine<T> = new ConsumerEngine<T>({
       adapter: this.adapter,
+      clientId: this.options.clientId,
       consumer: params.consumer,
       kind: params.kind,
       destination: params.destination,

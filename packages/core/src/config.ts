@@ -33,6 +33,8 @@ export type OmnibusConfig =
 export interface MemoryConfigOptions {
   /** Messages a queue (or subscription) may hold, ready, delayed and unacked together. @default 100000 */
   readonly maxQueueLength?: number;
+  /** Behave like another broker (`kafka`, `stomp-activemq`…); see `registerProfile`. @default none */
+  readonly profile?: string;
 }
 
 export interface SendBufferOptions {

@@ -65,7 +65,12 @@ export class Connection {
     const fields = error === undefined ? { state } : { state, error: error.message };
     this.logger[state === 'reconnecting' ? 'warn' : 'info'](fields, `omnibus ${state}`);
     if (connectionChannel.hasSubscribers) {
-      connectionChannel.publish({ adapter: this.adapterName, state, error } satisfies ConnectionMessage);
+      connectionChannel.publish({
+        adapter: this.adapterName,
+        clientId: this.options.clientId,
+        state,
+        error,
+      } satisfies ConnectionMessage);
     }
     for (const listener of this.listeners.state) safely(() => listener(state, error));
     for (const wake of this.stateWaiters) wake();

@@ -33,6 +33,7 @@ export type { DestinationKind };
 
 export interface EngineOptions<T> {
   readonly adapter: string;
+  readonly clientId: string;
   readonly kind: DestinationKind;
   readonly destination: string;
   /** The durable subscription or log group, for instrumentation. */
@@ -257,7 +258,11 @@ export class ConsumerEngine<T> implements Consumer {
           break;
         }
         if (!next.again) break;
-        if (this.closing || !(await delay(next.delayMs, this.stopping.signal))) {
+        // Even with no delay, wait for the next turn of the event loop: a handler that always
+        // requeues must not run in a microtask loop that starves timers and I/O.
+        const waited =
+          next.delayMs > 0 ? delay(next.delayMs, this.stopping.signal) : nextTurn(this.stopping.signal);
+        if (this.closing || !(await waited)) {
           d.release?.();
           break;
         }
@@ -308,6 +313,7 @@ export class ConsumerEngine<T> implements Consumer {
   ): Promise<Next> {
     const context: ProcessContext = {
       adapter: this.o.adapter,
+      clientId: this.o.clientId,
       kind: this.o.kind,
       destination: this.o.destination,
       consumer: this.o.consumer,
@@ -442,6 +448,7 @@ export class ConsumerEngine<T> implements Consumer {
     if (settleChannel.hasSubscribers) {
       settleChannel.publish({
         adapter: this.o.adapter,
+        clientId: this.o.clientId,
         kind: this.o.kind,
         destination: this.o.destination,
         consumer: this.o.consumer,
@@ -654,6 +661,14 @@ class ReceivedMessage<T> implements Message<T> {
 }
 
 function noop(): void {}
+
+/** Captured at load, so a test's fake timers do not hold back a message handled again at once. */
+const immediate = globalThis.setImmediate;
+
+/** Resolves on the next turn of the event loop: true, or false when `signal` is aborted by then. */
+function nextTurn(signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => immediate(() => resolve(!signal.aborted)));
+}
 
 function date(ms: number | undefined): Date | undefined {
   return ms === undefined ? undefined : new Date(ms);

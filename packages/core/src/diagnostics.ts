@@ -19,6 +19,8 @@ export type DestinationKind = 'queue' | 'topic' | 'log';
 
 export interface SendContext {
   readonly adapter: string;
+  /** The sending connection's `clientId`: tells apart buses of one process. */
+  readonly clientId: string;
   readonly kind: DestinationKind;
   readonly operation: 'send' | 'publish' | 'append';
   readonly destination: string;
@@ -38,6 +40,8 @@ export interface SendContext {
 
 export interface ProcessContext {
   readonly adapter: string;
+  /** The consuming connection's `clientId`. */
+  readonly clientId: string;
   readonly kind: DestinationKind;
   readonly destination: string;
   /** The durable subscription or the log group, when there is one. */
@@ -67,6 +71,8 @@ export type Outcome = 'ack' | 'retry' | 'deadLetter' | 'requeue';
 
 export interface SettleMessage {
   readonly adapter: string;
+  /** The consuming connection's `clientId`. */
+  readonly clientId: string;
   readonly kind: DestinationKind;
   readonly destination: string;
   readonly consumer: string | undefined;
@@ -83,6 +89,7 @@ export interface SettleMessage {
 
 export interface ConnectionMessage {
   readonly adapter: string;
+  readonly clientId: string;
   readonly state: ConnectionState;
   readonly error: Error | undefined;
 }

@@ -66,6 +66,7 @@ export {
 export { type Attached, Lifecycle, type LifecycleOptions, Lifecycles } from './lifecycle.js';
 export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapter.js';
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
+export { type MemoryProfile, memoryProfile, memoryProfiles, registerProfile } from './memory/profiles.js';
 export { OffsetTracker } from './offsets.js';
 export {
   type AdapterManifest,

@@ -1,6 +1,7 @@
 /**
  * The in-memory adapter (`memory://name`): the embedded default and the reference implementation
- * of the adapter interface. Every capability is native; it passes the whole contract suite.
+ * of the adapter interface. Every capability is native; it passes the whole contract suite. Under a
+ * profile (`memory://name?profile=kafka`) it reports that broker's capabilities instead.
  */
 import type {
   Adapter,
@@ -23,12 +24,19 @@ import { ConnectionError } from '../errors.js';
 import type { Headers, LogPosition } from '../types.js';
 import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
+import { memoryProfile } from './profiles.js';
 import type { MemoryQueue, QueueConsumer } from './queue.js';
 import type { QueuedItem, StoredMessage } from './types.js';
 
 export interface MemoryOptions {
   /** Messages one queue or subscription may hold (ready, delayed and unacked). @default 100000 */
   readonly maxQueueLength?: number;
+  /**
+   * Behave like another broker: its capabilities (what core allows) and the quirks an application
+   * would see, e.g. `kafka`, `stomp-activemq`. Profiles are registered with `registerProfile`;
+   * `@omnibus/testing` registers one per adapter. @default none: every capability native
+   */
+  readonly profile?: string;
 }
 
 export const MEMORY_CAPABILITIES: Capabilities = {
@@ -47,7 +55,9 @@ export const MEMORY_CAPABILITIES: Capabilities = {
   limits: { maxPriority: 255, maxMessageBytes: 16 * 1024 * 1024 },
 };
 
-const optionsSchema = z.object({ maxQueueLength: option.int(1).optional() }).strict();
+const optionsSchema = z
+  .object({ maxQueueLength: option.int(1).optional(), profile: z.string().min(1).optional() })
+  .strict();
 
 /** The in-memory adapter. `memory://name` picks (or creates) the broker called `name` in this process. */
 export function memory(defaults: MemoryOptions = {}): AdapterFactory {
@@ -59,7 +69,8 @@ export function memory(defaults: MemoryOptions = {}): AdapterFactory {
       const options = parseOptions('memory', optionsSchema, { ...defaults, ...target.options });
       const broker = memoryBroker(target.url.hosts[0]?.host ?? 'default');
       if (options.maxQueueLength !== undefined) broker.maxQueueLength = options.maxQueueLength;
-      return new MemoryAdapter(broker, context);
+      const profile = options.profile === undefined ? undefined : memoryProfile(options.profile);
+      return new MemoryAdapter(broker, context, profile?.capabilities ?? MEMORY_CAPABILITIES);
     },
   };
 }
@@ -71,13 +82,13 @@ interface Attachable {
 
 class MemoryAdapter implements Adapter, MemorySession {
   readonly name = 'memory';
-  readonly capabilities = MEMORY_CAPABILITIES;
   private connected = true;
   private readonly subscriptions = new Set<Attachable>();
 
   constructor(
     private readonly broker: MemoryBroker,
     private readonly context: AdapterContext,
+    readonly capabilities: Capabilities,
   ) {
     broker.attach(this);
   }

@@ -109,6 +109,23 @@ export class MemoryBroker {
     return log;
   }
 
+  /** Rebalances a consumer group of a log (see `MemoryLog.rebalanceGroup`); false when there is none. */
+  rebalance(log: string, group: string): boolean {
+    return this.logs.get(log)?.rebalanceGroup(group) ?? false;
+  }
+
+  /**
+   * Empties the broker: every queue, subscription and log goes, with its messages and consumers.
+   * For tests, once their connections are closed; a consumer still attached receives nothing more.
+   */
+  reset(): void {
+    for (const queue of this.queues.values()) queue.clear();
+    for (const subscriptions of this.topics.values()) for (const s of subscriptions.values()) s.queue.clear();
+    this.queues.clear();
+    this.topics.clear();
+    this.logs.clear();
+  }
+
   attach(session: MemorySession): void {
     this.sessions.add(session);
   }

@@ -90,6 +90,20 @@ export class MemoryLog {
     this.rebalance(group);
   }
 
+  /**
+   * A rebalance of a consumer group, as a broker makes when a member joins, leaves or stalls: every
+   * partition is revoked and assigned again, each to the next member. What was delivered but not
+   * committed is read again by its new owner. False when the group has no member.
+   */
+  rebalanceGroup(group: string): boolean {
+    const found = this.groups.get(group);
+    if (found === undefined || found.members.length === 0) return false;
+    for (const member of found.members) member.assign([]);
+    found.members.push(found.members.shift()!);
+    this.rebalance(found);
+    return true;
+  }
+
   committed(group: string, partition: number): number | undefined {
     return this.groups.get(group)?.committed.get(partition);
   }

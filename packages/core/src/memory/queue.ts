@@ -2,6 +2,13 @@ import { CapacityError } from '../errors.js';
 import { Deque } from './deque.js';
 import type { QueuedItem } from './types.js';
 
+/**
+ * Requeued messages come back on the next turn of the event loop, never in the same microtask run:
+ * a handler that requeues forever must not starve timers and I/O. Taken at load, so a test's fake
+ * timers (which replace the global) do not hold a requeued message until someone advances them.
+ */
+const { setImmediate: nextTurn, clearImmediate: cancelTurn } = globalThis;
+
 /** A consumer attached to a queue; `credit` is how many more deliveries it may have outstanding. */
 export interface QueueConsumer {
   credit: number;
@@ -35,6 +42,7 @@ export class MemoryQueue {
   private turn = 0;
   private nextTag = 1;
   private scheduled = false;
+  private requeued: NodeJS.Immediate | undefined;
 
   constructor(
     readonly name: string,
@@ -92,18 +100,31 @@ export class MemoryQueue {
 
   /** Removes an unacked delivery; undefined when the tag is unknown (already settled, or its consumer left). */
   settle(tag: number): QueuedItem | undefined {
+    const item = this.take(tag);
+    if (item !== undefined) this.schedule();
+    return item;
+  }
+
+  /**
+   * Puts an unacked delivery back at the front without counting an attempt. It is delivered again on
+   * the next turn of the event loop, even when nothing else happens on the queue.
+   */
+  requeue(tag: number): void {
+    const item = this.take(tag);
+    if (item === undefined) return;
+    this.pushReady({ ...item, redelivered: true }, true);
+    this.requeued ??= nextTurn(() => {
+      this.requeued = undefined;
+      this.schedule();
+    });
+  }
+
+  private take(tag: number): QueuedItem | undefined {
     const entry = this.unacked.get(tag);
     if (entry === undefined) return undefined;
     this.unacked.delete(tag);
     entry.consumer.credit++;
-    this.schedule();
     return entry.item;
-  }
-
-  /** Puts an unacked delivery back at the front without counting an attempt. */
-  requeue(tag: number): void {
-    const item = this.settle(tag);
-    if (item !== undefined) this.pushReady({ ...item, redelivered: true }, true);
   }
 
   /** Drops every message and consumer (a deleted subscription). */
@@ -116,6 +137,8 @@ export class MemoryQueue {
     this.consumers = [];
     if (this.delayTimer !== undefined) clearTimeout(this.delayTimer);
     this.delayTimer = undefined;
+    if (this.requeued !== undefined) cancelTurn(this.requeued);
+    this.requeued = undefined;
   }
 
   private pushReady(item: QueuedItem, front: boolean): void {
