@@ -86,5 +86,12 @@ export {
   validateSubject,
 } from './routing.js';
 export type { StandardSchemaV1 } from './schema.js';
+export {
+  hasTlsOptions,
+  resolveTls,
+  TLS_OPTION_NAMES,
+  type TlsOptions,
+  tlsOptionFields,
+} from './tls.js';
 export type * from './types.js';
 export { type HostPort, type ParsedUrl, parseUrl, redactUrl } from './url.js';

@@ -1,0 +1,92 @@
+/**
+ * TLS settings, the same on every adapter: the same option names in a URL query
+ * (`amqps://host?caFile=/etc/ca.pem`) or an object config, read and checked once here. Swapping
+ * brokers stays a change of URL, certificates included.
+ */
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { z } from 'zod';
+import { option } from './config.js';
+import { ConfigError } from './errors.js';
+
+export interface TlsOptions {
+  /** Trusted CA certificates, PEM. @default the system's */
+  readonly ca?: string | Buffer;
+  /** Client certificate, PEM. @default none */
+  readonly cert?: string | Buffer;
+  /** Client private key, PEM. @default none */
+  readonly key?: string | Buffer;
+  /** Passphrase of `key`. @default none */
+  readonly passphrase?: string;
+  /** Read `ca` from this file (handy in a URL query). @default none */
+  readonly caFile?: string;
+  /** Read `cert` from this file. @default none */
+  readonly certFile?: string;
+  /** Read `key` from this file. @default none */
+  readonly keyFile?: string;
+  /** Verify the broker's certificate and host name. Turning it off is for tests only. @default true */
+  readonly rejectUnauthorized?: boolean;
+  /** Server name for SNI and the certificate check. @default the host */
+  readonly servername?: string;
+}
+
+/** The names of the TLS options, for option lists and README checks. */
+export const TLS_OPTION_NAMES = [
+  'ca',
+  'cert',
+  'key',
+  'passphrase',
+  'caFile',
+  'certFile',
+  'keyFile',
+  'rejectUnauthorized',
+  'servername',
+] as const satisfies readonly (keyof TlsOptions)[];
+
+const pem = z.union([z.string().min(1), z.instanceof(Buffer)]);
+
+/** The zod fields of `TlsOptions`, to spread into an adapter's options schema. */
+export const tlsOptionFields = {
+  ca: pem.optional(),
+  cert: pem.optional(),
+  key: pem.optional(),
+  passphrase: z.string().optional(),
+  caFile: z.string().min(1).optional(),
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  rejectUnauthorized: option.bool().optional(),
+  servername: z.string().min(1).optional(),
+};
+
+/** True when any TLS option is set. */
+export function hasTlsOptions(options: TlsOptions): boolean {
+  return TLS_OPTION_NAMES.some((name) => options[name] !== undefined);
+}
+
+/**
+ * Node TLS options from `TlsOptions`: files read (a missing file is a `ConfigError` naming the
+ * option, never the content), verification on unless turned off.
+ */
+export function resolveTls(adapter: string, options: TlsOptions): ConnectionOptions {
+  const read = (name: 'caFile' | 'certFile' | 'keyFile', path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw new ConfigError([`${name}: cannot read "${path}" (${(error as NodeJS.ErrnoException).code})`], {
+        adapter,
+      });
+    }
+  };
+  const ca = options.ca ?? read('caFile', options.caFile);
+  const cert = options.cert ?? read('certFile', options.certFile);
+  const key = options.key ?? read('keyFile', options.keyFile);
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }),
+    ...(options.servername === undefined ? {} : { servername: options.servername }),
+    rejectUnauthorized: options.rejectUnauthorized ?? true,
+  };
+}

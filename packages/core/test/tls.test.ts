@@ -1,0 +1,34 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, hasTlsOptions, resolveTls } from '../src/index.js';
+
+describe('TLS options', () => {
+  it('reads files, keeps inline PEM, and verifies unless told not to', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omnibus-tls-'));
+    writeFileSync(join(dir, 'ca.pem'), 'CA PEM');
+    const tls = resolveTls('x', { caFile: join(dir, 'ca.pem'), cert: 'CERT', servername: 'broker' });
+    expect(tls).toEqual({
+      ca: Buffer.from('CA PEM'),
+      cert: 'CERT',
+      servername: 'broker',
+      rejectUnauthorized: true,
+    });
+    expect(resolveTls('x', { rejectUnauthorized: false }).rejectUnauthorized).toBe(false);
+    expect(hasTlsOptions({})).toBe(false);
+    expect(hasTlsOptions({ keyFile: '/k' })).toBe(true);
+  });
+
+  it('names the option whose file cannot be read', () => {
+    const error = (() => {
+      try {
+        resolveTls('rabbitmq', { keyFile: '/nonexistent/key.pem' });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/keyFile: cannot read "\/nonexistent\/key.pem" \(ENOENT\)/);
+  });
+});
