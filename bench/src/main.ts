@@ -14,6 +14,18 @@ const TARGETS: Record<string, () => Promise<Scenario[]>> = {
   kafka: async () => (await import('./kafka.js')).kafkaScenarios,
   'stomp-rabbitmq': async () => (await import('./stomp.js')).stompScenarios('rabbitmq'),
   'stomp-activemq': async () => (await import('./stomp.js')).stompScenarios('activemq'),
+  channels: async () => (await import('./tracing.js')).channelScenarios(),
+  'otel-memory': async () => (await import('./tracing.js')).tracingScenarios(memoryScenarios),
+  'otel-rabbitmq': async () =>
+    (await import('./tracing.js')).tracingScenarios((await import('./rabbitmq.js')).rabbitmqScenarios),
+  'otel-kafka': async () =>
+    (await import('./tracing.js')).tracingScenarios((await import('./kafka.js')).kafkaScenarios),
+  'otel-mqtt': async () =>
+    (await import('./tracing.js')).tracingScenarios((await import('./mqtt.js')).mqttScenarios),
+  'otel-stomp-rabbitmq': async () =>
+    (await import('./tracing.js')).tracingScenarios((await import('./stomp.js')).stompScenarios('rabbitmq')),
+  'otel-stomp-activemq': async () =>
+    (await import('./tracing.js')).tracingScenarios((await import('./stomp.js')).stompScenarios('activemq')),
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== '--');

@@ -71,8 +71,12 @@ const rawTopic: Side = {
   },
 };
 
-async function omnibusSide(kind: 'queue' | 'topic'): Promise<Runner> {
-  const bus: Bus = await connect('memory://bench-omnibus');
+/** Omnibus on memory://; `open` is `connect` of this build, or of another one (the channels bench). */
+export async function omnibusSide(
+  kind: 'queue' | 'topic',
+  open: (url: string) => Promise<Bus> = connect,
+): Promise<Runner> {
+  const bus: Bus = await open('memory://bench-omnibus');
   const counter = new Counter();
   const body = payload();
   let send: () => Promise<unknown>;
