@@ -90,6 +90,7 @@ interface SendState {
 interface ProcessState {
   readonly span: Span;
   readonly started: number;
+  readonly metricKey: string;
   readonly metricAttributes: Attributes;
   readonly settleKey: string;
 }
@@ -108,6 +109,17 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       ? propagation.extract(ROOT_CONTEXT, carrier)
       : propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
   const fields = () => (propagator === undefined ? propagation.fields() : propagator.fields());
+
+  // Metric attribute sets, one frozen object per set, found by a key made of a few strings.
+  const attributeSets = new Map<string, Attributes>();
+  const cached = (key: string, make: () => Attributes): Attributes => {
+    let attributes = attributeSets.get(key);
+    if (attributes === undefined) {
+      attributes = Object.freeze(make());
+      attributeSets.set(key, attributes);
+    }
+    return attributes;
+  };
 
   const sends = new WeakMap<object, SendState>();
   const runs = new WeakMap<object, ProcessState>();
@@ -153,9 +165,14 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
         position(attributes, c.adapter, c.position);
         state.span.setAttributes(attributes);
       }
-      const attributes = sendMetricAttributes(c);
-      if (c.error !== undefined) attributes[ATTR.errorType] = errorType(c.error);
-      m.sent.add(1, attributes);
+      const error = c.error === undefined ? '' : errorType(c.error);
+      const key = `${c.adapter}\u0000${c.operation}\u0000${c.destination}\u0000${error}`;
+      const attributes = cached(key, () => {
+        const made = sendMetricAttributes(c);
+        if (error !== '') made[ATTR.errorType] = error;
+        return made;
+      });
+      m.sent.add(key, attributes);
       m.operationDuration.record(seconds(state.started), attributes);
       state.span.end();
     },
@@ -179,12 +196,13 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       );
       const active = trace.setSpan(parent, span);
       c.scope = (run) => context.with(active, run);
-      const metricAttributes = processMetricAttributes(c);
+      const metricKey = `${c.adapter}\u0000${c.kind}\u0000${c.destination}\u0000${c.consumer ?? ''}`;
+      const metricAttributes = cached(metricKey, () => processMetricAttributes(c));
       const settleKey = keyOf(c.adapter, c.destination, c.consumer, c.id, c.attempt);
       running.set(settleKey, span);
-      runs.set(c, { span, started: performance.now(), metricAttributes, settleKey });
-      m.consumed.add(1, metricAttributes);
-      m.active.add(1, metricAttributes);
+      runs.set(c, { span, started: performance.now(), metricKey, metricAttributes, settleKey });
+      m.consumed.add(metricKey, metricAttributes);
+      m.active.add(metricKey, metricAttributes);
     },
     error(message: unknown) {
       // Settling failed (the dead-letter destination refused the copy, say): the broker keeps it.
@@ -201,16 +219,19 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       runs.delete(c);
       running.delete(state.settleKey);
       const { span } = state;
-      const attributes = { ...state.metricAttributes };
+      let attributes = state.metricAttributes;
       const failed = c.error ?? (c.outcome === 'retry' || c.outcome === 'deadLetter' ? c.failure : undefined);
       if (c.error !== undefined || c.outcome === 'retry' || c.outcome === 'deadLetter') {
         const type = errorType(failed);
-        attributes[ATTR.errorType] = type;
+        attributes = cached(`${state.metricKey}\u0000${type}`, () => ({
+          ...state.metricAttributes,
+          [ATTR.errorType]: type,
+        }));
         span.setAttribute(ATTR.errorType, type);
         if (c.failure !== undefined && c.error === undefined) span.recordException(asException(c.failure));
         span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(failed ?? c.outcome) });
       }
-      m.active.add(-1, state.metricAttributes);
+      m.active.add(state.metricKey, state.metricAttributes, -1);
       m.processDuration.record(seconds(state.started), attributes);
       span.end();
     },
@@ -219,15 +240,19 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
   const settle = (message: unknown) => {
     const s = message as SettleMessage;
     const span = running.get(keyOf(s.adapter, s.destination, s.consumer, s.id, s.attempt));
-    const attributes: Attributes = {
-      [ATTR.system]: messagingSystem(s.adapter),
-      [ATTR.destination]: s.destination,
-    };
-    if (s.consumer !== undefined) {
-      attributes[s.kind === 'topic' ? ATTR.subscription : ATTR.consumerGroup] = s.consumer;
+    if (s.outcome === 'retry' || s.outcome === 'deadLetter') {
+      const key = `settle\u0000${s.adapter}\u0000${s.kind}\u0000${s.destination}\u0000${s.consumer ?? ''}`;
+      const attributes = cached(key, () => {
+        const made: Attributes = {
+          [ATTR.system]: messagingSystem(s.adapter),
+          [ATTR.destination]: s.destination,
+        };
+        if (s.consumer !== undefined)
+          made[s.kind === 'topic' ? ATTR.subscription : ATTR.consumerGroup] = s.consumer;
+        return made;
+      });
+      (s.outcome === 'retry' ? m.retried : m.deadLettered).add(key, attributes);
     }
-    if (s.outcome === 'retry') m.retried.add(1, attributes);
-    if (s.outcome === 'deadLetter') m.deadLettered.add(1, attributes);
     if (span === undefined) return;
     const event: Attributes = {
       [ATTR.operationType]: 'settle',
