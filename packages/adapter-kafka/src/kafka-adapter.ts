@@ -41,6 +41,11 @@ import { toRecord } from './record.js';
 import { Topics } from './topics.js';
 
 const { Kafka: KafkaClient, logLevel: LogLevel, Partitioners } = kafkajs;
+const LEVELS: Partial<Record<number, 'error' | 'warn' | 'info'>> = {
+  [LogLevel.ERROR]: 'error',
+  [LogLevel.WARN]: 'warn',
+  [LogLevel.INFO]: 'info',
+};
 const EARLIEST: ResolvedReadFrom = { kind: 'earliest' };
 const LATEST: ResolvedReadFrom = { kind: 'latest' };
 
@@ -94,7 +99,8 @@ class KafkaAdapter implements Adapter {
   private readonly consumers = new Set<GroupConsumer>();
   private readonly consumerContext: ConsumerContext;
   private topics: Topics | undefined;
-  private probeAdmin: Admin | undefined;
+  /** For the probe: short timeouts and no retries, so an unreachable cluster is noticed at once. */
+  private readonly probeAdmin: Admin;
   private closed = false;
 
   constructor(
@@ -127,6 +133,14 @@ class KafkaAdapter implements Adapter {
       logCreator: () => (entry) => this.log(entry),
     });
     this.admin = this.kafka.admin({ retry: retryOptions(options) });
+    this.probeAdmin = new KafkaClient({
+      ...clientConfig(options),
+      clientId: `${options.clientId}-probe`,
+      connectionTimeout: 1000,
+      requestTimeout: 2000,
+      retry: { retries: 0 },
+      logLevel: LogLevel.NOTHING,
+    }).admin({ retry: { retries: 0 } });
     this.consumerContext = {
       kafka: this.kafka,
       admin: this.admin,
@@ -210,7 +224,7 @@ class KafkaAdapter implements Adapter {
     await Promise.allSettled([
       this.producer.disconnect(),
       this.admin.disconnect(),
-      this.probeAdmin?.disconnect(),
+      this.probeAdmin.disconnect(),
     ]);
   }
 
@@ -245,12 +259,9 @@ class KafkaAdapter implements Adapter {
     const actual = await this.ensure(topic, partitions);
     const partition = message.key === undefined ? 0 : partitionForKey(message.key, actual);
     const record = toRecord(message, partition);
-    try {
-      return await this.batcher.send(topic, actual, record, message.key === undefined);
-    } catch (error) {
-      if (error instanceof ConnectionError) this.recovery.lost(error);
-      throw error;
-    }
+    return this.guard(`sending to "${topic}"`, () =>
+      this.batcher.send(topic, actual, record, message.key === undefined),
+    );
   }
 
   private ensure(topic: string, partitions: number) {
@@ -279,17 +290,6 @@ class KafkaAdapter implements Adapter {
 
   /** One metadata request without retries: does the cluster answer? */
   private async probe(): Promise<void> {
-    if (this.probeAdmin === undefined) {
-      const client = new KafkaClient({
-        ...clientConfig(this.options),
-        clientId: `${this.options.clientId}-probe`,
-        connectionTimeout: 1000,
-        requestTimeout: 2000,
-        retry: { retries: 0 },
-        logLevel: LogLevel.NOTHING,
-      });
-      this.probeAdmin = client.admin({ retry: { retries: 0 } });
-    }
     try {
       await this.probeAdmin.connect();
       await this.probeAdmin.describeCluster();
@@ -301,12 +301,7 @@ class KafkaAdapter implements Adapter {
 
   private log(entry: LogEntry): void {
     const { message, ...fields } = entry.log;
-    const text = `kafkajs ${entry.namespace}: ${message}`;
-    const logger = this.context.logger;
-    if (entry.level <= LogLevel.ERROR) logger.error(fields, text);
-    else if (entry.level === LogLevel.WARN) logger.warn(fields, text);
-    else if (entry.level === LogLevel.INFO) logger.info(fields, text);
-    else logger.debug(fields, text);
+    this.context.logger[LEVELS[entry.level] ?? 'debug'](fields, `kafkajs ${entry.namespace}: ${message}`);
   }
 }
 
