@@ -73,24 +73,14 @@ export interface GroupConsumerSpec {
 const DELIVERED = /^omnibus:delivered=(\d+)$/;
 const noop = () => undefined;
 
-class PartitionState {
+interface PartitionState {
+  readonly partition: number;
   readonly tracker: OffsetTracker;
-  /** Next offset to hand out; anything below was handed out in this epoch. */
-  next: number;
-  /** Highest offset handed out in this epoch. */
-  high = -1;
+  /** Highest offset handed out in this epoch; anything at or below it is not handed out again. */
+  high: number;
+  /** Committed offset, and the highest `delivered` mark committed. */
   committed: number;
-  committedMark = -1;
-
-  constructor(
-    readonly partition: number,
-    start: number,
-    committed: number,
-  ) {
-    this.tracker = new OffsetTracker(start);
-    this.next = start;
-    this.committed = committed;
-  }
+  committedMark: number;
 }
 
 export class GroupConsumer implements Subscription {
@@ -309,8 +299,8 @@ export class GroupConsumer implements Subscription {
     for (const topic of event.payload.topics) {
       if (topic.topic !== this.spec.topic) continue;
       for (const p of topic.partitions) {
-        const offset = Number(String(p.offset));
-        if (this.pendingSeeds.get(p.partition) !== undefined) this.pendingSeeds.delete(p.partition);
+        const offset = Number(p.offset);
+        this.pendingSeeds.delete(p.partition);
         const state = this.states.get(p.partition);
         if (state !== undefined && offset > state.committed) state.committed = offset;
       }
@@ -335,10 +325,10 @@ export class GroupConsumer implements Subscription {
       let state = this.states.get(partition);
       if (state === undefined) {
         const committed = this.committedAtJoin.get(partition)?.offset ?? -1;
-        state = new PartitionState(partition, offset, committed);
+        state = { partition, tracker: new OffsetTracker(offset), high: -1, committed, committedMark: -1 };
         this.states.set(partition, state);
       }
-      if (offset < state.next) {
+      if (offset <= state.high) {
         resolveOffset(message.offset);
         continue;
       }
@@ -346,7 +336,6 @@ export class GroupConsumer implements Subscription {
         return;
       }
       state.tracker.delivered(offset);
-      state.next = offset + 1;
       state.high = offset;
       resolveOffset(message.offset);
       const record = fromRecord(message);

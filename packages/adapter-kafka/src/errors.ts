@@ -45,13 +45,7 @@ export function explain(error: unknown): string {
 
 export function publishError(what: string, error: unknown): Error {
   if (isOmnibusError(error)) return error;
-  if (isConnectionProblem(error)) {
-    return new ConnectionError(`${what}: ${explain(error)}`, {
-      adapter: 'kafka',
-      cause: error,
-      retriable: true,
-    });
-  }
+  if (isConnectionProblem(error)) return connectionError(what, error);
   return new PublishError(`${what}: ${explain(error)}`, { adapter: 'kafka', cause: error });
 }
 

@@ -6,7 +6,7 @@ import { kafka } from './kafka-adapter.js';
 import type { KafkaOptions } from './options.js';
 
 export { KAFKA_CAPABILITIES, kafka } from './kafka-adapter.js';
-export type { KafkaOptions, KafkaTlsOptions, SaslMechanism } from './options.js';
+export type { KafkaOptions, SaslMechanism } from './options.js';
 
 declare module '@omnibus/core' {
   interface AdapterConfigs {

@@ -22,6 +22,7 @@ import {
   type OutgoingMessage,
   type QueueSpec,
   type ReadSpec,
+  Recovery,
   type ResolvedReadFrom,
   type SubjectMatcher,
   type Subscription,
@@ -32,7 +33,7 @@ import type { Admin, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { type ConsumerContext, GroupConsumer, type GroupConsumerSpec } from './consume.js';
 import { connectionError, isConnectionProblem } from './errors.js';
-import { ConnectionMonitor } from './monitor.js';
+import { watchedSockets } from './monitor.js';
 import { type KafkaOptions, type ResolvedKafkaOptions, resolveOptions, retryOptions } from './options.js';
 import { startPositions } from './positions.js';
 import { BatchingProducer, partitionForKey } from './producer.js';
@@ -40,6 +41,11 @@ import { toRecord } from './record.js';
 import { Topics } from './topics.js';
 
 const { Kafka: KafkaClient, logLevel: LogLevel, Partitioners } = kafkajs;
+const LEVELS: Partial<Record<number, 'error' | 'warn' | 'info'>> = {
+  [LogLevel.ERROR]: 'error',
+  [LogLevel.WARN]: 'warn',
+  [LogLevel.INFO]: 'info',
+};
 const EARLIEST: ResolvedReadFrom = { kind: 'earliest' };
 const LATEST: ResolvedReadFrom = { kind: 'latest' };
 
@@ -89,11 +95,12 @@ class KafkaAdapter implements Adapter {
   private readonly admin: Admin;
   private readonly producer: Producer;
   private readonly batcher: BatchingProducer;
-  private readonly monitor: ConnectionMonitor;
+  private readonly recovery: Recovery;
   private readonly consumers = new Set<GroupConsumer>();
   private readonly consumerContext: ConsumerContext;
   private topics: Topics | undefined;
-  private probeAdmin: Admin | undefined;
+  /** For the probe: short timeouts and no retries, so an unreachable cluster is noticed at once. */
+  private readonly probeAdmin: Admin;
   private closed = false;
 
   constructor(
@@ -104,9 +111,16 @@ class KafkaAdapter implements Adapter {
       ...KAFKA_CAPABILITIES,
       limits: { maxMessageBytes: options.maxMessageBytes },
     };
-    this.monitor = new ConnectionMonitor({
+    this.recovery = new Recovery({
       probe: () => this.probe(),
-      onDown: (error) => context.setState('reconnecting', error),
+      onDown: (cause) =>
+        context.setState(
+          'reconnecting',
+          new ConnectionError(`lost the connection to the Kafka cluster: ${cause.message}`, {
+            adapter: 'kafka',
+            cause,
+          }),
+        ),
       onUp: () => context.setState('connected'),
     });
     this.kafka = new KafkaClient({
@@ -114,18 +128,26 @@ class KafkaAdapter implements Adapter {
       connectionTimeout: options.connectionTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
       retry: retryOptions(options),
-      socketFactory: this.monitor.socketFactory,
+      socketFactory: watchedSockets((error) => this.recovery.lost(error)),
       logLevel: LogLevel[options.logLevel.toUpperCase() as Uppercase<typeof options.logLevel>],
       logCreator: () => (entry) => this.log(entry),
     });
     this.admin = this.kafka.admin({ retry: retryOptions(options) });
+    this.probeAdmin = new KafkaClient({
+      ...clientConfig(options),
+      clientId: `${options.clientId}-probe`,
+      connectionTimeout: 1000,
+      requestTimeout: 2000,
+      retry: { retries: 0 },
+      logLevel: LogLevel.NOTHING,
+    }).admin({ retry: { retries: 0 } });
     this.consumerContext = {
       kafka: this.kafka,
       admin: this.admin,
       options,
       logger: context.logger,
       reportError: (error) => context.reportError(error),
-      lost: (error) => this.monitor.lost(error),
+      lost: (error) => this.recovery.lost(error),
     };
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: false,
@@ -186,32 +208,23 @@ class KafkaAdapter implements Adapter {
   read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
     // A group is scoped to its log: kafkajs assigns a group's partitions as if every member read the
     // leader's topics, so one Kafka group shared by readers of different logs would starve some.
-    const groupId =
-      spec.group === undefined
-        ? `${this.options.groupPrefix}.reader.${log.name}.${randomBytes(6).toString('hex')}`
-        : `${this.options.groupPrefix}.log.${log.name}.${spec.group}`;
-    return this.open(
-      'log',
-      log.name,
-      log.partitions,
-      groupId,
-      spec.group === undefined,
-      spec.from,
-      spec,
-      deliver,
-    );
+    const throwaway = spec.group === undefined;
+    const groupId = throwaway
+      ? `${this.options.groupPrefix}.reader.${log.name}.${randomBytes(6).toString('hex')}`
+      : `${this.options.groupPrefix}.log.${log.name}.${spec.group}`;
+    return this.open('log', log.name, log.partitions, groupId, throwaway, spec.from, spec, deliver);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.monitor.close();
+    this.recovery.close();
     await Promise.allSettled([...this.consumers].map((c) => c.close()));
     await this.batcher.flush().catch(() => undefined);
     await Promise.allSettled([
       this.producer.disconnect(),
       this.admin.disconnect(),
-      this.probeAdmin?.disconnect(),
+      this.probeAdmin.disconnect(),
     ]);
   }
 
@@ -227,9 +240,9 @@ class KafkaAdapter implements Adapter {
     deliver: Deliver,
     filter?: SubjectMatcher,
   ): Promise<Subscription> {
-    const info = await this.ensure(topic, partitions);
+    const actual = await this.ensure(topic, partitions);
     const start = await this.guard(`opening "${topic}"`, () =>
-      startPositions(this.admin, topic, info.partitions, from, throwaway ? undefined : groupId),
+      startPositions(this.admin, topic, actual, from, throwaway ? undefined : groupId),
     );
     const consumer = new GroupConsumer(
       this.consumerContext,
@@ -243,15 +256,12 @@ class KafkaAdapter implements Adapter {
   }
 
   private async produce(topic: string, partitions: number, message: OutgoingMessage): Promise<LogPosition> {
-    const info = await this.ensure(topic, partitions);
-    const partition = message.key === undefined ? 0 : partitionForKey(message.key, info.partitions);
+    const actual = await this.ensure(topic, partitions);
+    const partition = message.key === undefined ? 0 : partitionForKey(message.key, actual);
     const record = toRecord(message, partition);
-    try {
-      return await this.batcher.send(topic, info.partitions, record, message.key === undefined);
-    } catch (error) {
-      if (error instanceof ConnectionError) this.monitor.lost(error);
-      throw error;
-    }
+    return this.guard(`sending to "${topic}"`, () =>
+      this.batcher.send(topic, actual, record, message.key === undefined),
+    );
   }
 
   private ensure(topic: string, partitions: number) {
@@ -266,12 +276,12 @@ class KafkaAdapter implements Adapter {
       return await operation();
     } catch (error) {
       if (error instanceof ConnectionError) {
-        if (error.retriable) this.monitor.lost(error);
+        if (error.retriable) this.recovery.lost(error);
         throw error;
       }
       if (isConnectionProblem(error)) {
         const wrapped = connectionError(what, error);
-        this.monitor.lost(wrapped);
+        this.recovery.lost(wrapped);
         throw wrapped;
       }
       throw error;
@@ -280,17 +290,6 @@ class KafkaAdapter implements Adapter {
 
   /** One metadata request without retries: does the cluster answer? */
   private async probe(): Promise<void> {
-    if (this.probeAdmin === undefined) {
-      const client = new KafkaClient({
-        ...clientConfig(this.options),
-        clientId: `${this.options.clientId}-probe`,
-        connectionTimeout: 1000,
-        requestTimeout: 2000,
-        retry: { retries: 0 },
-        logLevel: LogLevel.NOTHING,
-      });
-      this.probeAdmin = client.admin({ retry: { retries: 0 } });
-    }
     try {
       await this.probeAdmin.connect();
       await this.probeAdmin.describeCluster();
@@ -302,12 +301,7 @@ class KafkaAdapter implements Adapter {
 
   private log(entry: LogEntry): void {
     const { message, ...fields } = entry.log;
-    const text = `kafkajs ${entry.namespace}: ${message}`;
-    const logger = this.context.logger;
-    if (entry.level <= LogLevel.ERROR) logger.error(fields, text);
-    else if (entry.level === LogLevel.WARN) logger.warn(fields, text);
-    else if (entry.level === LogLevel.INFO) logger.info(fields, text);
-    else logger.debug(fields, text);
+    this.context.logger[LEVELS[entry.level] ?? 'debug'](fields, `kafkajs ${entry.namespace}: ${message}`);
   }
 }
 

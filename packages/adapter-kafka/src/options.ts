@@ -1,31 +1,27 @@
 /**
  * Options of the Kafka adapter: from the URL's query (`kafka://h1:9092,h2:9092?partitions=3`) or the
- * object config (`{ adapter: 'kafka', url, sasl, ssl }`), validated with zod, every problem at once.
+ * object config (`{ adapter: 'kafka', url, sasl, caFile }`), validated with zod, every problem at once.
  */
-import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { option, type ParsedUrl, parseOptions } from '@omnibus/core';
+import {
+  hasTlsOptions,
+  option,
+  type ParsedUrl,
+  parseOptions,
+  resolveTls,
+  type TlsOptions,
+  tlsOptionFields,
+} from '@omnibus/core';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import { z } from 'zod';
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 
-/** TLS settings (PEM strings); `ssl: true` uses the system's trusted CAs. */
-export interface KafkaTlsOptions {
-  readonly ca?: string | readonly string[];
-  readonly cert?: string;
-  readonly key?: string;
-  readonly passphrase?: string;
-  readonly servername?: string;
-  /** @default true */
-  readonly rejectUnauthorized?: boolean;
-}
-
-/** Options of the Kafka adapter (kafkajs 2.2.4). */
-export interface KafkaOptions {
+/** Options of the Kafka adapter (kafkajs 2.2.4). The TLS options are core's, the same on every adapter. */
+export interface KafkaOptions extends TlsOptions {
   /** Client id sent to the brokers (shows in their logs and quotas). @default the bus `clientId` */
   readonly clientId?: string;
-  /** TLS: `true`, or certificates. @default false */
-  readonly ssl?: boolean | KafkaTlsOptions;
+  /** TLS with the system's trusted CAs; Kafka URLs have no TLS scheme. Any TLS option turns it on too. @default false */
+  readonly tls?: boolean;
   /** SASL credentials. Credentials in the URL (`kafka://user:pass@host`) fill this in too. @default none */
   readonly sasl?: {
     readonly mechanism: SaslMechanism;
@@ -72,127 +68,79 @@ export interface KafkaOptions {
   readonly logLevel?: 'nothing' | 'error' | 'warn' | 'info' | 'debug';
 }
 
-const DEFAULTS = {
-  compression: 'none',
-  partitions: 1,
-  connectionTimeoutMs: 3000,
-  requestTimeoutMs: 30_000,
-  retries: 5,
-  sessionTimeoutMs: 30_000,
-  heartbeatIntervalMs: 3000,
-  rebalanceTimeoutMs: 60_000,
-  joinTimeoutMs: 25_000,
-  maxWaitTimeMs: 500,
-  commitIntervalMs: 100,
-  lingerMs: 0,
-  batchMaxMessages: 500,
-  batchMaxBytes: 1_000_000,
-  maxMessageBytes: 1_000_000,
-  groupPrefix: 'omnibus',
-  logLevel: 'warn',
-} as const satisfies KafkaOptions;
-
-export type ResolvedKafkaOptions = Required<
-  Omit<KafkaOptions, 'ssl' | 'sasl' | 'saslMechanism' | 'replicationFactor'>
-> & {
-  readonly brokers: string[];
-  readonly ssl: boolean | TlsOptions;
-  readonly sasl: SASLOptions | undefined;
-  readonly replicationFactor: number | undefined;
-};
+export type ResolvedKafkaOptions = ReturnType<typeof resolveOptions>;
 
 const mechanism = z.enum(['plain', 'scram-sha-256', 'scram-sha-512']);
-const pem = z.string().min(1);
+const name = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"');
 
 const schema = z
   .object({
-    clientId: z
-      .string()
-      .min(1)
-      .max(200)
-      .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"')
-      .optional(),
-    ssl: z
-      .union([
-        option.bool(),
-        z
-          .object({
-            ca: z.union([pem, z.array(pem)]).optional(),
-            cert: pem.optional(),
-            key: pem.optional(),
-            passphrase: z.string().optional(),
-            servername: z.string().min(1).optional(),
-            rejectUnauthorized: z.boolean().optional(),
-          })
-          .strict(),
-      ])
-      .optional(),
+    clientId: name(200).optional(),
+    tls: option.bool().optional(),
+    ...tlsOptionFields,
     sasl: z
       .object({ mechanism, username: z.string().min(1), password: z.string() })
       .strict()
       .optional(),
-    saslMechanism: mechanism.optional(),
-    compression: z.enum(['none', 'gzip']).optional(),
-    partitions: option.int(1).max(10_000).optional(),
+    saslMechanism: mechanism.default('plain'),
+    compression: z.enum(['none', 'gzip']).default('none'),
+    partitions: option.int(1).max(10_000).default(1),
     replicationFactor: option.int(1).max(100).optional(),
-    connectionTimeoutMs: option.ms().optional(),
-    requestTimeoutMs: option.ms().optional(),
-    retries: option.int(0).max(100).optional(),
-    sessionTimeoutMs: option.ms().optional(),
-    heartbeatIntervalMs: option.ms().optional(),
-    rebalanceTimeoutMs: option.ms().optional(),
-    joinTimeoutMs: option.ms().optional(),
-    maxWaitTimeMs: option.ms().optional(),
-    commitIntervalMs: option.int(0).optional(),
-    lingerMs: option.int(0).max(60_000).optional(),
-    batchMaxMessages: option.int(1).max(100_000).optional(),
-    batchMaxBytes: option.int(1024).optional(),
-    maxMessageBytes: option.int(1025).optional(),
-    groupPrefix: z
-      .string()
-      .min(1)
-      .max(40)
-      .regex(/^[A-Za-z0-9._-]+$/, 'use letters, digits, ".", "_" and "-"')
-      .optional(),
-    logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).optional(),
+    connectionTimeoutMs: option.ms().default(3000),
+    requestTimeoutMs: option.ms().default(30_000),
+    retries: option.int(0).max(100).default(5),
+    sessionTimeoutMs: option.ms().default(30_000),
+    heartbeatIntervalMs: option.ms().default(3000),
+    rebalanceTimeoutMs: option.ms().default(60_000),
+    joinTimeoutMs: option.ms().default(25_000),
+    maxWaitTimeMs: option.ms().default(500),
+    commitIntervalMs: option.int(0).default(100),
+    lingerMs: option.int(0).max(60_000).default(0),
+    batchMaxMessages: option.int(1).max(100_000).default(500),
+    batchMaxBytes: option.int(1024).default(1_000_000),
+    maxMessageBytes: option.int(1025).default(1_000_000),
+    groupPrefix: name(40).default('omnibus'),
+    logLevel: z.enum(['nothing', 'error', 'warn', 'info', 'debug']).default('warn'),
   })
   .strict()
   .superRefine((o, ctx) => {
-    const session = o.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs;
-    const heartbeat = o.heartbeatIntervalMs ?? DEFAULTS.heartbeatIntervalMs;
-    if (heartbeat >= session) {
+    if (o.heartbeatIntervalMs >= o.sessionTimeoutMs) {
       ctx.addIssue({
         code: 'custom',
         path: ['heartbeatIntervalMs'],
-        message: `must be lower than sessionTimeoutMs (${session}); about a third of it is usual`,
+        message: `must be lower than sessionTimeoutMs (${o.sessionTimeoutMs}); about a third of it is usual`,
       });
     }
   });
+
+/** Every option name, for the README check. */
+export const OPTION_NAMES = Object.keys(schema.shape);
 
 /** Validates the raw options and merges in what the URL carries (hosts, credentials). */
 export function resolveOptions(
   url: ParsedUrl,
   raw: Readonly<Record<string, unknown>>,
   defaultClientId: string,
-): ResolvedKafkaOptions {
-  const { ssl, sasl, saslMechanism, replicationFactor, clientId, ...rest } = parseOptions(
-    'kafka',
-    schema,
-    raw,
-  );
-  const given = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+) {
+  const o = parseOptions('kafka', schema, raw);
+  // zod types an unset option as `undefined`, which exactOptionalPropertyTypes tells apart from absent.
+  const tls = o as TlsOptions;
+  const sasl: SASLOptions | undefined =
+    o.sasl ??
+    (url.username === undefined
+      ? undefined
+      : { mechanism: o.saslMechanism, username: url.username, password: url.password ?? '' });
   return {
-    ...DEFAULTS,
-    ...(given as Partial<typeof DEFAULTS>),
+    ...o,
     brokers: url.hosts.map((h) => `${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port ?? 9092}`),
-    clientId: clientId ?? defaultClientId,
-    ssl: ssl ?? false,
-    sasl:
-      sasl ??
-      (url.username === undefined
-        ? undefined
-        : { mechanism: saslMechanism ?? 'plain', username: url.username, password: url.password ?? '' }),
-    replicationFactor,
+    clientId: o.clientId ?? defaultClientId,
+    ssl: o.tls === true || hasTlsOptions(tls) ? resolveTls('kafka', tls) : false,
+    sasl,
   };
 }
 

@@ -7,13 +7,8 @@ import type { Logger } from '@omnibus/core';
 import type { Admin } from 'kafkajs';
 import { connectionError, isConnectionProblem } from './errors.js';
 
-interface TopicInfo {
-  readonly name: string;
-  readonly partitions: number;
-}
-
 export class Topics {
-  private readonly known = new Map<string, Promise<TopicInfo>>();
+  private readonly known = new Map<string, Promise<number>>();
 
   constructor(
     private readonly admin: Admin,
@@ -23,8 +18,8 @@ export class Topics {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Creates `name` with `partitions` unless it exists; resolves with what the topic really has. */
-  ensure(name: string, partitions: number): Promise<TopicInfo> {
+  /** Creates `name` with `partitions` unless it exists; resolves with the partitions it really has. */
+  ensure(name: string, partitions: number): Promise<number> {
     let info = this.known.get(name);
     if (info === undefined) {
       info = this.provision(name, partitions);
@@ -35,7 +30,7 @@ export class Topics {
     return info;
   }
 
-  private async provision(name: string, partitions: number): Promise<TopicInfo> {
+  private async provision(name: string, partitions: number): Promise<number> {
     const replicationFactor = this.replicationFactor;
     let created: boolean;
     try {
@@ -45,12 +40,11 @@ export class Topics {
         timeout: this.timeoutMs,
       });
     } catch (error) {
-      if (isConnectionProblem(error)) throw connectionError(`creating topic "${name}"`, error);
-      throw connectionError(`creating topic "${name}"`, error, false);
+      throw connectionError(`creating topic "${name}"`, error, isConnectionProblem(error));
     }
     if (created) {
       this.logger.debug({ partitions, replicationFactor }, `created topic "${name}"`);
-      return { name, partitions };
+      return partitions;
     }
     const metadata = await this.admin.fetchTopicMetadata({ topics: [name] });
     const topic = metadata.topics.find((t) => t.name === name);
@@ -62,6 +56,6 @@ export class Topics {
         `topic "${name}" exists with ${actual} partition(s) and replication factor ${replicas}; asked for ${partitions} and ${replicationFactor}. Using it as it is.`,
       );
     }
-    return { name, partitions: actual };
+    return actual;
   }
 }

@@ -2,14 +2,11 @@
  * Test helpers: where the Kafka broker is (KAFKA_BROKERS), whether it answers (skip, or fail under
  * OMNIBUS_REQUIRE_BROKERS=1), how to restart it, and a few probes behind the adapter's back.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { type Bus, type BusImpl, type ConnectOptions, connect } from '@omnibus/core';
-import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
-import kafkajs, { type Admin } from 'kafkajs';
+import { brokerAvailable, brokersScript, brokerUrls, brokers as runBrokers } from '@omnibus/test-brokers';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+import { afterAll, beforeAll } from 'vitest';
 import { kafka } from '../src/index.js';
 
 export const KAFKA_BROKERS = [...brokerUrls().kafkaBrokers];
@@ -33,30 +30,53 @@ export async function kafkaAvailable(): Promise<boolean> {
   return availability.ok;
 }
 
-// A broker started from another clone is left alone by this clone's script (restart does nothing):
-// point OMNIBUS_BROKERS_SCRIPT at the script of the clone that started it.
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-const brokersScript = process.env.OMNIBUS_BROKERS_SCRIPT ?? `${repoRoot}scripts/brokers.sh`;
-
-/** Runs `scripts/brokers.sh <command> <name>`, or undefined when the script is not there. */
-export const brokers = existsSync(brokersScript)
-  ? async (command: 'restart' | 'stop' | 'start', name = 'kafka'): Promise<void> => {
-      await promisify(execFile)('bash', [brokersScript, command, name], { timeout: 180_000 });
-    }
-  : undefined;
+/** `scripts/brokers.sh <command> <name>` (test-brokers' runner), or undefined when the script is not there. */
+export const brokers =
+  brokersScript() === undefined
+    ? undefined
+    : (command: 'restart' | 'stop' | 'start', name = 'kafka'): Promise<void> =>
+        // brokers.sh also takes kafka-N, one node of a KAFKA_NODES=3 cluster.
+        runBrokers(command, name as 'kafka');
 
 export const restartKafka = brokers === undefined ? undefined : () => brokers('restart', 'kafka');
 
+/** A plain kafkajs client on the test cluster, for work behind the adapter's back. */
+export function kafkaClient(clientId: string): Kafka {
+  return new kafkajs.Kafka({ clientId, brokers: KAFKA_BROKERS, logLevel: kafkajs.logLevel.NOTHING });
+}
+
 /** A kafkajs admin client on the test cluster, for checks behind the adapter's back. */
 export async function testAdmin(): Promise<Admin> {
-  const client = new kafkajs.Kafka({
-    clientId: 'omnibus-test-admin',
-    brokers: KAFKA_BROKERS,
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
-  const admin = client.admin();
+  const admin = kafkaClient('omnibus-test-admin').admin();
   await admin.connect();
   return admin;
+}
+
+/** A kafkajs admin for the tests of the enclosing `describe`: connected before them, closed after. */
+export function suiteAdmin(): () => Admin {
+  let admin: Admin | undefined;
+  beforeAll(async () => {
+    admin = await testAdmin();
+  });
+  afterAll(async () => {
+    await admin?.disconnect();
+  });
+  return () => admin!;
+}
+
+/** Resolves once `read()` returns `expected` (compared as JSON); fails with the last value after `timeoutMs`. */
+export async function eventually<T>(read: () => Promise<T>, expected: T, timeoutMs = 10_000): Promise<void> {
+  const dueAt = Date.now() + timeoutMs;
+  let last = await read();
+  while (JSON.stringify(last) !== JSON.stringify(expected) && Date.now() < dueAt) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    last = await read();
+  }
+  if (JSON.stringify(last) !== JSON.stringify(expected)) {
+    throw new Error(
+      `expected ${JSON.stringify(expected)} within ${timeoutMs} ms, got ${JSON.stringify(last)}`,
+    );
+  }
 }
 
 /** The adapter behind a bus (tests look at its counters). */

@@ -4,9 +4,9 @@
  * under other Kafka tests. Within a file, tests run one after the other.
  */
 import { type Inject, runContractSuite } from '@omnibus/contract';
-import kafkajs, { type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { afterAll, describe, it } from 'vitest';
-import { connectKafka, KAFKA_BROKERS, kafkaAvailable, restartKafka } from './helpers.js';
+import { connectKafka, kafkaAvailable, kafkaClient, restartKafka } from './helpers.js';
 import { batchingTests } from './suites/batching.js';
 import { consumerTests } from './suites/consumer.js';
 import { crashTests } from './suites/crash.js';
@@ -28,12 +28,7 @@ afterAll(async () => {
  */
 const inject: Inject = async (target, message) => {
   foreign ??= (async () => {
-    const client = new kafkajs.Kafka({
-      clientId: 'omnibus-contract-foreign',
-      brokers: KAFKA_BROKERS,
-      logLevel: kafkajs.logLevel.NOTHING,
-    });
-    const producer = client.producer();
+    const producer = kafkaClient('omnibus-contract-foreign').producer();
     await producer.connect();
     return producer;
   })();

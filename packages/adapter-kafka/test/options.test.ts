@@ -22,13 +22,14 @@ describe('kafka options', () => {
     expect(o).toMatchObject({
       compression: 'none',
       partitions: 1,
-      replicationFactor: undefined,
       sasl: undefined,
       ssl: false,
       batchMaxMessages: 500,
       maxMessageBytes: 1_000_000,
       groupPrefix: 'omnibus',
     });
+    // Unset: chosen at connect from the cluster's size.
+    expect(o.replicationFactor).toBeUndefined();
   });
 
   it('reports every invalid option at once', () => {
@@ -53,9 +54,9 @@ describe('kafka options', () => {
   });
 
   it('turns URL credentials into SASL, with the chosen mechanism, and never prints the password', () => {
-    const o = resolve('kafka://alice:s3cr%40t@broker:9094?saslMechanism=scram-sha-512&ssl=true');
+    const o = resolve('kafka://alice:s3cr%40t@broker:9094?saslMechanism=scram-sha-512&tls=true');
     expect(o.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'alice', password: 's3cr@t' });
-    expect(o.ssl).toBe(true);
+    expect(o.ssl).toEqual({ rejectUnauthorized: true });
     try {
       resolve('kafka://alice:s3cr%40t@broker:9094?saslMechanism=md5');
     } catch (error) {
@@ -64,10 +65,11 @@ describe('kafka options', () => {
     }
   });
 
-  it('takes SASL and TLS objects and compression from the object config', () => {
+  it("takes SASL, core's TLS options and compression from the object config", () => {
     const o = resolve('kafka://broker', {
       sasl: { mechanism: 'plain', username: 'u', password: 'p' },
-      ssl: { ca: 'PEM', rejectUnauthorized: false },
+      ca: 'PEM',
+      rejectUnauthorized: false,
       compression: 'gzip',
       clientId: 'billing',
     });
@@ -75,7 +77,17 @@ describe('kafka options', () => {
     expect(o.ssl).toEqual({ ca: 'PEM', rejectUnauthorized: false });
     expect(o.compression).toBe('gzip');
     expect(o.clientId).toBe('billing');
-    expect(() => resolve('kafka://broker', { ssl: { ca: 5 } })).toThrow(ConfigError);
+    expect(() => resolve('kafka://broker', { ca: 5 })).toThrow(ConfigError);
+    // The nested `ssl` object of earlier versions is refused, not ignored.
+    expect(() => resolve('kafka://broker', { ssl: true })).toThrow(/ssl/);
+  });
+
+  it('turns TLS on for any TLS option in the URL, and names a certificate file it cannot read', () => {
+    expect(resolve('kafka://broker?servername=kafka.example').ssl).toEqual({
+      servername: 'kafka.example',
+      rejectUnauthorized: true,
+    });
+    expect(() => resolve('kafka://broker?caFile=/nonexistent/ca.pem')).toThrow(/caFile: cannot read/);
   });
 });
 

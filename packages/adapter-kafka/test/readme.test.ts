@@ -1,25 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { capabilityTable } from '@omnibus/core';
-import { expect, it } from 'vitest';
+import { headingSection, markedSection, tableCells } from '@omnibus/test-brokers';
+import { describe, expect, it } from 'vitest';
 import { KAFKA_CAPABILITIES } from '../src/index.js';
+import { OPTION_NAMES } from '../src/options.js';
 
-/** Table rows as trimmed cells, so the formatter's column padding does not matter. */
-function cells(table: string): string[][] {
-  return table
-    .trim()
-    .split('\n')
-    .filter((line) => !/^\|[\s|:-]+\|$/.test(line))
-    .map((line) =>
-      line
-        .replace(/^\||\|$/g, '')
-        .split('|')
-        .map((cell) => cell.trim()),
-    );
-}
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
-it('the README capability table matches KAFKA_CAPABILITIES', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const table = /<!-- capability-table[^>]*-->\n([\s\S]*?)\n<!-- \/capability-table -->/.exec(readme)?.[1];
-  expect(table).toBeDefined();
-  expect(cells(table!)).toEqual(cells(capabilityTable({ kafka: KAFKA_CAPABILITIES })));
+describe('README', () => {
+  it('shows the capability table of KAFKA_CAPABILITIES', () => {
+    const table = markedSection(readme, 'capabilities');
+    expect(tableCells(table)).toEqual(tableCells(capabilityTable({ kafka: KAFKA_CAPABILITIES })));
+  });
+
+  it('documents every option, and only options that exist', () => {
+    const documented = tableCells(headingSection(readme, '## Options'))
+      .slice(1)
+      .flatMap(([names]) => [...(names ?? '').matchAll(/`(\w+)`/g)].map((m) => m[1]!));
+    expect(documented.sort()).toEqual([...OPTION_NAMES].sort());
+  });
 });

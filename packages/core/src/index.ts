@@ -1,4 +1,5 @@
 export type * from './adapter.js';
+export { Batcher, type BatcherOptions } from './batcher.js';
 export { BusImpl } from './bus.js';
 export {
   assertCapability,
@@ -68,6 +69,7 @@ export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapte
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { type MemoryProfile, memoryProfile, memoryProfiles, registerProfile } from './memory/profiles.js';
 export { OffsetTracker } from './offsets.js';
+export { Recovery, type RecoveryOptions } from './recovery.js';
 export {
   type AdapterManifest,
   installedAdapters,

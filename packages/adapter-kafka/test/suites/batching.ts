@@ -1,7 +1,8 @@
 /** Producer batching on the real broker: concurrent sends share requests, each gets its own position. */
-import type { LogPosition } from '@omnibus/core';
+import { waitFor } from '@omnibus/contract';
+import { type LogPosition, PublishError } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
-import { adapterOf, connectKafka, uniqueName } from '../helpers.js';
+import { adapterOf, connectKafka, TEST_PARAMS, uniqueName } from '../helpers.js';
 
 export function batchingTests(): void {
   describe('kafka producer batching', () => {
@@ -25,8 +26,7 @@ export function batchingTests(): void {
         await log.read((m) => void byPosition.set(key(m.position!), m.payload as number), {
           from: 'earliest',
         });
-        const deadline = Date.now() + 20_000;
-        while (byPosition.size < 1001 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await waitFor(() => byPosition.size === 1001, 'every append read back', 20_000);
         results.forEach((r, i) => {
           expect(byPosition.get(key(r.position))).toBe(i);
         });
@@ -59,6 +59,30 @@ export function batchingTests(): void {
         // 40 × 100 KB = 4 MB, far over message.max.bytes (1 MiB) for one record batch.
         await Promise.all(Array.from({ length: 40 }, (_, i) => queue.send(`${i}`.padEnd(100_000, 'x'))));
         expect(adapterOf(bus).produceRequests - before).toBeGreaterThanOrEqual(4);
+      } finally {
+        await bus.close();
+      }
+    });
+
+    it('sends a batch the broker refuses as too large again record by record: only the oversize one fails', async () => {
+      // The adapter's limits raised over the broker's message.max.bytes (1 MiB), so the broker refuses.
+      const bus = await connectKafka({}, `${TEST_PARAMS}&maxMessageBytes=3000000&batchMaxBytes=4000000`);
+      try {
+        const queue = bus.queue<string>(uniqueName('oversize'), { codec: 'text' });
+        await queue.send('warm-up');
+        // Sent in one tick with nothing in flight: one batch of four, 1.5 MB in all.
+        const outcomes = await Promise.allSettled(
+          ['a', 'b', 'x'.repeat(1_500_000), 'c'].map((payload) => queue.send(payload)),
+        );
+        expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+        const error = (outcomes[2] as PromiseRejectedResult).reason as Error;
+        expect(error).toBeInstanceOf(PublishError);
+        // Sent again alone: the refusal names one message.
+        expect(error.message).toMatch(/sending 1 message\(s\).*larger than the max message size/);
+        const got: string[] = [];
+        await queue.consume((m) => void got.push(m.payload));
+        await waitFor(() => got.length === 4, 'the four records that fit', 15_000);
+        expect(got).toEqual(['warm-up', 'a', 'b', 'c']);
       } finally {
         await bus.close();
       }

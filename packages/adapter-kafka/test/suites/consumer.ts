@@ -4,29 +4,35 @@
  * Each kafkajs pitfall in shared/PITFALLS.md that applies has a test here.
  */
 import { gate, waitFor } from '@omnibus/contract';
-import type { Message } from '@omnibus/core';
-import type { Admin } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectKafka, TEST_PARAMS, testAdmin, uniqueName } from '../helpers.js';
+import type { Message, Queue } from '@omnibus/core';
+import { describe, expect, it } from 'vitest';
+import { connectKafka, eventually, suiteAdmin, TEST_PARAMS, uniqueName } from '../helpers.js';
+
+/** Consumes `queue`, noting each delivery as `payload@attempt`; `fails` says which deliveries throw. */
+async function attempts<T>(queue: Queue<T>, fails: (m: Message<T>) => boolean, concurrency: number) {
+  const order: string[] = [];
+  await queue.consume(
+    (m) => {
+      order.push(`${m.payload}@${m.attempt}`);
+      if (fails(m)) throw new Error('fails');
+    },
+    { concurrency },
+  );
+  return order;
+}
 
 export function consumerTests(): void {
   describe('kafka consumers', () => {
-    let admin: Admin;
-    beforeAll(async () => {
-      admin = await testAdmin();
-    });
-    afterAll(async () => {
-      await admin?.disconnect();
-    });
+    const admin = suiteAdmin();
 
     const committed = async (groupId: string, topic: string): Promise<number[]> => {
-      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const [offsets] = await admin().fetchOffsets({ groupId, topics: [topic] });
       return (offsets?.partitions ?? [])
         .sort((a, b) => a.partition - b.partition)
         .map((p) => Number(p.offset));
     };
     const high = async (topic: string): Promise<number> =>
-      (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
+      (await admin().fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
 
     it('never commits past a handler that is still running, whatever order handlers finish in', async () => {
       const bus = await connectKafka();
@@ -49,11 +55,7 @@ export function consumerTests(): void {
         expect((await committed(`omnibus.log.${name}.g`, name))[0]).toBeLessThanOrEqual(0);
         release.open();
         await waitFor(() => done.size === 10, 'all handled', 15_000);
-        const deadline = Date.now() + 10_000;
-        while ((await committed(`omnibus.log.${name}.g`, name))[0] !== 10 && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        expect(await committed(`omnibus.log.${name}.g`, name)).toEqual([10]);
+        await eventually(() => committed(`omnibus.log.${name}.g`, name), [10]);
       } finally {
         await bus.close();
       }
@@ -71,7 +73,7 @@ export function consumerTests(): void {
         // commitIntervalMs is a minute: only close() can have committed them.
         await consumer.close();
         expect(await committed(`omnibus.queue.${name}`, name)).toEqual([5]);
-        const { groups } = await admin.describeGroups([`omnibus.queue.${name}`]);
+        const { groups } = await admin().describeGroups([`omnibus.queue.${name}`]);
         expect(groups[0]).toMatchObject({ state: 'Empty', members: [] });
       } finally {
         await bus.close();
@@ -147,7 +149,7 @@ export function consumerTests(): void {
           // An evicted member would have rejoined and got the uncommitted 'slow' again.
           await new Promise((resolve) => setTimeout(resolve, 1500));
           expect(calls).toEqual(['slow', 'next']);
-          const { groups } = await admin.describeGroups([`omnibus.queue.${name}`]);
+          const { groups } = await admin().describeGroups([`omnibus.queue.${name}`]);
           expect(groups[0]?.state).toBe('Stable');
         } finally {
           await bus.close();
@@ -160,14 +162,7 @@ export function consumerTests(): void {
       try {
         const name = uniqueName('q');
         const queue = bus.queue<string>(name, { maxAttempts: 3, retryDelayMs: 400 });
-        const order: string[] = [];
-        await queue.consume(
-          (m) => {
-            order.push(`${m.payload}@${m.attempt}`);
-            if (m.payload === 'poison') throw new Error('poison');
-          },
-          { concurrency: 1 },
-        );
+        const order = await attempts(queue, (m) => m.payload === 'poison', 1);
         const dead: string[] = [];
         await bus.queue<string>(`${name}.dlq`).consume((m) => void dead.push(m.payload));
         for (const payload of ['poison', 'a', 'b', 'c']) await queue.send(payload);
@@ -175,11 +170,7 @@ export function consumerTests(): void {
         expect(order).toEqual(['poison@1', 'a@1', 'b@1', 'c@1', 'poison@2', 'poison@3']);
         // Two re-published copies; the group's commit reaches the end (no partition held up).
         expect(await high(name)).toBe(6);
-        const deadline = Date.now() + 10_000;
-        while ((await committed(`omnibus.queue.${name}`, name))[0] !== 6 && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        expect(await committed(`omnibus.queue.${name}`, name)).toEqual([6]);
+        await eventually(() => committed(`omnibus.queue.${name}`, name), [6]);
       } finally {
         await bus.close();
       }
@@ -190,14 +181,7 @@ export function consumerTests(): void {
       try {
         const name = uniqueName('q');
         const queue = bus.queue<number>(name);
-        const order: string[] = [];
-        await queue.consume(
-          (m) => {
-            order.push(`${m.payload}@${m.attempt}`);
-            if (m.payload === 1 && m.attempt === 1) throw new Error('once');
-          },
-          { concurrency: 4 },
-        );
+        const order = await attempts(queue, (m) => m.payload === 1 && m.attempt === 1, 4);
         for (const n of [1, 2, 3]) await queue.send(n, { key: 'k' });
         await waitFor(() => order.length === 4, '4 deliveries', 15_000);
         expect(order).toEqual(['1@1', '1@2', '2@1', '3@1']);

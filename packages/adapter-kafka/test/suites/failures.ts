@@ -5,10 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Adapter, type AdapterContext, ClosedError, ConnectionError, parseUrl } from '@omnibus/core';
-import kafkajs from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kafka } from '../../src/index.js';
-import { KAFKA_BROKERS, kafkaUrl, TEST_PARAMS, uniqueName } from '../helpers.js';
+import { kafkaClient, kafkaUrl, TEST_PARAMS, uniqueName } from '../helpers.js';
 
 const context: AdapterContext = {
   clientId: 'failures-test',
@@ -24,11 +23,7 @@ async function createAdapter(url: string): Promise<Adapter> {
 
 /** A kafkajs member of `groupId` on `topic` whose handler never returns: it stops heartbeating and holds rebalances up. */
 async function hungMember(topic: string, groupId: string) {
-  const client = new kafkajs.Kafka({
-    clientId: 'hung-member',
-    brokers: KAFKA_BROKERS,
-    logLevel: kafkajs.logLevel.NOTHING,
-  });
+  const client = kafkaClient('hung-member');
   const consumer = client.consumer({ groupId, sessionTimeout: 30_000, rebalanceTimeout: 30_000 });
   let release: () => void = () => undefined;
   const hanging = new Promise<void>((resolve) => {
@@ -58,6 +53,16 @@ async function hungMember(topic: string, groupId: string) {
   };
 }
 
+/** An adapter, and a queue whose group a member that stopped heartbeating holds up. */
+async function heldUpQueue(joinTimeoutMs: number) {
+  const adapter = await createAdapter(kafkaUrl(`${TEST_PARAMS}&joinTimeoutMs=${joinTimeoutMs}`));
+  const name = uniqueName('hang');
+  // The queue's topic and group first, then the member that hangs in it.
+  const first = await adapter.consume({ name }, { prefetch: 1 }, async (d) => d.ack());
+  await first.close();
+  return { adapter, name, hung: await hungMember(name, `omnibus.queue.${name}`) };
+}
+
 export function failureTests(): void {
   describe('kafka failure paths (no unhandled rejection, no uncaught exception)', () => {
     const escaped: unknown[] = [];
@@ -74,12 +79,7 @@ export function failureTests(): void {
     });
 
     it('a consumer that cannot join in time (the members hang) fails consume() with a ConnectionError', async () => {
-      const adapter = await createAdapter(kafkaUrl(`${TEST_PARAMS}&joinTimeoutMs=3000`));
-      const name = uniqueName('hang');
-      // The queue's topic and group, held up by a member that stopped heartbeating.
-      const first = await adapter.consume({ name }, { prefetch: 1 }, async (d) => d.ack());
-      await first.close();
-      const hung = await hungMember(name, `omnibus.queue.${name}`);
+      const { adapter, name, hung } = await heldUpQueue(3000);
       try {
         const started = Date.now();
         await expect(adapter.consume({ name }, { prefetch: 1 }, async (d) => d.ack())).rejects.toThrow(
@@ -95,11 +95,7 @@ export function failureTests(): void {
     }, 60_000);
 
     it('closing the adapter while a consumer is joining fails that consume() and nothing else', async () => {
-      const adapter = await createAdapter(kafkaUrl(`${TEST_PARAMS}&joinTimeoutMs=20000`));
-      const name = uniqueName('join');
-      const first = await adapter.consume({ name }, { prefetch: 1 }, async (d) => d.ack());
-      await first.close();
-      const hung = await hungMember(name, `omnibus.queue.${name}`);
+      const { adapter, name, hung } = await heldUpQueue(20_000);
       try {
         const joining = adapter.consume({ name }, { prefetch: 1 }, async (d) => d.ack());
         const outcome = joining.then(

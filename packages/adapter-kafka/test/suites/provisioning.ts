@@ -1,28 +1,21 @@
 /** Topic provisioning: the test broker has auto-creation off, so the adapter's own creation is what runs. */
 import { waitFor } from '@omnibus/contract';
-import type { Admin } from 'kafkajs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectKafka, memoryLogger, TEST_PARAMS, testAdmin, uniqueName } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { connectKafka, memoryLogger, suiteAdmin, TEST_PARAMS, uniqueName } from '../helpers.js';
 
 export function provisioningTests(): void {
   describe('kafka topic provisioning', () => {
-    let admin: Admin;
-    beforeAll(async () => {
-      admin = await testAdmin();
-    });
-    afterAll(async () => {
-      await admin?.disconnect();
-    });
+    const admin = suiteAdmin();
 
     const partitionsOf = async (topic: string) => {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const { topics } = await admin().fetchTopicMetadata({ topics: [topic] });
       return topics[0]!.partitions;
     };
 
     it('auto-creation is off on the test broker, so a topic exists only when the adapter makes it', async () => {
       const [config] = (
-        await admin.describeConfigs({
-          resources: [{ type: 4, name: String((await admin.describeCluster()).brokers[0]!.nodeId) }],
+        await admin().describeConfigs({
+          resources: [{ type: 4, name: String((await admin().describeCluster()).brokers[0]!.nodeId) }],
           includeSynonyms: false,
         })
       ).resources;
@@ -37,7 +30,7 @@ export function provisioningTests(): void {
         await bus.log(log, { partitions: 3 }).append('x');
         expect(await partitionsOf(log)).toHaveLength(3);
         const replicas = (await partitionsOf(log)).map((p) => p.replicas.length);
-        const brokers = (await admin.describeCluster()).brokers.length;
+        const brokers = (await admin().describeCluster()).brokers.length;
         expect(replicas).toEqual(Array(3).fill(Math.min(3, brokers)));
 
         const queue = uniqueName('q');
@@ -47,7 +40,7 @@ export function provisioningTests(): void {
           throw new Error('to the dead-letter queue');
         });
         expect(await partitionsOf(queue)).toHaveLength(2);
-        expect((await admin.listTopics()).includes(`${queue}.dlq`)).toBe(false);
+        expect((await admin().listTopics()).includes(`${queue}.dlq`)).toBe(false);
         await bus.queue<string>(queue).send('doomed');
         await waitFor(() => seen.length === 1, 'the delivery', 15_000);
         const dead: string[] = [];
@@ -61,7 +54,7 @@ export function provisioningTests(): void {
 
     it('uses an existing topic with other settings as it is, with a warning', async () => {
       const name = uniqueName('existing');
-      await admin.createTopics({ topics: [{ topic: name, numPartitions: 2, replicationFactor: 1 }] });
+      await admin().createTopics({ topics: [{ topic: name, numPartitions: 2, replicationFactor: 1 }] });
       const { logger, lines } = memoryLogger();
       const bus = await connectKafka({ logger });
       try {

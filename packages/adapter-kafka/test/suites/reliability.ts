@@ -85,43 +85,52 @@ function report(what: string, outcome: Outcome, live: Map<string, number>, log: 
   );
 }
 
+/**
+ * Appends through `outage` while a live reader reads; then every acknowledged append must have
+ * reached the live reader and be stored (read again by a fresh reader).
+ */
+async function survives(what: string, name: string, outage: () => Promise<void>): Promise<Outcome> {
+  const options = { sendBuffer: { timeoutMs: 120_000, maxMessages: 10_000 } };
+  const [producer, consumer, checker] = [
+    await connectKafka(options),
+    await connectKafka(options),
+    await connectKafka(options),
+  ];
+  try {
+    const log = uniqueName(name);
+    await producer.log(log, { partitions: 3 }).append('start');
+    const live = new Map<string, number>();
+    await consumer
+      .log<string>(log, { partitions: 3 })
+      .read((m) => void live.set(m.payload, (live.get(m.payload) ?? 0) + 1), {
+        group: 'live',
+        from: 'earliest',
+        concurrency: 8,
+      });
+    const outcome = await appendThrough(producer, log, outage);
+    await waitFor(
+      () => [...outcome.acked].every((id) => live.has(id)),
+      'the live reader to get every acknowledged append',
+      120_000,
+    ).catch(() => undefined);
+    const stored = await readAll(checker, log, outcome.acked);
+    report(what, outcome, live, stored);
+    expect([...outcome.acked].filter((id) => !stored.has(id))).toEqual([]);
+    expect([...outcome.acked].filter((id) => !live.has(id))).toEqual([]);
+    return outcome;
+  } finally {
+    await Promise.all([producer.close(), consumer.close(), checker.close()]);
+  }
+}
+
 export function brokerLossTests(nodes: number): void {
   describe.runIf(brokers !== undefined)('kafka broker loss', () => {
     it.runIf(nodes === 1)(
       'every acknowledged append is read after `brokers.sh restart kafka` mid-stream',
       async () => {
-        const options = { sendBuffer: { timeoutMs: 120_000, maxMessages: 10_000 } };
-        const [producer, consumer, checker] = [
-          await connectKafka(options),
-          await connectKafka(options),
-          await connectKafka(options),
-        ];
-        try {
-          const log = uniqueName('restart');
-          await producer.log(log, { partitions: 3 }).append('start');
-          const live = new Map<string, number>();
-          await consumer
-            .log<string>(log, { partitions: 3 })
-            .read((m) => void live.set(m.payload, (live.get(m.payload) ?? 0) + 1), {
-              group: 'live',
-              from: 'earliest',
-              concurrency: 8,
-            });
-          const outcome = await appendThrough(producer, log, () => brokers!('restart', 'kafka'));
-          await waitFor(
-            () => [...outcome.acked].every((id) => live.has(id)),
-            'the live reader to get every acknowledged append',
-            120_000,
-          ).catch(() => undefined);
-          const stored = await readAll(checker, log, outcome.acked);
-          report('restart', outcome, live, stored);
-          expect(outcome.states).toContain('reconnecting');
-          expect(outcome.states.at(-1)).toBe('connected');
-          expect([...outcome.acked].filter((id) => !stored.has(id))).toEqual([]);
-          expect([...outcome.acked].filter((id) => !live.has(id))).toEqual([]);
-        } finally {
-          await Promise.all([producer.close(), consumer.close(), checker.close()]);
-        }
+        const outcome = await survives('restart', 'restart', () => brokers!('restart', 'kafka'));
+        expect(outcome.states).toContain('reconnecting');
+        expect(outcome.states.at(-1)).toBe('connected');
       },
       300_000,
     );
@@ -129,40 +138,11 @@ export function brokerLossTests(nodes: number): void {
     it.runIf(nodes >= 3)(
       'every acknowledged append is read after one of three nodes stops mid-stream and comes back',
       async () => {
-        const options = { sendBuffer: { timeoutMs: 120_000, maxMessages: 10_000 } };
-        const [producer, consumer, checker] = [
-          await connectKafka(options),
-          await connectKafka(options),
-          await connectKafka(options),
-        ];
-        try {
-          const log = uniqueName('node-loss');
-          await producer.log(log, { partitions: 3 }).append('start');
-          const live = new Map<string, number>();
-          await consumer
-            .log<string>(log, { partitions: 3 })
-            .read((m) => void live.set(m.payload, (live.get(m.payload) ?? 0) + 1), {
-              group: 'live',
-              from: 'earliest',
-              concurrency: 8,
-            });
-          const outcome = await appendThrough(producer, log, async () => {
-            await brokers!('stop', 'kafka-2');
-            await new Promise((resolve) => setTimeout(resolve, 5000));
-            await brokers!('start', 'kafka-2');
-          });
-          await waitFor(
-            () => [...outcome.acked].every((id) => live.has(id)),
-            'the live reader to get every acknowledged append',
-            120_000,
-          ).catch(() => undefined);
-          const stored = await readAll(checker, log, outcome.acked);
-          report('node loss', outcome, live, stored);
-          expect([...outcome.acked].filter((id) => !stored.has(id))).toEqual([]);
-          expect([...outcome.acked].filter((id) => !live.has(id))).toEqual([]);
-        } finally {
-          await Promise.all([producer.close(), consumer.close(), checker.close()]);
-        }
+        await survives('node loss', 'node-loss', async () => {
+          await brokers!('stop', 'kafka-2');
+          await new Promise((resolve) => setTimeout(resolve, 5000));
+          await brokers!('start', 'kafka-2');
+        });
       },
       300_000,
     );
