@@ -15,7 +15,6 @@ export interface IncomingFrame extends Readable {
   readonly headers: FrameHeaders;
 }
 
-export type CommandHandler = (frame: IncomingFrame, beforeSendResponse: () => void) => void;
 export type AckMode = 'auto' | 'client' | 'client-individual';
 
 export interface StompitClientOptions {
@@ -45,12 +44,9 @@ export interface StompitClient extends EventEmitter {
     ack: AckMode,
     listener: (error: Error | null, frame: IncomingFrame | undefined) => void,
   ): unknown;
-  setCommandHandlers(handlers: Record<string, CommandHandler>): void;
+  setCommandHandlers(handlers: Record<string, (frame: IncomingFrame) => void>): void;
   disconnect(callback?: (error: Error | null) => void): void;
   destroy(error?: Error): void;
-  getTransportSocket(): Duplex;
-  /** stompit's subscription registry (an implementation detail we clean up after UNSUBSCRIBE). */
-  readonly _subscriptions: Record<string, unknown>;
 }
 
 export type StompitClientClass = new (socket: Duplex, options: StompitClientOptions) => StompitClient;
