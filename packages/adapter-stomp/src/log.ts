@@ -26,10 +26,6 @@ import { frameHeaders, received } from './wire.js';
 const STREAM = { 'x-queue-type': 'stream' } as const;
 const TAIL_PREFETCH = 1000;
 
-function destination(log: LogSpec): string {
-  return `/queue/${log.name}`;
-}
-
 /** A reader of a stream; `offset()` is asked at each (re)subscription, `message` gets each entry with its offset. */
 function streamSubscription(
   log: LogSpec,
@@ -40,7 +36,7 @@ function streamSubscription(
   return {
     what: `log "${log.name}"`,
     headers: () => ({
-      destination: destination(log),
+      destination: `/queue/${log.name}`,
       ...STREAM,
       ack: 'client-individual',
       'prefetch-count': String(prefetch),
@@ -79,16 +75,12 @@ export class StreamAppender {
         { adapter: 'stomp' },
       );
     try {
-      const headers = { ...frameHeaders(destination(this.log), message), ...STREAM };
+      const headers = { ...frameHeaders(`/queue/${this.log.name}`, message), ...STREAM };
       await this.session.send(headers, message.body, `log "${this.log.name}"`);
       return { partition: 0, offset: await withTimeout(seen, this.timeoutMs, late) };
     } finally {
       this.waiting.delete(message.id);
     }
-  }
-
-  async close(): Promise<void> {
-    await (await this.tail?.catch(() => undefined))?.close();
   }
 
   private startTail(): Promise<StompSession> {

@@ -1,8 +1,6 @@
 /** The adapter's options: validated with zod from the URL query and the object config alike. */
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import {
   ConfigError,
-  type HostPort,
   hasTlsOptions,
   option,
   type ParsedUrl,
@@ -45,17 +43,8 @@ export interface StompOptions extends TlsOptions {
   readonly delay?: 'auto' | 'native' | 'none';
 }
 
-/** The options resolved: defaults applied, merged with the URL. */
-export interface StompSettings
-  extends Required<Omit<StompOptions, 'login' | 'passcode' | 'tls' | keyof TlsOptions>> {
-  readonly hosts: readonly HostPort[];
-  readonly login: string | undefined;
-  readonly passcode: string | undefined;
-  /** Node TLS options, or undefined for plain TCP. */
-  readonly tls: TlsConnectionOptions | undefined;
-  /** For errors and logs: the URL without its password. */
-  readonly redacted: string;
-}
+/** The options resolved: defaults applied, merged with the URL (its password only in `passcode`). */
+export type StompSettings = ReturnType<typeof resolveSettings>;
 
 export const optionsSchema = z
   .object({
@@ -75,12 +64,11 @@ export const optionsSchema = z
   .strict();
 
 /** Validates the options (every problem at once) and merges them with the URL. */
-export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>): StompSettings {
+export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>) {
   const o = parseOptions('stomp', optionsSchema, raw);
   const secure = url.scheme === 'stomp+ssl' || o.tls === true;
   // zod types an absent option as `T | undefined`, which core reads as absent.
   const tlsOptions = o as TlsOptions;
-  if (url.hosts.length === 0) throw new ConfigError(`"${url.redacted}" has no host`, { adapter: 'stomp' });
   // Certificates given to a plain connection would be ignored without a word.
   if (!secure && hasTlsOptions(tlsOptions)) {
     throw new ConfigError('TLS options are set but TLS is off: use stomp+ssl:// or tls=true', {

@@ -20,13 +20,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ClosedError, ConnectionError, PublishError, retryWithBackoff, withTimeout } from '@omnibus/core';
 import type { StompSettings } from './options.js';
-import {
-  type AckMode,
-  type FrameHeaders,
-  type IncomingFrame,
-  type StompitClient,
-  stompitClient,
-} from './stompit.js';
+import { type FrameHeaders, type IncomingFrame, type StompitClient, stompitClient } from './stompit.js';
 
 const ADAPTER = 'stomp';
 const DEFAULT_PORT = 61613;
@@ -89,10 +83,6 @@ export class StompSession {
     private readonly connectHeaders: Readonly<Record<string, string>> = {},
   ) {}
 
-  get isConnected(): boolean {
-    return this.client !== undefined;
-  }
-
   /** Connects (every host in turn) and subscribes; rejects with the last host's error or the refusal. */
   async open(): Promise<void> {
     try {
@@ -140,7 +130,7 @@ export class StompSession {
     const subscription = this.subscription;
     if (subscription === undefined) return Promise.resolve();
     const headers: Record<string, string> = { ...subscription.headers(), id: SUBSCRIPTION_ID };
-    client.setImplicitSubscription(SUBSCRIPTION_ID, (headers.ack ?? 'auto') as AckMode, (error, frame) => {
+    client.setImplicitSubscription(SUBSCRIPTION_ID, headers.ack ?? 'auto', (error, frame) => {
       if (error === null && frame !== undefined)
         readBody(frame, (body) =>
           subscription.message(frame.headers, body, (command) => {
@@ -149,9 +139,20 @@ export class StompSession {
           }),
         );
     });
+    // A refusal is final; a missing receipt leaves the subscription in doubt (the caller drops the connection).
     const refused = (cause: Error) =>
-      refusal(`the broker refused the subscription to ${subscription.what}`, cause);
-    return this.request(client, 'SUBSCRIBE', headers, undefined, refused, this.settings.operationTimeoutMs);
+      new ConnectionError(`the broker refused the subscription to ${subscription.what}: ${cause.message}`, {
+        adapter: ADAPTER,
+        cause,
+        retriable: false,
+      });
+    const timeoutMs = this.settings.operationTimeoutMs;
+    const late = () =>
+      new ConnectionError(`no receipt for SUBSCRIBE within ${timeoutMs} ms`, {
+        adapter: ADAPTER,
+        retriable: true,
+      });
+    return withTimeout(this.request(client, 'SUBSCRIBE', headers, undefined, refused), timeoutMs, late);
   }
 
   private request(
@@ -160,12 +161,9 @@ export class StompSession {
     headers: Record<string, string | number>,
     body: Uint8Array | undefined,
     refused: (cause: Error) => Error,
-    timeoutMs?: number,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
       const settle = (error?: Error) => {
-        clearTimeout(timer);
         this.pending.delete(receipt);
         if (error === undefined) resolve();
         else reject(error);
@@ -173,13 +171,6 @@ export class StompSession {
       const frame = client.sendFrame(command, headers, { onReceipt: () => settle() });
       const receipt = String(headers.receipt);
       this.pending.set(receipt, { settle, refused });
-      if (timeoutMs !== undefined) {
-        const late = new ConnectionError(`no receipt for ${command} within ${timeoutMs} ms`, {
-          adapter: ADAPTER,
-          retriable: true,
-        });
-        timer = setTimeout(() => settle(late), timeoutMs);
-      }
       frame.end(body?.byteLength ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined);
     });
   }
@@ -371,11 +362,6 @@ async function disconnect(client: StompitClient, timeoutMs: number): Promise<voi
   const disconnected = new Promise<void>((resolve) => client.disconnect(() => resolve()));
   await withTimeout(disconnected, timeoutMs, () => new Error('no DISCONNECT receipt')).catch(() => undefined);
   client.destroy();
-}
-
-/** A refusal by the broker: final, not retriable. */
-function refusal(message: string, cause: Error): ConnectionError {
-  return new ConnectionError(`${message}: ${cause.message}`, { adapter: ADAPTER, cause, retriable: false });
 }
 
 /** ACK/NACK headers for a MESSAGE frame, for STOMP 1.2 (`id`) and 1.1/1.0 (`subscription`, `message-id`). */

@@ -149,8 +149,7 @@ class StompAdapter implements Adapter {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.appenders.values()].map((a) => a.close()));
-    this.appenders.clear();
+    // The subscriptions' connections, log tails included.
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
     await this.session.close();
   }

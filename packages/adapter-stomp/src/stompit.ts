@@ -15,14 +15,12 @@ export interface IncomingFrame extends Readable {
   readonly headers: FrameHeaders;
 }
 
-export type AckMode = 'auto' | 'client' | 'client-individual';
-
 export interface StompitClientOptions {
   /** [outgoing, incoming] heart-beat in ms. */
   readonly heartbeat: [number, number];
   readonly heartbeatDelayMargin?: number;
   readonly heartbeatOutputMargin?: number;
-  /** Longest header line accepted (stompit's default, 1024, is too short for dead-letter reasons). */
+  /** Longest header line accepted (stompit's default: 1024). */
   readonly maxLineLength?: number;
   /** Most headers a frame may have (stompit's default is 64). */
   readonly maxHeaders?: number;
@@ -41,7 +39,7 @@ export interface StompitClient extends EventEmitter {
   ): Writable;
   setImplicitSubscription(
     id: string,
-    ack: AckMode,
+    ack: string,
     listener: (error: Error | null, frame: IncomingFrame | undefined) => void,
   ): unknown;
   setCommandHandlers(handlers: Record<string, (frame: IncomingFrame) => void>): void;
