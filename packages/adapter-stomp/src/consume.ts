@@ -12,52 +12,48 @@
  */
 import type { Deliver, Delivery, SubjectMatcher, Subscription } from '@omnibus/core';
 import type { BrokerProfile } from './profiles.js';
-import type { StompSession } from './session.js';
+import type { SessionSubscription, StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
 import { received } from './wire.js';
 
-export interface ConsumerSetup {
-  readonly session: StompSession;
-  readonly profile: BrokerProfile;
-  /** For errors, e.g. `queue "orders"`. */
-  readonly what: string;
+/** Where a consumer subscribes and what it does with what arrives. */
+export interface ConsumerRoute {
   /** SUBSCRIBE headers besides `ack` and the prefetch window (destination, durable, queue arguments…). */
   readonly subscribe: Readonly<Record<string, string>>;
-  readonly prefetch: number;
-  /** Client-side subject filter, when the broker's match is broader than the pattern. */
-  readonly filter: SubjectMatcher | undefined;
-  readonly subjectOf: ((destination: string) => string | undefined) | undefined;
   /** Where a copy reaches this consumer's source alone (`Delivery.retryAddress`), if anywhere. */
-  readonly retryAddress: string | undefined;
-  readonly deliver: Deliver;
-  readonly reportError: (error: Error) => void;
-  /** Called once closed. */
-  readonly onClose: () => void;
+  readonly retryAddress?: string;
+  /** Client-side subject filter, when the broker's match is broader than the pattern. */
+  readonly filter?: SubjectMatcher | undefined;
+  readonly subjectOf?: (destination: string) => string | undefined;
 }
 
 export class StompConsumer implements Subscription {
-  private readonly id: string;
+  private session: StompSession | undefined;
   /** Deliveries handed to core (or held) and not settled yet: each settles itself once. */
   private readonly outstanding = new Set<(command?: 'ACK' | 'NACK') => void>();
   private stopping = false;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly setup: ConsumerSetup) {
-    this.id = setup.session.newId('sub');
-  }
+  constructor(
+    private readonly profile: BrokerProfile,
+    private readonly route: ConsumerRoute,
+    private readonly deliver: Deliver,
+  ) {}
 
-  async start(): Promise<this> {
-    const { setup } = this;
-    await setup.session.subscribe({
-      id: this.id,
-      what: setup.what,
+  /** Subscribes on the connection `open` makes for it. */
+  async start(
+    what: string,
+    prefetch: number,
+    open: (subscription: SessionSubscription) => Promise<StompSession>,
+  ): Promise<this> {
+    this.session = await open({
+      what,
       headers: () => ({
-        ...setup.subscribe,
+        ...this.route.subscribe,
         ack: 'client-individual',
-        ...setup.profile.prefetchHeaders(setup.prefetch),
+        ...this.profile.prefetchHeaders(prefetch),
       }),
       message: (headers, body, settle) => this.onMessage(headers, body, settle),
-      failed: (error) => setup.reportError(error),
     });
     return this;
   }
@@ -71,29 +67,27 @@ export class StompConsumer implements Subscription {
       this.stopping = true;
       // The DISCONNECT (with a receipt: ACKs sent before it count) gives back every unacked message.
       for (const settle of [...this.outstanding]) settle();
-      await this.setup.session.close();
-      this.setup.onClose();
+      await this.session?.close();
     })();
     return this.closing;
   }
 
   private onMessage(frame: FrameHeaders, body: Buffer, send: (command: 'ACK' | 'NACK') => void): void {
-    const { profile, filter } = this.setup;
     if (this.closing !== undefined) return;
     const settle = (command?: 'ACK' | 'NACK') => {
       if (this.outstanding.delete(settle) && command !== undefined) send(command);
     };
     this.outstanding.add(settle);
-    const fields = received(frame, body, profile.stableIds, this.setup.subjectOf);
+    const fields = received(frame, body, this.profile.stableIds, this.route.subjectOf);
     // Broader broker match (ActiveMQ `>` for a `#` in the middle): not ours, done with it.
-    if (filter !== undefined && !filter(fields.subject)) {
+    if (this.route.filter !== undefined && !this.route.filter(fields.subject)) {
       settle('ACK');
       return;
     }
-    const nackRequeues = profile.nackRequeues;
+    const { nackRequeues } = this.profile;
     const delivery: Delivery = {
       ...fields,
-      retryAddress: this.setup.retryAddress,
+      retryAddress: this.route.retryAddress,
       ack: async () => settle('ACK'),
       ...(nackRequeues ? { requeue: async () => settle('NACK') } : {}),
       // Once stopping, the message is held and given back by the DISCONNECT in close().
@@ -101,7 +95,6 @@ export class StompConsumer implements Subscription {
         if (nackRequeues && !this.stopping) settle('NACK');
       },
     };
-    // Once stopping, new deliveries are held and given back at close.
-    if (!this.stopping) void this.setup.deliver(delivery);
+    if (!this.stopping) void this.deliver(delivery);
   }
 }

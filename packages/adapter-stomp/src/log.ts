@@ -17,33 +17,26 @@ import {
   type Subscription,
   TimeoutError,
   ValidationError,
+  withTimeout,
 } from '@omnibus/core';
-import type { StompSession } from './session.js';
+import type { OpenSession, SessionSubscription, StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
 import { frameHeaders, received } from './wire.js';
 
 const STREAM = { 'x-queue-type': 'stream' } as const;
 const TAIL_PREFETCH = 1000;
 
-function destination(log: LogSpec): string {
-  return `/queue/${log.name}`;
-}
-
 /** A reader of a stream; `offset()` is asked at each (re)subscription, `message` gets each entry with its offset. */
-function subscribeStream(
-  session: StompSession,
-  id: string,
+function streamSubscription(
   log: LogSpec,
   prefetch: number,
   offset: () => string,
   message: (frame: FrameHeaders, body: Buffer, offset: number, ack: () => void) => void,
-  failed: (error: Error) => void,
-): Promise<void> {
-  return session.subscribe({
-    id,
+): SessionSubscription {
+  return {
     what: `log "${log.name}"`,
     headers: () => ({
-      destination: destination(log),
+      destination: `/queue/${log.name}`,
       ...STREAM,
       ack: 'client-individual',
       'prefetch-count': String(prefetch),
@@ -55,67 +48,44 @@ function subscribeStream(
       if (Number.isInteger(at) && at >= 0) message(frame, body, at, ack);
       else ack();
     },
-    failed,
-  });
+  };
 }
 
-/** Appends to one stream and learns each message's offset from a reader on its tail. */
+/** Appends to one stream (on the bus's connection) and learns each message's offset from a reader on its tail. */
 export class StreamAppender {
-  private readonly id: string;
   private readonly waiting = new Map<string, (offset: number) => void>();
   private lastOffset: number | undefined;
-  private ready: Promise<void> | undefined;
+  /** The tail's connection: opened on first use, and again once closed (a failed open, a dropped subscription). */
+  private tail: Promise<StompSession> | undefined;
 
   constructor(
     private readonly session: StompSession,
     private readonly log: LogSpec,
     private readonly timeoutMs: number,
-  ) {
-    this.id = session.newId('tail');
-  }
+    private readonly open: OpenSession,
+  ) {}
 
   async append(message: OutgoingMessage): Promise<LogPosition> {
-    this.ready ??= this.startTail().catch((error: unknown) => {
-      this.ready = undefined;
-      throw error;
-    });
-    await this.ready;
-    let timer: NodeJS.Timeout | undefined;
-    const seen = new Promise<number>((resolve, reject) => {
-      this.waiting.set(message.id, resolve);
-      timer = setTimeout(
-        () =>
-          reject(
-            new TimeoutError(
-              `appended to "${this.log.name}" but its offset was not read back within ${this.timeoutMs} ms`,
-              this.timeoutMs,
-              { adapter: 'stomp' },
-            ),
-          ),
+    await this.startTail();
+    const seen = new Promise<number>((resolve) => this.waiting.set(message.id, resolve));
+    const late = () =>
+      new TimeoutError(
+        `appended to "${this.log.name}" but its offset was not read back within ${this.timeoutMs} ms`,
         this.timeoutMs,
+        { adapter: 'stomp' },
       );
-    });
     try {
-      await this.session.send(
-        { ...frameHeaders(destination(this.log), message), ...STREAM },
-        message.body,
-        `log "${this.log.name}"`,
-      );
-      return { partition: 0, offset: await seen };
+      const headers = { ...frameHeaders(`/queue/${this.log.name}`, message), ...STREAM };
+      await this.session.send(headers, message.body, `log "${this.log.name}"`);
+      return { partition: 0, offset: await withTimeout(seen, this.timeoutMs, late) };
     } finally {
-      clearTimeout(timer);
       this.waiting.delete(message.id);
     }
   }
 
-  async close(): Promise<void> {
-    await this.session.unsubscribe(this.id);
-  }
-
-  private startTail(): Promise<void> {
-    return subscribeStream(
-      this.session,
-      this.id,
+  private startTail(): Promise<StompSession> {
+    if (this.tail !== undefined) return this.tail;
+    const subscription = streamSubscription(
       this.log,
       TAIL_PREFETCH,
       // After a reconnection the tail goes on right after the last offset it saw.
@@ -126,35 +96,32 @@ export class StreamAppender {
         const id = frame[HEADER.id];
         if (id !== undefined) this.waiting.get(String(id))?.(offset);
       },
-      () => {
-        this.ready = undefined;
-      },
     );
+    const tail = this.open(subscription, () => {
+      if (this.tail === tail) this.tail = undefined;
+    });
+    this.tail = tail;
+    return tail;
   }
 }
 
 /** Reads one stream from `from`, in offset order; after a reconnection it resumes after the last delivery. */
 export class StreamReader implements Subscription {
-  private readonly id: string;
+  private session: StompSession | undefined;
   private lastDelivered: number | undefined;
-  private readonly startOffset: number;
+  private readonly startOffset: number = 0;
   private notBefore: number | undefined;
   private stopped = false;
 
   constructor(
-    private readonly session: StompSession,
     private readonly log: LogSpec,
     private readonly spec: ReadSpec,
     private readonly deliver: Deliver,
-    private readonly reportError: (error: Error) => void,
   ) {
-    this.id = session.newId('read');
     const from = spec.from;
-    this.startOffset = 0;
     if (from.kind === 'positions') {
       const position = from.positions.find((p) => p.partition === 0);
-      const others = from.positions.filter((p) => p.partition !== 0);
-      if (position === undefined || others.length > 0) {
+      if (position === undefined || from.positions.some((p) => p.partition !== 0)) {
         throw new ValidationError(
           `log "${log.name}" is one RabbitMQ stream over STOMP: its only partition is 0`,
         );
@@ -164,15 +131,14 @@ export class StreamReader implements Subscription {
     if (from.kind === 'timestamp') this.notBefore = from.timestamp;
   }
 
-  async start(): Promise<this> {
-    await subscribeStream(
-      this.session,
-      this.id,
-      this.log,
-      this.spec.prefetch,
-      () => this.offsetSpec(),
-      (frame, body, offset, ack) => this.onMessage(frame, body, offset, ack),
-      this.reportError,
+  async start(open: OpenSession): Promise<this> {
+    this.session = await open(
+      streamSubscription(
+        this.log,
+        this.spec.prefetch,
+        () => this.offsetSpec(),
+        (frame, body, offset, ack) => this.onMessage(frame, body, offset, ack),
+      ),
     );
     return this;
   }
@@ -183,7 +149,7 @@ export class StreamReader implements Subscription {
 
   async close(): Promise<void> {
     this.stopped = true;
-    await this.session.unsubscribe(this.id);
+    await this.session?.close();
   }
 
   private offsetSpec(): string {

@@ -1,13 +1,21 @@
 /** The adapter's options: validated with zod from the URL query and the object config alike. */
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
-import { ConfigError, type HostPort, option, type ParsedUrl, parseOptions } from '@omnibus/core';
+import {
+  ConfigError,
+  hasTlsOptions,
+  option,
+  type ParsedUrl,
+  parseOptions,
+  resolveTls,
+  type TlsOptions,
+  tlsOptionFields,
+} from '@omnibus/core';
 import { z } from 'zod';
 
 /** Which broker family decides destinations and capabilities. `auto` reads CONNECTED's `server` header. */
 export type ProfileChoice = 'auto' | 'rabbitmq' | 'activemq' | 'generic';
 
-/** Options of the STOMP adapter (`stomp://user:pass@host:61613/vhost?heartbeatMs=10000`). */
-export interface StompOptions {
+/** Options of the STOMP adapter (`stomp://user:pass@host:61613/vhost?heartbeatMs=10000`), and core's TLS options. */
+export interface StompOptions extends TlsOptions {
   /** STOMP `login`; the URL's user name is used when not set. @default the URL's user name */
   readonly login?: string;
   /** STOMP `passcode`; the URL's password is used when not set. @default the URL's password */
@@ -16,15 +24,15 @@ export interface StompOptions {
   readonly vhost?: string;
   /** Heart-beat interval both ways in ms; `0` turns heart-beating off. @default 10000 */
   readonly heartbeatMs?: number;
-  /** TLS: `true`, or Node TLS options (ca, cert, key, servername…). `stomp+ssl://` turns it on. @default false */
-  readonly tls?: boolean | TlsConnectionOptions;
+  /** TLS on a `stomp://` URL (`stomp+ssl://` always uses it). @default false */
+  readonly tls?: boolean;
   /** Bound on one connection attempt (TCP, TLS and CONNECTED). @default 10000 */
   readonly connectTimeoutMs?: number;
   /** First delay before reconnecting after the connection is lost; doubles up to `maxReconnectDelayMs`. @default 100 */
   readonly reconnectDelayMs?: number;
   /** Longest delay between reconnection attempts. @default 5000 */
   readonly maxReconnectDelayMs?: number;
-  /** Bound on a SUBSCRIBE/UNSUBSCRIBE receipt and on reading an appended message's position. @default 10000 */
+  /** Bound on a SUBSCRIBE receipt and on reading an appended message's position. @default 10000 */
   readonly operationTimeoutMs?: number;
   /** Broker family; `auto` resolves it from CONNECTED's `server` header. @default 'auto' */
   readonly profile?: ProfileChoice;
@@ -35,31 +43,17 @@ export interface StompOptions {
   readonly delay?: 'auto' | 'native' | 'none';
 }
 
-/** The options resolved: defaults applied, merged with the URL. */
-export interface StompSettings extends Required<Omit<StompOptions, 'login' | 'passcode' | 'tls'>> {
-  readonly hosts: readonly HostPort[];
-  readonly login: string | undefined;
-  readonly passcode: string | undefined;
-  readonly tls: TlsConnectionOptions | undefined;
-  /** For errors and logs: the URL without its password. */
-  readonly redacted: string;
-}
+/** The options resolved: defaults applied, merged with the URL (its password only in `passcode`). */
+export type StompSettings = ReturnType<typeof resolveSettings>;
 
-const schema = z
+export const optionsSchema = z
   .object({
     login: z.string().min(1).optional(),
     passcode: z.string().optional(),
     vhost: z.string().min(1).optional(),
     heartbeatMs: option.int(0).max(3_600_000).optional(),
-    tls: z
-      .union([
-        option.bool(),
-        z.custom<TlsConnectionOptions>(
-          (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
-          'expected true, false or Node TLS options',
-        ),
-      ])
-      .optional(),
+    tls: option.bool().optional(),
+    ...tlsOptionFields,
     connectTimeoutMs: option.ms().optional(),
     reconnectDelayMs: option.ms().optional(),
     maxReconnectDelayMs: option.ms().optional(),
@@ -69,15 +63,18 @@ const schema = z
   })
   .strict();
 
-export const DEFAULT_PORT = 61613;
-
 /** Validates the options (every problem at once) and merges them with the URL. */
-export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>): StompSettings {
-  const o = parseOptions('stomp', schema, raw);
-  const secure = url.scheme === 'stomp+ssl' || url.scheme === 'stomps';
-  const tls =
-    o.tls === undefined || o.tls === false ? (secure ? {} : undefined) : o.tls === true ? {} : o.tls;
-  if (url.hosts.length === 0) throw new ConfigError(`"${url.redacted}" has no host`, { adapter: 'stomp' });
+export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>) {
+  const o = parseOptions('stomp', optionsSchema, raw);
+  const secure = url.scheme === 'stomp+ssl' || o.tls === true;
+  // zod types an absent option as `T | undefined`, which core reads as absent.
+  const tlsOptions = o as TlsOptions;
+  // Certificates given to a plain connection would be ignored without a word.
+  if (!secure && hasTlsOptions(tlsOptions)) {
+    throw new ConfigError('TLS options are set but TLS is off: use stomp+ssl:// or tls=true', {
+      adapter: 'stomp',
+    });
+  }
   const reconnectDelayMs = o.reconnectDelayMs ?? 100;
   return {
     hosts: url.hosts,
@@ -85,7 +82,7 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
     passcode: o.passcode ?? url.password,
     vhost: o.vhost ?? (url.path === '' ? '/' : url.path),
     heartbeatMs: o.heartbeatMs ?? 10_000,
-    tls,
+    tls: secure ? resolveTls('stomp', tlsOptions) : undefined,
     connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
     reconnectDelayMs,
     maxReconnectDelayMs: Math.max(o.maxReconnectDelayMs ?? 5_000, reconnectDelayMs),

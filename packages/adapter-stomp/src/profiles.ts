@@ -11,7 +11,7 @@ export interface TopicRoute {
   /** SUBSCRIBE destination (ActiveMQ: possibly a composite `a,b`). */
   readonly destination: string;
   /** Set when the broker's match is broader than the pattern: the client filters by subject. */
-  readonly filter: SubjectMatcher | undefined;
+  readonly filter?: SubjectMatcher | undefined;
 }
 
 export interface BrokerProfile {
@@ -121,10 +121,7 @@ const rabbitmq: BrokerProfile = {
   // broker matches `*` and `#` (zero or more words) itself.
   topicDestination: (topic, subject) =>
     subject === undefined ? `/topic/${topicWord(topic)}` : `/topic/${topicWord(topic)}.${subject}`,
-  topicRoute: (topic, pattern) => ({
-    destination: `/topic/${topicWord(topic)}.${pattern}`,
-    filter: undefined,
-  }),
+  topicRoute: (topic, pattern) => ({ destination: `/topic/${topicWord(topic)}.${pattern}` }),
   nackRequeues: true,
   defaultPriority: undefined,
   stableIds: false,
@@ -174,11 +171,11 @@ function activemqRoute(topic: string, pattern: string): TopicRoute {
   const base = `/topic/${topicWord(topic)}`;
   const words = pattern.split('.');
   const firstHash = words.indexOf('#');
-  if (firstHash === -1) return { destination: `${base}.${pattern}`, filter: undefined };
+  if (firstHash === -1) return { destination: `${base}.${pattern}` };
   const prefix = words.slice(0, firstHash);
   const rest = words.slice(firstHash + 1);
   const head = prefix.length === 0 ? base : `${base}.${prefix.join('.')}`;
-  if (rest.every((w) => w === '#')) return { destination: `${head},${head}.>`, filter: undefined };
+  if (rest.every((w) => w === '#')) return { destination: `${head},${head}.>` };
   // Something other than `#` follows, so at least one more word is needed: `head.>` covers it.
   return { destination: `${head}.>`, filter: compilePattern(pattern) };
 }

@@ -1,63 +1,65 @@
 /**
  * One STOMP connection that stays up: CONNECT (with heart-beats) to the first host that answers,
- * receipts for every SEND/SUBSCRIBE/UNSUBSCRIBE, and, when the connection is lost, reconnection with
- * backoff and every subscription made again.
+ * receipts for every SEND and SUBSCRIBE, and, when the connection is lost, reconnection with backoff
+ * and its subscription made again.
  *
- * An ERROR frame ends a STOMP connection, and stompit destroys its client with every subscription on
- * it (gdaws/stompit#18). So the ERROR is read here: the operation it names by `receipt-id` is
- * rejected for good (a refused message, a refused subscription, which is then dropped instead of
- * being retried forever); every other unconfirmed operation is rejected as retriable, and the
- * others subscriptions come back after reconnection. stompit's own ERROR handler is never used: on
- * a `text/plain` ERROR body (RabbitMQ's) it emits an unhandled 'error' and crashes the process.
+ * A session carries at most one subscription, because in STOMP the connection is the unit of
+ * failure and of release: an ERROR frame ends it, and stompit destroys its client with every
+ * subscription on it (gdaws/stompit#18); a DISCONNECT is the only portable way to give unacked
+ * messages back (see consume.ts). So a subscription lives and dies with its connection, and core's
+ * `Lifecycle`, which attaches again on a connection that stays, has nothing to retry on: a refused
+ * SUBSCRIBE never leaves one.
+ *
+ * The ERROR is read here: the operation it names by `receipt-id` is rejected for good (a refused
+ * message; a refused subscription, dropped after `MAX_REFUSALS` reconnections in a row instead of
+ * being retried forever); every other unconfirmed operation is rejected as retriable. stompit's own
+ * ERROR handler is never used: on a `text/plain` ERROR body (RabbitMQ's) it emits an unhandled
+ * 'error' and crashes the process.
  */
-import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { ClosedError, ConnectionError, PublishError } from '@omnibus/core';
+import { ClosedError, ConnectionError, PublishError, retryWithBackoff, withTimeout } from '@omnibus/core';
 import type { StompSettings } from './options.js';
-import { DEFAULT_PORT } from './options.js';
-import {
-  type AckMode,
-  type CommandHandler,
-  type FrameHeaders,
-  type IncomingFrame,
-  type StompitClient,
-  stompitClient,
-} from './stompit.js';
+import { type FrameHeaders, type IncomingFrame, type StompitClient, stompitClient } from './stompit.js';
 
 const ADAPTER = 'stomp';
+const DEFAULT_PORT = 61613;
 const DEFAULT_TLS_PORT = 61614;
 /** Header lines up to 64 KiB (stompit's default, 1 KiB, is too short for a dead-letter reason). */
 const MAX_LINE_LENGTH = 64 * 1024;
 const MAX_HEADERS = 1000;
 /** Refusals in a row after which a resubscription is given up. */
 const MAX_REFUSALS = 3;
+/** The subscription's id: unique on its connection, the only one there. */
+const SUBSCRIPTION_ID = '1';
 
 export interface SessionHooks {
-  /** The connection was lost (`reconnecting`) or is back with every subscription (`connected`). */
+  /** The connection was lost (`reconnecting`) or is back with its subscription (`connected`). */
   state(state: 'reconnecting' | 'connected', error?: ConnectionError): void;
   /** An error nobody waits for (an ERROR frame not tied to an operation, a dropped subscription). */
   error(error: Error): void;
+  /** The session is closed: by `close`, or after its subscription was dropped. */
+  closed?(): void;
 }
 
 export interface SessionSubscription {
-  readonly id: string;
   /** For errors, e.g. `queue "orders"`. */
   readonly what: string;
   /** SUBSCRIBE headers, computed at each (re)subscription (a log reader resumes at its offset). */
   headers(): Record<string, string>;
   /**
-   * A MESSAGE for this subscription, its body read whole. `settle` ACKs or NACKs it; after a
-   * reconnection it does nothing (the broker has the message again).
+   * A MESSAGE, its body read whole. `settle` ACKs or NACKs it; after a reconnection it does nothing
+   * (the broker has the message again).
    */
   message(headers: FrameHeaders, body: Buffer, settle: (command: 'ACK' | 'NACK') => void): void;
-  /** The broker refused it when it was made again after a reconnection: it is dropped. */
-  failed(error: Error): void;
 }
 
+/** Opens a connection of its own for a subscription; `closed` is called once it is closed. */
+export type OpenSession = (subscription: SessionSubscription, closed?: () => void) => Promise<StompSession>;
+
 interface Pending {
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
+  /** Resolves the operation, or rejects it with `error`. */
+  readonly settle: (error?: Error) => void;
   /** The error for this operation when an ERROR frame names it. */
   readonly refused: (cause: Error) => Error;
 }
@@ -66,79 +68,53 @@ export class StompSession {
   /** CONNECTED's headers (`server`, `version`, `session`, `heart-beat`). */
   connected: Readonly<Record<string, string>> = {};
   private client: StompitClient | undefined;
-  private closed = false;
+  /** True once closed: by `close`, or after its subscription was dropped. */
+  closed = false;
   private readonly pending = new Map<string, Pending>();
-  private readonly subscriptions = new Map<string, SessionSubscription>();
-  private reconnecting: Promise<void> | undefined;
   private readonly stopReconnecting = new AbortController();
-  private nextId = 1;
-  /** Consecutive refusals of a subscription when it is made again. */
-  private readonly refusals = new Map<string, number>();
-  private readonly prefix = randomBytes(3).toString('hex');
+  private reconnecting = false;
+  /** Consecutive refusals of the subscription when it is made again. */
+  private refusals = 0;
 
   constructor(
     private readonly settings: StompSettings,
     private readonly hooks: SessionHooks,
+    private readonly subscription?: SessionSubscription,
     private readonly connectHeaders: Readonly<Record<string, string>> = {},
   ) {}
 
-  get isConnected(): boolean {
-    return this.client !== undefined;
-  }
-
-  /** A subscription id unique on this session. */
-  newId(kind: string): string {
-    return `${kind}-${this.prefix}-${this.nextId++}`;
-  }
-
-  /** Connects once (every host in turn); rejects with the last host's error. */
+  /** Connects (every host in turn) and subscribes; rejects with the last host's error or the refusal. */
   async open(): Promise<void> {
-    this.attach(await this.connectAny());
+    try {
+      const client = await this.connectAny();
+      this.attach(client);
+      await this.subscribe(client);
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
   }
 
   /** SEND with a receipt: resolves on RECEIPT, rejects with `PublishError` when an ERROR names it. */
   send(headers: Record<string, string | number>, body: Uint8Array, what: string): Promise<void> {
     const client = this.client;
-    if (client === undefined) return Promise.reject(this.notConnected(`sending to ${what}`));
-    return this.request(
-      client,
-      'SEND',
-      headers,
-      body,
-      undefined,
-      (cause) =>
-        new PublishError(`the broker refused the message for ${what}: ${cause.message}`, {
+    if (client === undefined) {
+      return Promise.reject(
+        new ConnectionError(`sending to ${what}: not connected (reconnecting)`, {
           adapter: ADAPTER,
-          cause,
+          retriable: true,
         }),
-    );
-  }
-
-  /** SUBSCRIBE and wait for its receipt; the subscription is made again after every reconnection. */
-  async subscribe(subscription: SessionSubscription): Promise<void> {
-    const client = this.client;
-    if (client === undefined) throw this.notConnected(`subscribing to ${subscription.what}`);
-    this.subscriptions.set(subscription.id, subscription);
-    try {
-      await this.sendSubscribe(client, subscription);
-    } catch (error) {
-      this.subscriptions.delete(subscription.id);
-      throw error;
+      );
     }
+    return this.request(client, 'SEND', headers, body, (cause) => {
+      return new PublishError(`the broker refused the message for ${what}: ${cause.message}`, {
+        adapter: ADAPTER,
+        cause,
+      });
+    });
   }
 
-  /** UNSUBSCRIBE (best effort: a lost connection ends the subscription anyway). */
-  async unsubscribe(id: string): Promise<void> {
-    const client = this.client;
-    if (!this.subscriptions.delete(id) || client === undefined) return;
-    try {
-      await this.request(client, 'UNSUBSCRIBE', { id }, undefined, this.settings.operationTimeoutMs);
-      delete (client._subscriptions as Record<string, unknown>)[id];
-    } catch {
-      // Lost or refused: the broker ends subscriptions with the connection.
-    }
-  }
-
+  /** DISCONNECT (with a receipt: the broker has processed every ACK sent before it); idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -146,22 +122,15 @@ export class StompSession {
     const client = this.client;
     this.client = undefined;
     this.failPending(new ClosedError('the connection was closed', { adapter: ADAPTER }));
-    this.subscriptions.clear();
-    if (client === undefined) return;
-    // DISCONNECT with a receipt: the broker has processed every ACK sent before it.
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(this.settings.operationTimeoutMs, 3000));
-      client.disconnect(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    client.destroy();
+    if (client !== undefined) await disconnect(client, Math.min(this.settings.operationTimeoutMs, 3000));
+    this.hooks.closed?.();
   }
 
-  private sendSubscribe(client: StompitClient, subscription: SessionSubscription): Promise<void> {
-    const headers: Record<string, string> = { ...subscription.headers(), id: subscription.id };
-    client.setImplicitSubscription(subscription.id, (headers.ack ?? 'auto') as AckMode, (error, frame) => {
+  private subscribe(client: StompitClient): Promise<void> {
+    const subscription = this.subscription;
+    if (subscription === undefined) return Promise.resolve();
+    const headers: Record<string, string> = { ...subscription.headers(), id: SUBSCRIPTION_ID };
+    client.setImplicitSubscription(SUBSCRIPTION_ID, headers.ack ?? 'auto', (error, frame) => {
       if (error === null && frame !== undefined)
         readBody(frame, (body) =>
           subscription.message(frame.headers, body, (command) => {
@@ -170,54 +139,39 @@ export class StompSession {
           }),
         );
     });
-    return this.request(client, 'SUBSCRIBE', headers, undefined, this.settings.operationTimeoutMs, (cause) =>
-      refusal(`the broker refused the subscription to ${subscription.what}`, cause, false),
-    );
+    // A refusal is final; a missing receipt leaves the subscription in doubt (the caller drops the connection).
+    const refused = (cause: Error) =>
+      new ConnectionError(`the broker refused the subscription to ${subscription.what}: ${cause.message}`, {
+        adapter: ADAPTER,
+        cause,
+        retriable: false,
+      });
+    const timeoutMs = this.settings.operationTimeoutMs;
+    const late = () =>
+      new ConnectionError(`no receipt for SUBSCRIBE within ${timeoutMs} ms`, {
+        adapter: ADAPTER,
+        retriable: true,
+      });
+    return withTimeout(this.request(client, 'SUBSCRIBE', headers, undefined, refused), timeoutMs, late);
   }
 
   private request(
     client: StompitClient,
     command: string,
     headers: Record<string, string | number>,
-    body?: Uint8Array,
-    timeoutMs?: number,
-    refused: (cause: Error) => Error = (cause) => refusal(`${command} failed`, cause, true),
+    body: Uint8Array | undefined,
+    refused: (cause: Error) => Error,
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      let receipt = '';
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer !== undefined) clearTimeout(timer);
+      const settle = (error?: Error) => {
         this.pending.delete(receipt);
+        if (error === undefined) resolve();
+        else reject(error);
       };
-      const frame = client.sendFrame(command, headers, {
-        onReceipt: () => {
-          done();
-          resolve();
-        },
-      });
-      receipt = String(headers.receipt);
-      this.pending.set(receipt, {
-        resolve,
-        reject: (error) => {
-          done();
-          reject(error);
-        },
-        refused,
-      });
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.pending.delete(receipt);
-          reject(
-            new ConnectionError(`no receipt for ${command} within ${timeoutMs} ms`, {
-              adapter: ADAPTER,
-              retriable: true,
-            }),
-          );
-        }, timeoutMs);
-      }
-      if (body === undefined || body.byteLength === 0) frame.end();
-      else frame.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+      const frame = client.sendFrame(command, headers, { onReceipt: () => settle() });
+      const receipt = String(headers.receipt);
+      this.pending.set(receipt, { settle, refused });
+      frame.end(body?.byteLength ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined);
     });
   }
 
@@ -230,95 +184,66 @@ export class StompSession {
   private lost(client: StompitClient, error: Error): void {
     if (client !== this.client) return;
     this.client = undefined;
+    const retriable = { adapter: ADAPTER, cause: error, retriable: true };
     this.failPending(
-      new ConnectionError(`connection lost before the broker confirmed: ${error.message}`, {
-        adapter: ADAPTER,
-        cause: error,
-        retriable: true,
-      }),
+      new ConnectionError(`connection lost before the broker confirmed: ${error.message}`, retriable),
     );
     if (this.closed) return;
     // Listeners get a typed error, like every other adapter's state events; stompit's is the cause.
     this.hooks.state(
       'reconnecting',
-      new ConnectionError(`connection lost: ${error.message}; reconnecting`, {
-        adapter: ADAPTER,
-        cause: error,
-        retriable: true,
-      }),
+      new ConnectionError(`connection lost: ${error.message}; reconnecting`, retriable),
     );
-    this.reconnecting ??= this.reconnect().finally(() => {
-      this.reconnecting = undefined;
-    });
+    void this.reconnect();
   }
 
   private failPending(error: Error): void {
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) p.reject(error);
+    for (const pending of [...this.pending.values()]) pending.settle(error);
   }
 
+  /** Reconnects with backoff until connected and subscribed again, or closed. */
   private async reconnect(): Promise<void> {
-    let delayMs = this.settings.reconnectDelayMs;
-    while (!this.closed) {
-      await sleep(delayMs * (0.8 + Math.random() * 0.4), this.stopReconnecting.signal);
-      if (this.closed) return;
-      delayMs = Math.min(delayMs * 2, this.settings.maxReconnectDelayMs);
-      let client: StompitClient;
-      try {
-        client = await this.connectAny();
-      } catch {
-        continue;
-      }
-      if (this.closed) {
-        client.destroy();
-        return;
-      }
-      this.attach(client);
-      if (await this.resubscribe(client)) {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
+    const { reconnectDelayMs: firstDelayMs, maxReconnectDelayMs: maxDelayMs } = this.settings;
+    await retryWithBackoff(
+      async () => {
+        const client = await this.connectAny();
+        if (this.closed) return client.destroy();
+        this.attach(client);
+        try {
+          await this.subscribe(client);
+        } catch (error) {
+          this.resubscribeFailed(client, error as Error);
+          throw error;
+        }
+        this.refusals = 0;
+        this.reconnecting = false;
         this.hooks.state('connected');
-        return;
-      }
-    }
+      },
+      { firstDelayMs, maxDelayMs, signal: this.stopReconnecting.signal },
+    );
   }
 
   /**
-   * Makes every subscription again; false when the connection was lost meanwhile (the caller
-   * reconnects and tries again). A subscription the broker refuses several times in a row (e.g. its
-   * queue was redeclared with other arguments) is dropped and reported, so the others come back; a
-   * single refusal may be transient (ActiveMQ: the durable subscriber of the lost connection is
-   * still registered).
+   * The ERROR ended the connection; a missing receipt leaves it in doubt: start again. A
+   * subscription the broker refuses several times in a row (e.g. its queue was redeclared with other
+   * arguments) is dropped, reported, and its connection closed; a single refusal may be transient
+   * (ActiveMQ: the durable subscriber of the lost connection is still registered).
    */
-  private async resubscribe(client: StompitClient): Promise<boolean> {
-    for (const subscription of [...this.subscriptions.values()]) {
-      if (this.client !== client) return false;
-      try {
-        await this.sendSubscribe(client, subscription);
-        this.refusals.delete(subscription.id);
-      } catch (error) {
-        if (error instanceof ConnectionError && !error.retriable) {
-          const refusals = (this.refusals.get(subscription.id) ?? 0) + 1;
-          this.refusals.set(subscription.id, refusals);
-          if (refusals >= MAX_REFUSALS) {
-            this.refusals.delete(subscription.id);
-            this.subscriptions.delete(subscription.id);
-            subscription.failed(error);
-            this.hooks.error(error);
-          }
-        }
-        // The ERROR ended the connection; a missing receipt leaves it in doubt: start again.
-        if (this.client === client) client.destroy(error instanceof Error ? error : new Error(String(error)));
-        return false;
-      }
+  private resubscribeFailed(client: StompitClient, error: Error): void {
+    if (this.client === client) client.destroy(error);
+    if (error instanceof ConnectionError && !error.retriable && ++this.refusals >= MAX_REFUSALS) {
+      this.hooks.error(error);
+      void this.close();
     }
-    return this.client === client;
   }
 
   private async connectAny(): Promise<StompitClient> {
     let last: unknown;
-    for (const host of this.settings.hosts) {
+    for (const { host, port } of this.settings.hosts) {
       try {
-        return await this.connectTo(host.host, host.port);
+        return await this.connectTo(host, port);
       } catch (error) {
         last = error;
       }
@@ -366,10 +291,10 @@ export class StompSession {
         'accept-version': '1.2,1.1',
         host: s.vhost,
         'heart-beat': `${s.heartbeatMs},${s.heartbeatMs}`,
+        ...(s.login === undefined ? {} : { login: s.login }),
+        ...(s.passcode === undefined ? {} : { passcode: s.passcode }),
         ...this.connectHeaders,
       };
-      if (s.login !== undefined) headers.login = s.login;
-      if (s.passcode !== undefined) headers.passcode = s.passcode;
       socket.once(s.tls === undefined ? 'connect' : 'secureConnect', () => {
         client.connect(headers, (error) => {
           if (error !== null) return;
@@ -390,13 +315,12 @@ export class StompSession {
     // Without `receipt-id` (RabbitMQ's channel errors, e.g. PRECONDITION_FAILED on a SUBSCRIBE),
     // blame the oldest unconfirmed operation: the broker handles frames in order and has receipted
     // every one before it, and the only frames sent without receipt are ACK/NACK of live deliveries.
-    const receipt =
-      headers['receipt-id'] === undefined ? this.pending.keys().next().value : String(headers['receipt-id']);
-    const pending = receipt === undefined ? undefined : this.pending.get(receipt);
-    if (pending !== undefined) {
-      this.pending.delete(receipt!);
-      pending.reject(pending.refused(cause));
-    } else if (client === this.client) {
+    const pending =
+      headers['receipt-id'] === undefined
+        ? this.pending.values().next().value
+        : this.pending.get(String(headers['receipt-id']));
+    if (pending !== undefined) pending.settle(pending.refused(cause));
+    else if (client === this.client) {
       this.hooks.error(
         new ConnectionError(`the broker sent ERROR (${cause.message}); reconnecting`, {
           adapter: ADAPTER,
@@ -405,13 +329,6 @@ export class StompSession {
       );
     }
     client.destroy(cause);
-  }
-
-  private notConnected(what: string): ConnectionError {
-    return new ConnectionError(`${what}: not connected (reconnecting)`, {
-      adapter: ADAPTER,
-      retriable: true,
-    });
   }
 }
 
@@ -425,7 +342,7 @@ function installErrorHandler(
   client: StompitClient,
   onError: (headers: FrameHeaders, body: string) => void,
 ): void {
-  const handler: CommandHandler = (frame) =>
+  const handler = (frame: IncomingFrame) =>
     readBody(frame, (body) => onError(frame.headers, body.toString('utf8')));
   const set = client.setCommandHandlers.bind(client);
   client.setCommandHandlers = (handlers) => set({ ...handlers, ERROR: handler });
@@ -440,8 +357,11 @@ function readBody(frame: IncomingFrame, done: (body: Buffer) => void): void {
   frame.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
 }
 
-function refusal(message: string, cause: Error, retriable: boolean): ConnectionError {
-  return new ConnectionError(`${message}: ${cause.message}`, { adapter: ADAPTER, cause, retriable });
+/** DISCONNECT with a receipt (bounded: a lost connection never sends it), then the socket closed. */
+async function disconnect(client: StompitClient, timeoutMs: number): Promise<void> {
+  const disconnected = new Promise<void>((resolve) => client.disconnect(() => resolve()));
+  await withTimeout(disconnected, timeoutMs, () => new Error('no DISCONNECT receipt')).catch(() => undefined);
+  client.destroy();
 }
 
 /** ACK/NACK headers for a MESSAGE frame, for STOMP 1.2 (`id`) and 1.1/1.0 (`subscription`, `message-id`). */
@@ -452,18 +372,4 @@ function settleHeaders(frame: FrameHeaders): Record<string, string> {
   if (frame.subscription !== undefined) out.subscription = String(frame.subscription);
   if (frame['message-id'] !== undefined) out['message-id'] = String(frame['message-id']);
   return out;
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,9 +1,9 @@
 /**
- * The STOMP adapter: a connection (stompit) per bus for sends and log reads, one more per consumer
- * (see consume.ts), a broker profile resolved from CONNECTED's `server` header, and the three
- * semantics mapped onto that broker's destinations.
+ * The STOMP adapter: a connection (stompit) per bus for sends, one more per subscription (consumer,
+ * log reader, log tail: see session.ts and consume.ts for why), a broker profile resolved from
+ * CONNECTED's `server` header, and the three semantics mapped onto that broker's destinations.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   Adapter,
   AdapterContext,
@@ -21,12 +21,12 @@ import type {
   TopicSpec,
 } from '@omnibus/core';
 import { ConnectionError, unsupported } from '@omnibus/core';
-import { type ConsumerSetup, StompConsumer } from './consume.js';
+import { type ConsumerRoute, StompConsumer } from './consume.js';
 import { StreamAppender, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
 import { type BrokerProfile, PROFILES, profileFor, topicWord, withDelay } from './profiles.js';
 import { probeScheduler } from './scheduler.js';
-import { ErrorFrame, type SessionHooks, StompSession } from './session.js';
+import { ErrorFrame, type OpenSession, StompSession } from './session.js';
 import { frameHeaders } from './wire.js';
 
 /** The STOMP adapter for `stomp://` and `stomp+ssl://` URLs. */
@@ -45,7 +45,10 @@ class StompAdapter implements Adapter {
   readonly name = 'stomp';
   readonly capabilities: Capabilities;
   private readonly appenders = new Map<string, StreamAppender>();
-  /** The consumers' own connections: closed with the adapter. */
+  /**
+   * The subscriptions' own connections, closed with the adapter: one whose subscribe resolves after
+   * core closed its consumer would otherwise stay open.
+   */
   private readonly sessions = new Set<StompSession>();
 
   private constructor(
@@ -58,14 +61,16 @@ class StompAdapter implements Adapter {
   }
 
   static async connect(settings: StompSettings, context: AdapterContext): Promise<StompAdapter> {
-    const session = new StompSession(settings, hooks(context));
+    const session = new StompSession(settings, {
+      state: (state, error) => context.setState(state, error),
+      error: (error) => context.reportError(error),
+    });
     await session.open();
     try {
       let profile =
         PROFILES[settings.profile === 'auto' ? profileFor(session.connected.server) : settings.profile];
       if (profile.name === 'activemq' && settings.delay !== 'none') {
-        const scheduler = settings.delay === 'native' || (await probeScheduler(session, settings));
-        profile = withDelay(profile, scheduler);
+        profile = withDelay(profile, settings.delay === 'native' || (await probeScheduler(settings)));
       }
       context.logger.debug(
         { server: session.connected.server, version: session.connected.version, profile: profile.name },
@@ -91,20 +96,12 @@ class StompAdapter implements Adapter {
     return this.session.send(headers, message.body, `"${address}"`);
   }
 
-  async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
+  consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
     const destination = `/queue/${queue.name}`;
-    return this.startConsumer(
-      `queue "${queue.name}"`,
-      spec,
-      deliver,
-      {},
-      {
-        subscribe: { destination, ...this.queueArguments(queue) },
-        retryAddress: this.profile.name === 'rabbitmq' ? `/amq/queue/${queue.name}` : destination,
-        filter: undefined,
-        subjectOf: undefined,
-      },
-    );
+    return this.startConsumer(`queue "${queue.name}"`, spec, deliver, {
+      subscribe: { destination, ...this.queueArguments(queue) },
+      retryAddress: this.profile.name === 'rabbitmq' ? `/amq/queue/${queue.name}` : destination,
+    });
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
@@ -112,59 +109,48 @@ class StompAdapter implements Adapter {
     await this.session.send(frameHeaders(destination, message), message.body, `topic "${topic.name}"`);
   }
 
-  async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
-    const route = this.profile.topicRoute(topic.name, spec.pattern);
+  subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
+    const { destination, filter } = this.profile.topicRoute(topic.name, spec.pattern);
     const what = `topic "${topic.name}" (${spec.pattern}${spec.durable === undefined ? '' : `, durable "${spec.durable}"`})`;
-    const base = `/topic/${topicWord(topic.name)}.`;
-    const subjectOf = (destination: string) =>
-      destination.startsWith(base) ? destination.slice(base.length) : undefined;
+    const word = topicWord(topic.name);
+    const base = `/topic/${word}.`;
+    const subjectOf = (d: string) => (d.startsWith(base) ? d.slice(base.length) : undefined);
     if (this.profile.name === 'rabbitmq') {
       // A named queue per subscription, so a retried copy can be sent to that subscription alone.
-      const queueName =
+      const queueName = boundedName(
         spec.durable === undefined
-          ? `omnibus.sub.${this.session.newId(topicWord(topic.name))}`
-          : boundedName(`omnibus.dsub.${topicWord(topic.name)}~${spec.durable}`);
+          ? `omnibus.sub.${word}-${randomUUID()}`
+          : `omnibus.dsub.${word}~${spec.durable}`,
+      );
       const durable =
         spec.durable === undefined ? {} : { durable: 'true', 'auto-delete': 'false', persistent: 'true' };
-      return this.startConsumer(
-        what,
-        spec,
-        deliver,
-        {},
-        {
-          subscribe: { destination: route.destination, 'x-queue-name': queueName, ...durable },
-          retryAddress: `/amq/queue/${queueName}`,
-          filter: route.filter,
-          subjectOf,
-        },
-      );
+      return this.startConsumer(what, spec, deliver, {
+        subscribe: { destination, 'x-queue-name': queueName, ...durable },
+        retryAddress: `/amq/queue/${queueName}`,
+        filter,
+        subjectOf,
+      });
     }
     // ActiveMQ keys a durable subscription by (client-id, subscription name) and allows one
-    // connection per client-id: the consumer's connection gets a stable client-id.
+    // connection per client-id: the consumer's connection gets a stable client-id. An ActiveMQ or
+    // generic subscription has no queue of its own to send a copy to: core retries in the process.
     const durable = spec.durable !== undefined && this.profile.name === 'activemq';
     return this.startConsumer(
       what,
       spec,
       deliver,
-      durable ? { 'client-id': boundedName(`omnibus~${topicWord(topic.name)}~${spec.durable}`) } : {},
       {
-        subscribe: {
-          destination: route.destination,
-          ...(durable ? { 'activemq.subscriptionName': spec.durable! } : {}),
-        },
-        // No queue of its own to send a copy to: core retries in the process.
-        retryAddress: undefined,
-        filter: route.filter,
+        subscribe: { destination, ...(durable ? { 'activemq.subscriptionName': spec.durable! } : {}) },
+        filter,
         subjectOf,
       },
+      durable ? { 'client-id': boundedName(`omnibus~${word}~${spec.durable}`) } : {},
     );
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.appenders.values()].map((a) => a.close()));
-    this.appenders.clear();
+    // The subscriptions' connections, log tails included.
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
-    this.sessions.clear();
     await this.session.close();
   }
 
@@ -172,15 +158,15 @@ class StompAdapter implements Adapter {
     if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
     let appender = this.appenders.get(log.name);
     if (appender === undefined) {
-      appender = new StreamAppender(this.session, log, this.settings.operationTimeoutMs);
+      appender = new StreamAppender(this.session, log, this.settings.operationTimeoutMs, this.open());
       this.appenders.set(log.name, appender);
     }
     return appender.append(message);
   }
 
-  read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
+  async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
     if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
-    return new StreamReader(this.session, log, spec, deliver, (e) => this.context.reportError(e)).start();
+    return new StreamReader(log, spec, deliver).start(this.open());
   }
 
   private queueArguments(queue: QueueSpec): Record<string, string> {
@@ -199,65 +185,58 @@ class StompAdapter implements Adapter {
     return headers;
   }
 
-  /** A consumer on a connection of its own (see consume.ts for why), closed with it. */
-  private async startConsumer(
+  private startConsumer(
     what: string,
     spec: ConsumeSpec,
     deliver: Deliver,
-    connectHeaders: Record<string, string>,
-    route: Pick<ConsumerSetup, 'subscribe' | 'retryAddress' | 'filter' | 'subjectOf'>,
+    route: ConsumerRoute,
+    connectHeaders: Record<string, string> = {},
   ): Promise<Subscription> {
-    const { logger } = this.context;
-    const reportError = (error: Error) => this.context.reportError(error);
-    const session = new StompSession(
-      this.settings,
-      {
-        state: (state, error) =>
-          logger[state === 'connected' ? 'info' : 'warn'](
-            error === undefined ? {} : { error: error.message },
-            `${what}: ${state}`,
-          ),
-        error: reportError,
-      },
-      connectHeaders,
-    );
-    try {
-      await session.open();
-    } catch (error) {
-      await session.close();
-      // Refused (ERROR frame: credentials, an ActiveMQ client-id in use by the same durable
-      // subscription) is final; anything else (the broker is restarting) is worth another try.
-      throw new ConnectionError(`could not open a connection for ${what}: ${(error as Error).message}`, {
-        adapter: 'stomp',
-        cause: error,
-        retriable: !(error instanceof ErrorFrame),
-      });
-    }
-    this.sessions.add(session);
-    const consumer = new StompConsumer({
-      session,
-      profile: this.profile,
+    return new StompConsumer(this.profile, route, deliver).start(
       what,
-      prefetch: spec.prefetch,
-      deliver,
-      reportError,
-      onClose: () => this.sessions.delete(session),
-      ...route,
-    });
-    try {
-      return await consumer.start();
-    } catch (error) {
-      await consumer.close();
-      throw error;
-    }
+      spec.prefetch,
+      this.open(connectHeaders),
+    );
   }
-}
 
-function hooks(context: AdapterContext): SessionHooks {
-  return {
-    state: (state, error) => context.setState(state, error),
-    error: (error) => context.reportError(error),
-  };
+  /** Opens connections of their own for subscriptions, their state logged, closed with the adapter. */
+  private open(connectHeaders: Record<string, string> = {}): OpenSession {
+    return async (subscription, closed) => {
+      const { logger } = this.context;
+      const { what } = subscription;
+      const session = new StompSession(
+        this.settings,
+        {
+          state: (state, error) =>
+            logger[state === 'connected' ? 'info' : 'warn'](
+              error === undefined ? {} : { error: error.message },
+              `${what}: ${state}`,
+            ),
+          error: (error) => this.context.reportError(error),
+          closed: () => {
+            this.sessions.delete(session);
+            closed?.();
+          },
+        },
+        subscription,
+        connectHeaders,
+      );
+      this.sessions.add(session);
+      try {
+        await session.open();
+      } catch (error) {
+        if (error instanceof ConnectionError) throw error;
+        // Refused by an ERROR frame (credentials, an ActiveMQ client-id in use by the same durable
+        // subscription) is final; anything else (the broker is restarting) is worth another try.
+        throw new ConnectionError(`could not open a connection for ${what}: ${(error as Error).message}`, {
+          adapter: 'stomp',
+          cause: error,
+          retriable: !(error instanceof ErrorFrame),
+        });
+      }
+      return session;
+    };
+  }
 }
 
 /** Broker names have limits (RabbitMQ: 255 bytes): long ones keep a readable start and a hash. */

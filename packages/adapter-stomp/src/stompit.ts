@@ -15,15 +15,12 @@ export interface IncomingFrame extends Readable {
   readonly headers: FrameHeaders;
 }
 
-export type CommandHandler = (frame: IncomingFrame, beforeSendResponse: () => void) => void;
-export type AckMode = 'auto' | 'client' | 'client-individual';
-
 export interface StompitClientOptions {
   /** [outgoing, incoming] heart-beat in ms. */
   readonly heartbeat: [number, number];
   readonly heartbeatDelayMargin?: number;
   readonly heartbeatOutputMargin?: number;
-  /** Longest header line accepted (stompit's default, 1024, is too short for dead-letter reasons). */
+  /** Longest header line accepted (stompit's default: 1024). */
   readonly maxLineLength?: number;
   /** Most headers a frame may have (stompit's default is 64). */
   readonly maxHeaders?: number;
@@ -42,15 +39,12 @@ export interface StompitClient extends EventEmitter {
   ): Writable;
   setImplicitSubscription(
     id: string,
-    ack: AckMode,
+    ack: string,
     listener: (error: Error | null, frame: IncomingFrame | undefined) => void,
   ): unknown;
-  setCommandHandlers(handlers: Record<string, CommandHandler>): void;
+  setCommandHandlers(handlers: Record<string, (frame: IncomingFrame) => void>): void;
   disconnect(callback?: (error: Error | null) => void): void;
   destroy(error?: Error): void;
-  getTransportSocket(): Duplex;
-  /** stompit's subscription registry (an implementation detail we clean up after UNSUBSCRIBE). */
-  readonly _subscriptions: Record<string, unknown>;
 }
 
 export type StompitClientClass = new (socket: Duplex, options: StompitClientOptions) => StompitClient;

@@ -5,7 +5,7 @@
  * escaping (`\c`, `\n`, `\r`, `\\`) is done by stompit on both sides; bodies always carry
  * `content-length`, so binary bodies arrive whole.
  */
-import { type Delivery, HEADER, type Headers, type OutgoingMessage, toHeaders } from '@omnibus/core';
+import { HEADER, type Headers, type OutgoingMessage, toHeaders } from '@omnibus/core';
 import type { FrameHeaders } from './stompit.js';
 
 /** Headers STOMP or one of the brokers gives a meaning to (lower case). */
@@ -40,12 +40,6 @@ export function frameHeaders(destination: string, message: OutgoingMessage): Rec
   };
 }
 
-/** What a MESSAGE frame tells of a delivery. */
-export type Received = Pick<
-  Delivery,
-  'body' | 'headers' | 'id' | 'contentType' | 'subject' | 'priority' | 'timestamp' | 'redelivered' | 'raw'
->;
-
 /**
  * Reads a MESSAGE frame: the header bag without the frame's and the brokers' own headers (escaped
  * ones stay, core restores them). `message-id` is the id only where the broker keeps it for the
@@ -57,7 +51,7 @@ export function received(
   body: Buffer,
   stableIds: boolean,
   subjectOf?: (destination: string) => string | undefined,
-): Received {
+) {
   const headers: Headers = {};
   for (const [name, value] of Object.entries(frame)) {
     if (value !== undefined && !reserved(name)) headers[name] = String(value);

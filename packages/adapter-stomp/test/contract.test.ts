@@ -1,10 +1,11 @@
 import { createRequire } from 'node:module';
 import { type Inject, runContractSuite } from '@omnibus/contract';
 import { connect } from '@omnibus/core';
+import { restarter } from '@omnibus/test-brokers';
 import { afterAll, describe, it } from 'vitest';
 import { stomp } from '../src/index.js';
 import type { StompitClient } from '../src/stompit.js';
-import { ACTIVEMQ_STOMP_URL, brokerOrSkip, RABBITMQ_STOMP_URL, restarter } from './brokers.js';
+import { ACTIVEMQ_STOMP_URL, brokerOrSkip, RABBITMQ_STOMP_URL } from './brokers.js';
 
 const targets = [
   { name: 'stomp → rabbitmq', url: RABBITMQ_STOMP_URL, broker: 'rabbitmq' as const },

@@ -4,6 +4,7 @@
  * ActiveMQ refuses lines over 10,240 bytes. Core refuses a header over `maxHeaderBytes` before it
  * is sent, and a header at the limit round-trips even when every character is escaped on the wire.
  */
+import { waitFor } from '@omnibus/contract';
 import { type Bus, connect, ValidationError } from '@omnibus/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stomp } from '../src/index.js';
@@ -15,14 +16,6 @@ const targets = [
 ] as const;
 
 const unique = (suffix: string) => `lim-${Math.random().toString(36).slice(2, 10)}-${suffix}`;
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 for (const target of targets) {
   const available = await brokerOrSkip(`limits on ${target.name}`, target.url);

@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:tls';
 import { ConfigError, connect, parseUrl } from '@omnibus/core';
+import { headingSection } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
 import { stomp } from '../src/index.js';
-import { resolveSettings } from '../src/options.js';
+import { optionsSchema, resolveSettings } from '../src/options.js';
 import { brokerOrSkip, RABBITMQ_STOMP_URL } from './brokers.js';
 
 describe('options', () => {
@@ -20,7 +21,7 @@ describe('options', () => {
       passcode: 'p@ss',
       vhost: 'my-vhost',
       heartbeatMs: 0,
-      tls: {},
+      tls: { rejectUnauthorized: true },
       hosts: [
         { host: 'h1', port: 61614 },
         { host: 'h2', port: undefined },
@@ -30,6 +31,33 @@ describe('options', () => {
       vhost: '/',
       login: 'other',
     });
+  });
+
+  it("takes core's TLS options: files read, TLS on for stomp+ssl:// or tls=true, refused on a plain connection", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'omnibus-stomp-opts-'));
+    writeFileSync(join(dir, 'ca.pem'), 'CA PEM');
+    const query = `caFile=${encodeURIComponent(join(dir, 'ca.pem'))}&servername=broker&rejectUnauthorized=false`;
+    const secure = resolveSettings(
+      parseUrl(`stomp+ssl://h?${query}`),
+      parseUrl(`stomp+ssl://h?${query}`).params,
+    );
+    expect(secure.tls).toEqual({
+      ca: Buffer.from('CA PEM'),
+      servername: 'broker',
+      rejectUnauthorized: false,
+    });
+    expect(resolveSettings(parseUrl('stomp://h'), { tls: 'true' }).tls).toEqual({ rejectUnauthorized: true });
+    expect(resolveSettings(parseUrl('stomp://h'), {}).tls).toBeUndefined();
+    expect(() => resolveSettings(parseUrl('stomp://h'), { ca: 'PEM' })).toThrow(/TLS is off/);
+  });
+
+  it('the README documents every option, and only options that exist', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const documented = headingSection(readme, '## Options')
+      .split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .flatMap((line) => [...line.split('|')[1]!.matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1]!));
+    expect(documented.sort()).toEqual(Object.keys(optionsSchema.shape).sort());
   });
 
   it('reports every invalid option at once, without the password', async () => {
@@ -112,7 +140,7 @@ describe('TLS', () => {
     const port = (server.address() as { port: number }).port;
     try {
       const bus = await connect(
-        { adapter: 'stomp', url: `stomp+ssl://guest:guest@localhost:${port}`, tls: { ca: cert } },
+        { adapter: 'stomp', url: `stomp+ssl://guest:guest@localhost:${port}`, ca: cert },
         {
           adapters: [stomp()],
         },

@@ -2,19 +2,12 @@
  * STOMP state events carry a typed error: a lost connection is reported as a `ConnectionError`
  * whose cause is the socket's error, like on every other adapter.
  */
+import { waitFor } from '@omnibus/contract';
 import { type Bus, ConnectionError, connect, parseUrl } from '@omnibus/core';
 import { type FaultProxy, startFaultProxy } from '@omnibus/test-brokers';
 import { afterEach, describe, expect, it } from 'vitest';
 import { stomp } from '../src/index.js';
 import { brokerOrSkip, RABBITMQ_STOMP_URL } from './brokers.js';
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const available = await brokerOrSkip('state events', RABBITMQ_STOMP_URL);
 describe.skipIf(!available)('stomp: state events', () => {

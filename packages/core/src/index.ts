@@ -88,6 +88,7 @@ export {
   validateSubject,
 } from './routing.js';
 export type { StandardSchemaV1 } from './schema.js';
+export { type BackoffOptions, retryWithBackoff, withTimeout } from './timing.js';
 export {
   hasTlsOptions,
   resolveTls,

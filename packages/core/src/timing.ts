@@ -1,0 +1,47 @@
+/**
+ * Waiting helpers for adapters that talk to a broker by hand: bound a wait for the broker's answer,
+ * and retry a connection with backoff. Written once here so every adapter times out and backs off
+ * the same way.
+ */
+import { delay } from './deadlines.js';
+
+/**
+ * `promise`'s outcome, or a rejection with `onTimeout()` when it has not settled after `ms`. The
+ * timer is cleared either way; `promise` itself is not cancelled.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+export interface BackoffOptions {
+  /** Wait before the first attempt; it doubles after each failure. */
+  readonly firstDelayMs: number;
+  /** Longest wait between two attempts. */
+  readonly maxDelayMs: number;
+  /** Stops retrying: once it aborts, no attempt starts any more. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Runs `attempt` until it resolves, waiting before each try with exponential backoff and ±20 %
+ * jitter (clients cut off together do not all come back at the same moment). Resolves with the
+ * attempt's value, or `undefined` once `signal` aborts.
+ */
+export async function retryWithBackoff<T>(
+  attempt: () => Promise<T>,
+  { firstDelayMs, maxDelayMs, signal }: BackoffOptions,
+): Promise<T | undefined> {
+  let delayMs = firstDelayMs;
+  while (await delay(delayMs * (0.8 + Math.random() * 0.4), signal)) {
+    try {
+      return await attempt();
+    } catch {
+      delayMs = Math.min(delayMs * 2, maxDelayMs);
+    }
+  }
+  return undefined;
+}
