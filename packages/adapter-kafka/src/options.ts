@@ -128,8 +128,7 @@ export function resolveOptions(
   defaultClientId: string,
 ) {
   const o = parseOptions('kafka', schema, raw);
-  // zod types an unset option as `undefined`, which exactOptionalPropertyTypes tells apart from absent.
-  const tls = o as TlsOptions;
+  const tls: TlsOptions = o;
   const sasl: SASLOptions | undefined =
     o.sasl ??
     (url.username === undefined

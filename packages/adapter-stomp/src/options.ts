@@ -67,8 +67,7 @@ export const optionsSchema = z
 export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>) {
   const o = parseOptions('stomp', optionsSchema, raw);
   const secure = url.scheme === 'stomp+ssl' || o.tls === true;
-  // zod types an absent option as `T | undefined`, which core reads as absent.
-  const tlsOptions = o as TlsOptions;
+  const tlsOptions: TlsOptions = o;
   // Certificates given to a plain connection would be ignored without a word.
   if (!secure && hasTlsOptions(tlsOptions)) {
     throw new ConfigError('TLS options are set but TLS is off: use stomp+ssl:// or tls=true', {

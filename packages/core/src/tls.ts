@@ -11,23 +11,23 @@ import { ConfigError } from './errors.js';
 
 export interface TlsOptions {
   /** Trusted CA certificates, PEM. @default the system's */
-  readonly ca?: string | Buffer;
+  readonly ca?: string | Buffer | undefined;
   /** Client certificate, PEM. @default none */
-  readonly cert?: string | Buffer;
+  readonly cert?: string | Buffer | undefined;
   /** Client private key, PEM. @default none */
-  readonly key?: string | Buffer;
+  readonly key?: string | Buffer | undefined;
   /** Passphrase of `key`. @default none */
-  readonly passphrase?: string;
+  readonly passphrase?: string | undefined;
   /** Read `ca` from this file (handy in a URL query). @default none */
-  readonly caFile?: string;
+  readonly caFile?: string | undefined;
   /** Read `cert` from this file. @default none */
-  readonly certFile?: string;
+  readonly certFile?: string | undefined;
   /** Read `key` from this file. @default none */
-  readonly keyFile?: string;
+  readonly keyFile?: string | undefined;
   /** Verify the broker's certificate and host name. Turning it off is for tests only. @default true */
-  readonly rejectUnauthorized?: boolean;
+  readonly rejectUnauthorized?: boolean | undefined;
   /** Server name for SNI and the certificate check. @default the host */
-  readonly servername?: string;
+  readonly servername?: string | undefined;
 }
 
 /** The names of the TLS options, for option lists and README checks. */
