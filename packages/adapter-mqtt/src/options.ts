@@ -73,7 +73,7 @@ const topicPrefix = z
   .string()
   .min(1)
   .max(1000)
-  .refine((s) => !/[+#\u0000]/.test(s) && !/^[/$]/.test(s) && !s.endsWith('/'), {
+  .refine((s) => !/[+#]|^[/$]|\/$/.test(s) && !s.includes('\u0000'), {
     message: 'must be an MQTT topic without "+", "#", NUL, a leading "$" or a leading/trailing "/"',
   });
 
