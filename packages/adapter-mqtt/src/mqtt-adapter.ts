@@ -165,21 +165,14 @@ export class MqttAdapter implements Adapter {
     let slot = 0;
     while (slots.has(slot)) slot++;
     slots.add(slot);
-    const consumer = new QueueConsumer(this, queue.name, spec.prefetch, deliver, slot);
-    const free = () => slots.delete(slot);
-    try {
-      await consumer.start();
-    } catch (error) {
-      await consumer.close().catch(() => undefined);
+    const free = () => void slots.delete(slot);
+    const clientId = `${this.baseId}:q:${queue.name}:${slot}`;
+    const consumer = new QueueConsumer(this, queue.name, spec.prefetch, deliver, clientId, free);
+    await consumer.start().catch((error: unknown) => {
       free();
       throw error;
-    }
-    return {
-      close: async () => {
-        await consumer.close();
-        free();
-      },
-    };
+    });
+    return consumer;
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
