@@ -10,7 +10,7 @@
  * PUBACK itself when core settles the delivery. Acks are never sent before the handler settled.
  */
 import { randomUUID } from 'node:crypto';
-import { ConnectionError } from '@omnibus/core';
+import { ConnectionError, within } from '@omnibus/core';
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedOptions } from './options.js';
 import type { Publisher } from './publisher.js';
@@ -48,41 +48,29 @@ export function createClient(
 }
 
 /** Connects and resolves with the CONNACK; rejects with `ConnectionError` on error or timeout. */
-export function connectFirst(
+export async function connectFirst(
   client: MqttClient,
   o: ResolvedOptions,
   where: string,
   retriable = false,
 ): Promise<IConnackPacket> {
-  return new Promise<IConnackPacket>((resolve, reject) => {
-    const timer = setTimeout(
-      () => fail(new Error(`no CONNACK within ${o.connectTimeoutMs} ms`)),
-      o.connectTimeoutMs,
-    );
-    const cleanup = () => {
-      clearTimeout(timer);
-      client.removeListener('connect', onConnect);
-      client.removeListener('error', fail);
-    };
-    const onConnect = (connack: IConnackPacket) => {
-      cleanup();
-      resolve(connack);
-    };
-    function fail(error: Error) {
-      cleanup();
-      client.end(true);
-      reject(
-        new ConnectionError(`cannot connect to ${where}: ${error.message}`, {
-          adapter: 'mqtt',
-          cause: error,
-          retriable,
-        }),
-      );
-    }
-    client.once('connect', onConnect);
-    client.once('error', fail);
+  const connecting = new Promise<IConnackPacket>((resolve, reject) => {
+    client.once('connect', resolve);
+    client.once('error', reject);
     client.connect();
   });
+  try {
+    const connack = await within(connecting, o.connectTimeoutMs);
+    if (connack === undefined) throw new Error(`no CONNACK within ${o.connectTimeoutMs} ms`);
+    return connack;
+  } catch (error) {
+    client.end(true);
+    throw new ConnectionError(`cannot connect to ${where}: ${(error as Error).message}`, {
+      adapter: 'mqtt',
+      cause: error,
+      retriable,
+    });
+  }
 }
 
 /** Disconnects; a client that cannot say goodbye within `timeoutMs` is cut off. */
@@ -92,10 +80,7 @@ export async function endClient(
   timeoutMs = 2000,
 ): Promise<void> {
   const opts = options === undefined ? undefined : { properties: options };
-  await Promise.race([
-    client.endAsync(false, opts).catch(() => undefined),
-    new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
-  ]);
+  await within(client.endAsync(false, opts).catch(() => undefined), timeoutMs);
   if (!client.disconnected) await client.endAsync(true).catch(() => undefined);
 }
 
@@ -218,8 +203,7 @@ export class Receiver {
     const seen = new Promise<boolean>((resolve) => this.markers.set(marker, () => resolve(true)));
     await this.client.subscribeAsync(marker, { qos: 1 });
     await publisher.publish(marker, Buffer.alloc(0), 1);
-    const late = new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref());
-    return Promise.race([seen, late]);
+    return within(seen, MARKER_TIMEOUT_MS, false);
   }
 
   /** Resolves when every delivery handed over has been acked (or its connection lost). */
