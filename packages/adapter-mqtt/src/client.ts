@@ -73,15 +73,17 @@ export async function connectFirst(
   }
 }
 
+const noop = () => undefined;
+
 /** Disconnects; a client that cannot say goodbye within `timeoutMs` is cut off. */
 export async function endClient(
   client: MqttClient,
   options?: { readonly sessionExpiryInterval?: number },
   timeoutMs = 2000,
 ): Promise<void> {
-  const opts = options === undefined ? undefined : { properties: options };
-  await within(client.endAsync(false, opts).catch(() => undefined), timeoutMs);
-  if (!client.disconnected) await client.endAsync(true).catch(() => undefined);
+  const properties = options === undefined ? undefined : { properties: options };
+  await within(client.endAsync(false, properties).catch(noop), timeoutMs);
+  if (!client.disconnected) await client.endAsync(true).catch(noop);
 }
 
 /**
