@@ -139,6 +139,13 @@ export class Receiver {
     readonly spec: SessionSpec,
     private readonly onPublish: OnPublish,
     onError: (error: Error) => void,
+    /**
+     * Called when another connection took this session over, after which this one stops
+     * reconnecting (two connections with one client id would take it from each other forever).
+     * MQTT 5 brokers may say so (reason 0x8E); Mosquitto 2.0.11 just closes the connection, so
+     * three closes in a row within seconds of connecting count as a takeover too.
+     */
+    private readonly onTakenOver: (why: string) => void = () => undefined,
   ) {
     this.client = createClient(o, spec, onError);
     this.client.on('close', () => {
@@ -157,19 +164,8 @@ export class Receiver {
     this.client.handleMessage = (packet, callback) => this.handle(packet, callback);
   }
 
-  /**
-   * Called when another connection took this session over, after which this one stops reconnecting
-   * (two connections with one client id would take it from each other forever). MQTT 5 brokers may
-   * say so (reason 0x8E); Mosquitto 2.0.11 just closes the connection, so three closes in a row
-   * within seconds of connecting count as a takeover too.
-   */
-  onTakenOver(listener: (why: string) => void): void {
-    this.takeoverListener = listener;
-  }
-
   private connectedAt = 0;
   private quickCloses = 0;
-  private takeoverListener: ((why: string) => void) | undefined;
 
   private noticeQuickClose(): void {
     if (this.client.disconnecting || this.connectedAt === 0) return;
@@ -186,7 +182,7 @@ export class Receiver {
   private takenOver(why: string): void {
     if (this.client.options.reconnectPeriod === 0) return;
     this.client.options.reconnectPeriod = 0;
-    this.takeoverListener?.(why);
+    this.onTakenOver(why);
   }
 
   /** A consumer's connection fails retriably: the broker may be restarting, core tries again. */

@@ -203,18 +203,19 @@ export class MqttAdapter implements Adapter {
   /** A consuming connection; `what` names it in warnings and in the report of a session taken over. */
   receiver(spec: SessionSpec, what: string, onPublish: OnPublish): Receiver {
     const { context } = this;
-    const receiver = new Receiver(this.o, spec, onPublish, (e) =>
-      context.logger.warn({ error: e.message }, `${what}: ${e.message}`),
-    );
-    receiver.onTakenOver((why) =>
-      context.reportError(
-        new ConnectionError(
-          `${what} stopped: its session "${spec.clientId}" was taken over by another connection (${why}); is another process using client id "${context.clientId}"?`,
-          { adapter: 'mqtt', retriable: false },
+    return new Receiver(
+      this.o,
+      spec,
+      onPublish,
+      (e) => context.logger.warn({ error: e.message }, `${what}: ${e.message}`),
+      (why) =>
+        context.reportError(
+          new ConnectionError(
+            `${what} stopped: its session "${spec.clientId}" was taken over by another connection (${why}); is another process using client id "${context.clientId}"?`,
+            { adapter: 'mqtt', retriable: false },
+          ),
         ),
-      ),
     );
-    return receiver;
   }
 
   /** A received PUBLISH for core; its PUBACK is sent when core acks it. */
