@@ -10,7 +10,7 @@
  * PUBACK itself when core settles the delivery. Acks are never sent before the handler settled.
  */
 import { randomUUID } from 'node:crypto';
-import { ConnectionError } from '@omnibus/core';
+import { ConnectionError, within } from '@omnibus/core';
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedOptions } from './options.js';
 import type { Publisher } from './publisher.js';
@@ -48,42 +48,32 @@ export function createClient(
 }
 
 /** Connects and resolves with the CONNACK; rejects with `ConnectionError` on error or timeout. */
-export function connectFirst(
+export async function connectFirst(
   client: MqttClient,
   o: ResolvedOptions,
   where: string,
   retriable = false,
 ): Promise<IConnackPacket> {
-  return new Promise<IConnackPacket>((resolve, reject) => {
-    const timer = setTimeout(
-      () => fail(new Error(`no CONNACK within ${o.connectTimeoutMs} ms`)),
-      o.connectTimeoutMs,
-    );
-    const cleanup = () => {
-      clearTimeout(timer);
-      client.removeListener('connect', onConnect);
-      client.removeListener('error', fail);
-    };
-    const onConnect = (connack: IConnackPacket) => {
-      cleanup();
-      resolve(connack);
-    };
-    function fail(error: Error) {
-      cleanup();
-      client.end(true);
-      reject(
-        new ConnectionError(`cannot connect to ${where}: ${error.message}`, {
-          adapter: 'mqtt',
-          cause: error,
-          retriable,
-        }),
-      );
-    }
-    client.once('connect', onConnect);
-    client.once('error', fail);
+  const connecting = new Promise<IConnackPacket>((resolve, reject) => {
+    client.once('connect', resolve);
+    client.once('error', reject);
     client.connect();
   });
+  try {
+    const connack = await within(connecting, o.connectTimeoutMs);
+    if (connack === undefined) throw new Error(`no CONNACK within ${o.connectTimeoutMs} ms`);
+    return connack;
+  } catch (error) {
+    client.end(true);
+    throw new ConnectionError(`cannot connect to ${where}: ${(error as Error).message}`, {
+      adapter: 'mqtt',
+      cause: error,
+      retriable,
+    });
+  }
 }
+
+const noop = () => undefined;
 
 /** Disconnects; a client that cannot say goodbye within `timeoutMs` is cut off. */
 export async function endClient(
@@ -91,12 +81,9 @@ export async function endClient(
   options?: { readonly sessionExpiryInterval?: number },
   timeoutMs = 2000,
 ): Promise<void> {
-  const opts = options === undefined ? undefined : { properties: options };
-  await Promise.race([
-    client.endAsync(false, opts).catch(() => undefined),
-    new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
-  ]);
-  if (!client.disconnected) await client.endAsync(true).catch(() => undefined);
+  const properties = options === undefined ? undefined : { properties: options };
+  await within(client.endAsync(false, properties).catch(noop), timeoutMs);
+  if (!client.disconnected) await client.endAsync(true).catch(noop);
 }
 
 /**
@@ -152,6 +139,13 @@ export class Receiver {
     readonly spec: SessionSpec,
     private readonly onPublish: OnPublish,
     onError: (error: Error) => void,
+    /**
+     * Called when another connection took this session over, after which this one stops
+     * reconnecting (two connections with one client id would take it from each other forever).
+     * MQTT 5 brokers may say so (reason 0x8E); Mosquitto 2.0.11 just closes the connection, so
+     * three closes in a row within seconds of connecting count as a takeover too.
+     */
+    private readonly onTakenOver: (why: string) => void = () => undefined,
   ) {
     this.client = createClient(o, spec, onError);
     this.client.on('close', () => {
@@ -170,19 +164,8 @@ export class Receiver {
     this.client.handleMessage = (packet, callback) => this.handle(packet, callback);
   }
 
-  /**
-   * Called when another connection took this session over, after which this one stops reconnecting
-   * (two connections with one client id would take it from each other forever). MQTT 5 brokers may
-   * say so (reason 0x8E); Mosquitto 2.0.11 just closes the connection, so three closes in a row
-   * within seconds of connecting count as a takeover too.
-   */
-  onTakenOver(listener: (why: string) => void): void {
-    this.takeoverListener = listener;
-  }
-
   private connectedAt = 0;
   private quickCloses = 0;
-  private takeoverListener: ((why: string) => void) | undefined;
 
   private noticeQuickClose(): void {
     if (this.client.disconnecting || this.connectedAt === 0) return;
@@ -199,7 +182,7 @@ export class Receiver {
   private takenOver(why: string): void {
     if (this.client.options.reconnectPeriod === 0) return;
     this.client.options.reconnectPeriod = 0;
-    this.takeoverListener?.(why);
+    this.onTakenOver(why);
   }
 
   /** A consumer's connection fails retriably: the broker may be restarting, core tries again. */
@@ -218,8 +201,7 @@ export class Receiver {
     const seen = new Promise<boolean>((resolve) => this.markers.set(marker, () => resolve(true)));
     await this.client.subscribeAsync(marker, { qos: 1 });
     await publisher.publish(marker, Buffer.alloc(0), 1);
-    const late = new Promise<boolean>((resolve) => setTimeout(resolve, MARKER_TIMEOUT_MS, false).unref());
-    return Promise.race([seen, late]);
+    return within(seen, MARKER_TIMEOUT_MS, false);
   }
 
   /** Resolves when every delivery handed over has been acked (or its connection lost). */

@@ -15,44 +15,22 @@
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
 import { ConnectionError } from '@omnibus/core';
-import type { IPublishPacket } from 'mqtt';
-import {
-  type Ack,
-  endClient,
-  endSession,
-  type OnPublish,
-  type Receiver,
-  type SessionSpec,
-} from './client.js';
+import { endClient, endSession, type OnPublish, type Receiver, type SessionSpec } from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { decode, encode } from './wire.js';
 
-/**
- * `deliver`: a starting consumer handles the holder's messages itself, ahead of its live ones (so
- * messages sent before any consumer keep their order). `move`: a sweep (periodic, or after a
- * reconnection) sends them back to the queue — now without the holder — and acknowledges them:
- * quick, so a sweep by another bus taking the holder over at the same moment rarely duplicates.
- */
-type DrainMode = 'deliver' | 'move';
-
-/** A consumer the holder's messages can be handed to. */
-export interface HolderSink {
-  /** Its member is connected and subscribed: a sweep may send messages back to the queue. */
+/** A consumer of the queue on this bus; `subscribed` while its member is connected and in the share group. */
+export interface HolderConsumer {
   readonly subscribed: boolean;
-  /** Hands a message from the holder to core. */
-  fromHolder(packet: IPublishPacket, ack: Ack): void;
-  /** Holds back the consumer's live messages until `unhold` (the holder's are older). */
-  hold(): void;
-  unhold(): void;
 }
 
 interface QueueState {
-  readonly consumers: HolderSink[];
+  readonly consumers: HolderConsumer[];
   /** 3.1.1: the publisher connection (see `epoch`) for which a holder was provisioned. */
   provisionedEpoch: number;
   draining: { readonly handedOver: Promise<void>; readonly done: Promise<void> } | undefined;
   timer: NodeJS.Timeout | undefined;
-  /** Serializes this bus's connections as the holder (each takes the session over). */
+  /** Released by the last holder operation: this bus connects as the holder once at a time. */
   lock: Promise<void>;
 }
 
@@ -90,26 +68,26 @@ export class Holders {
    * Creates (or refreshes) the holder session: subscribed to the share group, then offline. Fails
    * retriably (core sends again) when another connection takes the holder's client id meanwhile.
    */
-  provision(queue: string): Promise<void> {
-    return this.exclusive(queue, async () => {
-      // Anything the holder already stores would be sent to this connection; it is never acked
-      // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
-      const holder = this.receiver(queue, { persistent: true, receiveMaximum: 1 }, () => undefined);
-      try {
-        await holder.connect(this.shared.where);
-        await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
-      } catch (error) {
-        throw new ConnectionError(`could not provision the holder of queue "${queue}": ${String(error)}`, {
-          adapter: 'mqtt',
-          cause: error,
-        });
-      } finally {
-        await endClient(holder.client);
-      }
-    });
+  async provision(queue: string): Promise<void> {
+    const unlock = await this.lock(queue);
+    // Anything the holder already stores would be sent to this connection; it is never acked
+    // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
+    const holder = this.receiver(queue, { persistent: true, receiveMaximum: 1 }, () => undefined);
+    try {
+      await holder.connect(this.shared.where);
+      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
+    } catch (error) {
+      throw new ConnectionError(`could not provision the holder of queue "${queue}": ${String(error)}`, {
+        adapter: 'mqtt',
+        cause: error,
+      });
+    } finally {
+      await endClient(holder.client);
+      unlock();
+    }
   }
 
-  register(queue: string, consumer: HolderSink): void {
+  register(queue: string, consumer: HolderConsumer): void {
     const state = this.state(queue);
     state.consumers.push(consumer);
     const every = this.shared.o.holderCheckMs;
@@ -117,7 +95,7 @@ export class Holders {
       // Jittered, so that consumers on several buses rarely sweep at the same moment.
       state.timer = setInterval(
         () => {
-          this.drain(queue, 'move').catch((error: unknown) => this.report(queue, error));
+          this.drain(queue).catch((error: unknown) => this.report(queue, error));
         },
         Math.round(every * (0.75 + Math.random() * 0.5)),
       );
@@ -126,7 +104,7 @@ export class Holders {
   }
 
   /** Returns true when it was this bus's last consumer of the queue. */
-  async unregister(queue: string, consumer: HolderSink): Promise<boolean> {
+  async unregister(queue: string, consumer: HolderConsumer): Promise<boolean> {
     const state = this.state(queue);
     const i = state.consumers.indexOf(consumer);
     if (i >= 0) state.consumers.splice(i, 1);
@@ -139,16 +117,18 @@ export class Holders {
   }
 
   /**
-   * Takes over what a holder stores, if there is one. Resolves once its messages have been handed
-   * to a consumer (and the consumer's live messages released); ending the holder's session waits
-   * in the background until they are all settled.
+   * Takes over what a holder stores, if there is one. With `deliver`, a starting consumer handles
+   * the holder's messages itself, ahead of its live ones (so messages sent before any consumer keep
+   * their order). Without, a sweep (periodic, or after a reconnection) sends them back to the queue
+   * — now without the holder — and acknowledges them: quick, so a sweep by another bus taking the
+   * holder over at the same moment rarely duplicates. Resolves once its messages have been handed
+   * over; ending the holder's session waits in the background until they are all settled.
    */
-  drain(queue: string, mode: DrainMode): Promise<void> {
+  drain(queue: string, deliver?: OnPublish): Promise<void> {
     const state = this.state(queue);
     if (state.draining !== undefined) return state.draining.handedOver;
     // A sweep needs a subscribed member to send to (3.1.1 cannot tell when nobody took a message).
-    const sink = mode === 'deliver' ? state.consumers[0] : state.consumers.find((c) => c.subscribed);
-    if (sink === undefined) return Promise.resolve();
+    if (deliver === undefined && !state.consumers.some((c) => c.subscribed)) return Promise.resolve();
     let handed!: () => void;
     const handedOver = new Promise<void>((resolve) => {
       handed = resolve;
@@ -156,37 +136,30 @@ export class Holders {
     // Connecting as the holder takes its session over: one holder operation at a time per queue,
     // until the messages are handed over (settling them may take long; a provision meanwhile only
     // makes the unsettled ones come back later).
-    let unlock: () => void = () => undefined;
-    const locked = new Promise<void>((acquired) => {
-      void this.exclusive(queue, () => {
-        acquired();
-        return new Promise<void>((resolve) => {
-          unlock = resolve;
-        });
-      });
-    });
-    void handedOver.then(() => unlock());
-    const done = locked
-      .then(() => this.takeOver(queue, sink, mode, handed))
-      .finally(() => {
+    const done = this.lock(queue).then(async (unlock) => {
+      void handedOver.then(unlock);
+      try {
+        await this.takeOver(queue, deliver, handed);
+      } finally {
         unlock();
         state.draining = undefined;
-      });
+      }
+    });
     // Failures after the hand-over are reported here; before it, the caller gets them.
-    const draining = { handedOver: Promise.race([handedOver, done]), done };
-    state.draining = draining;
+    state.draining = { handedOver: Promise.race([handedOver, done]), done };
     void handedOver.then(() => done.catch((error: unknown) => this.report(queue, error)));
-    return draining.handedOver;
+    return state.draining.handedOver;
   }
 
-  private exclusive<R>(queue: string, fn: () => Promise<R>): Promise<R> {
+  /** Resolves once this bus may connect as the queue's holder, with the function that lets the next one. */
+  private lock(queue: string): Promise<() => void> {
     const state = this.state(queue);
-    const run = state.lock.then(fn);
-    state.lock = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    const previous = state.lock;
+    let unlock!: () => void;
+    state.lock = new Promise((resolve) => {
+      unlock = resolve;
+    });
+    return previous.then(() => unlock);
   }
 
   close(): void {
@@ -195,8 +168,7 @@ export class Holders {
 
   private async takeOver(
     queue: string,
-    sink: HolderSink,
-    mode: DrainMode,
+    deliver: OnPublish | undefined,
     handedOver: () => void,
   ): Promise<void> {
     const { o, where, publisher } = this.shared;
@@ -208,27 +180,23 @@ export class Holders {
       // No receive maximum: Mosquitto 2.0.11 then holds back the marker of a resumed session
       // while the quota is taken by messages whose handlers wait (seen in the contract suite).
       { persistent: true },
-      (packet, ack) => {
-        if (mode === 'deliver') {
-          sink.fromHolder(packet, ack);
-          return;
-        }
-        // Moved as it is: the same bytes and header bag.
-        const { protocolVersion } = this.shared.o;
-        const move = this.shared
-          .sendToConsumers(queue, encode(protocolVersion, decode(protocolVersion, packet), true))
-          .then((routed) => {
-            if (routed) return ack.ack();
-            // Nobody took it (the consumers left meanwhile): it stays in the holder.
-            kept = true;
-          })
-          .catch((error: unknown) => {
-            kept = true;
-            this.report(queue, error);
-          })
-          .finally(() => moves.delete(move));
-        moves.add(move);
-      },
+      deliver ??
+        ((packet, ack) => {
+          // Moved as it is: the same bytes and header bag.
+          const move = this.shared
+            .sendToConsumers(queue, encode(o.protocolVersion, decode(o.protocolVersion, packet), true))
+            .then((routed) => {
+              if (routed) return ack.ack();
+              // Nobody took it (the consumers left meanwhile): it stays in the holder.
+              kept = true;
+            })
+            .catch((error: unknown) => {
+              kept = true;
+              this.report(queue, error);
+            })
+            .finally(() => moves.delete(move));
+          moves.add(move);
+        }),
     );
     const connack = await holder.connect(where);
     if (connack.sessionPresent !== true) {
@@ -236,7 +204,6 @@ export class Holders {
       return;
     }
     let drained = false;
-    if (mode === 'deliver') sink.hold();
     try {
       drained = await holder.collect(
         this.shared.shareFilter(queue),
@@ -244,7 +211,6 @@ export class Holders {
         publisher,
       );
     } finally {
-      if (mode === 'deliver') sink.unhold();
       handedOver();
     }
     while (moves.size > 0) await Promise.all([...moves]);

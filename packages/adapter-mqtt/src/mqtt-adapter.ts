@@ -165,21 +165,14 @@ export class MqttAdapter implements Adapter {
     let slot = 0;
     while (slots.has(slot)) slot++;
     slots.add(slot);
-    const consumer = new QueueConsumer(this, queue.name, spec.prefetch, deliver, slot);
-    const free = () => slots.delete(slot);
-    try {
-      await consumer.start();
-    } catch (error) {
-      await consumer.close().catch(() => undefined);
+    const free = () => void slots.delete(slot);
+    const clientId = `${this.baseId}:q:${queue.name}:${slot}`;
+    const consumer = new QueueConsumer(this, queue.name, spec.prefetch, deliver, clientId, free);
+    await consumer.start().catch((error: unknown) => {
       free();
       throw error;
-    }
-    return {
-      close: async () => {
-        await consumer.close();
-        free();
-      },
-    };
+    });
+    return consumer;
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
@@ -210,18 +203,19 @@ export class MqttAdapter implements Adapter {
   /** A consuming connection; `what` names it in warnings and in the report of a session taken over. */
   receiver(spec: SessionSpec, what: string, onPublish: OnPublish): Receiver {
     const { context } = this;
-    const receiver = new Receiver(this.o, spec, onPublish, (e) =>
-      context.logger.warn({ error: e.message }, `${what}: ${e.message}`),
-    );
-    receiver.onTakenOver((why) =>
-      context.reportError(
-        new ConnectionError(
-          `${what} stopped: its session "${spec.clientId}" was taken over by another connection (${why}); is another process using client id "${context.clientId}"?`,
-          { adapter: 'mqtt', retriable: false },
+    return new Receiver(
+      this.o,
+      spec,
+      onPublish,
+      (e) => context.logger.warn({ error: e.message }, `${what}: ${e.message}`),
+      (why) =>
+        context.reportError(
+          new ConnectionError(
+            `${what} stopped: its session "${spec.clientId}" was taken over by another connection (${why}); is another process using client id "${context.clientId}"?`,
+            { adapter: 'mqtt', retriable: false },
+          ),
         ),
-      ),
     );
-    return receiver;
   }
 
   /** A received PUBLISH for core; its PUBACK is sent when core acks it. */

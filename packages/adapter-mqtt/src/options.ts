@@ -3,13 +3,24 @@
  * object config, validated with zod (every problem reported at once), and their translation into
  * mqtt.js connection options.
  */
-import { readFileSync } from 'node:fs';
-import { ConfigError, option, type ParsedUrl, parseOptions } from '@omnibus/core';
+import {
+  ConfigError,
+  hasTlsOptions,
+  option,
+  type ParsedUrl,
+  parseOptions,
+  resolveTls,
+  type TlsOptions,
+  tlsOptionFields,
+} from '@omnibus/core';
 import type { IClientOptions } from 'mqtt';
 import { z } from 'zod';
 
-/** Options of the MQTT adapter. Every one can be given in the URL query or in the object config. */
-export interface MqttOptions {
+/**
+ * Options of the MQTT adapter. Every one can be given in the URL query or in the object config.
+ * The TLS options (core's, the same on every adapter) apply to `mqtts://` and `wss://`.
+ */
+export interface MqttOptions extends TlsOptions {
   /** MQTT protocol: 5, or 4 for MQTT 3.1.1 (no user properties, no reason codes). @default 5 */
   readonly protocolVersion?: 4 | 5;
   /**
@@ -50,14 +61,6 @@ export interface MqttOptions {
   readonly reconnectPeriodMs?: number;
   /** How long the first connection may take, in ms. @default 10000 */
   readonly connectTimeoutMs?: number;
-  /** TLS (`mqtts://`, `wss://`): PEM file of the CA to trust. @default the system's CAs */
-  readonly tlsCaFile?: string;
-  /** TLS client certificate, a PEM file. @default none */
-  readonly tlsCertFile?: string;
-  /** TLS client key, a PEM file. @default none */
-  readonly tlsKeyFile?: string;
-  /** Verify the broker's certificate. @default true */
-  readonly tlsRejectUnauthorized?: boolean;
 }
 
 declare module '@omnibus/core' {
@@ -70,58 +73,44 @@ const topicPrefix = z
   .string()
   .min(1)
   .max(1000)
-  .refine(
-    (s) =>
-      !/[+#]/.test(s) &&
-      !s.includes('\u0000') &&
-      !s.startsWith('/') &&
-      !s.endsWith('/') &&
-      !s.startsWith('$'),
-    {
-      message: 'must be an MQTT topic without "+", "#", NUL, a leading "$" or a leading/trailing "/"',
-    },
-  );
+  .refine((s) => !/[+#]|^[/$]|\/$/.test(s) && !s.includes('\u0000'), {
+    message: 'must be an MQTT topic without "+", "#", NUL, a leading "$" or a leading/trailing "/"',
+  });
 
 const schema = z
   .object({
     protocolVersion: z.coerce
       .number()
-      .refine((v) => v === 4 || v === 5, { message: 'must be 5 (MQTT 5) or 4 (MQTT 3.1.1)' })
-      .optional(),
+      .pipe(z.literal([4, 5], { error: 'must be 5 (MQTT 5) or 4 (MQTT 3.1.1)' }))
+      .default(5),
     qos: z.coerce
       .number()
-      .refine((v) => v === 0 || v === 1 || v === 2, { message: 'must be 0, 1 or 2' })
-      .optional(),
+      .pipe(z.literal([0, 1, 2], { error: 'must be 0, 1 or 2' }))
+      .default(1),
     username: z.string().optional(),
     password: z.string().optional(),
-    keepaliveSec: option.int(0).max(65535).optional(),
+    keepaliveSec: option.int(0).max(65535).default(60),
     clientIdPrefix: z
       .string()
       .max(100)
       .regex(/^[A-Za-z0-9._:-]*$/, 'use letters, digits, ".", "_", ":" and "-"')
-      .optional(),
-    queuePrefix: topicPrefix.optional(),
-    sessionExpirySec: option.int(1).max(0xffffffff).optional(),
-    holderCheckMs: option.int(0).optional(),
-    maxInflight: option.int(1).max(65535).optional(),
-    maxPendingPublishes: option.int(0).optional(),
-    envelope: option.bool().optional(),
-    reconnectPeriodMs: option.int(1).optional(),
-    connectTimeoutMs: option.int(1).optional(),
-    tlsCaFile: z.string().min(1).optional(),
-    tlsCertFile: z.string().min(1).optional(),
-    tlsKeyFile: z.string().min(1).optional(),
-    tlsRejectUnauthorized: option.bool().optional(),
+      .default(''),
+    queuePrefix: topicPrefix.default('omnibus/queue'),
+    sessionExpirySec: option.int(1).max(0xffffffff).default(604_800),
+    holderCheckMs: option.int(0).default(5000),
+    maxInflight: option.int(1).max(65535).default(256),
+    maxPendingPublishes: option.int(0).default(10_000),
+    envelope: option.bool().default(false),
+    reconnectPeriodMs: option.int(1).default(1000),
+    connectTimeoutMs: option.int(1).default(10_000),
+    ...tlsOptionFields,
   })
   .strict();
 
 /** Options with every default applied, and the mqtt.js options every connection shares (`base`). */
-export type ResolvedOptions = Required<
-  Omit<
-    MqttOptions,
-    'username' | 'password' | 'tlsCaFile' | 'tlsCertFile' | 'tlsKeyFile' | 'tlsRejectUnauthorized'
-  >
-> & { readonly base: IClientOptions };
+export type ResolvedOptions = Required<Omit<MqttOptions, 'username' | 'password' | keyof TlsOptions>> & {
+  readonly base: IClientOptions;
+};
 
 export function resolveOptions(
   url: ParsedUrl,
@@ -129,71 +118,46 @@ export function resolveOptions(
   raw: Record<string, unknown>,
 ): ResolvedOptions {
   const o = parseOptions('mqtt', schema, { ...defaults, ...raw });
-  const protocolVersion = (o.protocolVersion ?? 5) as 4 | 5;
-  if (protocolVersion === 5 && o.envelope === true) {
+  // zod's optional fields read `T | undefined`; the parsed object only has the keys that were given.
+  const tlsOptions = o as TlsOptions;
+  if (o.protocolVersion === 5 && o.envelope) {
     throw new ConfigError('envelope: only for protocolVersion 4; MQTT 5 carries headers as user properties', {
       adapter: 'mqtt',
     });
   }
-  const secure = url.scheme === 'mqtts' || url.scheme === 'wss';
   const protocol = url.scheme as 'mqtt' | 'mqtts' | 'ws' | 'wss';
-  const defaultPort = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 }[protocol];
-  const tls: Record<string, unknown> = {};
-  if (secure) {
-    const issues: string[] = [];
-    const files = {
-      ca: ['tlsCaFile', o.tlsCaFile],
-      cert: ['tlsCertFile', o.tlsCertFile],
-      key: ['tlsKeyFile', o.tlsKeyFile],
-    };
-    for (const [field, [name, file]] of Object.entries(files)) {
-      if (file === undefined) continue;
-      try {
-        tls[field] = readFileSync(file);
-      } catch (error) {
-        issues.push(`${name}: cannot read "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-      }
-    }
-    if (issues.length > 0) throw new ConfigError(issues, { adapter: 'mqtt' });
-    tls.rejectUnauthorized = o.tlsRejectUnauthorized ?? true;
-  } else if (o.tlsCaFile ?? o.tlsCertFile ?? o.tlsKeyFile ?? o.tlsRejectUnauthorized) {
+  const secure = protocol === 'mqtts' || protocol === 'wss';
+  if (!secure && hasTlsOptions(tlsOptions)) {
     throw new ConfigError(`TLS options need an mqtts:// or wss:// URL, got ${url.scheme}://`, {
       adapter: 'mqtt',
     });
   }
+  // Node's `ConnectionOptions` and mqtt.js's TLS fields differ only in `| undefined`.
+  const tls: IClientOptions = secure ? (resolveTls('mqtt', tlsOptions) as IClientOptions) : {};
+  // mqtt.js hands `ws` only ca, cert, key, passphrase and rejectUnauthorized; `ws` passes the rest of
+  // its options on to `tls.connect`, so SNI for wss:// goes there (its types do not list it).
+  if (protocol === 'wss' && tls.servername !== undefined) {
+    tls.wsOptions = { servername: tls.servername } as NonNullable<IClientOptions['wsOptions']>;
+  }
+  const defaultPort = { mqtt: 1883, mqtts: 8883, ws: 80, wss: 443 }[protocol];
+  const servers = url.hosts.map((h) => ({ host: h.host, port: h.port ?? defaultPort, protocol }));
   const username = url.username ?? o.username;
   const password = url.password ?? o.password;
-  const servers = url.hosts.map((h) => ({ host: h.host, port: h.port ?? defaultPort, protocol }));
-  const first = servers[0]!;
-  const resolved = {
-    protocolVersion,
-    qos: (o.qos ?? 1) as 0 | 1 | 2,
-    keepaliveSec: o.keepaliveSec ?? 60,
-    clientIdPrefix: o.clientIdPrefix ?? '',
-    queuePrefix: o.queuePrefix ?? 'omnibus/queue',
-    sessionExpirySec: o.sessionExpirySec ?? 604_800,
-    holderCheckMs: o.holderCheckMs ?? 5000,
-    maxInflight: o.maxInflight ?? 256,
-    maxPendingPublishes: o.maxPendingPublishes ?? 10_000,
-    envelope: o.envelope ?? false,
-    reconnectPeriodMs: o.reconnectPeriodMs ?? 1000,
-    connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
-  };
   const base: IClientOptions = {
     protocol,
-    host: first.host,
-    port: first.port,
+    host: servers[0]!.host,
+    port: servers[0]!.port,
     ...(servers.length > 1 ? { servers } : {}),
     ...(protocol === 'ws' || protocol === 'wss' ? { path: `/${url.path || 'mqtt'}` } : {}),
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),
-    protocolVersion,
-    keepalive: resolved.keepaliveSec,
-    reconnectPeriod: resolved.reconnectPeriodMs,
-    connectTimeout: resolved.connectTimeoutMs,
+    protocolVersion: o.protocolVersion,
+    keepalive: o.keepaliveSec,
+    reconnectPeriod: o.reconnectPeriodMs,
+    connectTimeout: o.connectTimeoutMs,
     // Core buffers sends during an outage (bounded); mqtt.js's own offline queue is unbounded.
     queueQoSZero: false,
     ...tls,
   };
-  return { ...resolved, base };
+  return { ...o, base };
 }

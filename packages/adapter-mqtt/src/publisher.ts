@@ -14,10 +14,6 @@ import type { ResolvedOptions } from './options.js';
 /** PUBACK reason code 0x10: the broker took the message but no subscription matched it. */
 const NO_MATCHING_SUBSCRIBERS = 16;
 
-interface Tracked {
-  noSubscribers: boolean;
-}
-
 export class Publisher {
   readonly client: MqttClient;
   private ready = false;
@@ -25,9 +21,11 @@ export class Publisher {
   private inflight = 0;
   private limit: number;
   private readonly waiting: { resolve: () => void; reject: (error: Error) => void }[] = [];
-  /** MQTT 5: PUBLISH properties object → its outcome, then packet id → outcome until the PUBACK. */
-  private readonly byProperties = new WeakMap<object, Tracked>();
-  private readonly byPacketId = new Map<number, Tracked>();
+  /**
+   * MQTT 5: packet ids whose PUBACK said 0x10. mqtt.js treats 0x10 as success and calls back with
+   * the stored PUBLISH (its packet id), not with the PUBACK, so the reason code is read here first.
+   */
+  private readonly unrouted = new Set<number>();
   /** Publishes handed to mqtt.js and not confirmed: failed (retriably) when the connection drops. */
   private readonly unconfirmed = new Set<(error: Error) => void>();
 
@@ -41,23 +39,15 @@ export class Publisher {
     this.client = createClient(o, { clientId, persistent: false }, (error) =>
       this.context.logger.warn({ error: error.message }, `publisher: ${error.message}`),
     );
-    this.client.on('packetsend', (packet: Packet) => {
-      if (packet.cmd !== 'publish' || packet.qos === 0 || packet.properties === undefined) return;
-      const tracked = this.byProperties.get(packet.properties);
-      if (tracked !== undefined && packet.messageId !== undefined)
-        this.byPacketId.set(packet.messageId, tracked);
-    });
     this.client.on('packetreceive', (packet: Packet) => {
-      if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.messageId !== undefined) {
-        const tracked = this.byPacketId.get(packet.messageId);
-        if (tracked === undefined) return;
-        this.byPacketId.delete(packet.messageId);
-        if (packet.reasonCode === NO_MATCHING_SUBSCRIBERS) tracked.noSubscribers = true;
-      }
+      if (
+        (packet.cmd === 'puback' || packet.cmd === 'pubrec') &&
+        packet.reasonCode === NO_MATCHING_SUBSCRIBERS
+      )
+        this.unrouted.add(packet.messageId!);
     });
     this.client.on('connect', () => {
-      const brokerMax = this.client.serverProperties?.receiveMaximum;
-      this.limit = Math.min(o.maxInflight, brokerMax ?? o.maxInflight);
+      this.limit = Math.min(o.maxInflight, this.client.serverProperties?.receiveMaximum ?? Infinity);
       this.ready = true;
       this.context.setState('connected');
       this.pump();
@@ -65,7 +55,7 @@ export class Publisher {
     this.client.on('close', () => {
       if (!this.ready) return;
       this.ready = false;
-      this.byPacketId.clear();
+      this.unrouted.clear();
       if (this.closing) return;
       const error = new ConnectionError(`lost the connection to ${this.where}; reconnecting`, {
         adapter: 'mqtt',
@@ -75,12 +65,16 @@ export class Publisher {
       this.failUnconfirmed(error);
     });
     this.client.on('disconnect', (packet) => {
+      const hint =
+        packet.reasonCode === 142
+          ? `: session taken over; is another process using client id "${clientId}"?`
+          : '';
       this.context.reportError(
         new ConnectionError(
-          `the broker disconnected the publisher (reason ${packet.reasonCode ?? 'unknown'}${
-            packet.reasonCode === 142 ? ': session taken over — is another process using client id' : ''
-          } "${clientId}"?)`,
-          { adapter: 'mqtt' },
+          `the broker disconnected the publisher (reason ${packet.reasonCode ?? 'unknown'}${hint})`,
+          {
+            adapter: 'mqtt',
+          },
         ),
       );
     });
@@ -107,13 +101,9 @@ export class Publisher {
     properties?: IPublishPacket['properties'],
   ): Promise<{ routed: boolean }> {
     await this.slot();
-    const tracked: Tracked = { noSubscribers: false };
-    // A copy: the outcome is tracked by the object's identity, and callers may publish one twice.
-    const props = properties === undefined ? undefined : { ...properties };
-    if (props !== undefined) this.byProperties.set(props, tracked);
     let fail: ((error: Error) => void) | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
+      return await new Promise<{ routed: boolean }>((resolve, reject) => {
         fail = reject;
         this.unconfirmed.add(reject);
         const body = Buffer.isBuffer(payload)
@@ -123,10 +113,11 @@ export class Publisher {
           this.client.publish(
             topic,
             body,
-            { qos, ...(props === undefined ? {} : { properties: props }) },
-            (error) => {
-              if (error === undefined || error === null) resolve();
-              else reject(this.publishError(topic, error));
+            { qos, ...(properties === undefined ? {} : { properties }) },
+            (error, packet) => {
+              if (error) return reject(this.publishError(topic, error));
+              const id = (packet as { messageId?: number } | undefined)?.messageId;
+              resolve({ routed: id === undefined || !this.unrouted.delete(id) });
             },
           );
         } catch (error) {
@@ -138,7 +129,6 @@ export class Publisher {
       this.inflight--;
       this.pump();
     }
-    return { routed: !tracked.noSubscribers };
   }
 
   async close(): Promise<void> {
@@ -158,14 +148,8 @@ export class Publisher {
   private failUnconfirmed(error: Error): void {
     for (const reject of this.unconfirmed) reject(error);
     this.unconfirmed.clear();
-    for (const [id, entry] of Object.entries(this.client.outgoing)) {
-      if (
-        (entry as { cmd?: string }).cmd === 'subscribe' ||
-        (entry as { cmd?: string }).cmd === 'unsubscribe'
-      )
-        continue;
-      delete this.client.outgoing[Number(id)];
-    }
+    // The publisher never subscribes: everything outstanding is a publish.
+    this.client.outgoing = {};
     this.client.outgoingStore = new Store();
   }
 

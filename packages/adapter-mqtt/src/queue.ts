@@ -11,51 +11,55 @@
 import { ConnectionError, type Deliver, type Delivery, HEADER, type Subscription } from '@omnibus/core';
 import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
 import { type Ack, endClient, endSession, type Receiver } from './client.js';
-import type { HolderSink } from './holder.js';
+import type { HolderConsumer } from './holder.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { encode } from './wire.js';
 
-export class QueueConsumer implements Subscription, HolderSink {
-  private member: Receiver | undefined;
-  private held: (() => void)[] | undefined;
-  private holds = 0;
+export class QueueConsumer implements Subscription, HolderConsumer {
+  private readonly member: Receiver;
+  /** Live messages wait here until the holder's (older) ones have been handed over. */
+  private held: (() => void)[] | undefined = [];
   private readonly givingBack = new Set<Promise<void>>();
   private lostGiveBack = false;
   private closing: Promise<void> | undefined;
-  private started = false;
   subscribed = false;
-  private connected = false;
-  private readonly clientId: string;
 
   constructor(
     private readonly shared: MqttAdapter,
     private readonly queue: string,
-    private readonly prefetch: number,
+    prefetch: number,
     private readonly deliver: Deliver,
-    slot: number,
+    /** `<base>:q:<queue>:<slot>`: stable, so a consumer that crashed finds its session again. */
+    private readonly clientId: string,
+    private readonly onClosed: () => void,
   ) {
-    this.clientId = `${shared.baseId}:q:${queue}:${slot}`;
+    this.member = shared.receiver(
+      { clientId, persistent: true, receiveMaximum: prefetch },
+      `consumer of queue "${queue}"`,
+      (packet, ack) => {
+        const delivery = this.delivery(packet, ack);
+        if (this.held !== undefined) this.held.push(() => void this.deliver(delivery));
+        else void this.deliver(delivery);
+      },
+    );
   }
 
   async start(): Promise<void> {
-    const { where } = this.shared;
-    const member = this.shared.receiver(
-      { clientId: this.clientId, persistent: true, receiveMaximum: this.prefetch },
-      `consumer of queue "${this.queue}"`,
-      (packet, ack) => this.fromMember(packet, ack),
-    );
-    this.member = member;
-    // Live messages wait until the holder's (older) ones have been handed over.
-    this.hold();
-    await member.connect(where);
-    this.connected = true;
-    await member.client.subscribeAsync(this.shared.shareFilter(this.queue), { qos: 1 });
+    const { member, queue } = this;
+    const filter = this.shared.shareFilter(queue);
+    await member.connect(this.shared.where);
+    try {
+      await member.client.subscribeAsync(filter, { qos: 1 });
+    } catch (error) {
+      // Never got to consume: nothing to hand back; the session it created is ended.
+      await endSession(member.client, this.shared.o, this.clientId).catch(() => undefined);
+      throw error;
+    }
     this.subscribed = true;
     member.client.on('close', () => {
       this.subscribed = false;
     });
-    this.shared.holders.register(this.queue, this);
-    this.started = true;
+    this.shared.holders.register(queue, this);
     member.client.on('connect', () => {
       if (this.closing !== undefined) return;
       // Subscribe again even when the session is present: Mosquitto 2.0.11 restores a persistent
@@ -63,49 +67,30 @@ export class QueueConsumer implements Subscription, HolderSink {
       // provisioned while this member was away.
       // (`resubscribe: true`, or mqtt.js skips a filter it believes subscribed.)
       member.client
-        .subscribeAsync({
-          [this.shared.shareFilter(this.queue)]: { qos: 1 },
-          resubscribe: true,
-        } as unknown as ISubscriptionMap)
+        .subscribeAsync({ [filter]: { qos: 1 }, resubscribe: true } as unknown as ISubscriptionMap)
         .then(() => {
           this.subscribed = true;
-          return this.shared.holders.drain(this.queue, 'move');
+          return this.shared.holders.drain(queue);
         })
         .catch((error: unknown) => this.warn(`after reconnecting: ${String(error)}`));
     });
     // In the background: the holder's messages may need acknowledgements (handlers) before its
     // marker can arrive, so `consume` must not wait for them.
     this.shared.holders
-      .drain(this.queue, 'deliver')
+      .drain(queue, (packet, ack) => void this.deliver(this.delivery(packet, ack)))
       .catch((error: unknown) => this.warn(`taking over the holder: ${String(error)}`))
-      .finally(() => this.unhold());
-  }
-
-  fromHolder(packet: IPublishPacket, ack: Ack): void {
-    void this.deliver(this.delivery(packet, ack));
-  }
-
-  hold(): void {
-    this.holds++;
-    this.held ??= [];
-  }
-
-  unhold(): void {
-    if (--this.holds > 0) return;
-    const held = this.held ?? [];
-    this.held = undefined;
-    for (const go of held) go();
+      .finally(() => this.releaseHeld());
   }
 
   close(): Promise<void> {
-    this.closing ??= this.leave();
+    this.closing ??= this.leave().finally(this.onClosed);
     return this.closing;
   }
 
-  private fromMember(packet: IPublishPacket, ack: Ack): void {
-    const delivery = this.delivery(packet, ack);
-    if (this.held !== undefined) this.held.push(() => void this.deliver(delivery));
-    else void this.deliver(delivery);
+  private releaseHeld(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const go of held) go();
   }
 
   private delivery(packet: IPublishPacket, ack: Ack): Delivery {
@@ -135,15 +120,7 @@ export class QueueConsumer implements Subscription, HolderSink {
   }
 
   private async leave(): Promise<void> {
-    const member = this.member;
-    if (member === undefined) return;
-    if (!this.started) {
-      // Never got to consume: nothing to hand back; the session it created (if any) is ended.
-      if (this.connected)
-        await endSession(member.client, this.shared.o, this.clientId).catch(() => undefined);
-      else await endClient(member.client);
-      return;
-    }
+    const { member } = this;
     const { o, publisher } = this.shared;
     const last = await this.shared.holders.unregister(this.queue, this);
     this.subscribed = false;
@@ -165,8 +142,7 @@ export class QueueConsumer implements Subscription, HolderSink {
         this.warn(`leaving the share group: ${String(error)}`);
       }
     }
-    this.holds = 0;
-    this.unhold();
+    this.releaseHeld();
     while (this.givingBack.size > 0) await Promise.all([...this.givingBack]);
     await member.flushed();
     if (drained && !this.lostGiveBack) {

@@ -34,8 +34,12 @@ export function assertTopicName(name: string): void {
       { adapter: 'mqtt' },
     );
   }
-  if (Buffer.byteLength(name) > MAX_TOPIC_BYTES) {
-    throw new ValidationError(`MQTT topic name is longer than ${MAX_TOPIC_BYTES} bytes`, [], {
+  assertTopicLength(name, 'name');
+}
+
+function assertTopicLength(topic: string, what: 'name' | 'filter'): void {
+  if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) {
+    throw new ValidationError(`MQTT topic ${what} is longer than ${MAX_TOPIC_BYTES} bytes`, [], {
       adapter: 'mqtt',
     });
   }
@@ -58,11 +62,7 @@ export function topicFilter(topic: string, pattern: string): TopicFilter {
   const inner = words.findIndex((w, i) => w === '#' && i < words.length - 1);
   const native = inner < 0 ? words : [...words.slice(0, inner), '#'];
   const filter = [topic, ...native.map((w) => (w === '*' ? '+' : w))].join('/');
-  if (Buffer.byteLength(filter) > MAX_TOPIC_BYTES) {
-    throw new ValidationError(`MQTT topic filter is longer than ${MAX_TOPIC_BYTES} bytes`, [], {
-      adapter: 'mqtt',
-    });
-  }
+  assertTopicLength(filter, 'filter');
   return { filter, matches: inner < 0 ? undefined : compilePattern(pattern) };
 }
 

@@ -38,10 +38,30 @@ describe('options', () => {
     expect(error.message).not.toMatch(/s3cret/);
   });
 
-  it('refuses the envelope on MQTT 5 and TLS files without a TLS scheme', () => {
+  it('refuses the envelope on MQTT 5 and TLS options without a TLS scheme', () => {
     expect(() => resolve('mqtt://localhost?envelope=true')).toThrow(/only for protocolVersion 4/);
-    expect(() => resolve('mqtt://localhost?tlsCaFile=/nope')).toThrow(/mqtts/);
-    expect(() => resolve('mqtts://localhost?tlsCaFile=/does/not/exist')).toThrow(/cannot read/);
+    expect(() => resolve('mqtt://localhost?caFile=/nope')).toThrow(/mqtts/);
+    expect(() => resolve('ws://localhost?rejectUnauthorized=false')).toThrow(/mqtts/);
+    expect(() => resolve('mqtts://localhost?caFile=/does/not/exist')).toThrow(/caFile: cannot read/);
+  });
+
+  it("takes core's TLS options on mqtts:// and wss://, verification on unless turned off", () => {
+    expect(resolve('mqtts://localhost').base).toMatchObject({ port: 8883, rejectUnauthorized: true });
+    const o = resolve('mqtts://localhost?rejectUnauthorized=false&servername=broker', {
+      ca: 'CA',
+      passphrase: 'p',
+    });
+    expect(o.base).toMatchObject({
+      rejectUnauthorized: false,
+      servername: 'broker',
+      ca: 'CA',
+      passphrase: 'p',
+    });
+    // mqtt.js does not hand `servername` to the WebSocket client: it goes into wsOptions.
+    expect(resolve('wss://localhost?servername=broker').base).toMatchObject({
+      port: 443,
+      wsOptions: { servername: 'broker' },
+    });
   });
 
   it('maps ws:// to a path and several hosts to mqtt.js servers', () => {

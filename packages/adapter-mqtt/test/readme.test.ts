@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { capabilityTable } from '@omnibus/core';
+import { capabilityTable, TLS_OPTION_NAMES } from '@omnibus/core';
 import { markedSection, tableCells } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
 import { mqttCapabilities } from '../src/index.js';
@@ -23,7 +23,7 @@ describe('README', () => {
     expect(found).toEqual(tableCells(table));
   });
 
-  it('lists every option of MqttOptions', () => {
+  it('lists every option of MqttOptions, TLS ones included', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const source = readFileSync(new URL('../src/options.ts', import.meta.url), 'utf8');
     const body = source.slice(
@@ -32,6 +32,7 @@ describe('README', () => {
     );
     const names = [...body.matchAll(/readonly (\w+)\?:/g)].map((m) => m[1]!);
     expect(names.length).toBeGreaterThan(10);
+    names.push(...TLS_OPTION_NAMES);
     for (const name of names) expect(readme, `README mentions ${name}`).toContain(`\`${name}\``);
   });
 });

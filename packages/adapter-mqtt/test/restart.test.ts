@@ -16,6 +16,7 @@ else if (restartMosquitto === undefined) {
 }
 
 const COUNT = 300;
+type Handle = (message: { readonly payload: number }) => void;
 const unique = (what: string) => `rs-${Math.random().toString(36).slice(2, 10)}-${what}`;
 
 async function waitFor(condition: () => boolean, what: () => string, timeoutMs: number): Promise<void> {
@@ -48,61 +49,46 @@ for (const version of [5, 4] as const) {
       const url = `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}protocolVersion=${version}&holderCheckMs=1000&sessionExpirySec=3600`;
       const open = () => connect(url, { adapters: [mqtt()], sendBuffer: { timeoutMs: 60_000 } });
 
-      it('queue', async () => {
-        const buses: Bus[] = [];
-        try {
-          const consumer = await open();
-          const producer = await open();
-          buses.push(consumer, producer);
-          const name = unique('q');
-          const seen = new Map<number, number>();
-          await consumer
-            .queue<number>(name)
-            .consume((m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1));
-          await sendThroughRestart((n) => producer.queue<number>(name).send(n));
-          await waitFor(
-            () => seen.size === COUNT,
-            () => `${COUNT} distinct messages (got ${seen.size})`,
-            30_000,
-          );
-          const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
-          console.info(
-            `[mqtt ${version}] queue across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`,
-          );
-          expect(seen.size).toBe(COUNT);
-        } finally {
-          await Promise.allSettled(buses.map((b) => b.close()));
-        }
-      }, 90_000);
-
-      it('durable topic subscription', async () => {
-        const buses: Bus[] = [];
-        try {
-          const subscriber = await open();
-          const publisher = await open();
-          buses.push(subscriber, publisher);
-          const name = unique('t');
-          const seen = new Map<number, number>();
-          await subscriber
-            .topic<number>(name)
-            .subscribe('events.#', (m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1), {
-              durable: unique('d'),
-            });
-          await sendThroughRestart((n) => publisher.topic<number>(name).publish(n, { subject: 'events.n' }));
-          await waitFor(
-            () => seen.size === COUNT,
-            () => `${COUNT} distinct messages (got ${seen.size})`,
-            30_000,
-          );
-          const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
-          console.info(
-            `[mqtt ${version}] durable subscription across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`,
-          );
-          expect(seen.size).toBe(COUNT);
-        } finally {
-          await Promise.allSettled(buses.map((b) => b.close()));
-        }
-      }, 90_000);
+      const cases = [
+        {
+          what: 'queue',
+          listen: (bus: Bus, name: string, handle: Handle) => bus.queue<number>(name).consume(handle),
+          send: (bus: Bus, name: string, n: number) => bus.queue<number>(name).send(n),
+        },
+        {
+          what: 'durable topic subscription',
+          listen: (bus: Bus, name: string, handle: Handle) =>
+            bus.topic<number>(name).subscribe('events.#', handle, { durable: unique('d') }),
+          send: (bus: Bus, name: string, n: number) =>
+            bus.topic<number>(name).publish(n, { subject: 'events.n' }),
+        },
+      ];
+      for (const { what, listen, send } of cases) {
+        it(what, async () => {
+          const buses: Bus[] = [];
+          try {
+            const receiver = await open();
+            const sender = await open();
+            buses.push(receiver, sender);
+            const name = unique('n');
+            const seen = new Map<number, number>();
+            await listen(receiver, name, (m) => void seen.set(m.payload, (seen.get(m.payload) ?? 0) + 1));
+            await sendThroughRestart((n) => send(sender, name, n));
+            await waitFor(
+              () => seen.size === COUNT,
+              () => `${COUNT} distinct messages (got ${seen.size})`,
+              30_000,
+            );
+            const duplicates = [...seen.values()].reduce((sum, times) => sum + times - 1, 0);
+            console.info(
+              `[mqtt ${version}] ${what} across a restart: ${COUNT} sent, 0 lost, ${duplicates} duplicates`,
+            );
+            expect(seen.size).toBe(COUNT);
+          } finally {
+            await Promise.allSettled(buses.map((b) => b.close()));
+          }
+        }, 90_000);
+      }
     },
   );
 }

@@ -98,3 +98,4 @@ export {
 } from './tls.js';
 export type * from './types.js';
 export { type HostPort, type ParsedUrl, parseUrl, redactUrl } from './url.js';
+export { within } from './within.js';
