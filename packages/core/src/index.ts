@@ -88,7 +88,7 @@ export {
   validateSubject,
 } from './routing.js';
 export type { StandardSchemaV1 } from './schema.js';
-export { type BackoffOptions, retryWithBackoff, withTimeout } from './timing.js';
+export { type BackoffOptions, retryWithBackoff, within, withTimeout } from './timing.js';
 export {
   hasTlsOptions,
   resolveTls,
@@ -98,4 +98,3 @@ export {
 } from './tls.js';
 export type * from './types.js';
 export { type HostPort, type ParsedUrl, parseUrl, redactUrl } from './url.js';
-export { within } from './within.js';

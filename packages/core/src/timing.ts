@@ -6,15 +6,29 @@
 import { delay } from './deadlines.js';
 
 /**
+ * Resolves with what `promise` resolves to, or with `fallback` once `ms` have passed, whichever
+ * comes first; a rejection passes through. The timer is cleared when the promise settles and
+ * never keeps the process alive. For waits that may never end: a broker's goodbye, a marker.
+ */
+export function within<T, F = undefined>(promise: Promise<T>, ms: number, fallback?: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback as F), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+const TIMED_OUT: unique symbol = Symbol('timed out');
+
+/**
  * `promise`'s outcome, or a rejection with `onTimeout()` when it has not settled after `ms`. The
  * timer is cleared either way; `promise` itself is not cancelled.
  */
-export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  const result = await within(promise, ms, TIMED_OUT);
+  if (result === TIMED_OUT) throw onTimeout();
+  return result;
 }
 
 export interface BackoffOptions {
