@@ -92,12 +92,8 @@ class RabbitmqAdapter implements Adapter {
 
   /** Through the default exchange, which routes by queue name; a delay goes through the TTL stage first. */
   async sendTo(address: string, message: OutgoingMessage): Promise<void> {
-    let exchange = '';
-    if (message.delayMs !== undefined && message.delayMs > 0) {
-      const delay = this.ctx.topology.delay(message.delayMs);
-      await delay.ready;
-      exchange = delay.exchange;
-    }
+    const delayMs = message.delayMs ?? 0;
+    const exchange = delayMs > 0 ? await this.ctx.topology.delay(delayMs) : '';
     await this.ctx.publisher.publish(
       exchange,
       address,
