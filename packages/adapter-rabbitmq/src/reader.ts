@@ -271,13 +271,9 @@ class Group {
     const stored = await this.ctx.session.withChannel(async (ch) => {
       const msg = await ch.get(this.offsets, { noAck: false });
       // Closing the throwaway channel puts it back.
-      return msg === false ? undefined : msg.content.toString('utf8');
+      return msg === false ? undefined : parseOffset(msg.content.toString('utf8'));
     });
-    if (stored === undefined) return this.committed;
-    const offset = parseOffset(stored);
-    const value = typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 ? offset : undefined;
-    if (value !== undefined && (this.committed === undefined || value > this.committed))
-      this.committed = value;
+    if (stored !== undefined && stored > (this.committed ?? -1)) this.committed = stored;
     return this.committed;
   }
 
@@ -314,10 +310,7 @@ class Group {
   }
 
   async close(): Promise<void> {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (!this.holds()) return this.release();
-    await this.commit().catch(() => undefined);
+    if (this.holds()) await this.commit().catch(() => undefined);
     this.release();
   }
 
@@ -328,12 +321,7 @@ class Group {
       .catch(() => undefined)
       .then(async () => {
         const offset = this.position();
-        if (
-          !this.holds() ||
-          offset === undefined ||
-          (this.committed !== undefined && offset <= this.committed)
-        )
-          return;
+        if (!this.holds() || offset === undefined || offset <= (this.committed ?? -1)) return;
         const body = Buffer.from(
           JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.clientId }),
         );
@@ -350,9 +338,11 @@ class Group {
   }
 }
 
-function parseOffset(text: string): unknown {
+/** The offset a commit message stores, when it is one (the queue is open to anyone). */
+function parseOffset(text: string): number | undefined {
   try {
-    return (JSON.parse(text) as { offset?: unknown } | null)?.offset;
+    const offset = (JSON.parse(text) as { offset?: unknown } | null)?.offset;
+    return Number.isInteger(offset) && (offset as number) >= 0 ? (offset as number) : undefined;
   } catch {
     return undefined;
   }

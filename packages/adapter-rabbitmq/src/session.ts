@@ -225,11 +225,7 @@ function isRefusal(error: unknown): boolean {
   return code === 403 || code === 404 || code === 405 || code === 406 || code === 311;
 }
 
+/** Closes a channel; one closed already is fine. */
 export function closeQuietly(channel: Channel | undefined): void {
-  if (channel === undefined) return;
-  try {
-    channel.close().catch(() => undefined);
-  } catch {
-    // Already closed.
-  }
+  void channel?.close().catch(() => undefined);
 }

@@ -97,6 +97,14 @@ export class Topology {
     return queue;
   }
 
+  /** A non-durable subscription: a server-named queue of this connection, deleted with its consumer. */
+  async exclusiveSubscription(channel: Channel, topic: string, pattern: string): Promise<string> {
+    await this.topic(topic);
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await channel.bindQueue(queue, topic, pattern);
+    return queue;
+  }
+
   /** A stream (`x-queue-type: stream`) for a log. */
   stream(name: string): Promise<void> {
     checkName('log', name);
