@@ -74,13 +74,13 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
 
   constructor(
     readonly session: Session,
-    private readonly settings: Settings,
+    readonly settings: Settings,
   ) {
     this.capabilities = rabbitmqCapabilities(settings.maxMessageBytes);
     this.topology = new Topology(session, settings);
     this.publisher = new Publisher(session, () => this.topology.clear());
-    session.onFresh(() => this.topology.clear());
-    this.appender = new Appender(this, settings);
+    session.onFresh = () => this.topology.clear();
+    this.appender = new Appender(this);
   }
 
   async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
@@ -137,7 +137,7 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
   }
 
   read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
-    return readLog(this, this.settings, log, spec, deliver);
+    return readLog(this, log, spec, deliver);
   }
 
   async close(): Promise<void> {
