@@ -13,7 +13,7 @@ import type { Delivery, LogPosition, OutgoingMessage, Subscription } from '@omni
 import { ClosedError, HEADER } from '@omnibus/core';
 import type { ConsumeContext } from './consume.js';
 import { asBuffer, publishOptions } from './message.js';
-import { ADAPTER, type Settings } from './options.js';
+import { ADAPTER } from './options.js';
 import { readLog } from './reader.js';
 
 const IDLE_MS = 5_000;
@@ -26,10 +26,7 @@ export class Appender {
   private readonly prefix = `${randomBytes(6).toString('hex')}.`;
   private sequence = 0;
 
-  constructor(
-    private readonly ctx: ConsumeContext,
-    private readonly settings: Settings,
-  ) {}
+  constructor(private readonly ctx: ConsumeContext) {}
 
   async append(log: string, message: OutgoingMessage): Promise<LogPosition> {
     await this.ctx.topology.stream(log);
@@ -38,7 +35,7 @@ export class Appender {
       tracker = new ReadBack(log, () => this.trackers.delete(log));
       this.trackers.set(log, tracker);
     }
-    await tracker.ready(this.ctx, this.settings);
+    await tracker.ready(this.ctx);
     const ref = `${this.prefix}${++this.sequence}`;
     const offset = tracker.expect(ref);
     try {
@@ -73,11 +70,10 @@ class ReadBack {
   ) {}
 
   /** Resolves once the reader is attached, so every later append is read back. */
-  async ready(ctx: ConsumeContext, settings: Settings): Promise<void> {
+  async ready(ctx: ConsumeContext): Promise<void> {
     this.touch();
     this.reader ??= readLog(
       ctx,
-      settings,
       { name: this.log, partitions: 1 },
       { prefetch: READ_BACK_PREFETCH, from: { kind: 'latest' } },
       async (entry) => this.onEntry(entry),

@@ -12,11 +12,13 @@
 import type { Attached, ConsumeSpec, Deliver, Lifecycle, Subscription } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { received } from './message.js';
+import type { Settings } from './options.js';
 import type { Publisher } from './publisher.js';
 import { brokerError, closeQuietly, openChannel, replyCode, type Session } from './session.js';
 import type { Topology } from './topology.js';
 
 export interface ConsumeContext {
+  readonly settings: Settings;
   readonly session: Session;
   readonly publisher: Publisher;
   readonly topology: Topology;
@@ -45,13 +47,13 @@ export async function consumeQueue(
       prefetch: spec.prefetch,
       prepare: async (channel) => ({ queue: await source.prepare(channel) }),
       onMessage: (channel, msg, queue) => {
-        const settle = (action: () => void) => async () => quietly(action);
+        const requeue = () => quietly(() => channel.nack(msg, false, true));
         void deliver({
           ...received(msg, source.topic),
           retryAddress: queue,
-          ack: settle(() => channel.ack(msg)),
-          requeue: settle(() => channel.nack(msg, false, true)),
-          release: () => quietly(() => channel.nack(msg, false, true)),
+          ack: async () => quietly(() => channel.ack(msg)),
+          requeue: async () => requeue(),
+          release: requeue,
         });
       },
     }),

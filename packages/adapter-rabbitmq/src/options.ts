@@ -1,19 +1,28 @@
 /**
  * Options of the RabbitMQ adapter, their zod schema (URL query and object form alike), and how
- * they become amqplib's connection settings. Every field has a default; the URL decides hosts,
+ * they become amqplib's connection settings. Defaults are in the schema; the URL decides hosts,
  * credentials and the vhost.
  */
-import { readFileSync } from 'node:fs';
-import type { ParsedUrl } from '@omnibus/core';
-import { ConfigError, option, parseOptions } from '@omnibus/core';
+import type { ParsedUrl, TlsOptions } from '@omnibus/core';
+import {
+  ConfigError,
+  option,
+  parseOptions,
+  resolveTls,
+  TLS_OPTION_NAMES,
+  tlsOptionFields,
+} from '@omnibus/core';
 import type { Options as AmqpOptions, SocketOptions } from 'amqplib';
 import { credentials } from 'amqplib';
 import { z } from 'zod';
 
 export const ADAPTER = 'rabbitmq';
 
-/** Options of the RabbitMQ adapter: in the URL query (`amqp://host?heartbeat=10`) or the object config. */
-export interface RabbitmqOptions {
+/**
+ * Options of the RabbitMQ adapter: in the URL query (`amqp://host?heartbeat=10`) or the object config.
+ * The TLS options (core's, the same on every adapter) need an amqps:// URL.
+ */
+export interface RabbitmqOptions extends TlsOptions {
   /** Heartbeat interval in seconds; `0` turns heartbeats off. @default 30 */
   readonly heartbeat?: number;
   /**
@@ -36,24 +45,6 @@ export interface RabbitmqOptions {
   readonly reconnectMaxDelayMs?: number;
   /** `PLAIN` (user and password from the URL) or `EXTERNAL` (the TLS client certificate). @default 'PLAIN' */
   readonly authMechanism?: 'PLAIN' | 'EXTERNAL';
-  /** TLS (amqps://): trusted CA certificates, PEM. @default the system's */
-  readonly ca?: string | Buffer;
-  /** TLS: client certificate, PEM. @default none */
-  readonly cert?: string | Buffer;
-  /** TLS: client private key, PEM. @default none */
-  readonly key?: string | Buffer;
-  /** TLS: passphrase of `key`. @default none */
-  readonly passphrase?: string;
-  /** TLS: read `ca` from this file (handy in a URL query). @default none */
-  readonly caFile?: string;
-  /** TLS: read `cert` from this file. @default none */
-  readonly certFile?: string;
-  /** TLS: read `key` from this file. @default none */
-  readonly keyFile?: string;
-  /** TLS: verify the broker's certificate. Turning it off is for tests only. @default true */
-  readonly rejectUnauthorized?: boolean;
-  /** TLS: server name for SNI and certificate checks. @default the host */
-  readonly servername?: string;
   /** Type of the queues Omnibus declares (work queues, dead-letter queues, durable subscriptions). @default 'classic' */
   readonly queueType?: 'classic' | 'quorum';
   /** Declare classic queues lazy (`x-queue-mode: lazy`: messages go to disk early). @default false */
@@ -89,33 +80,23 @@ declare module '@omnibus/core' {
   }
 }
 
-const pem = z.union([z.string().min(1), z.instanceof(Buffer)]);
-
 const schema = z
   .object({
-    heartbeat: option.int(0).max(65_535).optional(),
-    noDelay: option.bool().optional(),
-    connectTimeoutMs: option.ms().optional(),
+    heartbeat: option.int(0).max(65_535).default(30),
+    noDelay: option.bool().default(true),
+    connectTimeoutMs: option.ms().default(10_000),
     frameMax: option
       .int(4096)
       .max(2 ** 31 - 1)
-      .optional(),
-    channelMax: option.int(0).max(65_535).optional(),
+      .default(131_072),
+    channelMax: option.int(0).max(65_535).default(0),
     connectRetries: option.int(0).max(1000).optional(),
-    reconnectDelayMs: option.ms().optional(),
+    reconnectDelayMs: option.ms().default(100),
     reconnectMaxDelayMs: option.ms().optional(),
-    authMechanism: z.enum(['PLAIN', 'EXTERNAL']).optional(),
-    ca: pem.optional(),
-    cert: pem.optional(),
-    key: pem.optional(),
-    passphrase: z.string().optional(),
-    caFile: z.string().min(1).optional(),
-    certFile: z.string().min(1).optional(),
-    keyFile: z.string().min(1).optional(),
-    rejectUnauthorized: option.bool().optional(),
-    servername: z.string().min(1).optional(),
-    queueType: z.enum(['classic', 'quorum']).optional(),
-    lazyQueues: option.bool().optional(),
+    authMechanism: z.enum(['PLAIN', 'EXTERNAL']).default('PLAIN'),
+    ...tlsOptionFields,
+    queueType: z.enum(['classic', 'quorum']).default('classic'),
+    lazyQueues: option.bool().default(false),
     messageTtlMs: option
       .int(0)
       .max(2 ** 32 - 1)
@@ -129,9 +110,9 @@ const schema = z
       .optional(),
     streamMaxLengthBytes: option.int(1).optional(),
     streamMaxSegmentSizeBytes: option.int(1).optional(),
-    commitIntervalMs: option.ms().optional(),
-    groupTakeoverMs: option.ms().optional(),
-    maxMessageBytes: option.int(4096).optional(),
+    commitIntervalMs: option.ms().default(1000),
+    groupTakeoverMs: option.ms().default(1000),
+    maxMessageBytes: option.int(4096).default(128 * 1024 * 1024),
   })
   .strict();
 
@@ -143,87 +124,54 @@ export type Settings = ReturnType<typeof resolveSettings>;
 
 export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>) {
   const o = parseOptions(ADAPTER, schema, raw);
-  const issues: string[] = [];
   const tls = url.scheme === 'amqps';
-  const tlsFields = [
-    'ca',
-    'cert',
-    'key',
-    'passphrase',
-    'caFile',
-    'certFile',
-    'keyFile',
-    'servername',
-  ] as const;
+  const issues: string[] = [];
   if (!tls) {
-    for (const field of tlsFields) {
-      if (o[field] !== undefined) issues.push(`${field}: TLS options need an amqps:// URL`);
+    for (const name of TLS_OPTION_NAMES) {
+      if (o[name] !== undefined) issues.push(`${name}: TLS options need an amqps:// URL`);
+    }
+    if (o.authMechanism === 'EXTERNAL') issues.push('authMechanism: EXTERNAL needs an amqps:// URL');
+  }
+  for (const pem of ['ca', 'cert', 'key'] as const) {
+    if (o[pem] !== undefined && o[`${pem}File`] !== undefined) {
+      issues.push(`${pem} and ${pem}File: give one of them`);
     }
   }
-  if (o.authMechanism === 'EXTERNAL' && !tls) issues.push('authMechanism: EXTERNAL needs an amqps:// URL');
-  if (o.queueType === 'quorum' && o.lazyQueues === true) {
+  if (o.queueType === 'quorum' && o.lazyQueues) {
     issues.push('lazyQueues: quorum queues keep messages on disk already; lazy is for classic queues');
   }
-  if (o.overflow !== undefined && o.maxLength === undefined && o.maxLengthBytes === undefined) {
+  const limited = o.maxLength !== undefined || o.maxLengthBytes !== undefined;
+  if (o.overflow !== undefined && !limited)
     issues.push('overflow: only applies with maxLength or maxLengthBytes');
-  }
-  if (o.reconnectMaxDelayMs !== undefined && o.reconnectMaxDelayMs < (o.reconnectDelayMs ?? 100)) {
+  if (o.reconnectMaxDelayMs !== undefined && o.reconnectMaxDelayMs < o.reconnectDelayMs) {
     issues.push('reconnectMaxDelayMs: must not be below reconnectDelayMs');
   }
-  /** PEM material given inline or as a file name, not both. */
-  const pemOf = (field: 'ca' | 'cert' | 'key'): string | Buffer | undefined => {
-    const path = o[`${field}File`];
-    if (path === undefined) return o[field];
-    if (o[field] !== undefined) issues.push(`${field} and ${field}File: give one of them`);
-    try {
-      return readFileSync(path);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      issues.push(`${field}File: cannot read "${path}" (${code})`);
-      return undefined;
-    }
-  };
-  const ca = pemOf('ca');
-  const cert = pemOf('cert');
-  const key = pemOf('key');
   if (issues.length > 0) throw new ConfigError(issues, { adapter: ADAPTER });
 
-  const defaultPort = tls ? 5671 : 5672;
-  const hosts = url.hosts.map((h) => ({ host: h.host, port: h.port ?? defaultPort }));
+  const hosts = url.hosts.map((h) => ({ host: h.host, port: h.port ?? (tls ? 5671 : 5672) }));
   // amqplib unescapes the vhost once more; an empty path means the default vhost "/".
-  const vhost = url.path === '' ? '/' : url.path;
-  const user = url.username;
-  const password = url.password;
+  const vhost = encodeURIComponent(url.path === '' ? '/' : url.path);
   // With EXTERNAL, amqplib takes the credentials from the socket options and ignores these.
   const auth =
-    user === undefined && password === undefined ? {} : { username: user ?? '', password: password ?? '' };
+    url.username === undefined && url.password === undefined
+      ? {}
+      : { username: url.username ?? '', password: url.password ?? '' };
 
   const socket: SocketOptions = {
-    timeout: o.connectTimeoutMs ?? 10_000,
-    noDelay: o.noDelay ?? true,
-    clientProperties: { connection_name: 'omnibus' },
+    // zod's optional fields are `T | undefined`, which resolveTls reads as unset.
+    ...(tls ? resolveTls(ADAPTER, o as TlsOptions) : {}),
+    timeout: o.connectTimeoutMs,
+    noDelay: o.noDelay,
     ...(o.authMechanism === 'EXTERNAL' ? { credentials: credentials.external() } : {}),
-    ...(tls
-      ? {
-          ...(ca === undefined ? {} : { ca }),
-          ...(cert === undefined ? {} : { cert }),
-          ...(key === undefined ? {} : { key }),
-          ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }),
-          ...(o.servername === undefined ? {} : { servername: o.servername }),
-          rejectUnauthorized: o.rejectUnauthorized ?? true,
-        }
-      : {}),
   };
 
   const queueArguments: Record<string, unknown> = {};
   if (o.queueType === 'quorum') queueArguments['x-queue-type'] = 'quorum';
-  if (o.lazyQueues === true) queueArguments['x-queue-mode'] = 'lazy';
+  if (o.lazyQueues) queueArguments['x-queue-mode'] = 'lazy';
   if (o.messageTtlMs !== undefined) queueArguments['x-message-ttl'] = o.messageTtlMs;
   if (o.maxLength !== undefined) queueArguments['x-max-length'] = o.maxLength;
   if (o.maxLengthBytes !== undefined) queueArguments['x-max-length-bytes'] = o.maxLengthBytes;
-  if (o.maxLength !== undefined || o.maxLengthBytes !== undefined) {
-    queueArguments['x-overflow'] = o.overflow ?? 'reject-publish';
-  }
+  if (limited) queueArguments['x-overflow'] = o.overflow ?? 'reject-publish';
 
   const streamArguments: Record<string, unknown> = { 'x-queue-type': 'stream' };
   if (o.streamMaxAge !== undefined) streamArguments['x-max-age'] = o.streamMaxAge;
@@ -234,7 +182,6 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
 
   return {
     hosts,
-    tls,
     /** amqplib's connection fields for host `index` (credentials included: never log them). */
     connectFields: (index: number): AmqpOptions.Connect => {
       const host = hosts[index % hosts.length]!;
@@ -242,24 +189,24 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
         protocol: tls ? 'amqps' : 'amqp',
         hostname: host.host,
         port: host.port,
-        vhost: encodeURIComponent(vhost),
-        heartbeat: o.heartbeat ?? 30,
-        frameMax: o.frameMax ?? 131_072,
-        channelMax: o.channelMax ?? 0,
+        vhost,
+        heartbeat: o.heartbeat,
+        frameMax: o.frameMax,
+        channelMax: o.channelMax,
         ...auth,
       };
     },
     socket,
     connectRetries: o.connectRetries ?? hosts.length * 2,
-    reconnectDelayMs: o.reconnectDelayMs ?? 100,
-    reconnectMaxDelayMs: o.reconnectMaxDelayMs ?? Math.max(5000, o.reconnectDelayMs ?? 100),
+    reconnectDelayMs: o.reconnectDelayMs,
+    reconnectMaxDelayMs: o.reconnectMaxDelayMs ?? Math.max(5000, o.reconnectDelayMs),
     /** Arguments of every durable queue Omnibus declares, before `x-max-priority`. */
     queueArguments: queueArguments as Readonly<Record<string, unknown>>,
     quorum: o.queueType === 'quorum',
     streamArguments: streamArguments as Readonly<Record<string, unknown>>,
-    commitIntervalMs: o.commitIntervalMs ?? 1000,
-    groupTakeoverMs: o.groupTakeoverMs ?? 1000,
-    maxMessageBytes: o.maxMessageBytes ?? 128 * 1024 * 1024,
+    commitIntervalMs: o.commitIntervalMs,
+    groupTakeoverMs: o.groupTakeoverMs,
+    maxMessageBytes: o.maxMessageBytes,
     /** The URL without its password, for errors and logs. */
     redacted: url.redacted,
   };

@@ -23,7 +23,7 @@ interface OpenChannel {
   /** Why the broker closed it, when it did. */
   error: Error | undefined;
   /** Mandatory publishes awaiting their confirm, in publish order, to match returns. */
-  readonly mandatory: Map<number, Pending>;
+  readonly mandatory: Set<Pending>;
   /** Set while `publish()` reported a full buffer; resolves on `drain` (or close). */
   drained: Promise<void> | undefined;
 }
@@ -31,7 +31,6 @@ interface OpenChannel {
 export class Publisher {
   private current: OpenChannel | undefined;
   private opening: Promise<OpenChannel> | undefined;
-  private sequence = 0;
 
   constructor(
     private readonly session: Session,
@@ -58,31 +57,28 @@ export class Publisher {
     }
     const target = exchange === '' ? `queue "${routingKey}"` : `exchange "${exchange}"`;
     return new Promise<void>((resolve, reject) => {
-      const id = ++this.sequence;
-      const pending: Pending | undefined = mandatory
-        ? { exchange, routingKey, messageId: options.messageId, returned: undefined }
-        : undefined;
-      if (pending !== undefined) open.mandatory.set(id, pending);
+      const pending: Pending = { exchange, routingKey, messageId: options.messageId, returned: undefined };
+      if (mandatory) open.mandatory.add(pending);
       const confirmed = (error: unknown) => {
-        open.mandatory.delete(id);
-        if (error === null || error === undefined) {
-          if (pending?.returned === undefined) resolve();
-          else
-            reject(
-              new PublishError(
-                `${target} did not take the message: the broker returned it as unroutable (${pending.returned}); does the queue exist?`,
-                { adapter: ADAPTER },
-              ),
-            );
-          return;
+        open.mandatory.delete(pending);
+        if (error !== null && error !== undefined) reject(this.failure(open, target, error));
+        else if (pending.returned === undefined) resolve();
+        else {
+          const why = `the broker returned it as unroutable (${pending.returned}); does the queue exist?`;
+          reject(new PublishError(`${target} did not take the message: ${why}`, { adapter: ADAPTER }));
         }
-        reject(this.failure(open, target, error));
       };
-      let writable: boolean;
       try {
-        writable = open.channel.publish(exchange, routingKey, content, { ...options, mandatory }, confirmed);
+        const writable = open.channel.publish(
+          exchange,
+          routingKey,
+          content,
+          { ...options, mandatory },
+          confirmed,
+        );
+        if (!writable) open.drained ??= drained(open);
       } catch (error) {
-        open.mandatory.delete(id);
+        open.mandatory.delete(pending);
         reject(
           error instanceof RangeError
             ? new PublishError(`cannot publish to ${target}: ${error.message}`, {
@@ -91,19 +87,6 @@ export class Publisher {
               })
             : lost(`publishing to ${target}`, error),
         );
-        return;
-      }
-      if (!writable && open.drained === undefined) {
-        open.drained = new Promise<void>((done) => {
-          const finish = () => {
-            open.channel.off('drain', finish);
-            open.channel.off('close', finish);
-            open.drained = undefined;
-            done();
-          };
-          open.channel.on('drain', finish);
-          open.channel.on('close', finish);
-        });
       }
     });
   }
@@ -146,7 +129,7 @@ export class Publisher {
     const channel = await model.createConfirmChannel().catch((error: unknown) => {
       throw lost('opening the publishing channel', error);
     });
-    const open: OpenChannel = { channel, error: undefined, mandatory: new Map(), drained: undefined };
+    const open: OpenChannel = { channel, error: undefined, mandatory: new Set(), drained: undefined };
     channel.on('error', (error: Error) => {
       open.error = error;
       // Something declared earlier is gone (deleted by someone else): declare it again next time.
@@ -154,7 +137,7 @@ export class Publisher {
     });
     channel.on('return', (message: Message) => {
       const f = message.fields as { exchange: string; routingKey: string; replyText?: string };
-      for (const pending of open.mandatory.values()) {
+      for (const pending of open.mandatory) {
         if (
           pending.returned === undefined &&
           pending.exchange === f.exchange &&
@@ -172,4 +155,18 @@ export class Publisher {
     this.current = open;
     return open;
   }
+}
+
+/** Resolves when the channel's buffer drained, or the channel closed; `open.drained` is cleared then. */
+function drained(open: OpenChannel): Promise<void> {
+  return new Promise<void>((done) => {
+    const finish = () => {
+      open.channel.off('drain', finish);
+      open.channel.off('close', finish);
+      open.drained = undefined;
+      done();
+    };
+    open.channel.on('drain', finish);
+    open.channel.on('close', finish);
+  });
 }

@@ -65,96 +65,71 @@ export function rabbitmq(defaults: RabbitmqOptions = {}): AdapterFactory {
   };
 }
 
-class RabbitmqAdapter implements Adapter {
+class RabbitmqAdapter implements Adapter, ConsumeContext {
   readonly name = ADAPTER;
   readonly capabilities: Capabilities;
-  private readonly ctx: ConsumeContext;
+  readonly topology: Topology;
+  readonly publisher: Publisher;
   private readonly appender: Appender;
 
   constructor(
-    private readonly session: Session,
-    private readonly settings: Settings,
+    readonly session: Session,
+    readonly settings: Settings,
   ) {
     this.capabilities = rabbitmqCapabilities(settings.maxMessageBytes);
-    const topology = new Topology(session, settings);
-    const publisher = new Publisher(session, () => topology.clear());
-    session.onFresh(() => topology.clear());
-    this.ctx = { session, publisher, topology };
-    this.appender = new Appender(this.ctx, settings);
+    this.topology = new Topology(session, settings);
+    this.publisher = new Publisher(session, () => this.topology.clear());
+    session.onFresh = () => this.topology.clear();
+    this.appender = new Appender(this);
   }
 
   async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
-    const topology = this.ctx.topology;
-    if (!topology.hasQueue(queue.name, queue.maxPriority))
-      await topology.queue(queue.name, queue.maxPriority);
+    if (!this.topology.hasQueue(queue.name, queue.maxPriority)) {
+      await this.topology.queue(queue.name, queue.maxPriority);
+    }
     await this.sendTo(queue.name, message);
   }
 
   /** Through the default exchange, which routes by queue name; a delay goes through the TTL stage first. */
   async sendTo(address: string, message: OutgoingMessage): Promise<void> {
-    let exchange = '';
-    if (message.delayMs !== undefined && message.delayMs > 0) {
-      const delay = this.ctx.topology.delay(message.delayMs);
-      await delay.ready;
-      exchange = delay.exchange;
-    }
-    await this.ctx.publisher.publish(
-      exchange,
-      address,
-      asBuffer(message.body),
-      publishOptions(message),
-      true,
-    );
+    const delayMs = message.delayMs ?? 0;
+    const exchange = delayMs > 0 ? await this.topology.delay(delayMs) : '';
+    const body = asBuffer(message.body);
+    await this.publisher.publish(exchange, address, body, publishOptions(message), true);
   }
 
   consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
-    const topology = this.ctx.topology;
     const prepare = async () => {
-      await topology.queue(queue.name, queue.maxPriority);
+      await this.topology.queue(queue.name, queue.maxPriority);
       return queue.name;
     };
-    return consumeQueue(this.ctx, { label: `queue "${queue.name}"`, prepare }, spec, deliver);
+    return consumeQueue(this, { label: `queue "${queue.name}"`, prepare }, spec, deliver);
   }
 
   async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
-    if (!this.ctx.topology.hasTopic(topic.name)) await this.ctx.topology.topic(topic.name);
+    if (!this.topology.hasTopic(topic.name)) await this.topology.topic(topic.name);
     // No subject: the empty routing key, which only `#` matches. Routed to no queue is fine.
-    const options = publishOptions(message, true);
-    await this.ctx.publisher.publish(
+    const body = asBuffer(message.body);
+    await this.publisher.publish(
       topic.name,
       message.subject ?? '',
-      asBuffer(message.body),
-      options,
+      body,
+      publishOptions(message, true),
       false,
     );
   }
 
   subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
-    const topology = this.ctx.topology;
-    const durable = spec.durable;
-    const source: Source =
-      durable === undefined
-        ? {
-            topic: topic.name,
-            label: `topic "${topic.name}"`,
-            // A server-named queue of this connection, deleted with its consumer.
-            prepare: async (channel) => {
-              await topology.topic(topic.name);
-              const { queue } = await channel.assertQueue('', {
-                exclusive: true,
-                autoDelete: true,
-                durable: false,
-              });
-              await channel.bindQueue(queue, topic.name, spec.pattern);
-              return queue;
-            },
-          }
-        : {
-            topic: topic.name,
-            label: `topic "${topic.name}" (durable subscription "${durable}")`,
-            prepare: () => topology.durableSubscription(topic.name, durable, spec.pattern),
-          };
-    return consumeQueue(this.ctx, source, spec, deliver);
+    const { durable, pattern } = spec;
+    const source: Source = {
+      topic: topic.name,
+      label: `topic "${topic.name}"${durable === undefined ? '' : ` (durable subscription "${durable}")`}`,
+      prepare: (channel) =>
+        durable === undefined
+          ? this.topology.exclusiveSubscription(channel, topic.name, pattern)
+          : this.topology.durableSubscription(topic.name, durable, pattern),
+    };
+    return consumeQueue(this, source, spec, deliver);
   }
 
   append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
@@ -162,12 +137,12 @@ class RabbitmqAdapter implements Adapter {
   }
 
   read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
-    return readLog(this.ctx, this.settings, log, spec, deliver);
+    return readLog(this, log, spec, deliver);
   }
 
   async close(): Promise<void> {
     this.appender.close();
-    this.ctx.publisher.close();
+    this.publisher.close();
     await this.session.close();
   }
 }

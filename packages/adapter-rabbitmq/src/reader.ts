@@ -17,7 +17,7 @@ import { HEADER, OffsetTracker, ValidationError } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { attachConsumer, type ConsumeContext, type Owner, quietly } from './consume.js';
 import { headerText, received } from './message.js';
-import { ADAPTER, type Settings } from './options.js';
+import { ADAPTER } from './options.js';
 import { brokerError, replyCode } from './session.js';
 import { groupQueueName } from './topology.js';
 
@@ -39,23 +39,18 @@ const localLocks = new Set<string>();
  */
 export async function readLog(
   ctx: ConsumeContext,
-  settings: Settings,
   log: LogSpec,
   spec: ReadSpec,
   deliver: Deliver,
   ackEvery = 1,
 ): Promise<Subscription> {
-  if (spec.from.kind === 'positions' && spec.from.positions.some((p) => p.partition !== 0)) {
-    throw new ValidationError(
-      `log "${log.name}" is one RabbitMQ stream with a single partition (0); positions name partitions ${spec.from.positions
-        .map((p) => p.partition)
-        .join(', ')}`,
-      [],
-      { adapter: ADAPTER },
-    );
+  const partitions = spec.from.kind === 'positions' ? spec.from.positions.map((p) => p.partition) : [];
+  if (partitions.some((p) => p !== 0)) {
+    const why = `one RabbitMQ stream with a single partition (0); positions name partitions ${partitions.join(', ')}`;
+    throw new ValidationError(`log "${log.name}" is ${why}`, [], { adapter: ADAPTER });
   }
   await ctx.topology.stream(log.name);
-  const reader = new StreamReader(ctx, settings, log, spec, deliver, ackEvery);
+  const reader = new StreamReader(ctx, log, spec, deliver, ackEvery);
   reader.lifecycle = await ctx.session.subscribe((model) => reader.attach(model));
   return reader;
 }
@@ -74,16 +69,13 @@ class StreamReader implements Owner, Subscription {
 
   constructor(
     private readonly ctx: ConsumeContext,
-    private readonly settings: Settings,
     private readonly log: LogSpec,
     private readonly spec: ReadSpec,
     private readonly deliver: Deliver,
     private readonly ackEvery: number,
   ) {
     this.group =
-      spec.group === undefined
-        ? undefined
-        : new Group(ctx, settings, log.name, spec.group, () => this.position());
+      spec.group === undefined ? undefined : new Group(ctx, log.name, spec.group, () => this.position());
   }
 
   async attach(model: ChannelModel): Promise<Attached> {
@@ -197,7 +189,7 @@ class StreamReader implements Owner, Subscription {
         },
         () => undefined,
       );
-    }, this.settings.groupTakeoverMs);
+    }, this.ctx.settings.groupTakeoverMs);
     timer.unref();
     const standby: Attached = { close: async () => clearInterval(timer) };
     return standby;
@@ -235,14 +227,13 @@ class Group {
 
   constructor(
     private readonly ctx: ConsumeContext,
-    private readonly settings: Settings,
     log: string,
     group: string,
     private readonly position: () => number | undefined,
   ) {
     this.lock = groupQueueName('lock', log, group);
     this.offsets = groupQueueName('offsets', log, group);
-    this.localKey = `${settings.redacted} ${this.lock}`;
+    this.localKey = `${ctx.settings.redacted} ${this.lock}`;
   }
 
   /** Takes the group's lock on `model` when no other reader holds it. */
@@ -271,13 +262,9 @@ class Group {
     const stored = await this.ctx.session.withChannel(async (ch) => {
       const msg = await ch.get(this.offsets, { noAck: false });
       // Closing the throwaway channel puts it back.
-      return msg === false ? undefined : msg.content.toString('utf8');
+      return msg === false ? undefined : parseOffset(msg.content.toString('utf8'));
     });
-    if (stored === undefined) return this.committed;
-    const offset = parseOffset(stored);
-    const value = typeof offset === 'number' && Number.isInteger(offset) && offset >= 0 ? offset : undefined;
-    if (value !== undefined && (this.committed === undefined || value > this.committed))
-      this.committed = value;
+    if (stored !== undefined && stored > (this.committed ?? -1)) this.committed = stored;
     return this.committed;
   }
 
@@ -287,7 +274,7 @@ class Group {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.commit().catch(() => undefined);
-    }, this.settings.commitIntervalMs);
+    }, this.ctx.settings.commitIntervalMs);
     this.timer.unref();
   }
 
@@ -314,10 +301,7 @@ class Group {
   }
 
   async close(): Promise<void> {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    if (!this.holds()) return this.release();
-    await this.commit().catch(() => undefined);
+    if (this.holds()) await this.commit().catch(() => undefined);
     this.release();
   }
 
@@ -328,14 +312,9 @@ class Group {
       .catch(() => undefined)
       .then(async () => {
         const offset = this.position();
-        if (
-          !this.holds() ||
-          offset === undefined ||
-          (this.committed !== undefined && offset <= this.committed)
-        )
-          return;
+        if (!this.holds() || offset === undefined || offset <= (this.committed ?? -1)) return;
         const body = Buffer.from(
-          JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.clientId }),
+          JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.context.clientId }),
         );
         await this.ctx.publisher.publish(
           '',
@@ -350,9 +329,11 @@ class Group {
   }
 }
 
-function parseOffset(text: string): unknown {
+/** The offset a commit message stores, when it is one (the queue is open to anyone). */
+function parseOffset(text: string): number | undefined {
   try {
-    return (JSON.parse(text) as { offset?: unknown } | null)?.offset;
+    const offset = (JSON.parse(text) as { offset?: unknown } | null)?.offset;
+    return Number.isInteger(offset) && (offset as number) >= 0 ? (offset as number) : undefined;
   } catch {
     return undefined;
   }

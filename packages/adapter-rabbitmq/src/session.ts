@@ -21,25 +21,17 @@ export class Session {
   model: ChannelModel | undefined;
   private recovering: RecoveringChannelModel | undefined;
   private readonly lifecycles = new Lifecycles<ChannelModel>();
-  private readonly freshListeners: (() => void)[] = [];
+  /** Runs on every new connection before consumers attach again (to forget declared topology). */
+  onFresh: () => void = () => undefined;
   private hostIndex = 0;
   private readonly fields: AmqpOptions.Connect;
   private closing = false;
 
   constructor(
     private readonly settings: Settings,
-    private readonly context: AdapterContext,
+    readonly context: AdapterContext,
   ) {
     this.fields = { ...settings.connectFields(0) };
-  }
-
-  get clientId(): string {
-    return this.context.clientId;
-  }
-
-  /** Runs on every new connection before consumers attach again (e.g. forget declared topology). */
-  onFresh(listener: () => void): void {
-    this.freshListeners.push(listener);
   }
 
   async open(): Promise<void> {
@@ -147,7 +139,7 @@ export class Session {
   private connected(model: ChannelModel): void {
     if (this.closing) return;
     this.model = model;
-    for (const listener of this.freshListeners) listener();
+    this.onFresh();
     this.context.setState('connected');
     this.lifecycles.connected(model);
   }
@@ -225,11 +217,7 @@ function isRefusal(error: unknown): boolean {
   return code === 403 || code === 404 || code === 405 || code === 406 || code === 311;
 }
 
+/** Closes a channel; one closed already is fine. */
 export function closeQuietly(channel: Channel | undefined): void {
-  if (channel === undefined) return;
-  try {
-    channel.close().catch(() => undefined);
-  } catch {
-    // Already closed.
-  }
+  void channel?.close().catch(() => undefined);
 }

@@ -5,7 +5,7 @@
  * A refusal becomes a clear error naming the destination and what to do.
  */
 import { createHash } from 'node:crypto';
-import { ConfigError, ValidationError } from '@omnibus/core';
+import { ConfigError, KeyedOnce, ValidationError } from '@omnibus/core';
 import type { Channel } from 'amqplib';
 import { ADAPTER, type Settings } from './options.js';
 import { brokerError, replyCode, type Session } from './session.js';
@@ -17,10 +17,9 @@ const DELAY_REDECLARE_MS = DELAY_QUEUE_LEASE_MS / 2;
 const MAX_NAME_BYTES = 255;
 
 export class Topology {
-  private readonly declared = new Map<string, Promise<void>>();
-  /** Keys whose declaration completed on this connection: the hot path checks these without awaiting. */
-  private readonly done = new Set<string>();
-  private readonly delays = new Map<number, { at: number; done: Promise<void> }>();
+  private readonly declared = new KeyedOnce();
+  /** When each delay stage was last declared. */
+  private readonly delaysAt = new Map<number, number>();
 
   constructor(
     private readonly session: Session,
@@ -30,18 +29,16 @@ export class Topology {
   /** Forgets what was declared (a new connection, or something turned out to be deleted). */
   clear(): void {
     this.declared.clear();
-    this.done.clear();
-    this.delays.clear();
   }
 
   /** True when `queue(name, maxPriority)` already completed on this connection (no need to await it). */
   hasQueue(name: string, maxPriority?: number): boolean {
-    return this.done.has(`q:${name}:${maxPriority ?? ''}`);
+    return this.declared.done(`q:${name}:${maxPriority ?? ''}`);
   }
 
   /** True when `topic(name)` already completed on this connection. */
   hasTopic(name: string): boolean {
-    return this.done.has(`x:${name}`);
+    return this.declared.done(`x:${name}`);
   }
 
   /**
@@ -63,7 +60,7 @@ export class Topology {
       }
       args['x-max-priority'] = maxPriority;
     }
-    return this.once(`q:${name}:${maxPriority ?? ''}`, async () => {
+    return this.declared.run(`q:${name}:${maxPriority ?? ''}`, async () => {
       try {
         await this.session.withChannel((ch) => ch.assertQueue(name, { durable: true, arguments: args }));
       } catch (error) {
@@ -77,7 +74,7 @@ export class Topology {
   /** A durable topic exchange named after the topic. */
   topic(name: string): Promise<void> {
     checkName('topic', name);
-    return this.once(`x:${name}`, () =>
+    return this.declared.run(`x:${name}`, () =>
       this.declare('topic exchange', name, (ch) => ch.assertExchange(name, 'topic', { durable: true })),
     );
   }
@@ -94,9 +91,17 @@ export class Topology {
     }
     await this.topic(topic);
     await this.queue(queue);
-    await this.once(`b:${queue}:${pattern}`, () =>
+    await this.declared.run(`b:${queue}:${pattern}`, () =>
       this.declare('binding of queue', queue, (ch) => ch.bindQueue(queue, topic, pattern)),
     );
+    return queue;
+  }
+
+  /** A non-durable subscription: a server-named queue of this connection, deleted with its consumer. */
+  async exclusiveSubscription(channel: Channel, topic: string, pattern: string): Promise<string> {
+    await this.topic(topic);
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await channel.bindQueue(queue, topic, pattern);
     return queue;
   }
 
@@ -104,7 +109,7 @@ export class Topology {
   stream(name: string): Promise<void> {
     checkName('log', name);
     const args = { ...this.settings.streamArguments };
-    return this.once(`s:${name}`, () =>
+    return this.declared.run(`s:${name}`, () =>
       this.declare('stream', name, (ch) => ch.assertQueue(name, { durable: true, arguments: args })),
     );
   }
@@ -112,37 +117,37 @@ export class Topology {
   /** A log group's offsets queue: it keeps only its latest message, the committed offset. */
   groupOffsets(name: string): Promise<void> {
     const args = { 'x-max-length': 1, 'x-overflow': 'drop-head' };
-    return this.once(`o:${name}`, () =>
+    return this.declared.run(`o:${name}`, () =>
       this.declare('offsets queue', name, (ch) => ch.assertQueue(name, { durable: true, arguments: args })),
     );
   }
 
   /**
-   * The delay stage for `ms`: a fanout exchange `omnibus.delay.<ms>` bound to a queue of the same
-   * name whose messages expire after `ms` and are then dead-lettered to the default exchange with
-   * their own routing key, the target queue. One TTL for the whole queue keeps expiry in FIFO order,
-   * so every message waits exactly `ms`. Unused delay queues expire, and their exchange with them.
+   * The delay stage for `ms`, whose exchange this resolves with: a fanout exchange
+   * `omnibus.delay.<ms>` bound to a queue of the same name whose messages expire after `ms` and are
+   * then dead-lettered to the default exchange with their own routing key, the target queue. One TTL
+   * for the whole queue keeps expiry in FIFO order, so every message waits exactly `ms`. Unused
+   * delay queues expire, and their exchange with them.
    */
-  delay(ms: number): { exchange: string; ready: Promise<void> } {
+  async delay(ms: number): Promise<string> {
     const exchange = `omnibus.delay.${ms}`;
-    const known = this.delays.get(ms);
-    if (known !== undefined && Date.now() - known.at < DELAY_REDECLARE_MS)
-      return { exchange, ready: known.done };
+    if (Date.now() - (this.delaysAt.get(ms) ?? 0) >= DELAY_REDECLARE_MS) {
+      this.declared.forget(exchange);
+      this.delaysAt.set(ms, Date.now());
+    }
     const args = {
       'x-message-ttl': ms,
       'x-dead-letter-exchange': '',
       'x-expires': ms + DELAY_QUEUE_LEASE_MS,
     };
-    const done = this.declare('delay queue', exchange, async (ch) => {
-      await ch.assertExchange(exchange, 'fanout', { durable: true, autoDelete: true });
-      await ch.assertQueue(exchange, { durable: true, arguments: args });
-      await ch.bindQueue(exchange, exchange, '');
-    }).catch((error: unknown) => {
-      this.delays.delete(ms);
-      throw error;
-    });
-    this.delays.set(ms, { at: Date.now(), done });
-    return { exchange, ready: done };
+    await this.declared.run(exchange, () =>
+      this.declare('delay queue', exchange, async (ch) => {
+        await ch.assertExchange(exchange, 'fanout', { durable: true, autoDelete: true });
+        await ch.assertQueue(exchange, { durable: true, arguments: args });
+        await ch.bindQueue(exchange, exchange, '');
+      }),
+    );
+    return exchange;
   }
 
   /** Runs a declaration on a throwaway channel; a refusal becomes an error naming it. */
@@ -154,24 +159,6 @@ export class Topology {
     await this.session.withChannel(fn).catch((error: unknown) => {
       throw refused(what, name, error);
     });
-  }
-
-  private once(key: string, declare: () => Promise<void>): Promise<void> {
-    let done = this.declared.get(key);
-    if (done === undefined) {
-      const declaring = declare();
-      done = declaring;
-      this.declared.set(key, declaring);
-      declaring.then(
-        () => {
-          if (this.declared.get(key) === declaring) this.done.add(key);
-        },
-        () => {
-          if (this.declared.get(key) === declaring) this.declared.delete(key);
-        },
-      );
-    }
-    return done;
   }
 }
 

@@ -1,11 +1,15 @@
 /**
  * The RabbitMQ the tests run against (`AMQP_URL`, default amqp://guest:guest@127.0.0.1:5672), whether
- * it answers (skip with the reason, or fail under OMNIBUS_REQUIRE_BROKERS=1), and its restart.
+ * it answers (skip with the reason, or fail under OMNIBUS_REQUIRE_BROKERS=1), buses on it, and its
+ * restart.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type Bus, connect } from '@omnibus/core';
 import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
+import { afterEach } from 'vitest';
+import { rabbitmq } from '../src/index.js';
 
 export const AMQP_URL = brokerUrls().amqp;
 
@@ -23,4 +27,17 @@ export async function unavailable(): Promise<string | undefined> {
 /** Restarts the whole broker node (`scripts/brokers.sh restart rabbitmq`): sockets close, the node boots again. */
 export async function restartBroker(): Promise<void> {
   await run('bash', ['scripts/brokers.sh', 'restart', 'rabbitmq'], { cwd: root, timeout: 240_000 });
+}
+
+/** Opens buses on the test broker (`query` appended to its URL); each test's buses close after it. */
+export function openBuses(): (query?: string) => Promise<Bus> {
+  const buses: Bus[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(buses.splice(0).map((bus) => bus.close()));
+  });
+  return async (query = '') => {
+    const bus = await connect(`${AMQP_URL}${query}`, { adapters: [rabbitmq()] });
+    buses.push(bus);
+    return bus;
+  };
 }

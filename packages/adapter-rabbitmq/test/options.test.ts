@@ -1,9 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseUrl } from '@omnibus/core';
+import { ConfigError, parseUrl, TLS_OPTION_NAMES } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
-import { resolveSettings } from '../src/options.js';
+import { OPTION_NAMES, resolveSettings } from '../src/options.js';
 
 const settings = (url: string, options: Record<string, unknown> = {}) =>
   resolveSettings(parseUrl(url), { ...parseUrl(url).params, ...options });
@@ -69,7 +69,9 @@ describe('rabbitmq options', () => {
     expect(issues.some((i) => i.startsWith('caFile: TLS options need an amqps:// URL'))).toBe(true);
     expect(issues.some((i) => i.startsWith('authMechanism'))).toBe(true);
     expect(issues.some((i) => i.startsWith('overflow'))).toBe(true);
+    expect(() => settings('amqp://h?rejectUnauthorized=false')).toThrow(/rejectUnauthorized: TLS options/);
     expect(() => settings('amqps://h', { caFile: '/no/such/ca.pem' })).toThrow(/caFile: cannot read/);
+    expect(() => settings('amqps://h?caFile=/etc/ca.pem', { ca: 'CA PEM' })).toThrow(/give one of them/);
   });
 
   it('turns queue and stream options into declaration arguments', () => {
@@ -91,7 +93,8 @@ describe('rabbitmq options', () => {
     expect(() => settings('amqp://h?streamMaxAge=7days')).toThrow(/streamMaxAge/);
   });
 
-  it('passes TLS material and checks to the socket for amqps', () => {
+  it('takes the TLS options of core and passes the material and checks to the socket for amqps', () => {
+    expect(OPTION_NAMES).toEqual(expect.arrayContaining([...TLS_OPTION_NAMES]));
     const dir = mkdtempSync(join(tmpdir(), 'omnibus-tls-'));
     writeFileSync(join(dir, 'ca.pem'), 'CA PEM');
     const s = settings(
@@ -102,7 +105,6 @@ describe('rabbitmq options', () => {
         passphrase: 'hunter2',
       },
     );
-    expect(s.tls).toBe(true);
     expect(String(s.socket.ca)).toBe('CA PEM');
     expect(s.socket).toMatchObject({
       cert: 'CERT PEM',

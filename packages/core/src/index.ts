@@ -64,6 +64,7 @@ export {
   UnsupportedCapabilityError,
   ValidationError,
 } from './errors.js';
+export { KeyedOnce } from './keyed-once.js';
 export { type Attached, Lifecycle, type LifecycleOptions, Lifecycles } from './lifecycle.js';
 export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapter.js';
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';

@@ -4,38 +4,14 @@
  * range, oversized headers fail cleanly, flow control waits for `drain`, exact attempt counts on
  * every retry path, and keyed retries keep their order.
  */
-import {
-  type Bus,
-  ConfigError,
-  connect,
-  HEADER,
-  PublishError,
-  parseUrl,
-  ValidationError,
-} from '@omnibus/core';
+import { uniqueName, waitFor } from '@omnibus/contract';
+import { ConfigError, HEADER, PublishError, parseUrl, ValidationError } from '@omnibus/core';
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
-import { afterEach, describe, expect, it } from 'vitest';
-import { rabbitmq } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { resolveSettings } from '../../src/options.js';
 import { Publisher } from '../../src/publisher.js';
 import { Session } from '../../src/session.js';
-import { AMQP_URL } from '../broker.js';
-
-const name = (suffix: string) => `rt-${Math.random().toString(36).slice(2, 10)}-${suffix}`;
-
-async function until(
-  condition: () => boolean,
-  what: string,
-  timeoutMs = 10_000,
-  meanwhile?: () => Promise<void>,
-): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out waiting for ${what}`);
-    await (meanwhile?.() ?? new Promise((resolve) => setTimeout(resolve, 5)));
-    if (meanwhile !== undefined) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+import { AMQP_URL, openBuses } from '../broker.js';
 
 const silent = {
   clientId: 'omnibus-test',
@@ -53,22 +29,14 @@ async function connectRaw(): Promise<Session> {
 
 export function behaviourTests(): void {
   describe('rabbitmq adapter on the broker', () => {
-    const buses: Bus[] = [];
-    const open = async (query = '') => {
-      const bus = await connect(`${AMQP_URL}${query}`, { adapters: [rabbitmq()] });
-      buses.push(bus);
-      return bus;
-    };
-    afterEach(async () => {
-      await Promise.allSettled(buses.splice(0).map((bus) => bus.close()));
-    });
+    const open = openBuses();
 
     it('a queue that exists with other arguments gives a clear error and other consumers keep going', async () => {
       const bus = await open();
-      const working = name('working');
+      const working = uniqueName('working');
       const got: string[] = [];
       await bus.queue<string>(working).consume((m) => void got.push(m.payload));
-      const plain = name('plain');
+      const plain = uniqueName('plain');
       await bus.queue(plain).send('declared without priority');
       const error = await bus
         .queue(plain, { maxPriority: 5 })
@@ -79,31 +47,27 @@ export function behaviourTests(): void {
       expect((error as Error).message).toMatch(/x-max-priority/);
       // The refusal closed only its throwaway channel: the consumer and the publisher still work.
       await bus.queue<string>(working).send('still here');
-      await until(() => got.length === 1, 'the consumer');
+      await waitFor(() => got.length === 1, 'the consumer');
       expect(got).toEqual(['still here']);
       // A plain handle on a priority queue uses it as it is.
-      const prioritized = name('prio');
+      const prioritized = uniqueName('prio');
       await bus.queue(prioritized, { maxPriority: 5 }).send('a', { priority: 2 });
       await expect(bus.queue(prioritized).send('b')).resolves.toMatchObject({ id: expect.any(String) });
     });
 
     it('a consumer whose queue is deleted under it comes back on a declared-again queue', async () => {
       const bus = await open();
-      const queue = bus.queue<string>(name('q'));
+      const queue = bus.queue<string>(uniqueName('q'));
       const got: string[] = [];
       await queue.consume((m) => void got.push(m.payload));
       await queue.send('before');
-      await until(() => got.length === 1, 'the first message');
+      await waitFor(() => got.length === 1, 'the first message');
       const other = await connectRaw();
       await other.withChannel((ch) => ch.deleteQueue(queue.name));
       // Sends may fail while the queue is gone (unroutable): retry until the consumer is back.
-      await until(
-        () => got.includes('after'),
-        'the consumer to come back',
-        15_000,
-        async () => {
-          await queue.send('after').catch(() => undefined);
-        },
+      const resend = setInterval(() => void queue.send('after').catch(() => undefined), 100);
+      await waitFor(() => got.includes('after'), 'the consumer to come back', 15_000).finally(() =>
+        clearInterval(resend),
       );
       expect(bus.health().state).toBe('connected');
       await other.close();
@@ -112,38 +76,38 @@ export function behaviourTests(): void {
     // Core refuses it for every adapter (docs/semantics.md, "Priority needs a declared queue").
     it('a priority needs a queue declared with maxPriority', async () => {
       const bus = await open();
-      await expect(bus.queue(name('q')).send('x', { priority: 3 })).rejects.toThrow(ValidationError);
-      await expect(bus.queue(name('q')).send('x', { priority: 3 })).rejects.toThrow(/maxPriority/);
+      await expect(bus.queue(uniqueName('q')).send('x', { priority: 3 })).rejects.toThrow(ValidationError);
+      await expect(bus.queue(uniqueName('q')).send('x', { priority: 3 })).rejects.toThrow(/maxPriority/);
     });
 
     it('quorum queues refuse priorities with a clear error', async () => {
       const bus = await open('?queueType=quorum');
-      await expect(bus.queue(name('qq'), { maxPriority: 3 }).send('x')).rejects.toThrow(
+      await expect(bus.queue(uniqueName('qq'), { maxPriority: 3 }).send('x')).rejects.toThrow(
         /quorum queues have no priorities/,
       );
-      const q = bus.queue<string>(name('qq'));
+      const q = bus.queue<string>(uniqueName('qq'));
       const got: string[] = [];
       await q.consume((m) => void got.push(m.payload));
       await q.send('on a quorum queue');
-      await until(() => got.length === 1, 'the quorum queue message');
+      await waitFor(() => got.length === 1, 'the quorum queue message');
     });
 
     it('a message that dead-letters keeps its priority, even into a queue without maxPriority', async () => {
       const bus = await open();
-      const queue = name('q');
+      const queue = uniqueName('q');
       await bus.queue(queue, { maxPriority: 9, maxAttempts: 1 }).consume(() => {
         throw new Error('fails');
       });
       const dead: (number | undefined)[] = [];
       await bus.queue(`${queue}.dlq`).consume((m) => void dead.push(m.priority));
       await bus.queue(queue, { maxPriority: 9 }).send('x', { priority: 7 });
-      await until(() => dead.length === 1, 'the dead letter');
+      await waitFor(() => dead.length === 1, 'the dead letter');
       expect(dead).toEqual([7]);
     });
 
     it('one header over 64 KiB is refused before sending; a table over 64 KiB fails with PublishError and the connection stays up', async () => {
       const bus = await open();
-      const queue = bus.queue<string>(name('q'));
+      const queue = bus.queue<string>(uniqueName('q'));
       await expect(queue.send('big', { headers: { huge: 'x'.repeat(70 * 1024) } })).rejects.toThrow(
         ValidationError,
       );
@@ -156,7 +120,7 @@ export function behaviourTests(): void {
       const got: string[] = [];
       await queue.consume((m) => void got.push(m.payload));
       await queue.send('fine');
-      await until(() => got.length === 1, 'the next message');
+      await waitFor(() => got.length === 1, 'the next message');
       expect(bus.health().state).toBe('connected');
     });
 
@@ -172,7 +136,7 @@ export function behaviourTests(): void {
         ['delayed through the TTL stage', 150, undefined],
         ['keyed, retried in process', 50, 'k'],
       ] as const) {
-        const queue = name('q');
+        const queue = uniqueName('q');
         const attempts: number[] = [];
         await bus.queue(queue, { maxAttempts: 3, retryDelayMs }).consume((m) => {
           attempts.push(m.attempt);
@@ -182,7 +146,7 @@ export function behaviourTests(): void {
         await bus.queue(`${queue}.dlq`).consume((m) => void dead.push({ headers: { ...m.headers } }));
         const started = Date.now();
         await bus.queue(queue).send({ label }, key === undefined ? {} : { key });
-        await until(() => dead.length === 1, `the dead letter (${label})`);
+        await waitFor(() => dead.length === 1, `the dead letter (${label})`);
         expect(attempts, label).toEqual([1, 2, 3]);
         expect(dead[0]!.headers[HEADER.deadLetterAttempts]).toBe('3');
         expect(Date.now() - started).toBeGreaterThanOrEqual(retryDelayMs * 2);
@@ -191,20 +155,20 @@ export function behaviourTests(): void {
 
     it('a keyed message that fails is retried before later messages of its key', async () => {
       const bus = await open();
-      const queue = bus.queue<number>(name('q'), { retryDelayMs: 100 });
+      const queue = bus.queue<number>(uniqueName('q'), { retryDelayMs: 100 });
       const seen: string[] = [];
       await queue.consume((m) => {
         seen.push(`${m.payload}@${m.attempt}`);
         if (m.payload === 1 && m.attempt === 1) throw new Error('once');
       });
       for (let i = 1; i <= 3; i++) await queue.send(i, { key: 'same' });
-      await until(() => seen.length === 4, 'four deliveries');
+      await waitFor(() => seen.length === 4, 'four deliveries');
       expect(seen).toEqual(['1@1', '1@2', '2@1', '3@1']);
     });
 
     it('a durable subscription retries with a delay into its own queue only', async () => {
       const bus = await open();
-      const topic = bus.topic<string>(name('t'));
+      const topic = bus.topic<string>(uniqueName('t'));
       const failing: string[] = [];
       const other: string[] = [];
       await topic.subscribe(
@@ -217,7 +181,7 @@ export function behaviourTests(): void {
       );
       await topic.subscribe('#', (m) => void other.push(m.payload), { durable: 'audit' });
       await topic.publish('e', { subject: 'a.b' });
-      await until(() => failing.length === 2, 'the retry');
+      await waitFor(() => failing.length === 2, 'the retry');
       expect(failing).toEqual(['e@1:a.b', 'e@2:a.b']);
       expect(other).toEqual(['e']);
     });
@@ -247,7 +211,7 @@ export function behaviourTests(): void {
         },
       };
       const publisher = new Publisher(spy as unknown as Session, () => undefined);
-      const queue = name('flow');
+      const queue = uniqueName('flow');
       await session.withChannel((ch: Channel) =>
         ch.assertQueue(queue, { durable: false, autoDelete: false }),
       );

@@ -3,20 +3,11 @@
  * reads its entries back), concurrently too; a group has one active reader, and a standby takes
  * over from the committed offset when the active one leaves.
  */
+import { uniqueName, waitFor } from '@omnibus/contract';
 import { type Bus, connect, type LogPosition } from '@omnibus/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rabbitmq } from '../../src/index.js';
-import { AMQP_URL } from '../broker.js';
-
-const name = (suffix: string) => `lt-${Math.random().toString(36).slice(2, 10)}-${suffix}`;
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+import { AMQP_URL, openBuses } from '../broker.js';
 
 /** Destroys the bus's socket, as a crash or a network failure would: no close, no final commit. */
 function dropConnection(bus: Bus): void {
@@ -32,18 +23,10 @@ function dropConnection(bus: Bus): void {
 
 export function logTests(): void {
   describe('rabbitmq logs (streams)', () => {
-    const buses: Bus[] = [];
-    const open = async (query = '') => {
-      const bus = await connect(`${AMQP_URL}${query}`, { adapters: [rabbitmq()] });
-      buses.push(bus);
-      return bus;
-    };
-    afterEach(async () => {
-      await Promise.allSettled(buses.splice(0).map((bus) => bus.close()));
-    });
+    const open = openBuses();
 
     it('append returns the offset a reader sees, for concurrent appends from two connections', async () => {
-      const log = name('l');
+      const log = uniqueName('l');
       const [a, b] = [await open(), await open()];
       const appended = new Map<string, LogPosition>();
       await Promise.all(
@@ -57,13 +40,13 @@ export function logTests(): void {
       expect(new Set([...appended.values()].map((p) => p.offset)).size).toBe(200);
       const read = new Map<string, LogPosition>();
       await (await open()).log(log).read((m) => void read.set(m.id, m.position!), { from: 'earliest' });
-      await until(() => read.size === 200, '200 entries');
+      await waitFor(() => read.size === 200, '200 entries');
       expect(read).toEqual(appended);
     });
 
     it('a standby reader of a group takes over from the committed offset when the active one closes', async () => {
-      const log = name('l');
-      const group = name('g');
+      const log = uniqueName('l');
+      const group = uniqueName('g');
       const query = '?groupTakeoverMs=100&commitIntervalMs=50';
       const writer = (await open()).log<number>(log);
       for (let i = 0; i < 5; i++) await writer.append(i);
@@ -72,21 +55,21 @@ export function logTests(): void {
       const active = await (await open(query))
         .log<number>(log)
         .read((m) => void first.push(m.payload), { group });
-      await until(() => first.length === 5, 'the active reader');
+      await waitFor(() => first.length === 5, 'the active reader');
       await (await open(query)).log<number>(log).read((m) => void second.push(m.payload), { group });
       for (let i = 5; i < 8; i++) await writer.append(i);
-      await until(() => first.length === 8, 'the active reader to go on');
+      await waitFor(() => first.length === 8, 'the active reader to go on');
       expect(second).toEqual([]);
       await active.close();
       for (let i = 8; i < 10; i++) await writer.append(i);
-      await until(() => second.length === 2, 'the standby to take over');
+      await waitFor(() => second.length === 2, 'the standby to take over');
       expect(first).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
       expect(second).toEqual([8, 9]);
     });
 
     it('a standby takes over when the active reader’s connection dies without closing', async () => {
-      const log = name('l');
-      const group = name('g');
+      const log = uniqueName('l');
+      const group = uniqueName('g');
       const query = '?groupTakeoverMs=100&commitIntervalMs=50';
       const writer = (await open()).log<number>(log);
       const first: number[] = [];
@@ -97,18 +80,18 @@ export function logTests(): void {
       await doomed.log<number>(log).read((m) => void first.push(m.payload), { group });
       await (await open(query)).log<number>(log).read((m) => void second.push(m.payload), { group });
       for (let i = 0; i < 3; i++) await writer.append(i);
-      await until(() => first.length === 3, 'the active reader');
+      await waitFor(() => first.length === 3, 'the active reader');
       // Let the commit land, then drop the connection as a crash would (no close, no final commit).
       await new Promise((resolve) => setTimeout(resolve, 300));
       dropConnection(doomed);
       for (let i = 3; i < 5; i++) await writer.append(i);
-      await until(() => second.length >= 2, 'the standby to take over', 15_000);
+      await waitFor(() => second.length >= 2, 'the standby to take over', 15_000);
       expect(second).toEqual([3, 4]);
       await doomed.close();
     });
 
     it('across dropped connections, appends get their offsets and a reader from latest misses nothing', async () => {
-      const log = name('l');
+      const log = uniqueName('l');
       const writer = await open();
       const reading = await open();
       const seen: number[] = [];
@@ -120,7 +103,7 @@ export function logTests(): void {
       const positions: LogPosition[] = [first];
       for (let i = 1; i < 4; i++) positions.push((await writer.log<number>(log).append(i)).position);
       expect(positions.map((p) => p.offset - first.offset)).toEqual([0, 1, 2, 3]);
-      await until(() => seen.length >= 4, 'the reader', 15_000);
+      await waitFor(() => seen.length >= 4, 'the reader', 15_000);
       expect(seen).toEqual([0, 1, 2, 3]);
     });
 
@@ -128,12 +111,12 @@ export function logTests(): void {
       const bus = await open();
       const states: string[] = [];
       bus.on('state', (state) => states.push(state));
-      const log = bus.log<string>(name('l'));
+      const log = bus.log<string>(uniqueName('l'));
       await log.append('old');
       const got: string[] = [];
       await log.read((m) => void got.push(m.payload), { from: { timestamp: new Date(Date.now() - 60_000) } });
       await log.append('new');
-      await until(() => got.length === 2, 'both entries');
+      await waitFor(() => got.length === 2, 'both entries');
       expect(got).toEqual(['old', 'new']);
       expect(states).toEqual([]);
       expect(bus.health().state).toBe('connected');
@@ -143,7 +126,7 @@ export function logTests(): void {
       const bus = await open();
       await expect(
         bus
-          .log(name('l'), { partitions: 3 })
+          .log(uniqueName('l'), { partitions: 3 })
           .read(() => undefined, { from: { position: { partition: 2, offset: 0 } } }),
       ).rejects.toThrow(/single partition/);
     });

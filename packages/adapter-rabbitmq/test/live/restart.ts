@@ -5,18 +5,11 @@
  * position `append` returned), no send failed (they waited for the reconnection and were
  * published again), and the bus reported the outage and the recovery.
  */
+import { waitFor } from '@omnibus/contract';
 import { type ConnectionState, connect, type LogPosition } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
 import { rabbitmq } from '../../src/index.js';
 import { AMQP_URL, restartBroker } from '../broker.js';
-
-async function until(condition: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -51,17 +44,17 @@ export function restartTests(): void {
           appended.set(id, position);
         }),
       ];
-      await until(() => sent.size >= 50 && appended.size >= 10, 'traffic before the restart', 20_000);
+      await waitFor(() => sent.size >= 50 && appended.size >= 10, 'traffic before the restart', 20_000);
       await restartBroker();
       const afterRestart = sent.size;
-      await until(() => sent.size >= afterRestart + 50, 'traffic after the restart', 60_000);
+      await waitFor(() => sent.size >= afterRestart + 50, 'traffic after the restart', 60_000);
       running = false;
       await Promise.all(workers);
 
       expect(failures).toEqual([]);
       expect(states).toContain('reconnecting');
       expect(states.at(-1)).toBe('connected');
-      await until(
+      await waitFor(
         () => [...sent].every((id) => consumed.has(id)),
         'every confirmed send to be consumed',
         60_000,
@@ -74,7 +67,7 @@ export function restartTests(): void {
           from: 'earliest',
           prefetch: 500,
         });
-      await until(
+      await waitFor(
         () => [...appended.keys()].every((id) => seen.has(id)),
         'every confirmed append to be read',
         60_000,
