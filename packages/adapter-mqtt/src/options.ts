@@ -118,7 +118,6 @@ export function resolveOptions(
   raw: Record<string, unknown>,
 ): ResolvedOptions {
   const o = parseOptions('mqtt', schema, { ...defaults, ...raw });
-  // zod's optional fields read `T | undefined`; the parsed object only has the keys that were given.
   const tlsOptions: TlsOptions = o;
   if (o.protocolVersion === 5 && o.envelope) {
     throw new ConfigError('envelope: only for protocolVersion 4; MQTT 5 carries headers as user properties', {

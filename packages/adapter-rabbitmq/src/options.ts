@@ -132,11 +132,6 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
     }
     if (o.authMechanism === 'EXTERNAL') issues.push('authMechanism: EXTERNAL needs an amqps:// URL');
   }
-  for (const pem of ['ca', 'cert', 'key'] as const) {
-    if (o[pem] !== undefined && o[`${pem}File`] !== undefined) {
-      issues.push(`${pem} and ${pem}File: give one of them`);
-    }
-  }
   if (o.queueType === 'quorum' && o.lazyQueues) {
     issues.push('lazyQueues: quorum queues keep messages on disk already; lazy is for classic queues');
   }
@@ -159,7 +154,7 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
 
   const socket: SocketOptions = {
     // zod's optional fields are `T | undefined`, which resolveTls reads as unset.
-    ...(tls ? resolveTls(ADAPTER, o as TlsOptions) : {}),
+    ...(tls ? resolveTls(ADAPTER, o) : {}),
     timeout: o.connectTimeoutMs,
     noDelay: o.noDelay,
     ...(o.authMechanism === 'EXTERNAL' ? { credentials: credentials.external() } : {}),

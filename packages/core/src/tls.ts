@@ -65,9 +65,19 @@ export function hasTlsOptions(options: TlsOptions): boolean {
 
 /**
  * Node TLS options from `TlsOptions`: files read (a missing file is a `ConfigError` naming the
- * option, never the content), verification on unless turned off.
+ * option, never the content), a PEM given twice (inline and as a file) refused, verification on
+ * unless turned off.
  */
 export function resolveTls(adapter: string, options: TlsOptions): ConnectionOptions {
+  const both = (['ca', 'cert', 'key'] as const).filter(
+    (pem) => options[pem] !== undefined && options[`${pem}File`] !== undefined,
+  );
+  if (both.length > 0) {
+    throw new ConfigError(
+      both.map((pem) => `${pem} and ${pem}File: give one of them`),
+      { adapter },
+    );
+  }
   const read = (name: 'caFile' | 'certFile' | 'keyFile', path: string | undefined): Buffer | undefined => {
     if (path === undefined) return undefined;
     try {

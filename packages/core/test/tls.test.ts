@@ -31,4 +31,10 @@ describe('TLS options', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toMatch(/keyFile: cannot read "\/nonexistent\/key.pem" \(ENOENT\)/);
   });
+
+  it('refuses a PEM given both inline and as a file', () => {
+    expect(() => resolveTls('x', { ca: 'CA', caFile: '/etc/ca.pem', key: 'K', keyFile: '/k' })).toThrow(
+      /ca and caFile: give one of them.*key and keyFile: give one of them/s,
+    );
+  });
 });
