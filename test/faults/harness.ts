@@ -311,3 +311,30 @@ export function report(
       (notes === '' ? '' : ` | ${notes}`),
   );
 }
+
+/**
+ * When confirmed sends did not reach the live consumer: closes it, attaches a fresh consumer
+ * straight to the broker and says how many of the missing ones it gets within `timeoutMs` — stored
+ * but stuck behind a wedged consumer, or not stored at all (truly lost).
+ */
+export async function diagnoseMissing(
+  setup: Setup,
+  oldConsumer: Bus,
+  queue: string,
+  missing: readonly string[],
+  timeoutMs = 30_000,
+): Promise<string> {
+  if (missing.length === 0) return '';
+  await Promise.race([oldConsumer.close().catch(() => undefined), sleep(15_000)]);
+  const fresh = await connect(setup.url(setup.endpoints), { adapters: [setup.adapter()] });
+  fresh.on('error', () => undefined);
+  try {
+    const found = new Set<string>();
+    await fresh.queue<string>(queue).consume((m) => void found.add(m.payload), { concurrency: 8 });
+    await until(() => missing.every((id) => found.has(id)), timeoutMs, 100);
+    const stored = missing.filter((id) => found.has(id)).length;
+    return `of ${missing.length} missing, a fresh consumer got ${stored} (stored, stuck behind the live consumer) and ${missing.length - stored} never (not stored)`;
+  } finally {
+    await fresh.close().catch(() => undefined);
+  }
+}

@@ -10,6 +10,7 @@ import { brokerAvailable } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
 import {
   countsOf,
+  diagnoseMissing,
   drain,
   guardProcess,
   loopDelay,
@@ -34,6 +35,7 @@ async function withStream(
     producer: Watched;
     consumer: Watched;
     stream: Awaited<ReturnType<typeof startStream>>;
+    queue: string;
   }) => Promise<void>,
 ): Promise<void> {
   const proxies = await proxiesFor(setup);
@@ -43,12 +45,13 @@ async function withStream(
     buses.push(producer);
     const consumer = await open(setup, proxies.endpoints);
     buses.push(consumer);
-    const stream = await startStream(producer.bus, consumer.bus, uniqueName('net'));
+    const queue = uniqueName('net');
+    const stream = await startStream(producer.bus, consumer.bus, queue);
     try {
       expect(await until(() => stream.confirmed.size >= 100, 30_000), '100 sends confirmed before the fault').toBe(
         true,
       );
-      await body({ proxies, producer, consumer, stream });
+      await body({ proxies, producer, consumer, stream, queue });
     } finally {
       await stream.stop();
     }
@@ -63,7 +66,7 @@ for (const setup of selectedSetups()) {
   const availability = await brokerAvailable(setup.broker);
   describe.skipIf(!availability.ok)(`network faults: ${setup.name}`, () => {
     it('connection reset mid-stream: every confirmed send arrives', async () => {
-      await withStream(setup, async ({ proxies, producer, consumer, stream }) => {
+      await withStream(setup, async ({ proxies, producer, consumer, stream, queue }) => {
         const faultAt = Date.now();
         proxies.reset();
         // Recovered: both buses connected again and 50 more sends confirmed after the reset.
@@ -87,7 +90,7 @@ for (const setup of selectedSetups()) {
             'producer reconnected': (producer.firstAt('connected', faultAt) ?? Number.NaN) - faultAt,
             'consumer reconnected': (consumer.firstAt('connected', faultAt) ?? Number.NaN) - faultAt,
           },
-          failuresNote(stream.failures),
+          failuresNote(stream.failures) + (await diagnoseMissing(setup, consumer.bus, queue, counts.missing)),
         );
         expect(recovered, 'recovered within 60 s').toBe(true);
         expect(counts.missing.slice(0, 10), 'confirmed sends that never arrived').toEqual([]);
@@ -96,7 +99,7 @@ for (const setup of selectedSetups()) {
     });
 
     it('silent blackhole: heart-beats detect it within the bound derived from their interval', async () => {
-      await withStream(setup, async ({ proxies, producer, consumer, stream }) => {
+      await withStream(setup, async ({ proxies, producer, consumer, stream, queue }) => {
         const loop = loopDelay();
         const faultAt = Date.now();
         proxies.blackhole();
@@ -134,7 +137,8 @@ for (const setup of selectedSetups()) {
             'recover after heal': recovered ? recoveredAt - healAt : undefined,
           },
           `bound = 1.5 × ${setup.detectRule} + 500 ms + 3 × loop delay max ${measured.maxMs.toFixed(0)} ms` +
-            failuresNote(stream.failures, '; '),
+            failuresNote(stream.failures, '; ') +
+            (await diagnoseMissing(setup, consumer.bus, queue, counts.missing)),
         );
         expect(detected, 'both buses reported reconnecting').toBe(true);
         expect(producerDetect).toBeLessThanOrEqual(bound);

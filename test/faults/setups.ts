@@ -67,6 +67,7 @@ const MQTT_KEEPALIVE_S = 2;
 const STOMP_HEARTBEAT_MS = 1000;
 const KAFKA = {
   requestTimeoutMs: 3000,
+  retries: 2,
   heartbeatIntervalMs: 500,
   sessionTimeoutMs: 6000,
   rebalanceTimeoutMs: 10_000,
@@ -102,9 +103,11 @@ function stompSetup(name: string, base: string, broker: 'rabbitmq' | 'activemq')
     endpoints: [endpointOf(base)],
     url: (e) => rewrite(base, only(e), `heartbeatMs=${STOMP_HEARTBEAT_MS}&maxReconnectDelayMs=1000`),
     adapter: () => stomp(),
-    // A side that hears nothing (no frame, no heart-beat) for two intervals gives the connection up.
-    silentDetectMs: 2 * STOMP_HEARTBEAT_MS,
-    detectRule: `2 × heartbeatMs (${STOMP_HEARTBEAT_MS} ms)`,
+    // stompit checks the bytes read every heartbeatMs + heartbeatDelayMargin (the adapter sets the
+    // margin to max(1000, heartbeatMs)) and gives up at the first check that found none: up to two
+    // check periods after the last byte.
+    silentDetectMs: 2 * (STOMP_HEARTBEAT_MS + Math.max(1000, STOMP_HEARTBEAT_MS)),
+    detectRule: `2 × (heartbeatMs + max(1000, heartbeatMs)) (heartbeatMs ${STOMP_HEARTBEAT_MS})`,
   };
 }
 
@@ -132,9 +135,16 @@ export const SETUPS: readonly Setup[] = [
       )}`,
     adapter: () => kafka(),
     // Kafka has no transport heart-beat: a request (a fetch long poll, a group heart-beat every
-    // heartbeatIntervalMs) times out after requestTimeoutMs (+ the fetch's maxWaitTimeMs).
-    silentDetectMs: KAFKA.heartbeatIntervalMs + KAFKA.requestTimeoutMs + KAFKA.maxWaitTimeMs,
-    detectRule: `heartbeatIntervalMs + requestTimeoutMs + maxWaitTimeMs (${KAFKA.heartbeatIntervalMs} + ${KAFKA.requestTimeoutMs} + ${KAFKA.maxWaitTimeMs} ms)`,
+    // heartbeatIntervalMs) times out after requestTimeoutMs (+ the fetch's maxWaitTimeMs), and
+    // kafkajs tries `retries` more times (backoff 300 ms × 2^k, +20 % jitter) before the adapter
+    // hears of it.
+    silentDetectMs:
+      KAFKA.heartbeatIntervalMs +
+      (KAFKA.retries + 1) * (KAFKA.requestTimeoutMs + KAFKA.maxWaitTimeMs) +
+      360 * (2 ** KAFKA.retries - 1),
+    detectRule:
+      `heartbeatIntervalMs + (retries + 1) × (requestTimeoutMs + maxWaitTimeMs) + backoff ` +
+      `(${KAFKA.heartbeatIntervalMs} + ${KAFKA.retries + 1} × (${KAFKA.requestTimeoutMs} + ${KAFKA.maxWaitTimeMs}) + ${360 * (2 ** KAFKA.retries - 1)} ms)`,
   },
   mqttSetup('mqtt 5', ''),
   mqttSetup('mqtt 3.1.1', '&protocolVersion=4'),
