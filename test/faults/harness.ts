@@ -325,6 +325,14 @@ export async function diagnoseMissing(
   timeoutMs = 30_000,
 ): Promise<string> {
   if (missing.length === 0) return '';
+  const h = oldConsumer.health();
+  const stuck = h.consumers
+    .map(
+      (c) =>
+        `live consumer: bus ${h.state}, in flight ${c.inFlight}, handled ${c.handled}, last delivery ` +
+        `${c.lastDeliveryAt === undefined ? 'never' : `${((Date.now() - c.lastDeliveryAt.getTime()) / 1000).toFixed(1)} s ago`}, lag ${c.lag ?? '?'}`,
+    )
+    .join('; ');
   await Promise.race([oldConsumer.close().catch(() => undefined), sleep(15_000)]);
   const fresh = await connect(setup.url(setup.endpoints), { adapters: [setup.adapter()] });
   fresh.on('error', () => undefined);
@@ -333,7 +341,7 @@ export async function diagnoseMissing(
     await fresh.queue<string>(queue).consume((m) => void found.add(m.payload), { concurrency: 8 });
     await until(() => missing.every((id) => found.has(id)), timeoutMs, 100);
     const stored = missing.filter((id) => found.has(id)).length;
-    return `of ${missing.length} missing, a fresh consumer got ${stored} (stored, stuck behind the live consumer) and ${missing.length - stored} never (not stored)`;
+    return `${stuck}; of ${missing.length} missing, a fresh consumer got ${stored} (stored, stuck behind the live consumer) and ${missing.length - stored} never (not stored)`;
   } finally {
     await fresh.close().catch(() => undefined);
   }

@@ -94,7 +94,6 @@ for (const setup of selectedSetups()) {
         );
         expect(recovered, 'recovered within 60 s').toBe(true);
         expect(counts.missing.slice(0, 10), 'confirmed sends that never arrived').toEqual([]);
-        expect(producer.firstAt('reconnecting', faultAt), 'the producer reported the reset').toBeDefined();
       });
     });
 
