@@ -138,7 +138,8 @@ export async function proxiesFor(setup: Setup): Promise<Proxies> {
     for (const p of proxies) action(p);
   };
   return {
-    endpoints: setup.process === 'kafka' ? setup.endpoints : proxies.map((p) => ({ host: p.host, port: p.port })),
+    endpoints:
+      setup.process === 'kafka' ? setup.endpoints : proxies.map((p) => ({ host: p.host, port: p.port })),
     reset: () => all((p) => p.reset()),
     blackhole: () => all((p) => p.blackhole()),
     heal: () => all((p) => p.heal()),
@@ -152,7 +153,10 @@ export async function proxiesFor(setup: Setup): Promise<Proxies> {
 type NetConnect = (...args: unknown[]) => Socket;
 
 function redirect(from: readonly Endpoint[], to: readonly FaultProxy[]): () => void {
-  const net = createRequire(import.meta.url)('node:net') as { connect: NetConnect; createConnection: NetConnect };
+  const net = createRequire(import.meta.url)('node:net') as {
+    connect: NetConnect;
+    createConnection: NetConnect;
+  };
   const original = { connect: net.connect, createConnection: net.createConnection };
   const routed = (fn: NetConnect): NetConnect =>
     function (this: unknown, ...args: unknown[]) {
@@ -268,7 +272,9 @@ export interface Counts {
   readonly unconfirmedArrived: number;
 }
 
-export function countsOf(stream: Pick<Stream, 'sent' | 'confirmed' | 'received'>): Counts & { missing: string[] } {
+export function countsOf(
+  stream: Pick<Stream, 'sent' | 'confirmed' | 'received'>,
+): Counts & { missing: string[] } {
   const missing = [...stream.confirmed].filter((id) => !stream.received.has(id));
   let duplicates = 0;
   let unconfirmedArrived = 0;
@@ -287,7 +293,10 @@ export function countsOf(stream: Pick<Stream, 'sent' | 'confirmed' | 'received'>
 }
 
 /** Waits (bounded) until every confirmed send was delivered. */
-export async function drain(stream: Pick<Stream, 'confirmed' | 'received'>, timeoutMs = 60_000): Promise<void> {
+export async function drain(
+  stream: Pick<Stream, 'confirmed' | 'received'>,
+  timeoutMs = 60_000,
+): Promise<void> {
   await until(() => [...stream.confirmed].every((id) => stream.received.has(id)), timeoutMs, 100);
 }
 

@@ -48,9 +48,10 @@ async function withStream(
     const queue = uniqueName('net');
     const stream = await startStream(producer.bus, consumer.bus, queue);
     try {
-      expect(await until(() => stream.confirmed.size >= 100, 30_000), '100 sends confirmed before the fault').toBe(
-        true,
-      );
+      expect(
+        await until(() => stream.confirmed.size >= 100, 30_000),
+        '100 sends confirmed before the fault',
+      ).toBe(true);
       await body({ proxies, producer, consumer, stream, queue });
     } finally {
       await stream.stop();

@@ -3,9 +3,10 @@
  * adapters' contract tests do), with short heart-beats so a silent network loss is detected in
  * seconds, and the bound on that detection derived from the configured interval.
  */
-import { rabbitmq } from '@omnibus/adapter-rabbitmq';
+
 import { kafka } from '@omnibus/adapter-kafka';
 import { mqtt } from '@omnibus/adapter-mqtt';
+import { rabbitmq } from '@omnibus/adapter-rabbitmq';
 import { stomp } from '@omnibus/adapter-stomp';
 import type { AdapterFactory } from '@omnibus/core';
 import { type BrokerName, brokerUrls } from '@omnibus/test-brokers';
@@ -131,7 +132,7 @@ export const SETUPS: readonly Setup[] = [
     endpoints: urls.kafkaBrokers.map((b) => endpointOf(`kafka://${b}`)),
     url: (e) =>
       `kafka://${e.map((x) => `${x.host}:${x.port}`).join(',')}?${new URLSearchParams(
-        Object.entries(KAFKA).map(([k, v]) => [k, String(v)]),
+        Object.entries(KAFKA).map(([k, v]): [string, string] => [k, String(v)]),
       )}`,
     adapter: () => kafka(),
     // Kafka has no transport heart-beat: a request (a fetch long poll, a group heart-beat every

@@ -113,7 +113,8 @@ for (const setup of selectedSetups()) {
         expect(received.has(held), `the held message ${held} reached the replacement`).toBe(true);
         expect(counts.missing, 'confirmed sends that never arrived').toEqual([]);
       } finally {
-        if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
+        if (child.process.exitCode === null && child.process.signalCode === null)
+          child.process.kill('SIGKILL');
         await Promise.all(buses.map((w) => w.bus.close().catch(() => undefined)));
       }
     });

@@ -6,8 +6,8 @@
  * its include is `*.test.ts`.
  */
 import { fileURLToPath } from 'node:url';
-import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import base from '../../vitest.config.js';
 
 const ORDER = ['network', 'sigkill', 'restart', 'outage', 'kafka-cluster'];
