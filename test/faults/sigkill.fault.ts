@@ -13,7 +13,16 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { brokerAvailable } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
-import { countsOf, guardProcess, open, report, uniqueName, until, type Watched } from './harness.js';
+import {
+  countsOf,
+  diagnoseMissing,
+  guardProcess,
+  open,
+  report,
+  uniqueName,
+  until,
+  type Watched,
+} from './harness.js';
 import { type Setup, selectedSetups } from './setups.js';
 
 guardProcess();
@@ -101,13 +110,15 @@ for (const setup of selectedSetups()) {
         await until(() => [...confirmed].every((id) => received.has(id)), 60_000, 100);
         const counts = countsOf({ sent: () => MESSAGES, confirmed, received });
         const heldAt = arrivedAt.get(held);
+        const diagnosis = await diagnoseMissing(setup, replacement.bus, queue, counts.missing);
         report(
           setup.name,
           'consumer SIGKILL',
           counts,
           { 'held message redelivered after': heldAt === undefined ? undefined : heldAt - killedAt },
           `child held ${held} (handled ${child.handling.length} before the kill)` +
-            (setup.process === 'mosquitto' ? '; replacement reuses the client id' : ''),
+            (setup.process === 'mosquitto' ? '; replacement reuses the client id' : '') +
+            (diagnosis === '' ? '' : `; ${diagnosis}`),
         );
         expect(child.escaped, 'escaped in the child').toEqual([]);
         expect(received.has(held), `the held message ${held} reached the replacement`).toBe(true);
