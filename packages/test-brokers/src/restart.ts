@@ -16,10 +16,16 @@ export function brokersScript(): string | undefined {
   return existsSync(script) ? script : undefined;
 }
 
-/** `brokers.sh <action> <name>`: restart, stop or start one broker; resolves once it is done. */
+/** A broker `scripts/brokers.sh` manages; `kafka-N` is one node of a `KAFKA_NODES=3` cluster. */
+export type BrokerProcessName = 'rabbitmq' | 'mosquitto' | 'activemq' | 'kafka' | `kafka-${number}`;
+
+/**
+ * `brokers.sh <action> <name>`: restart, stop or start one broker; resolves once it is done.
+ * `env` reaches the script (e.g. `{ KAFKA_NODES: '3' }` with `start kafka` re-forms Kafka as a cluster).
+ */
 export async function brokers(
   action: 'restart' | 'stop' | 'start',
-  name: 'rabbitmq' | 'mosquitto' | 'activemq' | 'kafka',
+  name: BrokerProcessName,
   env: Readonly<Record<string, string>> = {},
 ): Promise<void> {
   const script = brokersScript();
