@@ -3,7 +3,7 @@
  * deadline (never a fixed sleep).
  */
 import { randomBytes } from 'node:crypto';
-import type { Bus, Capabilities, ConnectOptions, Message } from '@omnibus/core';
+import { type Bus, type Capabilities, type ConnectOptions, delay, type Message } from '@omnibus/core';
 
 /** Where `inject` puts a foreign message: a queue, by its Omnibus name. */
 export interface InjectTarget {
@@ -64,7 +64,7 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   const dueAt = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > dueAt) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await delay(5);
   }
 }
 

@@ -24,6 +24,7 @@ export {
   type SendBufferOptions,
 } from './config.js';
 export { connect } from './connect.js';
+export { delay } from './deadlines.js';
 export {
   CHANNELS,
   type ConnectionMessage,

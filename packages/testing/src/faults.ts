@@ -14,6 +14,7 @@ import {
   type ConsumeSpec,
   type Deliver,
   type Delivery,
+  delay,
   type LogPosition,
   type LogSpec,
   type MemoryBroker,
@@ -216,7 +217,7 @@ export class FaultInjector implements Faults {
       const rates = this.rates(destination);
       if (rates.slowAckMs !== undefined && rates.slowAckMs > 0) {
         this.record('slowAck', destination, d.id);
-        await new Promise((resolve) => setTimeout(resolve, rates.slowAckMs));
+        await delay(rates.slowAckMs);
       }
       if (!this.random.chance(rates.lostAck)) return d.ack();
       this.record('lostAck', destination, d.id);
@@ -352,8 +353,8 @@ function checked(rates: FaultRates): FaultRates {
     if (p !== undefined && !(p >= 0 && p <= 1))
       throw new RangeError(`fault rate ${name}: ${p} is not in [0, 1]`);
   }
-  const delay = rates.delayMs;
-  const ms = delay === undefined ? [] : typeof delay === 'number' ? [delay] : [...delay];
+  const delayMs = rates.delayMs;
+  const ms = delayMs === undefined ? [] : typeof delayMs === 'number' ? [delayMs] : [...delayMs];
   if (rates.slowAckMs !== undefined) ms.push(rates.slowAckMs);
   for (const value of ms) if (!(value >= 0)) throw new RangeError(`fault delay ${value} ms is not >= 0`);
   return { ...rates };

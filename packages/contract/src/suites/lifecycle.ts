@@ -1,4 +1,4 @@
-import { ClosedError, type ConnectionState } from '@omnibus/core';
+import { ClosedError, type ConnectionState, delay } from '@omnibus/core';
 import { expect } from 'vitest';
 import { defineTests, gate, recorder, rejectsWith, waitFor } from '../harness.js';
 
@@ -37,7 +37,7 @@ export const lifecycleTests = defineTests([
       let finished = false;
       await bus.queue(name).consume(async () => {
         started.open();
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await delay(100);
         finished = true;
       });
       await bus.queue(name).send('in flight');

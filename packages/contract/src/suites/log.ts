@@ -1,4 +1,4 @@
-import { HEADER, type LogPosition } from '@omnibus/core';
+import { delay, HEADER, type LogPosition } from '@omnibus/core';
 import { expect } from 'vitest';
 import { defineTests, gate, recorder, waitFor } from '../harness.js';
 
@@ -188,7 +188,7 @@ export const logTests = defineTests([
       );
       const order = new Map<string, number[]>();
       const got = recorder<{ key: string; n: number }>(async (m) => {
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
+        await delay(Math.random() * 2);
         order.set(m.payload.key, [...(order.get(m.payload.key) ?? []), m.payload.n]);
       });
       await log.read(got.handler, { from: 'earliest', concurrency: 4 });

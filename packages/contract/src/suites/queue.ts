@@ -1,4 +1,4 @@
-import { HEADER } from '@omnibus/core';
+import { delay, HEADER } from '@omnibus/core';
 import { expect } from 'vitest';
 import { defineTests, gate, recorder, waitFor } from '../harness.js';
 
@@ -314,7 +314,7 @@ export const queueTests = defineTests([
         if (active.has(m.payload.key)) overlap = true;
         active.add(m.payload.key);
         parallel = Math.max(parallel, active.size);
-        await new Promise((resolve) => setTimeout(resolve, 2));
+        await delay(2);
         order[m.payload.key]!.push(m.payload.n);
         active.delete(m.payload.key);
       });

@@ -1,3 +1,4 @@
+import { delay } from '../deadlines.js';
 import { compilePattern, type SubjectMatcher } from '../routing.js';
 import { MemoryLog } from './log.js';
 import { MemoryQueue } from './queue.js';
@@ -143,7 +144,7 @@ export class MemoryBroker {
     this.down = true;
     const sessions = [...this.sessions];
     for (const session of sessions) session.disconnect();
-    await new Promise((resolve) => setTimeout(resolve, downMs));
+    await delay(downMs);
     this.down = false;
     for (const session of sessions) if (this.sessions.has(session)) session.reconnect();
   }
