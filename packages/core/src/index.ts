@@ -28,6 +28,7 @@ export { delay } from './deadlines.js';
 export {
   CHANNELS,
   type ConnectionMessage,
+  type ConsumedMessage,
   type DestinationKind,
   type Outcome,
   type ProcessContext,
