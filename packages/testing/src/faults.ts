@@ -231,19 +231,8 @@ export class FaultInjector implements Faults {
       real.setImmediate(() => void deliver(redelivery(d)));
     };
     return {
-      body: d.body,
-      headers: d.headers,
-      id: d.id,
-      contentType: d.contentType,
-      key: d.key,
-      subject: d.subject,
-      priority: d.priority,
-      timestamp: d.timestamp,
-      attempt: d.attempt,
-      redelivered: d.redelivered,
-      position: d.position,
+      ...messageOf(d),
       retryAddress: d.retryAddress,
-      raw: d.raw,
       ack,
       ...(d.requeue === undefined ? {} : { requeue: () => d.requeue!() }),
       ...(d.release === undefined ? {} : { release: () => d.release!() }),
@@ -330,6 +319,14 @@ class FaultyAdapter implements Adapter {
 
 /** The same message delivered again, outside the broker's bookkeeping (its settlement is a no-op). */
 function redelivery(d: Delivery): Delivery {
+  return { ...messageOf(d), redelivered: true, ack: async () => undefined };
+}
+
+/**
+ * What a delivery says about its message, without its settlement or its retry address: a wrapper
+ * adds its own. Listed field by field, since a delivery may be a class instance with state of its own.
+ */
+function messageOf(d: Delivery): Omit<Delivery, 'ack' | 'requeue' | 'release' | 'retryAddress'> {
   return {
     body: d.body,
     headers: d.headers,
@@ -340,10 +337,9 @@ function redelivery(d: Delivery): Delivery {
     priority: d.priority,
     timestamp: d.timestamp,
     attempt: d.attempt,
-    redelivered: true,
+    redelivered: d.redelivered,
     position: d.position,
     raw: d.raw,
-    ack: async () => undefined,
   };
 }
 
