@@ -8,7 +8,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rabbitmq } from '@omnibus/adapter-rabbitmq';
-import { type Bus, connect } from '@omnibus/core';
+import { type Bus, connect, delay } from '@omnibus/core';
 import { connect as amqp, type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { Counter, payload, pipelined, type Runner, type Scenario, type Side } from './harness.js';
 
@@ -73,7 +73,7 @@ function rawSide(kind: 'queue' | 'topic' | 'append'): Side {
       let send: () => Promise<void>;
       if (kind === 'append') {
         await pub.assertQueue(destination, { durable: true, arguments: { 'x-queue-type': 'stream' } });
-        await new Promise((resolve) => setTimeout(resolve, 200)); // the stream's replica starts
+        await delay(200); // the stream's replica starts
         send = () => confirmed(pub, '', destination, body);
       } else {
         let queue = destination;

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { delay } from '@omnibus/core';
 
 const run = promisify(execFile);
 const brokersScript = fileURLToPath(new URL('../../scripts/brokers.sh', import.meta.url));
@@ -28,6 +29,6 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
   const deadline = Date.now() + timeoutMs;
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await delay(20);
   }
 }

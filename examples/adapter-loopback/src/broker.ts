@@ -7,7 +7,7 @@
  * while nobody consumes it; a plain one lives as long as its consumer, like an exclusive queue.
  */
 import { randomUUID } from 'node:crypto';
-import { compilePattern, type SubjectMatcher } from '@omnibus/core';
+import { compilePattern, delay, type SubjectMatcher } from '@omnibus/core';
 
 /** What travels: bytes and a header bag, never an object graph. */
 export interface Frame {
@@ -193,7 +193,7 @@ export class LoopbackBroker {
     }
     const sessions = [...this.sessions];
     for (const session of sessions) session.dropped();
-    await new Promise((resolve) => setTimeout(resolve, downMs));
+    await delay(downMs);
     for (const session of sessions) if (this.sessions.has(session)) session.restored();
   }
 

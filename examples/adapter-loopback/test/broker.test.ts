@@ -3,6 +3,7 @@
  * away (a broker restart, a handler past its close timeout) are given to the next consumer.
  */
 import { randomBytes } from 'node:crypto';
+import { waitFor } from '@omnibus/contract';
 import { connect, HEADER, type Message } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
 import { loopbackBroker, Queue } from '../src/index.js';
@@ -19,10 +20,10 @@ describe('loopback broker', () => {
       if (seen.length === 1) await held;
     });
     await bus.queue<string>('work').send('in flight');
-    await until(() => seen.length === 1);
+    await waitFor(() => seen.length === 1, 'the first message', 5000);
     await loopbackBroker(name).restart();
     release();
-    await until(() => seen.length === 2);
+    await waitFor(() => seen.length === 2, 'the second message', 5000);
     expect(seen.map((m) => [m.payload, m.redelivered])).toEqual([
       ['in flight', false],
       ['in flight', true],
@@ -45,7 +46,7 @@ describe('loopback broker', () => {
     });
     loopbackBroker(name).queue('in').put(foreign('{not json'));
     loopbackBroker(name).queue('in').put(foreign('{"ok":true}'));
-    await until(() => good.length === 1 && dead.length === 1);
+    await waitFor(() => good.length === 1 && dead.length === 1, 'the good message and the dead letter', 5000);
     expect(good[0]!.payload).toEqual({ ok: true });
     expect(good[0]!.id).toMatch(/./);
     expect(good[0]!.headers.origin).toBe('legacy');
@@ -74,11 +75,3 @@ describe('loopback broker', () => {
     ]);
   });
 });
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

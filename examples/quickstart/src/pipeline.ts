@@ -1,4 +1,4 @@
-import type { Bus, Message } from '@omnibus/core';
+import { type Bus, delay, type Message } from '@omnibus/core';
 import { z } from 'zod';
 
 export const Order = z.object({
@@ -101,7 +101,7 @@ export async function runPipeline(bus: Bus, print: (line: string) => void) {
   // Notifications are published before an order counts as paid; wait for them to arrive.
   const deadline = Date.now() + 10_000;
   while ((outcome.billing.length < outcome.paid.length || outcome.eu.length < 2) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await delay(10);
   }
   await billing.close();
   await euTeam.close();

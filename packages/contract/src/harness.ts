@@ -3,7 +3,16 @@
  * deadline (never a fixed sleep).
  */
 import { randomBytes } from 'node:crypto';
-import type { Bus, Capabilities, ConnectOptions, Message } from '@omnibus/core';
+import {
+  type Bus,
+  type Capabilities,
+  type ConnectOptions,
+  delay,
+  HEADER,
+  type Message,
+  type QueueOptions,
+} from '@omnibus/core';
+import { expect } from 'vitest';
 
 /** Where `inject` puts a foreign message: a queue, by its Omnibus name. */
 export interface InjectTarget {
@@ -55,6 +64,22 @@ export function defineTests<const T extends readonly ContractTest[]>(tests: T): 
   return tests;
 }
 
+/** A capability a test can depend on: every flag but `limits` has a `none` level. */
+export type Requirement = Exclude<keyof Capabilities, 'limits'>;
+
+/**
+ * Runs a test only where none of `features` is `none`; the reason names them
+ * (`requires('queue', 'deadLetter')` is "queue or deadLetter is none").
+ */
+export function requires(...features: readonly [Requirement, ...Requirement[]]) {
+  const last = features.at(-1);
+  const others = features.slice(0, -1);
+  return {
+    when: (capabilities: Capabilities) => features.every((feature) => capabilities[feature] !== 'none'),
+    whenText: `${others.length > 0 ? `${others.join(', ')} or ` : ''}${last} is none`,
+  } as const;
+}
+
 export function uniqueName(suffix: string): string {
   return `ct-${randomBytes(4).toString('hex')}-${suffix}`;
 }
@@ -64,13 +89,8 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   const dueAt = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > dueAt) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await delay(5);
   }
-}
-
-/** Resolves after `ms`: only for tests about time itself (delays), never to wait for a message. */
-export function elapsedSince(start: number): number {
-  return Date.now() - start;
 }
 
 /** A handler that records what it receives. */
@@ -87,6 +107,56 @@ export function recorder<T = unknown>(onMessage?: (message: Message<T>) => unkno
       await waitFor(() => messages.length >= count, `${what} (got ${messages.length})`, timeoutMs);
     },
   };
+}
+
+/** Records what reaches the dead-letter queue `queue`; consuming from it before anything fails. */
+export async function deadLetters<T = unknown>(bus: Bus, queue: string, options?: QueueOptions<T>) {
+  const dead = recorder<T>();
+  await bus.queue<T>(queue, options).consume(dead.handler);
+  return dead;
+}
+
+/**
+ * Proves nothing is left on queue `name` for a new consumer on `bus`: it gets only a marker sent
+ * after it attached.
+ */
+export async function expectOnlyMarker(bus: Bus, name: string, timeoutMs: number): Promise<void> {
+  const next = recorder();
+  await bus.queue(name).consume(next.handler);
+  await bus.queue(name).send('marker');
+  await next.waitFor(1, timeoutMs);
+  expect(next.payloads()).toEqual(['marker']);
+}
+
+/** A test of foreign messages: it runs only when the suite was given `inject`, and gets it. */
+export function withInject(run: (t: ContractContext, inject: Inject) => Promise<void>) {
+  return {
+    needsInject: true,
+    run: (t: ContractContext) => {
+      if (t.inject === undefined) throw new Error('this test needs the suite option `inject`');
+      return run(t, t.inject);
+    },
+  } as const;
+}
+
+/** Checks the fixed dead-letter headers every copy carries, and that its failure times are in order. */
+export function expectDeadLetterHeaders(
+  letter: Message<unknown>,
+  expected: {
+    readonly origin: string;
+    readonly kind: string;
+    readonly reason: string;
+    readonly attempts: number;
+  },
+): void {
+  expect(letter.headers[HEADER.deadLetterOrigin], 'dead-letter origin').toBe(expected.origin);
+  expect(letter.headers[HEADER.deadLetterKind], 'dead-letter kind').toBe(expected.kind);
+  expect(letter.headers[HEADER.deadLetterReason], 'dead-letter reason').toBe(expected.reason);
+  expect(letter.headers[HEADER.deadLetterAttempts], 'dead-letter attempts').toBe(String(expected.attempts));
+  const first = Date.parse(letter.headers[HEADER.deadLetterFirstFailure] ?? '');
+  const last = Date.parse(letter.headers[HEADER.deadLetterLastFailure] ?? '');
+  expect(Number.isNaN(first) || Number.isNaN(last)).toBe(false);
+  expect(last).toBeGreaterThanOrEqual(first);
 }
 
 /** A promise with its resolve function, for gates inside handlers. */

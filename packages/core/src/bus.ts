@@ -350,18 +350,57 @@ export class BusImpl implements Bus {
   }
 }
 
-class QueueHandle<T, TIn> implements Queue<T, TIn> {
-  private readonly codec: Codec<T>;
-  private readonly maxPriority: number | undefined;
-  private readonly queueSpec: QueueSpec;
+/**
+ * What queues, topics and logs share: the codec, the retry policy (checked when the handle is made),
+ * and the way out, where a payload is checked against its schema, encoded, and handed to the adapter
+ * traced and through the connection.
+ */
+abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & RetryPolicy> {
+  protected readonly codec: Codec<T>;
 
   constructor(
-    private readonly bus: BusImpl,
+    protected readonly bus: BusImpl,
     readonly name: string,
-    private readonly options: QueueOptions<T, TIn>,
+    protected readonly options: O,
   ) {
     this.codec = destinationCodec(options);
     retryPolicy(name, options);
+  }
+
+  protected async outgoing(
+    payload: TIn,
+    options: SendOptions | PublishOptions | AppendOptions,
+  ): Promise<Mutable<OutgoingMessage>> {
+    if (this.options.schema !== undefined)
+      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
+    return this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
+  }
+
+  protected transmit<R>(
+    kind: DestinationKind,
+    operation: SendContext['operation'],
+    message: Mutable<OutgoingMessage>,
+    send: (driver: Adapter) => Promise<R>,
+  ): Promise<R> {
+    const driver = this.bus.driverFor;
+    return this.bus.traceSend(kind, operation, this.name, message, () =>
+      this.bus.connection.run(`${SENDING[operation]} "${this.name}"`, () => send(driver)),
+    );
+  }
+}
+
+const SENDING: Readonly<Record<SendContext['operation'], string>> = {
+  send: 'sending to',
+  publish: 'publishing to',
+  append: 'appending to',
+};
+
+class QueueHandle<T, TIn> extends DestinationHandle<T, TIn, QueueOptions<T, TIn>> implements Queue<T, TIn> {
+  private readonly maxPriority: number | undefined;
+  private readonly queueSpec: QueueSpec;
+
+  constructor(bus: BusImpl, name: string, options: QueueOptions<T, TIn>) {
+    super(bus, name, options);
     if (options.maxPriority !== undefined) {
       bus.feature('priority', 'drop maxPriority, or use a broker with priority queues');
       const limit = bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
@@ -371,9 +410,7 @@ class QueueHandle<T, TIn> implements Queue<T, TIn> {
   }
 
   async send(payload: TIn, options: SendOptions = {}): Promise<SendResult> {
-    if (this.options.schema !== undefined)
-      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
-    const message = this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
+    const message = await this.outgoing(payload, options);
     if (options.priority !== undefined) {
       this.bus.feature('priority', 'send without a priority, or use a broker with priority queues');
       // One rule on every broker: some order undeclared queues by priority, others drop it silently.
@@ -394,11 +431,8 @@ class QueueHandle<T, TIn> implements Queue<T, TIn> {
         message.delayMs = delayMs;
       }
     }
-    const driver = this.bus.driverFor;
     const spec = this.queueSpec;
-    await this.bus.traceSend('queue', 'send', this.name, message, () =>
-      this.bus.connection.run(`sending to "${this.name}"`, () => driver.send(spec, message)),
-    );
+    await this.transmit('queue', 'send', message, (driver) => driver.send(spec, message));
     return { id: message.id };
   }
 
@@ -428,29 +462,13 @@ class QueueHandle<T, TIn> implements Queue<T, TIn> {
   }
 }
 
-class TopicHandle<T, TIn> implements Topic<T, TIn> {
-  private readonly codec: Codec<T>;
-  private readonly spec: { readonly name: string };
-
-  constructor(
-    private readonly bus: BusImpl,
-    readonly name: string,
-    private readonly options: TopicOptions<T, TIn>,
-  ) {
-    this.codec = destinationCodec(options);
-    this.spec = { name };
-    retryPolicy(name, options);
-  }
+class TopicHandle<T, TIn> extends DestinationHandle<T, TIn, TopicOptions<T, TIn>> implements Topic<T, TIn> {
+  private readonly spec = { name: this.name };
 
   async publish(payload: TIn, options: PublishOptions = {}): Promise<SendResult> {
     if (options.subject !== undefined) validateSubject(options.subject);
-    if (this.options.schema !== undefined)
-      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
-    const message = this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
-    const driver = this.bus.driverFor;
-    await this.bus.traceSend('topic', 'publish', this.name, message, () =>
-      this.bus.connection.run(`publishing to "${this.name}"`, () => driver.publish(this.spec, message)),
-    );
+    const message = await this.outgoing(payload, options);
+    await this.transmit('topic', 'publish', message, (driver) => driver.publish(this.spec, message));
     return { id: message.id };
   }
 
@@ -500,29 +518,13 @@ class TopicHandle<T, TIn> implements Topic<T, TIn> {
   }
 }
 
-class LogHandle<T, TIn> implements Log<T, TIn> {
-  private readonly codec: Codec<T>;
-  private readonly partitions: number;
-
-  constructor(
-    private readonly bus: BusImpl,
-    readonly name: string,
-    private readonly options: LogOptions<T, TIn>,
-  ) {
-    this.codec = destinationCodec(options);
-    this.partitions = positiveInt('partitions', options.partitions, 1, 10_000);
-    retryPolicy(name, options);
-  }
+class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, TIn>> implements Log<T, TIn> {
+  private readonly partitions = positiveInt('partitions', this.options.partitions, 1, 10_000);
 
   async append(payload: TIn, options: AppendOptions = {}): Promise<AppendResult> {
-    if (this.options.schema !== undefined)
-      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
-    const message = this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
-    const driver = this.bus.driverFor;
+    const message = await this.outgoing(payload, options);
     const spec = { name: this.name, partitions: this.partitions };
-    const position = await this.bus.traceSend('log', 'append', this.name, message, () =>
-      this.bus.connection.run(`appending to "${this.name}"`, () => driver.append(spec, message)),
-    );
+    const position = await this.transmit('log', 'append', message, (driver) => driver.append(spec, message));
     return { id: message.id, position };
   }
 

@@ -102,10 +102,10 @@ export class Connection {
    */
   run<R>(what: string, operation: () => Promise<R>): Promise<R> {
     const timeoutMs = this.options.sendBuffer.timeoutMs;
-    const dueAt = Date.now() + timeoutMs;
+    const send: Send<R> = { what, operation, dueAt: Date.now() + timeoutMs, timeoutMs };
     // The common case, connected, costs one promise: no async frames, no retry loop.
-    if (this.state === 'connected') return this.attempt(what, operation, dueAt, timeoutMs, 0);
-    return this.afterOutage(what, operation, dueAt, timeoutMs, 0);
+    if (this.state === 'connected') return this.attempt(send, 0);
+    return this.afterOutage(send, 0);
   }
 
   /** Resolves when nothing is in flight, or after `timeoutMs`. */
@@ -119,28 +119,17 @@ export class Connection {
     timer.abort();
   }
 
-  private async afterOutage<R>(
-    what: string,
-    operation: () => Promise<R>,
-    dueAt: number,
-    timeoutMs: number,
-    round: number,
-  ): Promise<R> {
+  private async afterOutage<R>(send: Send<R>, round: number): Promise<R> {
     if (this.state === 'closed')
-      throw new ClosedError(`${what}: the bus is closed`, { adapter: this.adapterName });
-    if (this.state !== 'connected') await this.waitForConnection(what, dueAt, timeoutMs);
+      throw new ClosedError(`${send.what}: the bus is closed`, { adapter: this.adapterName });
+    if (this.state !== 'connected') await this.waitForConnection(send);
     // The adapter may not have reported the outage yet: back off before trying again.
     else if (round > 0) await delay(Math.min(25 * 2 ** (round - 1), 1000));
-    return this.attempt(what, operation, dueAt, timeoutMs, round);
+    return this.attempt(send, round);
   }
 
-  private attempt<R>(
-    what: string,
-    operation: () => Promise<R>,
-    dueAt: number,
-    timeoutMs: number,
-    round: number,
-  ): Promise<R> {
+  private attempt<R>(send: Send<R>, round: number): Promise<R> {
+    const { what, operation, dueAt, timeoutMs } = send;
     this.inFlight++;
     return new Promise<R>((resolve, reject) => {
       const deadline = sendTimeouts.add(round === 0 ? timeoutMs : Math.max(1, dueAt - Date.now()), () =>
@@ -155,7 +144,7 @@ export class Connection {
         this.finished();
         const retriable = error instanceof ConnectionError && error.retriable;
         if (!retriable || Date.now() >= dueAt || this.isClosed()) return reject(error);
-        this.afterOutage(what, operation, dueAt, timeoutMs, round + 1).then(resolve, reject);
+        this.afterOutage(send, round + 1).then(resolve, reject);
       };
       let pending: Promise<R>;
       try {
@@ -179,7 +168,7 @@ export class Connection {
     }
   }
 
-  private async waitForConnection(what: string, dueAt: number, timeoutMs: number): Promise<void> {
+  private async waitForConnection({ what, dueAt, timeoutMs }: Send<unknown>): Promise<void> {
     const limit = this.options.sendBuffer.maxMessages;
     if (this.waiting >= limit) {
       throw new CapacityError(
@@ -245,4 +234,12 @@ export function childLogger(logger: Logger, bindings: Record<string, unknown>): 
     error: bound('error'),
     child: (more) => childLogger(logger, { ...bindings, ...more }),
   };
+}
+
+/** One send through its retries: what it is (for errors), how to try it, and its deadline. */
+interface Send<R> {
+  readonly what: string;
+  readonly operation: () => Promise<R>;
+  readonly dueAt: number;
+  readonly timeoutMs: number;
 }

@@ -111,7 +111,13 @@ export class ConsumerEngine<T> implements Consumer {
   /** Copies waiting out a retry delay before they are sent (their originals still unsettled). */
   private readonly deferred = new Set<Promise<void>>();
 
-  constructor(private readonly o: EngineOptions<T>) {}
+  /** Where this engine consumes, as the diagnostics channels name it. */
+  private readonly source: Pick<ProcessContext, 'adapter' | 'clientId' | 'kind' | 'destination' | 'consumer'>;
+
+  constructor(private readonly o: EngineOptions<T>) {
+    const { adapter, clientId, kind, destination, consumer } = o;
+    this.source = { adapter, clientId, kind, destination, consumer };
+  }
 
   get closed(): boolean {
     return this.closing;
@@ -312,11 +318,7 @@ export class ConsumerEngine<T> implements Consumer {
     failures: Failures,
   ): Promise<Next> {
     const context: ProcessContext = {
-      adapter: this.o.adapter,
-      clientId: this.o.clientId,
-      kind: this.o.kind,
-      destination: this.o.destination,
-      consumer: this.o.consumer,
+      ...this.source,
       id: envelope.id,
       key: envelope.key,
       subject: envelope.subject,
@@ -430,34 +432,28 @@ export class ConsumerEngine<T> implements Consumer {
     this.lastProgressAt = Date.now();
     const name = outcomeName(outcome, attempt, this.o.maxAttempts);
     if (name === 'ack') this.handled++;
-    else if (name === 'retry' || name === 'deadLetter') {
-      if (name === 'retry') this.retried++;
-      else this.deadLettered++;
-      const delayMs = outcome.type === 'retry' ? this.delayOf(outcome, attempt) : undefined;
-      this.o.onSettle(name, {
-        kind: this.o.kind,
-        destination: this.o.destination,
-        consumer: this.o.consumer,
-        id: envelope.id,
-        attempt,
-        reason: outcome.type === 'retry' || outcome.type === 'reject' ? outcome.reason : '',
-        ...(name === 'retry' && delayMs !== undefined ? { delayMs } : {}),
-        ...(name === 'deadLetter' ? { deadLetter: this.o.deadLetter } : {}),
-      });
-    }
+    else if (name === 'retry') this.retried++;
+    else if (name === 'deadLetter') this.deadLettered++;
+    const reported = name === 'retry' || name === 'deadLetter';
+    if (!reported && !settleChannel.hasSubscribers) return next;
+    // One description of the settlement for the bus events and the diagnostics channel.
+    const reason = outcome.type === 'retry' || outcome.type === 'reject' ? outcome.reason : undefined;
+    const { adapter, clientId, ...where } = this.source;
+    const settled = {
+      ...where,
+      id: envelope.id,
+      attempt,
+      ...(name === 'retry' && outcome.type === 'retry' ? { delayMs: this.delayOf(outcome, attempt) } : {}),
+      ...(name === 'deadLetter' ? { deadLetter: this.o.deadLetter } : {}),
+    };
+    if (reported) this.o.onSettle(name, { ...settled, reason: reason ?? '' });
     if (settleChannel.hasSubscribers) {
       settleChannel.publish({
-        adapter: this.o.adapter,
-        clientId: this.o.clientId,
-        kind: this.o.kind,
-        destination: this.o.destination,
-        consumer: this.o.consumer,
-        id: envelope.id,
-        attempt,
+        ...settled,
+        adapter,
+        clientId,
         outcome: name,
-        ...(outcome.type === 'retry' || outcome.type === 'reject' ? { reason: outcome.reason } : {}),
-        ...(name === 'retry' && outcome.type === 'retry' ? { delayMs: this.delayOf(outcome, attempt) } : {}),
-        ...(name === 'deadLetter' ? { deadLetter: this.o.deadLetter } : {}),
+        ...(reason === undefined ? {} : { reason }),
       });
     }
     return next;

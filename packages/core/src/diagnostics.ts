@@ -38,7 +38,8 @@ export interface SendContext {
   error?: unknown;
 }
 
-export interface ProcessContext {
+/** Which delivery of which message, where: what `omnibus:process` and `omnibus:settle` both carry. */
+export interface ConsumedMessage {
   readonly adapter: string;
   /** The consuming connection's `clientId`. */
   readonly clientId: string;
@@ -47,9 +48,12 @@ export interface ProcessContext {
   /** The durable subscription or the log group, when there is one. */
   readonly consumer: string | undefined;
   readonly id: string;
+  readonly attempt: number;
+}
+
+export interface ProcessContext extends ConsumedMessage {
   readonly key: string | undefined;
   readonly subject: string | undefined;
-  readonly attempt: number;
   readonly redelivered: boolean;
   readonly position: LogPosition | undefined;
   readonly bodySize: number;
@@ -69,15 +73,7 @@ export interface ProcessContext {
 
 export type Outcome = 'ack' | 'retry' | 'deadLetter' | 'requeue';
 
-export interface SettleMessage {
-  readonly adapter: string;
-  /** The consuming connection's `clientId`. */
-  readonly clientId: string;
-  readonly kind: DestinationKind;
-  readonly destination: string;
-  readonly consumer: string | undefined;
-  readonly id: string;
-  readonly attempt: number;
+export interface SettleMessage extends ConsumedMessage {
   readonly outcome: Outcome;
   /** Why, for retries and dead letters. */
   readonly reason?: string;

@@ -25,9 +25,11 @@ export {
   type SendBufferOptions,
 } from './config.js';
 export { connect } from './connect.js';
+export { delay } from './deadlines.js';
 export {
   CHANNELS,
   type ConnectionMessage,
+  type ConsumedMessage,
   type DestinationKind,
   type Outcome,
   type ProcessContext,

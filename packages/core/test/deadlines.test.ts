@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Deadlines } from '../src/deadlines.js';
-
-const until = async (condition: () => boolean) => {
-  const dueAt = Date.now() + 2000;
-  while (!condition() && Date.now() < dueAt) await new Promise((resolve) => setTimeout(resolve, 5));
-};
+import { until } from './helpers.js';
 
 describe('Deadlines', () => {
   it('fires due deadlines of every duration, and never a removed one', async () => {
@@ -17,7 +13,7 @@ describe('Deadlines', () => {
     deadlines.add(60_000, () => fired.push('late'));
     deadlines.remove(removed);
     deadlines.remove(removed);
-    await until(() => fired.length >= 3);
+    await until(() => fired.length >= 3, 2000);
     expect(fired.sort()).toEqual(['a30', 'b10', 'c30']);
     deadlines.stop();
   });
@@ -26,9 +22,9 @@ describe('Deadlines', () => {
     const deadlines = new Deadlines(5);
     let count = 0;
     deadlines.add(5, () => count++);
-    await until(() => count === 1);
+    await until(() => count === 1, 2000);
     deadlines.add(5, () => count++);
-    await until(() => count === 2);
+    await until(() => count === 2, 2000);
     expect(count).toBe(2);
     deadlines.stop();
   });

@@ -12,6 +12,7 @@ import {
   type Message,
   ValidationError,
 } from '../src/index.js';
+import { until } from './helpers.js';
 
 const open: Bus[] = [];
 afterEach(async () => {
@@ -30,14 +31,6 @@ async function rejection(run: () => Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error('expected a rejection');
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe('unknown options are errors, not silently ignored', () => {
@@ -135,7 +128,7 @@ describe('names at the documented maximum', () => {
     await queue.send('poison');
     const dead: Message<string>[] = [];
     await b.queue<string>(`${name}.dlq`).consume(async (m) => void dead.push(m));
-    await waitFor(() => dead.length === 1, 'the dead letter');
+    await until(() => dead.length === 1, 5000, 'the dead letter');
     expect(dead[0]!.payload).toBe('poison');
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connect, type SettleEvent } from '../src/index.js';
+import { connect, delay, type SettleEvent } from '../src/index.js';
 import { until } from './helpers.js';
 
 describe('bus events and consumer health', () => {
@@ -47,7 +47,7 @@ describe('bus events and consumer health', () => {
     const started = Date.now();
     await topic.publish('x');
     await until(() => bus.health().consumers[0]!.inFlight === 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await delay(50);
     const health = bus.health().consumers[0]!;
     expect(health.consumer).toBe('billing');
     expect(health.longestRunningMs).toBeGreaterThanOrEqual(40);

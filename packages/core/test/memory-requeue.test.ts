@@ -1,15 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { connect } from '@omnibus/core';
+import { connect, delay } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
-
-/** Resolves when `condition` holds, polling on timers: it can only pass if timers still fire. */
-async function until(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
+import { until } from './helpers.js';
 
 describe('memory queue: requeue()', () => {
   it('redelivers on the next turn of the event loop, so timers run while handlers requeue', async () => {
@@ -36,7 +28,7 @@ describe('memory queue: requeue()', () => {
     await timer;
     // One or two rounds of both messages per turn, not thousands before the first timer.
     expect(atFirstTimer).toBeLessThan(LIMIT / 10);
-    await until(() => acked.size === 2, 'both messages acked');
+    await until(() => acked.size === 2, 2000, 'both messages acked');
   });
 
   it('redelivers a lone requeued message with nothing else happening on the queue', async () => {
@@ -51,7 +43,7 @@ describe('memory queue: requeue()', () => {
     });
     await queue.send('only');
     // It used to stall after its second delivery until another message arrived.
-    await until(() => acked, 'the fourth delivery');
+    await until(() => acked, 2000, 'the fourth delivery');
     expect(attempts).toEqual([
       { attempt: 1, redelivered: false },
       { attempt: 1, redelivered: true },
@@ -71,10 +63,10 @@ describe('memory queue: requeue()', () => {
       if (deliveries < LIMIT) await m.requeue();
     });
     await Promise.all([1, 2, 3].map((n) => queue.send(n)));
-    await until(() => deliveries > 30, 'thirty deliveries');
+    await until(() => deliveries > 30, 2000, 'thirty deliveries');
     await bus.close();
     const after = deliveries;
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await delay(20);
     expect(deliveries).toBe(after);
     expect(after).toBeLessThan(LIMIT);
   });

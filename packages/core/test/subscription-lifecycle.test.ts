@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { delay } from '../src/deadlines.js';
 import { type Attached, Lifecycles } from '../src/lifecycle.js';
 import { until } from './helpers.js';
 
@@ -46,7 +47,7 @@ describe('Lifecycle', () => {
     expect(h.closed).toEqual(['c2']);
     expect(all.size).toBe(0);
     all.connected('c3');
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await delay(20);
     expect(h.attached).toEqual(['c1', 'c2']);
   });
 
@@ -87,7 +88,7 @@ describe('Lifecycle', () => {
     await life.stop();
     life.broken();
     all.connected('c9');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await delay(300);
     expect(h.attached).toEqual(['c1', 'c1']);
     await life.close();
   });

@@ -3,6 +3,7 @@
  * read on demand, W3C trace context, and context through AsyncLocalStorage. Each test gets a fresh
  * provider pair and a fresh `instrumentOmnibus()` (which replaces the previous one).
  */
+import { delay } from '@omnibus/core';
 import { context, propagation } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -101,7 +102,7 @@ export async function until(
   const end = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms${what ? `: ${what()}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await delay(10);
   }
 }
 

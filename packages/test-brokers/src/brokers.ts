@@ -18,14 +18,6 @@ import { connect } from 'node:net';
 /** The brokers of `scripts/brokers.sh`; `rabbitmq-stomp` is RabbitMQ's STOMP plugin. */
 export type BrokerName = 'rabbitmq' | 'rabbitmq-stomp' | 'mosquitto' | 'activemq' | 'kafka';
 
-export const BROKER_NAMES: readonly BrokerName[] = [
-  'rabbitmq',
-  'rabbitmq-stomp',
-  'mosquitto',
-  'activemq',
-  'kafka',
-];
-
 export interface BrokerUrls {
   /** AMQP_URL: RabbitMQ over AMQP 0-9-1. */
   readonly amqp: string;

@@ -14,6 +14,7 @@ import {
   type ConsumeSpec,
   type Deliver,
   type Delivery,
+  delay,
   type LogPosition,
   type LogSpec,
   type MemoryBroker,
@@ -216,7 +217,7 @@ export class FaultInjector implements Faults {
       const rates = this.rates(destination);
       if (rates.slowAckMs !== undefined && rates.slowAckMs > 0) {
         this.record('slowAck', destination, d.id);
-        await new Promise((resolve) => setTimeout(resolve, rates.slowAckMs));
+        await delay(rates.slowAckMs);
       }
       if (!this.random.chance(rates.lostAck)) return d.ack();
       this.record('lostAck', destination, d.id);
@@ -230,19 +231,8 @@ export class FaultInjector implements Faults {
       real.setImmediate(() => void deliver(redelivery(d)));
     };
     return {
-      body: d.body,
-      headers: d.headers,
-      id: d.id,
-      contentType: d.contentType,
-      key: d.key,
-      subject: d.subject,
-      priority: d.priority,
-      timestamp: d.timestamp,
-      attempt: d.attempt,
-      redelivered: d.redelivered,
-      position: d.position,
+      ...messageOf(d),
       retryAddress: d.retryAddress,
-      raw: d.raw,
       ack,
       ...(d.requeue === undefined ? {} : { requeue: () => d.requeue!() }),
       ...(d.release === undefined ? {} : { release: () => d.release!() }),
@@ -329,6 +319,14 @@ class FaultyAdapter implements Adapter {
 
 /** The same message delivered again, outside the broker's bookkeeping (its settlement is a no-op). */
 function redelivery(d: Delivery): Delivery {
+  return { ...messageOf(d), redelivered: true, ack: async () => undefined };
+}
+
+/**
+ * What a delivery says about its message, without its settlement or its retry address: a wrapper
+ * adds its own. Listed field by field, since a delivery may be a class instance with state of its own.
+ */
+function messageOf(d: Delivery): Omit<Delivery, 'ack' | 'requeue' | 'release' | 'retryAddress'> {
   return {
     body: d.body,
     headers: d.headers,
@@ -339,10 +337,9 @@ function redelivery(d: Delivery): Delivery {
     priority: d.priority,
     timestamp: d.timestamp,
     attempt: d.attempt,
-    redelivered: true,
+    redelivered: d.redelivered,
     position: d.position,
     raw: d.raw,
-    ack: async () => undefined,
   };
 }
 
@@ -352,8 +349,8 @@ function checked(rates: FaultRates): FaultRates {
     if (p !== undefined && !(p >= 0 && p <= 1))
       throw new RangeError(`fault rate ${name}: ${p} is not in [0, 1]`);
   }
-  const delay = rates.delayMs;
-  const ms = delay === undefined ? [] : typeof delay === 'number' ? [delay] : [...delay];
+  const delayMs = rates.delayMs;
+  const ms = delayMs === undefined ? [] : typeof delayMs === 'number' ? [delayMs] : [...delayMs];
   if (rates.slowAckMs !== undefined) ms.push(rates.slowAckMs);
   for (const value of ms) if (!(value >= 0)) throw new RangeError(`fault delay ${value} ms is not >= 0`);
   return { ...rates };

@@ -4,38 +4,16 @@
  * capabilities that adapter declares, and every test must pass: the profile makes memory behave
  * like that broker, not merely report its flags.
  */
-import { type Inject, planContractSuite, runContractSuite } from '@omnibus/contract';
+import { type ContractSuiteOptions, planContractSuite, runContractSuite } from '@omnibus/contract';
 import { connect, memoryBroker } from '@omnibus/core';
 import { BROKER_PROFILES, type BrokerProfileName } from '@omnibus/testing';
 import { describe, expect, it } from 'vitest';
 
-/** A message as another producer in the process would store it: no id, only bytes and headers. */
-const injector =
-  (broker: string): Inject =>
-  async (target, message) => {
-    memoryBroker(broker)
-      .queue(target.name)
-      .enqueue({
-        message: {
-          id: '',
-          body: message.body,
-          headers: { ...message.headers },
-          contentType: message.contentType ?? 'application/octet-stream',
-          key: undefined,
-          subject: undefined,
-          priority: 0,
-          timestamp: Date.now(),
-        },
-        attempt: 1,
-        redelivered: false,
-      });
-  };
-
 for (const profile of Object.keys(BROKER_PROFILES) as BrokerProfileName[]) {
   const broker = `contract-profile-${profile}`;
-  const options = {
+  const options: Pick<ContractSuiteOptions, 'restartBroker' | 'inject'> = {
     restartBroker: () => memoryBroker(broker).restart(),
-    inject: injector(broker),
+    inject: async (target, message) => memoryBroker(broker).putForeign(target.name, message),
   };
   const plan = await runContractSuite({
     name: `memory?profile=${profile}`,

@@ -1,17 +1,15 @@
 import { OmnibusError, ValidationError } from '@omnibus/core';
 import { expect } from 'vitest';
-import { defineTests, recorder, rejectsWith } from '../harness.js';
+import { defineTests, expectOnlyMarker, rejectsWith, requires } from '../harness.js';
 import { numberSchema } from './queue.js';
 
-const hasQueue = { when: (c: { queue: string }) => c.queue !== 'none', whenText: 'queue is none' } as const;
-const hasTopic = { when: (c: { topic: string }) => c.topic !== 'none', whenText: 'topic is none' } as const;
 const invalid = (fn: () => unknown, contains?: RegExp) =>
   rejectsWith(fn, ValidationError, 'OMNIBUS_VALIDATION', contains);
 
 export const errorTests = defineTests([
   {
     id: 'errors: an empty destination name is rejected',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       await invalid(async () => bus.queue(''), /non-empty/);
@@ -19,7 +17,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: an over-long destination name is rejected',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       await invalid(async () => bus.queue('q'.repeat(201)), /limit is 200/);
@@ -27,7 +25,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: a destination name with characters brokers reject is rejected',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       for (const name of ['a/b', 'a b', 'a#b', 'a*b', '.hidden', 'x\u0000y', 'ünïcode']) {
@@ -37,7 +35,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: a wildcard in a published subject is rejected',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic(t.name('t'));
@@ -49,7 +47,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: a malformed subscription pattern is rejected',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic(t.name('t'));
@@ -60,7 +58,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: a payload that fails its schema is rejected before it is sent',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
@@ -68,16 +66,12 @@ export const errorTests = defineTests([
         bus.queue(name, { schema: numberSchema() }).send('nope' as unknown as number),
       );
       expect((error as ValidationError).issues).toEqual(['expected a number, got string']);
-      const got = recorder();
-      await bus.queue(name).consume(got.handler);
-      await bus.queue(name).send('marker');
-      await got.waitFor(1, t.timeoutMs);
-      expect(got.payloads()).toEqual(['marker']);
+      await expectOnlyMarker(bus, name, t.timeoutMs);
     },
   },
   {
     id: 'errors: a payload that cannot be encoded is rejected',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<unknown>(t.name('q'));
@@ -98,7 +92,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: invalid consumer options are rejected',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -121,8 +115,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: invalid headers are rejected',
-    when: (c) => c.queue !== 'none' && c.headers !== 'none',
-    whenText: 'headers is none',
+    ...requires('queue', 'headers'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -133,7 +126,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: invalid send options are rejected',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -145,8 +138,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: a priority outside the range is rejected',
-    when: (c) => c.queue !== 'none' && c.priority !== 'none',
-    whenText: 'priority is none',
+    ...requires('queue', 'priority'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'), { maxPriority: 5 });
@@ -159,7 +151,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: invalid retry policies are rejected',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       await invalid(async () => bus.queue(t.name('q'), { maxAttempts: 0 }), /maxAttempts/);
@@ -169,8 +161,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: an invalid read position is rejected',
-    when: (c) => c.log !== 'none' && c.replay !== 'none',
-    whenText: 'log or replay is none',
+    ...requires('log', 'replay'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log(t.name('l'));
@@ -183,7 +174,7 @@ export const errorTests = defineTests([
   },
   {
     id: 'errors: every error is an OmnibusError with a stable code and the adapter name',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const error = await invalid(async () => bus.queue(''));

@@ -1,6 +1,6 @@
-import { ClosedError, type ConnectionState } from '@omnibus/core';
+import { ClosedError, type ConnectionState, delay } from '@omnibus/core';
 import { expect } from 'vitest';
-import { defineTests, gate, recorder, rejectsWith, waitFor } from '../harness.js';
+import { defineTests, expectOnlyMarker, gate, recorder, rejectsWith, requires, waitFor } from '../harness.js';
 
 export const lifecycleTests = defineTests([
   {
@@ -15,8 +15,7 @@ export const lifecycleTests = defineTests([
   },
   {
     id: 'lifecycle: a closed bus rejects new work with ClosedError',
-    when: (c) => c.queue !== 'none',
-    whenText: 'queue is none',
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -28,8 +27,7 @@ export const lifecycleTests = defineTests([
   },
   {
     id: 'lifecycle: bus.close() waits for running handlers, and their messages are not redelivered',
-    when: (c) => c.queue !== 'none',
-    whenText: 'queue is none',
+    ...requires('queue'),
     async run(t) {
       const name = t.name('q');
       const bus = await t.connect();
@@ -37,7 +35,7 @@ export const lifecycleTests = defineTests([
       let finished = false;
       await bus.queue(name).consume(async () => {
         started.open();
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await delay(100);
         finished = true;
       });
       await bus.queue(name).send('in flight');
@@ -45,17 +43,12 @@ export const lifecycleTests = defineTests([
       await bus.close();
       expect(finished).toBe(true);
       const other = await t.connect();
-      const next = recorder();
-      await other.queue(name).consume(next.handler);
-      await other.queue(name).send('marker');
-      await next.waitFor(1, t.timeoutMs);
-      expect(next.payloads()).toEqual(['marker']);
+      await expectOnlyMarker(other, name, t.timeoutMs);
     },
   },
   {
     id: 'lifecycle: consumer.close() is idempotent and Symbol.asyncDispose closes too',
-    when: (c) => c.queue !== 'none',
-    whenText: 'queue is none',
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const consumer = await bus.queue(t.name('q')).consume(() => undefined);
@@ -70,8 +63,7 @@ export const lifecycleTests = defineTests([
   },
   {
     id: 'lifecycle: health() shows the connection and each consumer with its last delivery and ack',
-    when: (c) => c.queue !== 'none',
-    whenText: 'queue is none',
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
@@ -89,8 +81,7 @@ export const lifecycleTests = defineTests([
   },
   {
     id: 'lifecycle: after a broker restart, consumers resume and confirmed messages are delivered',
-    when: (c) => c.queue !== 'none',
-    whenText: 'queue is none',
+    ...requires('queue'),
     needsRestart: true,
     async run(t) {
       const name = t.name('q');
@@ -106,8 +97,7 @@ export const lifecycleTests = defineTests([
   },
   {
     id: 'lifecycle: a send during a broker restart waits and is delivered',
-    when: (c) => c.queue !== 'none',
-    whenText: 'queue is none',
+    ...requires('queue'),
     needsRestart: true,
     async run(t) {
       const name = t.name('q');

@@ -1,22 +1,16 @@
-import { HEADER, type LogPosition } from '@omnibus/core';
+import { type Capabilities, delay, HEADER, type LogPosition } from '@omnibus/core';
 import { expect } from 'vitest';
-import { defineTests, gate, recorder, waitFor } from '../harness.js';
+import { deadLetters, defineTests, gate, recorder, requires, waitFor } from '../harness.js';
 
-const hasLog = { when: (c: { log: string }) => c.log !== 'none', whenText: 'log is none' } as const;
-const hasReplay = {
-  when: (c: { log: string; replay: string }) => c.log !== 'none' && c.replay !== 'none',
-  whenText: 'replay is none',
-} as const;
-const hasGroups = {
-  when: (c: { log: string; consumerGroups: string; replay: string }) =>
-    c.log !== 'none' && c.consumerGroups !== 'none' && c.replay !== 'none',
-  whenText: 'consumerGroups or replay is none',
+const keyOrdered = {
+  when: (c: Capabilities) => c.log !== 'none' && c.ordering === 'key' && c.replay !== 'none',
+  whenText: "ordering is not 'key'",
 } as const;
 
 export const logTests = defineTests([
   {
     id: 'log: append returns increasing positions for one key',
-    ...hasLog,
+    ...requires('log'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log(t.name('l'), { partitions: 3 });
@@ -30,7 +24,7 @@ export const logTests = defineTests([
   },
   {
     id: "log: a reader from 'earliest' gets every retained message in order",
-    ...hasReplay,
+    ...requires('log', 'replay'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<number>(t.name('l'));
@@ -45,7 +39,7 @@ export const logTests = defineTests([
   },
   {
     id: "log: a reader from 'latest' gets only what is appended after it started",
-    ...hasLog,
+    ...requires('log'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<string>(t.name('l'));
@@ -59,7 +53,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: a reader from a position starts at that message',
-    ...hasReplay,
+    ...requires('log', 'replay'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<number>(t.name('l'));
@@ -73,7 +67,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: a reader from a timestamp starts at the first message at or after it',
-    ...hasReplay,
+    ...requires('log', 'replay'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<string>(t.name('l'));
@@ -94,7 +88,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: reading does not remove messages',
-    ...hasReplay,
+    ...requires('log', 'replay'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<number>(t.name('l'));
@@ -110,7 +104,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: a group resumes after its last committed message',
-    ...hasGroups,
+    ...requires('log', 'consumerGroups', 'replay'),
     async run(t) {
       const name = t.name('l');
       const group = t.name('g');
@@ -130,7 +124,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: different groups each see every message',
-    ...hasGroups,
+    ...requires('log', 'consumerGroups', 'replay'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<number>(t.name('l'));
@@ -147,7 +141,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: readers in one group share the partitions and together see every message',
-    ...hasGroups,
+    ...requires('log', 'consumerGroups', 'replay'),
     async run(t) {
       const name = t.name('l');
       const group = t.name('g');
@@ -175,8 +169,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: messages with the same key keep their order under concurrency',
-    when: (c) => c.log !== 'none' && c.ordering === 'key' && c.replay !== 'none',
-    whenText: "ordering is not 'key'",
+    ...keyOrdered,
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<{ key: string; n: number }>(t.name('l'), { partitions: 3 });
@@ -188,7 +181,7 @@ export const logTests = defineTests([
       );
       const order = new Map<string, number[]>();
       const got = recorder<{ key: string; n: number }>(async (m) => {
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2));
+        await delay(Math.random() * 2);
         order.set(m.payload.key, [...(order.get(m.payload.key) ?? []), m.payload.n]);
       });
       await log.read(got.handler, { from: 'earliest', concurrency: 4 });
@@ -199,8 +192,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: a failed message is retried in place, before later messages of its key',
-    when: (c) => c.log !== 'none' && c.ordering === 'key' && c.replay !== 'none',
-    whenText: "ordering is not 'key'",
+    ...keyOrdered,
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<number>(t.name('l'));
@@ -221,8 +213,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: a message that keeps failing is dead-lettered and reading goes on',
-    when: (c) => c.log !== 'none' && c.deadLetter !== 'none' && c.queue !== 'none' && c.replay !== 'none',
-    whenText: 'deadLetter, queue or replay is none',
+    ...requires('log', 'deadLetter', 'queue', 'replay'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<string>(t.name('l'), { maxAttempts: 2 });
@@ -236,8 +227,7 @@ export const logTests = defineTests([
         },
         { from: 'earliest' },
       );
-      const dead = recorder<string>();
-      await bus.queue<string>(`${log.name}.dlq`).consume(dead.handler);
+      const dead = await deadLetters<string>(bus, `${log.name}.dlq`);
       await dead.waitFor(1, t.timeoutMs);
       await waitFor(() => handled.length === 1, 'the next message', t.timeoutMs);
       expect(handled).toEqual(['fine']);
@@ -247,7 +237,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: messages() iterates from a position',
-    ...hasReplay,
+    ...requires('log', 'replay'),
     async run(t) {
       const bus = await t.connect();
       const log = bus.log<number>(t.name('l'));
@@ -262,7 +252,7 @@ export const logTests = defineTests([
   },
   {
     id: 'log: a group does not commit past a message whose handler has not finished',
-    ...hasGroups,
+    ...requires('log', 'consumerGroups', 'replay'),
     async run(t) {
       const name = t.name('l');
       const group = t.name('g');

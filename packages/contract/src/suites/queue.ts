@@ -1,13 +1,20 @@
-import { HEADER } from '@omnibus/core';
+import { delay, HEADER } from '@omnibus/core';
 import { expect } from 'vitest';
-import { defineTests, gate, recorder, waitFor } from '../harness.js';
-
-const hasQueue = { when: (c: { queue: string }) => c.queue !== 'none', whenText: 'queue is none' } as const;
+import {
+  deadLetters,
+  defineTests,
+  expectDeadLetterHeaders,
+  expectOnlyMarker,
+  gate,
+  recorder,
+  requires,
+  waitFor,
+} from '../harness.js';
 
 export const queueTests = defineTests([
   {
     id: 'queue: send resolves with an id and the consumer gets that message',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<{ n: number }>(t.name('q'));
@@ -25,7 +32,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: a message sent with no consumer waits for one',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
@@ -39,7 +46,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: competing consumers handle each message exactly once',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const name = t.name('q');
       const [a, b] = [await t.connect(), await t.connect()];
@@ -54,8 +61,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: one consumer with concurrency 1 gets messages in send order',
-    when: (c) => c.queue !== 'none' && c.ordering !== 'none',
-    whenText: 'ordering is none',
+    ...requires('queue', 'ordering'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<number>(t.name('q'));
@@ -68,7 +74,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: an acked message is not delivered again',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const name = t.name('q');
       const bus = await t.connect();
@@ -77,16 +83,12 @@ export const queueTests = defineTests([
       await bus.queue(name).send('once');
       await first.waitFor(1, t.timeoutMs);
       await consumer.close();
-      const second = recorder();
-      await bus.queue(name).consume(second.handler);
-      await bus.queue(name).send('marker');
-      await second.waitFor(1, t.timeoutMs);
-      expect(second.payloads()).toEqual(['marker']);
+      await expectOnlyMarker(bus, name, t.timeoutMs);
     },
   },
   {
     id: 'queue: a handler that throws gets the message again with attempt 2',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -105,8 +107,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: a failing message is tried exactly maxAttempts times, then dead-lettered with the reason',
-    when: (c) => c.queue !== 'none' && c.deadLetter !== 'none',
-    whenText: 'queue or deadLetter is none',
+    ...requires('queue', 'deadLetter'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
@@ -115,8 +116,7 @@ export const queueTests = defineTests([
         attempts.push(m.attempt);
         throw new Error('always broken');
       });
-      const dead = recorder();
-      await bus.queue(`${name}.dlq`).consume(dead.handler);
+      const dead = await deadLetters(bus, `${name}.dlq`);
       // Application headers travel only where the adapter has them; the dead-letter headers always do.
       const headers = t.capabilities.headers === 'none' ? {} : { headers: { tenant: 'acme' } };
       await bus.queue(name).send({ order: 7 }, headers);
@@ -125,20 +125,12 @@ export const queueTests = defineTests([
       expect(attempts).toEqual([1, 2, 3]);
       expect(letter.payload).toEqual({ order: 7 });
       if (t.capabilities.headers !== 'none') expect(letter.headers.tenant).toBe('acme');
-      expect(letter.headers[HEADER.deadLetterOrigin]).toBe(name);
-      expect(letter.headers[HEADER.deadLetterKind]).toBe('queue');
-      expect(letter.headers[HEADER.deadLetterReason]).toBe('always broken');
-      expect(letter.headers[HEADER.deadLetterAttempts]).toBe('3');
-      const first = Date.parse(letter.headers[HEADER.deadLetterFirstFailure] ?? '');
-      const last = Date.parse(letter.headers[HEADER.deadLetterLastFailure] ?? '');
-      expect(Number.isNaN(first) || Number.isNaN(last)).toBe(false);
-      expect(last).toBeGreaterThanOrEqual(first);
+      expectDeadLetterHeaders(letter, { origin: name, kind: 'queue', reason: 'always broken', attempts: 3 });
     },
   },
   {
     id: 'queue: reject() dead-letters at once with the given reason',
-    when: (c) => c.queue !== 'none' && c.deadLetter !== 'none',
-    whenText: 'queue or deadLetter is none',
+    ...requires('queue', 'deadLetter'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
@@ -147,8 +139,7 @@ export const queueTests = defineTests([
         calls++;
         await m.reject('poison pill');
       });
-      const dead = recorder();
-      await bus.queue(`${name}.dlq`).consume(dead.handler);
+      const dead = await deadLetters(bus, `${name}.dlq`);
       await bus.queue(name).send('bad');
       await dead.waitFor(1, t.timeoutMs);
       expect(calls).toBe(1);
@@ -158,8 +149,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: deadLetter option names the dead-letter queue',
-    when: (c) => c.queue !== 'none' && c.deadLetter !== 'none',
-    whenText: 'queue or deadLetter is none',
+    ...requires('queue', 'deadLetter'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
@@ -167,8 +157,7 @@ export const queueTests = defineTests([
       await bus.queue(name, { maxAttempts: 1, deadLetter: dlq }).consume(() => {
         throw new Error('no');
       });
-      const dead = recorder();
-      await bus.queue(dlq).consume(dead.handler);
+      const dead = await deadLetters(bus, dlq);
       await bus.queue(name).send(1);
       await dead.waitFor(1, t.timeoutMs);
       expect(dead.messages[0]!.headers[HEADER.deadLetterOrigin]).toBe(name);
@@ -176,7 +165,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: retry({ delayMs }) redelivers after the delay with attempt 2',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -194,7 +183,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: requeue() redelivers without counting an attempt',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -212,16 +201,14 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: a message that fails its schema on receive is dead-lettered and the consumer goes on',
-    when: (c) => c.queue !== 'none' && c.deadLetter !== 'none',
-    whenText: 'queue or deadLetter is none',
+    ...requires('queue', 'deadLetter'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
       const schema = numberSchema();
       const good = recorder<number>();
       await bus.queue(name, { schema }).consume(good.handler);
-      const dead = recorder();
-      await bus.queue(`${name}.dlq`).consume(dead.handler);
+      const dead = await deadLetters(bus, `${name}.dlq`);
       await bus.queue(name).send('not a number');
       await bus.queue(name, { schema }).send(42);
       await good.waitFor(1, t.timeoutMs);
@@ -232,15 +219,13 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: a message that cannot be decoded is dead-lettered and the consumer goes on',
-    when: (c) => c.queue !== 'none' && c.deadLetter !== 'none',
-    whenText: 'queue or deadLetter is none',
+    ...requires('queue', 'deadLetter'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
       const good = recorder();
       await bus.queue(name).consume(good.handler);
-      const dead = recorder<Uint8Array>();
-      await bus.queue<Uint8Array>(`${name}.dlq`, { codec: 'bytes' }).consume(dead.handler);
+      const dead = await deadLetters<Uint8Array>(bus, `${name}.dlq`, { codec: 'bytes' });
       await bus.queue(name, { codec: 'text' }).send('{not json');
       await bus.queue(name).send({ ok: true });
       await good.waitFor(1, t.timeoutMs);
@@ -252,7 +237,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: a handler that never resolves times out, its signal aborts, and the message is retried',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -274,7 +259,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: concurrency bounds the handlers running at once',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<number>(t.name('q'));
@@ -298,8 +283,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: with concurrency, messages of one key run one at a time and in order',
-    when: (c) => c.queue !== 'none' && c.ordering !== 'none',
-    whenText: 'ordering is none',
+    ...requires('queue', 'ordering'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<{ key: string; n: number }>(t.name('q'));
@@ -314,7 +298,7 @@ export const queueTests = defineTests([
         if (active.has(m.payload.key)) overlap = true;
         active.add(m.payload.key);
         parallel = Math.max(parallel, active.size);
-        await new Promise((resolve) => setTimeout(resolve, 2));
+        await delay(2);
         order[m.payload.key]!.push(m.payload.n);
         active.delete(m.payload.key);
       });
@@ -328,7 +312,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: messages() yields messages; leaving the loop requeues the one not acked',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<string>(t.name('q'));
@@ -350,7 +334,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: aborting the signal ends messages() and closes consume()',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<string>(t.name('q'));
@@ -372,7 +356,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: consumer.close() waits for running handlers and their acks stick',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
@@ -390,16 +374,12 @@ export const queueTests = defineTests([
       setTimeout(release.open, 50);
       await closing;
       expect(finished).toBe(true);
-      const next = recorder();
-      await bus.queue(name).consume(next.handler);
-      await bus.queue(name).send('marker');
-      await next.waitFor(1, t.timeoutMs);
-      expect(next.payloads()).toEqual(['marker']);
+      await expectOnlyMarker(bus, name, t.timeoutMs);
     },
   },
   {
     id: 'queue: many messages with concurrency arrive, none lost',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<number>(t.name('q'));
@@ -419,8 +399,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: higher priority is delivered first',
-    when: (c) => c.queue !== 'none' && c.priority !== 'none',
-    whenText: 'priority is none',
+    ...requires('queue', 'priority'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<string>(t.name('q'), { maxPriority: 9 });
@@ -437,8 +416,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: a delayed message is not delivered before its delay',
-    when: (c) => c.queue !== 'none' && c.delay !== 'none',
-    whenText: 'delay is none',
+    ...requires('queue', 'delay'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<string>(t.name('q'));
@@ -454,8 +432,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: headers and key travel with the message',
-    when: (c) => c.queue !== 'none' && c.headers !== 'none',
-    whenText: 'headers is none',
+    ...requires('queue', 'headers'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue(t.name('q'));
@@ -470,7 +447,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: the bytes codec carries every byte value unchanged',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<Uint8Array>(t.name('q'), { codec: 'bytes' });
@@ -484,7 +461,7 @@ export const queueTests = defineTests([
   },
   {
     id: 'queue: the text codec carries unicode text unchanged',
-    ...hasQueue,
+    ...requires('queue'),
     async run(t) {
       const bus = await t.connect();
       const queue = bus.queue<string>(t.name('q'), { codec: 'text' });

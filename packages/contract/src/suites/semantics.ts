@@ -8,11 +8,14 @@ import { HEADER, type Message, textCodec, ValidationError } from '@omnibus/core'
 import { expect } from 'vitest';
 import {
   type ContractContext,
+  deadLetters,
   defineTests,
-  type Inject,
+  expectDeadLetterHeaders,
   recorder,
   rejectsWith,
+  requires,
   waitFor,
+  withInject,
 } from '../harness.js';
 
 interface Keyed {
@@ -76,20 +79,11 @@ async function keyedRetry(
   expect(others).toEqual([...others].sort((a, b) => a - b));
 }
 
-function injector(t: ContractContext): Inject {
-  if (t.inject === undefined) throw new Error('this test needs the suite option `inject`');
-  return t.inject;
-}
-
 const json = (value: unknown) => encoder.encode(JSON.stringify(value));
 
 const keyed = {
   when: (c: { queue: string; ordering: string }) => c.queue !== 'none' && c.ordering === 'key',
   whenText: 'queue is none or ordering is not key',
-} as const;
-const deadLetters = {
-  when: (c: { queue: string; deadLetter: string }) => c.queue !== 'none' && c.deadLetter !== 'none',
-  whenText: 'queue or deadLetter is none',
 } as const;
 
 export const semanticsTests = defineTests([
@@ -146,11 +140,8 @@ export const semanticsTests = defineTests([
   },
   {
     id: 'semantics: foreign messages without an id get distinct ids that a retry keeps',
-    when: (c) => c.queue !== 'none',
-    whenText: 'queue is none',
-    needsInject: true,
-    async run(t) {
-      const inject = injector(t);
+    ...requires('queue'),
+    ...withInject(async (t, inject) => {
       // Two queues on two connections: an id made from a per-channel counter repeats across them.
       const first = (await t.connect()).queue<string>(t.name('q'));
       const second = (await t.connect()).queue<string>(t.name('q'));
@@ -173,14 +164,12 @@ export const semanticsTests = defineTests([
       for (const m of got.messages) expect.soft(m.id, `the id of "${m.payload}"`).toMatch(/\S/);
       expect.soft(new Set([a1!.id, b!.id, c!.id]).size, `distinct ids: ${[a1!.id, b!.id, c!.id]}`).toBe(3);
       expect.soft(a2!.id, 'the id of the retried foreign message').toBe(a1!.id);
-    },
+    }),
   },
   {
     id: 'semantics: the dead letter of a foreign message keeps the id it was given',
-    ...deadLetters,
-    needsInject: true,
-    async run(t) {
-      const inject = injector(t);
+    ...requires('queue', 'deadLetter'),
+    ...withInject(async (t, inject) => {
       const bus = await t.connect();
       const name = t.name('q');
       const seen: string[] = [];
@@ -189,8 +178,7 @@ export const semanticsTests = defineTests([
         if (m.attempt === 1) throw new Error('once');
         await m.reject('foreign and rejected');
       });
-      const dead = recorder<string>();
-      await bus.queue<string>(`${name}.dlq`).consume(dead.handler);
+      const dead = await deadLetters<string>(bus, `${name}.dlq`);
       await inject({ kind: 'queue', name }, { body: json('f'), contentType: 'application/json' });
       await dead.waitFor(1, t.timeoutMs);
       expect(seen).toHaveLength(2);
@@ -199,20 +187,17 @@ export const semanticsTests = defineTests([
       expect.soft(dead.messages[0]!.id, 'the id of the dead letter').toBe(seen[0]);
       expect(dead.payloads()).toEqual(['f']);
       expect(dead.messages[0]!.headers[HEADER.deadLetterReason]).toBe('foreign and rejected');
-    },
+    }),
   },
   {
     id: 'semantics: a foreign body that is not JSON is dead-lettered with the reason and the consumer goes on',
-    ...deadLetters,
-    needsInject: true,
-    async run(t) {
-      const inject = injector(t);
+    ...requires('queue', 'deadLetter'),
+    ...withInject(async (t, inject) => {
       const bus = await t.connect();
       const name = t.name('q');
       const good = recorder();
       await bus.queue(name).consume(good.handler);
-      const dead = recorder<Uint8Array>();
-      await bus.queue<Uint8Array>(`${name}.dlq`, { codec: 'bytes' }).consume(dead.handler);
+      const dead = await deadLetters<Uint8Array>(bus, `${name}.dlq`, { codec: 'bytes' });
       await inject(
         { kind: 'queue', name },
         { body: encoder.encode('{not json'), contentType: 'application/json' },
@@ -224,15 +209,12 @@ export const semanticsTests = defineTests([
       expect(new TextDecoder().decode(dead.messages[0]!.payload)).toBe('{not json');
       expect(dead.messages[0]!.headers[HEADER.deadLetterReason]).toMatch(/JSON/);
       expect(dead.messages[0]!.headers[HEADER.deadLetterOrigin]).toBe(name);
-    },
+    }),
   },
   {
     id: 'semantics: unknown headers of a foreign message reach msg.headers',
-    when: (c) => c.queue !== 'none' && c.headers !== 'none',
-    whenText: 'queue or headers is none',
-    needsInject: true,
-    async run(t) {
-      const inject = injector(t);
+    ...requires('queue', 'headers'),
+    ...withInject(async (t, inject) => {
       const bus = await t.connect();
       const queue = bus.queue<string>(t.name('q'));
       const got = recorder<string>();
@@ -244,11 +226,11 @@ export const semanticsTests = defineTests([
       await got.waitFor(1, t.timeoutMs);
       expect(got.payloads()).toEqual(['h']);
       expect(got.messages[0]!.headers['x-foreign-trace']).toBe('abc');
-    },
+    }),
   },
   {
     id: 'semantics: a dead letter is a full copy: id, bytes, content type, key, headers, priority, and the dead-letter headers',
-    ...deadLetters,
+    ...requires('queue', 'deadLetter'),
     async run(t) {
       const bus = await t.connect();
       const name = t.name('q');
@@ -262,8 +244,7 @@ export const semanticsTests = defineTests([
         attempts++;
         await m.reject('not wanted');
       });
-      const dead = recorder<string>();
-      await bus.queue<string>(`${name}.dlq`, { codec: 'text' }).consume(dead.handler);
+      const dead = await deadLetters<string>(bus, `${name}.dlq`, { codec: 'text' });
       const text = 'Grüße, dead letter ✓';
       const { id } = await queue.send(text, {
         key: 'customer-7',
@@ -280,27 +261,18 @@ export const semanticsTests = defineTests([
       expect.soft(letter.key).toBe('customer-7');
       if (headers) expect.soft(letter.headers).toMatchObject({ tenant: 'acme', 'x-app-trace': 't-1' });
       if (priority) expect.soft(letter.priority).toBe(3);
-      expect.soft(letter.headers[HEADER.deadLetterOrigin]).toBe(name);
-      expect.soft(letter.headers[HEADER.deadLetterKind]).toBe('queue');
-      expect.soft(letter.headers[HEADER.deadLetterReason]).toBe('not wanted');
-      expect.soft(letter.headers[HEADER.deadLetterAttempts]).toBe('1');
-      const first = Date.parse(letter.headers[HEADER.deadLetterFirstFailure] ?? '');
-      const last = Date.parse(letter.headers[HEADER.deadLetterLastFailure] ?? '');
-      expect(Number.isNaN(first) || Number.isNaN(last)).toBe(false);
-      expect(last).toBeGreaterThanOrEqual(first);
+      expectDeadLetterHeaders(letter, { origin: name, kind: 'queue', reason: 'not wanted', attempts: 1 });
     },
   },
   {
     id: 'semantics: the dead letter of a topic message keeps its subject',
-    when: (c) => c.topic !== 'none' && c.queue !== 'none' && c.deadLetter !== 'none',
-    whenText: 'topic, queue or deadLetter is none',
+    ...requires('topic', 'queue', 'deadLetter'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic<string>(t.name('t'));
       const dlq = t.name('dead');
       await topic.subscribe('orders.#', (m) => m.reject('subscriber says no'), { deadLetter: dlq });
-      const dead = recorder<string>();
-      await bus.queue<string>(dlq).consume(dead.handler);
+      const dead = await deadLetters<string>(bus, dlq);
       await topic.publish('placed', { subject: 'orders.eu.created' });
       await dead.waitFor(1, t.timeoutMs);
       const letter = dead.messages[0]!;

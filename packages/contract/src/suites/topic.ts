@@ -1,12 +1,6 @@
 import { HEADER } from '@omnibus/core';
 import { expect } from 'vitest';
-import { type ContractContext, defineTests, recorder } from '../harness.js';
-
-const hasTopic = { when: (c: { topic: string }) => c.topic !== 'none', whenText: 'topic is none' } as const;
-const hasRouting = {
-  when: (c: { topic: string; routing: string }) => c.topic !== 'none' && c.routing !== 'none',
-  whenText: 'routing is none',
-} as const;
+import { type ContractContext, deadLetters, defineTests, recorder, requires } from '../harness.js';
 
 /**
  * Subscribes `pattern`, publishes every subject (payload = subject) and then a marker on the first
@@ -34,7 +28,7 @@ async function expectMatches(
 export const topicTests = defineTests([
   {
     id: 'topic: every subscription receives every message',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic<number>(t.name('t'));
@@ -51,7 +45,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: a subscription does not receive what was published before it existed',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic<string>(t.name('t'));
@@ -65,7 +59,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: an exact pattern matches only its subject',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       await expectMatches(t, 'orders.eu.created', {
         match: ['orders.eu.created'],
@@ -75,7 +69,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: * matches exactly one word',
-    ...hasRouting,
+    ...requires('topic', 'routing'),
     async run(t) {
       await expectMatches(t, 'orders.*.created', {
         match: ['orders.eu.created', 'orders.us.created'],
@@ -85,7 +79,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: # at the end matches zero or more words',
-    ...hasRouting,
+    ...requires('topic', 'routing'),
     async run(t) {
       await expectMatches(t, 'orders.#', {
         match: ['orders', 'orders.eu', 'orders.eu.created'],
@@ -95,7 +89,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: # in the middle matches zero or more words',
-    ...hasRouting,
+    ...requires('topic', 'routing'),
     async run(t) {
       await expectMatches(t, 'orders.#.created', {
         match: ['orders.created', 'orders.eu.created', 'orders.eu.de.created'],
@@ -105,7 +99,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: * and # combine',
-    ...hasRouting,
+    ...requires('topic', 'routing'),
     async run(t) {
       await expectMatches(t, '*.eu.#', {
         match: ['orders.eu', 'orders.eu.created', 'payments.eu.x.y'],
@@ -115,7 +109,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: a message without a subject is matched by # only',
-    ...hasRouting,
+    ...requires('topic', 'routing'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic<string>(t.name('t'));
@@ -135,8 +129,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: a durable subscription receives what was published while it was away',
-    when: (c) => c.topic !== 'none' && c.durableSubscriptions !== 'none',
-    whenText: 'durableSubscriptions is none',
+    ...requires('topic', 'durableSubscriptions'),
     async run(t) {
       const name = t.name('t');
       const durable = t.name('sub');
@@ -158,7 +151,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: a plain subscription does not keep messages published while it was away',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       const name = t.name('t');
       const bus = await t.connect();
@@ -176,8 +169,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: two durable subscriptions each get their own copy',
-    when: (c) => c.topic !== 'none' && c.durableSubscriptions !== 'none',
-    whenText: 'durableSubscriptions is none',
+    ...requires('topic', 'durableSubscriptions'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic<string>(t.name('t'));
@@ -193,7 +185,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: a retry goes to the failing subscription only',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic<string>(t.name('t'));
@@ -213,8 +205,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: a subscription dead-letters after maxAttempts',
-    when: (c) => c.topic !== 'none' && c.deadLetter !== 'none' && c.queue !== 'none',
-    whenText: 'deadLetter or queue is none',
+    ...requires('topic', 'deadLetter', 'queue'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic<string>(t.name('t'));
@@ -228,8 +219,7 @@ export const topicTests = defineTests([
         },
         { maxAttempts: 2, deadLetter: dlq },
       );
-      const dead = recorder<string>();
-      await bus.queue<string>(dlq).consume(dead.handler);
+      const dead = await deadLetters<string>(bus, dlq);
       await topic.publish('doomed', { subject: 'a.b' });
       await dead.waitFor(1, t.timeoutMs);
       expect(calls).toBe(2);
@@ -240,7 +230,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: messages() iterates a subscription',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic<number>(t.name('t'));
@@ -264,8 +254,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: headers and key travel with a published message',
-    when: (c) => c.topic !== 'none' && c.headers !== 'none',
-    whenText: 'headers is none',
+    ...requires('topic', 'headers'),
     async run(t) {
       const bus = await t.connect();
       const topic = bus.topic(t.name('t'));
@@ -280,7 +269,7 @@ export const topicTests = defineTests([
   },
   {
     id: 'topic: publishing to a topic nobody subscribes to resolves',
-    ...hasTopic,
+    ...requires('topic'),
     async run(t) {
       const bus = await t.connect();
       const result = await bus.topic(t.name('t')).publish('into the void', { subject: 'nobody' });

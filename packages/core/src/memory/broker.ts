@@ -1,4 +1,6 @@
+import { delay } from '../deadlines.js';
 import { compilePattern, type SubjectMatcher } from '../routing.js';
+import type { Headers } from '../types.js';
 import { MemoryLog } from './log.js';
 import { MemoryQueue } from './queue.js';
 import type { QueuedItem, StoredMessage } from './types.js';
@@ -49,6 +51,30 @@ export class MemoryBroker {
   }
 
   /** Routes to every matching subscription, or to none; fails whole when one of them is full. */
+  /**
+   * Puts a message on queue `name` as another producer in the process would: no id, no Omnibus
+   * envelope, only bytes and headers (the contract suite's `inject` for memory).
+   */
+  putForeign(
+    name: string,
+    message: { readonly body: Uint8Array; readonly headers?: Headers; readonly contentType?: string },
+  ): void {
+    this.queue(name).enqueue({
+      message: {
+        id: '',
+        body: message.body,
+        headers: { ...message.headers },
+        contentType: message.contentType ?? 'application/octet-stream',
+        key: undefined,
+        subject: undefined,
+        priority: 0,
+        timestamp: Date.now(),
+      },
+      attempt: 1,
+      redelivered: false,
+    });
+  }
+
   publish(topic: string, message: StoredMessage): void {
     const subscriptions = this.topics.get(topic);
     if (subscriptions === undefined) return;
@@ -143,7 +169,7 @@ export class MemoryBroker {
     this.down = true;
     const sessions = [...this.sessions];
     for (const session of sessions) session.disconnect();
-    await new Promise((resolve) => setTimeout(resolve, downMs));
+    await delay(downMs);
     this.down = false;
     for (const session of sessions) if (this.sessions.has(session)) session.reconnect();
   }
