@@ -53,6 +53,9 @@ export function brokerUrl(
 
 /** Connects with the CLI's adapters, a client id that says who it is, and a stderr logger with --verbose. */
 export async function connectBus(url: string, flags: ConnectionFlags, requires?: Requirements): Promise<Bus> {
+  // `memory://?profile=kafka` (the in-memory broker with a real adapter's capabilities, as tests
+  // see it): the profiles are registered by @omnibus/testing, loaded only for such a URL.
+  if (/^memory:\/\/[^#]*[?&]profile=/i.test(url)) await import('@omnibus/testing');
   const options: ConnectOptions = {
     adapters: bundledAdapters(),
     clientId: `omnibus-cli-${process.pid}`,

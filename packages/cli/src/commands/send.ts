@@ -150,10 +150,10 @@ async function sendAll(bus: Bus, kind: Kind, destination: string, payloads: Payl
     process.stderr.write(
       `${DONE[kind]} ${sent.length} messages to ${kind} ${destination} (ids: ${sent[0]?.id} … ${sent.at(-1)?.id})\n`,
     );
+  if (failure !== undefined && payloads.length === 1) throw failure.error;
   if (failure !== undefined) {
-    const where = payloads.length > 1 ? `message ${failure.index + 1} of ${payloads.length}` : 'the message';
     throw new CliError(
-      `${where} was not sent (${sent.length} confirmed before it stopped): ${describeFailure(failure.error, flags.verbose === true)}`,
+      `message ${failure.index + 1} of ${payloads.length} was not sent (${sent.length} confirmed before it stopped): ${describeFailure(failure.error, flags.verbose === true)}`,
       exitCodeOf(failure.error),
     );
   }
