@@ -396,11 +396,11 @@ export async function proveDenied(feature: Feature, t: ProbeContext): Promise<vo
     throw new ProbeFailure(`UnsupportedCapabilityError does not name ${feature}`);
 }
 
-/** Narrows the probes to those proving a feature of interest. */
+/** The probes to run: all, or those whose own feature (named last) is in scope. */
 export function probesFor(scope: ReadonlySet<Feature> | undefined, capabilities: Capabilities): Probe[] {
   return PROBES.filter(
     (p) =>
       p.features.every((f) => capabilities[f] !== 'none') &&
-      (scope === undefined || p.features.some((f) => scope.has(f))),
+      (scope === undefined || scope.has(p.features.at(-1)!)),
   );
 }

@@ -110,12 +110,9 @@ async function runCheck(bus: Bus, url: string, flags: CheckFlags): Promise<Repor
     },
   };
   const scope = flags.requires === undefined ? undefined : new Set(Object.keys(flags.requires) as Feature[]);
-  const missing =
-    flags.requires === undefined
-      ? []
-      : missingCapabilities(capabilities, flags.requires as Requirements).map(
-          (m) => `${m.feature} (needs ${m.required}, has ${m.actual})`,
-        );
+  const lacking =
+    flags.requires === undefined ? [] : missingCapabilities(capabilities, flags.requires as Requirements);
+  const missing = lacking.map((m) => `${m.feature} (needs ${m.required}, has ${m.actual})`);
 
   // Probes run side by side: each has its own destinations, and the slow ones (Kafka group joins) overlap.
   const probes = probesFor(scope, capabilities);
@@ -142,6 +139,12 @@ async function runCheck(bus: Bus, url: string, flags: CheckFlags): Promise<Repor
   for (const feature of FEATURES) {
     if (scope !== undefined && !scope.has(feature)) continue;
     const support = capabilities[feature];
+    const short = lacking.find((m) => m.feature === feature);
+    if (short !== undefined) {
+      const detail = `required ${short.required}, the broker has ${support}`;
+      results.push({ feature, support, status: 'missing', detail });
+      continue;
+    }
     if (support === 'none') {
       const d = denied.find((x) => x.feature === feature);
       const status: Status =
@@ -154,7 +157,7 @@ async function runCheck(bus: Bus, url: string, flags: CheckFlags): Promise<Repor
       results.push({
         feature,
         support,
-        status: scope?.has(feature) && status !== 'fails' ? 'missing' : status,
+        status,
         detail,
       });
       continue;
