@@ -248,6 +248,23 @@ describe('packed and installed with npm into an empty folder', () => {
     });
   }
 
+  it('the omnibus bin runs from the install: caps on a profile, and the bundled adapters load by scheme', async () => {
+    const bin = join(app, 'node_modules/.bin/omnibus');
+    const caps = JSON.parse(await node([bin, 'caps', 'memory://?profile=kafka', '--json'])) as {
+      capabilities: { priority: string };
+    };
+    expect(caps.capabilities.priority).toBe('none');
+    // Nothing listens on port 9: the adapter is found and tries (exit 4), it is not "not installed" (2).
+    const refused = await node([bin, 'caps', 'amqp://u:pw@127.0.0.1:9', '--connect-timeout', '3000']).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code?: number; stderr?: string }) => ({ code: error.code, stderr: error.stderr ?? '' }),
+    );
+    expect(refused).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('could not connect to amqp://u:***@'),
+    });
+  });
+
   it('the contract suite entry needs vitest, which a user adds: then it loads', async () => {
     const script =
       "import('@omnibus/contract').then((m) => console.log(typeof m.runContractSuite), (e) => console.log(e.message))";

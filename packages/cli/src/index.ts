@@ -1,0 +1,2 @@
+export { CliError, EXIT, type ExitCode, exitCodeOf } from './exit.js';
+export { createProgram, run } from './program.js';
