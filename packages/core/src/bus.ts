@@ -1,31 +1,23 @@
 /**
- * The bus and its destination handles: validation, capability checks, encoding and the retry
- * policy are done here, once, before an adapter sees anything.
+ * The bus: validation, capability checks, encoding and the retry policy are done here (and in its
+ * handles, handles.ts), once, before an adapter sees anything.
  */
 import { randomUUID } from 'node:crypto';
-import type {
-  Adapter,
-  Deliver,
-  OutgoingMessage,
-  QueueSpec,
-  ResolvedReadFrom,
-  Subscription,
-} from './adapter.js';
+import type { Adapter, Deliver, OutgoingMessage, Subscription } from './adapter.js';
 import { assertCapability, type Capabilities } from './capabilities.js';
-import { type Codec, type CodecName, encodePayload, resolveCodec } from './codec.js';
+import { type Codec, encodePayload } from './codec.js';
 import { type ResolvedConnectOptions, unknownKeys } from './config.js';
 import type { Connection } from './connection.js';
 import { ConsumerEngine } from './consumer.js';
 import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
 import { HEADER } from './envelope.js';
 import { ClosedError, UnsupportedCapabilityError, ValidationError } from './errors.js';
+import { LogHandle, QueueHandle, TopicHandle } from './handles.js';
 import { validateHeaders } from './headers.js';
-import { iterate } from './iterate.js';
-import { DEAD_LETTER_SUFFIX, validateName, validatePattern, validateSubject } from './routing.js';
-import { type StandardSchemaV1, validatePayload } from './schema.js';
+import { CONSUME_OPTIONS, DEFAULT_HANDLER_TIMEOUT_MS, positiveInt, retryPolicy } from './policy.js';
+import { validateName } from './routing.js';
+import type { StandardSchemaV1 } from './schema.js';
 import type {
-  AppendOptions,
-  AppendResult,
   Bus,
   BusEvents,
   ConsumeOptions,
@@ -34,27 +26,14 @@ import type {
   Handler,
   Health,
   Log,
-  LogHandler,
-  LogMessage,
   LogOptions,
   LogPosition,
-  Message,
-  PublishOptions,
   Queue,
   QueueOptions,
-  ReadFrom,
-  ReadOptions,
   RetryPolicy,
-  SendOptions,
-  SendResult,
-  SubscribeOptions,
   Topic,
   TopicOptions,
 } from './types.js';
-
-const DEFAULT_MAX_ATTEMPTS = 5;
-const DEFAULT_HANDLER_TIMEOUT_MS = 30_000;
-const DEFAULT_MAX_PRIORITY = 9;
 
 export class BusImpl implements Bus {
   readonly adapter: string;
@@ -350,331 +329,7 @@ export class BusImpl implements Bus {
   }
 }
 
-/**
- * What queues, topics and logs share: the codec, the retry policy (checked when the handle is made),
- * and the way out, where a payload is checked against its schema, encoded, and handed to the adapter
- * traced and through the connection.
- */
-abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & RetryPolicy> {
-  protected readonly codec: Codec<T>;
-
-  constructor(
-    protected readonly bus: BusImpl,
-    readonly name: string,
-    protected readonly options: O,
-  ) {
-    this.codec = destinationCodec(options);
-    retryPolicy(name, options);
-  }
-
-  protected async outgoing(
-    payload: TIn,
-    options: SendOptions | PublishOptions | AppendOptions,
-  ): Promise<Mutable<OutgoingMessage>> {
-    if (this.options.schema !== undefined)
-      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
-    return this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
-  }
-
-  protected transmit<R>(
-    kind: DestinationKind,
-    operation: SendContext['operation'],
-    message: Mutable<OutgoingMessage>,
-    send: (driver: Adapter) => Promise<R>,
-  ): Promise<R> {
-    const driver = this.bus.driverFor;
-    return this.bus.traceSend(kind, operation, this.name, message, () =>
-      this.bus.connection.run(`${SENDING[operation]} "${this.name}"`, () => send(driver)),
-    );
-  }
-}
-
-const SENDING: Readonly<Record<SendContext['operation'], string>> = {
-  send: 'sending to',
-  publish: 'publishing to',
-  append: 'appending to',
-};
-
-class QueueHandle<T, TIn> extends DestinationHandle<T, TIn, QueueOptions<T, TIn>> implements Queue<T, TIn> {
-  private readonly maxPriority: number | undefined;
-  private readonly queueSpec: QueueSpec;
-
-  constructor(bus: BusImpl, name: string, options: QueueOptions<T, TIn>) {
-    super(bus, name, options);
-    if (options.maxPriority !== undefined) {
-      bus.feature('priority', 'drop maxPriority, or use a broker with priority queues');
-      const limit = bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
-      this.maxPriority = positiveInt('maxPriority', options.maxPriority, 0, limit, 1);
-    }
-    this.queueSpec = this.maxPriority === undefined ? { name } : { name, maxPriority: this.maxPriority };
-  }
-
-  async send(payload: TIn, options: SendOptions = {}): Promise<SendResult> {
-    const message = await this.outgoing(payload, options);
-    if (options.priority !== undefined) {
-      this.bus.feature('priority', 'send without a priority, or use a broker with priority queues');
-      // One rule on every broker: some order undeclared queues by priority, others drop it silently.
-      if (this.maxPriority === undefined) {
-        throw new ValidationError(
-          `queue "${this.name}" was declared without maxPriority, so it cannot order by priority; declare it with bus.queue(name, { maxPriority })`,
-        );
-      }
-      message.priority = positiveInt('priority', options.priority, 0, this.maxPriority, 0);
-    }
-    if (options.delayMs !== undefined) {
-      const delayMs = positiveInt('delayMs', options.delayMs, 0, 2 ** 31 - 1, 0);
-      if (delayMs > 0) {
-        this.bus.feature(
-          'delay',
-          'schedule the send in your application, or use a broker with delayed delivery',
-        );
-        message.delayMs = delayMs;
-      }
-    }
-    const spec = this.queueSpec;
-    await this.transmit('queue', 'send', message, (driver) => driver.send(spec, message));
-    return { id: message.id };
-  }
-
-  async consume(handler: Handler<T>, options: ConsumeOptions = {}): Promise<Consumer> {
-    return this.start(handler, options);
-  }
-
-  messages(options: ConsumeOptions = {}): AsyncIterableIterator<Message<T>> {
-    const { signal, ...rest } = options;
-    return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal);
-  }
-
-  private async start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
-    const driver = this.bus.driverFor;
-    const spec = this.queueSpec;
-    return this.bus.startConsumer<T>({
-      kind: 'queue',
-      destination: this.name,
-      codec: this.codec,
-      schema: this.options.schema,
-      policy: this.options,
-      handler,
-      options,
-      ...(onEnd === undefined ? {} : { onEnd }),
-      subscribe: (prefetch, deliver) => driver.consume(spec, { prefetch }, deliver),
-    });
-  }
-}
-
-class TopicHandle<T, TIn> extends DestinationHandle<T, TIn, TopicOptions<T, TIn>> implements Topic<T, TIn> {
-  private readonly spec = { name: this.name };
-
-  async publish(payload: TIn, options: PublishOptions = {}): Promise<SendResult> {
-    if (options.subject !== undefined) validateSubject(options.subject);
-    const message = await this.outgoing(payload, options);
-    await this.transmit('topic', 'publish', message, (driver) => driver.publish(this.spec, message));
-    return { id: message.id };
-  }
-
-  async subscribe(pattern: string, handler: Handler<T>, options: SubscribeOptions = {}): Promise<Consumer> {
-    return this.start(pattern, handler, options);
-  }
-
-  messages(pattern: string, options: SubscribeOptions = {}): AsyncIterableIterator<Message<T>> {
-    const { signal, ...rest } = options;
-    return iterate<T>((handler, onEnd) => this.start(pattern, handler, rest, onEnd), signal);
-  }
-
-  private start(
-    pattern: string,
-    handler: Handler<T>,
-    options: SubscribeOptions,
-    onEnd?: () => void,
-  ): Promise<Consumer> {
-    this.bus.assertOpen();
-    const valid = validatePattern(pattern);
-    if (valid.split('.').some((w) => w === '*' || w === '#')) {
-      this.bus.feature('routing', 'subscribe to an exact subject, or filter in the handler');
-    }
-    const durable =
-      options.durable === undefined ? undefined : validateName('durable subscription', options.durable);
-    if (durable !== undefined) {
-      this.bus.feature('durableSubscriptions', 'use a queue for messages that must wait for their consumer');
-    }
-    const driver = this.bus.driverFor;
-    return this.bus.startConsumer<T>({
-      consumer: durable,
-      kind: 'topic',
-      destination: this.name,
-      codec: this.codec,
-      schema: this.options.schema,
-      policy: { ...this.options, ...pick(options) },
-      handler,
-      options,
-      ...(onEnd === undefined ? {} : { onEnd }),
-      subscribe: (prefetch, deliver) =>
-        driver.subscribe(
-          { name: this.name },
-          { pattern: valid, prefetch, ...(durable === undefined ? {} : { durable }) },
-          deliver,
-        ),
-    });
-  }
-}
-
-class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, TIn>> implements Log<T, TIn> {
-  private readonly partitions = positiveInt('partitions', this.options.partitions, 1, 10_000);
-
-  async append(payload: TIn, options: AppendOptions = {}): Promise<AppendResult> {
-    const message = await this.outgoing(payload, options);
-    const spec = { name: this.name, partitions: this.partitions };
-    const position = await this.transmit('log', 'append', message, (driver) => driver.append(spec, message));
-    return { id: message.id, position };
-  }
-
-  // Every adapter's log read sets `position` (the contract suite's log tests check it), so a
-  // log's messages are `LogMessage`s.
-  async read(handler: LogHandler<T>, options: ReadOptions = {}): Promise<Consumer> {
-    return this.start(handler as Handler<T>, options);
-  }
-
-  messages(options: ReadOptions = {}): AsyncIterableIterator<LogMessage<T>> {
-    const { signal, ...rest } = options;
-    return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal) as AsyncIterableIterator<
-      LogMessage<T>
-    >;
-  }
-
-  private async start(handler: Handler<T>, options: ReadOptions, onEnd?: () => void): Promise<Consumer> {
-    this.bus.assertOpen();
-    const replay = this.bus.capabilities.replay !== 'none';
-    const from = resolveFrom(options.from ?? (replay ? 'earliest' : 'latest'));
-    if (from.kind !== 'latest') {
-      this.bus.feature('replay', "read from 'latest', or use a broker that retains logs");
-    }
-    const group = options.group === undefined ? undefined : validateName('consumer group', options.group);
-    if (group !== undefined) {
-      this.bus.feature('consumerGroups', 'read without a group and keep your own position');
-    }
-    const driver = this.bus.driverFor;
-    const spec = { name: this.name, partitions: this.partitions };
-    return this.bus.startConsumer<T>({
-      consumer: group,
-      kind: 'log',
-      destination: this.name,
-      codec: this.codec,
-      schema: this.options.schema,
-      policy: this.options,
-      handler,
-      options,
-      ...(onEnd === undefined ? {} : { onEnd }),
-      subscribe: (prefetch, deliver) =>
-        driver.read(spec, { prefetch, from, ...(group === undefined ? {} : { group }) }, deliver),
-    });
-  }
-}
-
-function resolveFrom(from: ReadFrom): ResolvedReadFrom {
-  if (from === 'earliest' || from === 'latest') return { kind: from };
-  if (typeof from === 'object' && from !== null) {
-    if ('position' in from) return { kind: 'positions', positions: [checkPosition(from.position)] };
-    if ('positions' in from && Array.isArray(from.positions)) {
-      return { kind: 'positions', positions: from.positions.map(checkPosition) };
-    }
-    if ('timestamp' in from) {
-      const ms = from.timestamp instanceof Date ? from.timestamp.getTime() : from.timestamp;
-      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-        throw new ValidationError(
-          'from.timestamp must be a valid Date or a non-negative number of milliseconds',
-        );
-      }
-      return { kind: 'timestamp', timestamp: ms };
-    }
-  }
-  throw new ValidationError(
-    "from must be 'earliest', 'latest', { position }, { positions } or { timestamp }",
-  );
-}
-
-function checkPosition(position: unknown): { partition: number; offset: number } {
-  const p = position as { partition?: unknown; offset?: unknown } | null;
-  if (
-    typeof p !== 'object' ||
-    p === null ||
-    !Number.isInteger(p.partition) ||
-    (p.partition as number) < 0 ||
-    !Number.isInteger(p.offset) ||
-    (p.offset as number) < 0
-  ) {
-    throw new ValidationError('a position is { partition, offset } with non-negative integers');
-  }
-  return { partition: p.partition as number, offset: p.offset as number };
-}
-
-function retryPolicy(destination: string, policy: RetryPolicy) {
-  const maxAttempts = positiveInt('maxAttempts', policy.maxAttempts, DEFAULT_MAX_ATTEMPTS, 1_000_000);
-  // A derived name is not checked against the name limit: `<name>.dlq` of a valid name is valid
-  // (at most 208 characters, for the dead letters of a dead-letter queue: every broker takes it).
-  const deadLetter =
-    policy.deadLetter === undefined
-      ? `${destination}${DEAD_LETTER_SUFFIX}`
-      : validateName('dead-letter queue', policy.deadLetter);
-  const delaySetting = policy.retryDelayMs ?? 0;
-  if (typeof delaySetting === 'number') positiveInt('retryDelayMs', delaySetting, 0, 2 ** 31 - 1, 0);
-  else if (typeof delaySetting !== 'function')
-    throw new ValidationError('retryDelayMs must be a number or a function');
-  const retryDelay =
-    typeof delaySetting === 'number'
-      ? () => delaySetting
-      : (attempt: number) => {
-          const ms = delaySetting(attempt);
-          return Number.isFinite(ms) && ms > 0 ? ms : 0;
-        };
-  return { maxAttempts, deadLetter, retryDelay };
-}
-
-function pick(options: SubscribeOptions): RetryPolicy {
-  return {
-    ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
-    ...(options.retryDelayMs === undefined ? {} : { retryDelayMs: options.retryDelayMs }),
-    ...(options.deadLetter === undefined ? {} : { deadLetter: options.deadLetter }),
-  };
-}
-
-/** The options `consume()`, `subscribe()` and `read()` take: typed, so a new option cannot be forgotten here. */
-const QUEUE_CONSUME: Record<keyof ConsumeOptions, true> = {
-  concurrency: true,
-  prefetch: true,
-  signal: true,
-  handlerTimeoutMs: true,
-};
-const TOPIC_SUBSCRIBE: Record<keyof SubscribeOptions, true> = {
-  ...QUEUE_CONSUME,
-  durable: true,
-  maxAttempts: true,
-  retryDelayMs: true,
-  deadLetter: true,
-};
-const LOG_READ: Record<keyof ReadOptions, true> = { ...QUEUE_CONSUME, group: true, from: true };
-const CONSUME_OPTIONS: Readonly<Record<DestinationKind, readonly string[]>> = {
-  queue: Object.keys(QUEUE_CONSUME),
-  topic: Object.keys(TOPIC_SUBSCRIBE),
-  log: Object.keys(LOG_READ),
-};
-
-/** An integer option in [min, max]; `fallback` when undefined. NaN, fractions and out-of-range values throw. */
-function positiveInt(name: string, value: unknown, fallback: number, max: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ValidationError(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/**
- * The codec encodes what `send` takes (`TIn`) and decodes what the schema then turns into `T`;
- * without a schema the two are one type, so the consumer can treat its output as `T`.
- */
-function destinationCodec<T, TIn>(options: DestinationOptions<T, TIn>): Codec<T> {
-  return resolveCodec(options.codec as CodecName | Codec<T> | undefined);
-}
+/** A message being built: core fills its fields in before it is sent. */
+export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export type { DestinationOptions };

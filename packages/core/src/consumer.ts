@@ -16,18 +16,10 @@ import {
 } from './diagnostics.js';
 import { type Envelope, HEADER, readEnvelope } from './envelope.js';
 import { describeError, TimeoutError } from './errors.js';
+import { type Outcome, ReceivedMessage } from './received-message.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { validatePayload } from './schema.js';
-import type {
-  Consumer,
-  ConsumerHealth,
-  Handler,
-  Headers,
-  LogPosition,
-  Message,
-  RetryOptions,
-  SettleEvent,
-} from './types.js';
+import type { Consumer, ConsumerHealth, Handler, Headers, SettleEvent } from './types.js';
 
 export type { DestinationKind };
 
@@ -58,12 +50,6 @@ export interface EngineOptions<T> {
   readonly onSettle: (outcome: 'retry' | 'deadLetter', event: SettleEvent) => void;
   readonly onClose: (engine: ConsumerEngine<T>) => void;
 }
-
-type Outcome =
-  | { readonly type: 'ack' }
-  | { readonly type: 'retry'; readonly delayMs: number | undefined; readonly reason: string }
-  | { readonly type: 'reject'; readonly reason: string }
-  | { readonly type: 'requeue' };
 
 interface Entry {
   readonly delivery: Delivery;
@@ -570,91 +556,6 @@ function copyOf(
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-class ReceivedMessage<T> implements Message<T> {
-  readonly id: string;
-  readonly body: Uint8Array;
-  readonly headers: Readonly<Headers>;
-  readonly key?: string;
-  readonly subject?: string;
-  readonly priority?: number;
-  readonly position?: LogPosition;
-  readonly raw: unknown;
-  private controller: AbortController | undefined;
-  abortReason: Error | undefined;
-  private isSettled = false;
-
-  constructor(
-    delivery: Delivery,
-    envelope: Envelope,
-    readonly contentType: string,
-    readonly payload: T,
-    readonly attempt: number,
-    readonly redelivered: boolean,
-    readonly destination: string,
-    private readonly settleWith: (outcome: Outcome) => Promise<void>,
-  ) {
-    this.id = envelope.id;
-    this.body = delivery.body;
-    this.headers = envelope.headers;
-    if (envelope.key !== undefined) this.key = envelope.key;
-    if (envelope.subject !== undefined) this.subject = envelope.subject;
-    if (envelope.priority !== undefined) this.priority = envelope.priority;
-    if (delivery.position !== undefined) this.position = delivery.position;
-    this.raw = delivery.raw;
-    this.timestampMs = envelope.timestamp;
-  }
-
-  private readonly timestampMs: number;
-
-  get timestamp(): Date {
-    return new Date(this.timestampMs);
-  }
-
-  get settled(): boolean {
-    return this.isSettled;
-  }
-
-  get signal(): AbortSignal {
-    this.controller ??= new AbortController();
-    if (this.abortReason !== undefined && !this.controller.signal.aborted)
-      this.controller.abort(this.abortReason);
-    return this.controller.signal;
-  }
-
-  abort(reason: Error): void {
-    this.abortReason = reason;
-    this.controller?.abort(reason);
-  }
-
-  ack(): Promise<void> {
-    return this.settle({ type: 'ack' });
-  }
-
-  retry(options: RetryOptions = {}): Promise<void> {
-    return this.settle({
-      type: 'retry',
-      delayMs: options.delayMs,
-      reason: options.reason === undefined ? 'retry requested by the handler' : describeError(options.reason),
-    });
-  }
-
-  reject(reason?: string | Error): Promise<void> {
-    return this.settle({
-      type: 'reject',
-      reason: reason === undefined ? 'rejected by the handler' : describeError(reason),
-    });
-  }
-
-  requeue(): Promise<void> {
-    return this.settle({ type: 'requeue' });
-  }
-
-  private settle(outcome: Outcome): Promise<void> {
-    this.isSettled = true;
-    return this.settleWith(outcome);
-  }
-}
 
 function noop(): void {}
 

@@ -1,0 +1,309 @@
+/**
+ * The destination handles `bus.queue()`, `bus.topic()` and `bus.log()` return: the way in (a
+ * consumer wired to the engine) and the way out (a payload checked, encoded, traced and sent
+ * through the connection), for each semantic.
+ */
+import type { Adapter, OutgoingMessage, QueueSpec, ResolvedReadFrom } from './adapter.js';
+import type { BusImpl, Mutable } from './bus.js';
+import { type Codec, type CodecName, resolveCodec } from './codec.js';
+import type { DestinationKind, SendContext } from './diagnostics.js';
+import { ValidationError } from './errors.js';
+import { iterate } from './iterate.js';
+import { DEFAULT_MAX_PRIORITY, pick, positiveInt, retryPolicy } from './policy.js';
+import { validateName, validatePattern, validateSubject } from './routing.js';
+import { validatePayload } from './schema.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  ConsumeOptions,
+  Consumer,
+  DestinationOptions,
+  Handler,
+  Log,
+  LogHandler,
+  LogMessage,
+  LogOptions,
+  Message,
+  PublishOptions,
+  Queue,
+  QueueOptions,
+  ReadFrom,
+  ReadOptions,
+  RetryPolicy,
+  SendOptions,
+  SendResult,
+  SubscribeOptions,
+  Topic,
+  TopicOptions,
+} from './types.js';
+
+/**
+ * What queues, topics and logs share: the codec, the retry policy (checked when the handle is made),
+ * and the way out, where a payload is checked against its schema, encoded, and handed to the adapter
+ * traced and through the connection.
+ */
+abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & RetryPolicy> {
+  protected readonly codec: Codec<T>;
+
+  constructor(
+    protected readonly bus: BusImpl,
+    readonly name: string,
+    protected readonly options: O,
+  ) {
+    this.codec = destinationCodec(options);
+    retryPolicy(name, options);
+  }
+
+  protected async outgoing(
+    payload: TIn,
+    options: SendOptions | PublishOptions | AppendOptions,
+  ): Promise<Mutable<OutgoingMessage>> {
+    if (this.options.schema !== undefined)
+      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
+    return this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
+  }
+
+  protected transmit<R>(
+    kind: DestinationKind,
+    operation: SendContext['operation'],
+    message: Mutable<OutgoingMessage>,
+    send: (driver: Adapter) => Promise<R>,
+  ): Promise<R> {
+    const driver = this.bus.driverFor;
+    return this.bus.traceSend(kind, operation, this.name, message, () =>
+      this.bus.connection.run(`${SENDING[operation]} "${this.name}"`, () => send(driver)),
+    );
+  }
+}
+
+const SENDING: Readonly<Record<SendContext['operation'], string>> = {
+  send: 'sending to',
+  publish: 'publishing to',
+  append: 'appending to',
+};
+
+export class QueueHandle<T, TIn>
+  extends DestinationHandle<T, TIn, QueueOptions<T, TIn>>
+  implements Queue<T, TIn>
+{
+  private readonly maxPriority: number | undefined;
+  private readonly queueSpec: QueueSpec;
+
+  constructor(bus: BusImpl, name: string, options: QueueOptions<T, TIn>) {
+    super(bus, name, options);
+    if (options.maxPriority !== undefined) {
+      bus.feature('priority', 'drop maxPriority, or use a broker with priority queues');
+      const limit = bus.capabilities.limits.maxPriority ?? DEFAULT_MAX_PRIORITY;
+      this.maxPriority = positiveInt('maxPriority', options.maxPriority, 0, limit, 1);
+    }
+    this.queueSpec = this.maxPriority === undefined ? { name } : { name, maxPriority: this.maxPriority };
+  }
+
+  async send(payload: TIn, options: SendOptions = {}): Promise<SendResult> {
+    const message = await this.outgoing(payload, options);
+    if (options.priority !== undefined) {
+      this.bus.feature('priority', 'send without a priority, or use a broker with priority queues');
+      // One rule on every broker: some order undeclared queues by priority, others drop it silently.
+      if (this.maxPriority === undefined) {
+        throw new ValidationError(
+          `queue "${this.name}" was declared without maxPriority, so it cannot order by priority; declare it with bus.queue(name, { maxPriority })`,
+        );
+      }
+      message.priority = positiveInt('priority', options.priority, 0, this.maxPriority, 0);
+    }
+    if (options.delayMs !== undefined) {
+      const delayMs = positiveInt('delayMs', options.delayMs, 0, 2 ** 31 - 1, 0);
+      if (delayMs > 0) {
+        this.bus.feature(
+          'delay',
+          'schedule the send in your application, or use a broker with delayed delivery',
+        );
+        message.delayMs = delayMs;
+      }
+    }
+    const spec = this.queueSpec;
+    await this.transmit('queue', 'send', message, (driver) => driver.send(spec, message));
+    return { id: message.id };
+  }
+
+  async consume(handler: Handler<T>, options: ConsumeOptions = {}): Promise<Consumer> {
+    return this.start(handler, options);
+  }
+
+  messages(options: ConsumeOptions = {}): AsyncIterableIterator<Message<T>> {
+    const { signal, ...rest } = options;
+    return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal);
+  }
+
+  private async start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
+    const driver = this.bus.driverFor;
+    const spec = this.queueSpec;
+    return this.bus.startConsumer<T>({
+      kind: 'queue',
+      destination: this.name,
+      codec: this.codec,
+      schema: this.options.schema,
+      policy: this.options,
+      handler,
+      options,
+      ...(onEnd === undefined ? {} : { onEnd }),
+      subscribe: (prefetch, deliver) => driver.consume(spec, { prefetch }, deliver),
+    });
+  }
+}
+
+export class TopicHandle<T, TIn>
+  extends DestinationHandle<T, TIn, TopicOptions<T, TIn>>
+  implements Topic<T, TIn>
+{
+  private readonly spec = { name: this.name };
+
+  async publish(payload: TIn, options: PublishOptions = {}): Promise<SendResult> {
+    if (options.subject !== undefined) validateSubject(options.subject);
+    const message = await this.outgoing(payload, options);
+    await this.transmit('topic', 'publish', message, (driver) => driver.publish(this.spec, message));
+    return { id: message.id };
+  }
+
+  async subscribe(pattern: string, handler: Handler<T>, options: SubscribeOptions = {}): Promise<Consumer> {
+    return this.start(pattern, handler, options);
+  }
+
+  messages(pattern: string, options: SubscribeOptions = {}): AsyncIterableIterator<Message<T>> {
+    const { signal, ...rest } = options;
+    return iterate<T>((handler, onEnd) => this.start(pattern, handler, rest, onEnd), signal);
+  }
+
+  private start(
+    pattern: string,
+    handler: Handler<T>,
+    options: SubscribeOptions,
+    onEnd?: () => void,
+  ): Promise<Consumer> {
+    this.bus.assertOpen();
+    const valid = validatePattern(pattern);
+    if (valid.split('.').some((w) => w === '*' || w === '#')) {
+      this.bus.feature('routing', 'subscribe to an exact subject, or filter in the handler');
+    }
+    const durable =
+      options.durable === undefined ? undefined : validateName('durable subscription', options.durable);
+    if (durable !== undefined) {
+      this.bus.feature('durableSubscriptions', 'use a queue for messages that must wait for their consumer');
+    }
+    const driver = this.bus.driverFor;
+    return this.bus.startConsumer<T>({
+      consumer: durable,
+      kind: 'topic',
+      destination: this.name,
+      codec: this.codec,
+      schema: this.options.schema,
+      policy: { ...this.options, ...pick(options) },
+      handler,
+      options,
+      ...(onEnd === undefined ? {} : { onEnd }),
+      subscribe: (prefetch, deliver) =>
+        driver.subscribe(
+          { name: this.name },
+          { pattern: valid, prefetch, ...(durable === undefined ? {} : { durable }) },
+          deliver,
+        ),
+    });
+  }
+}
+
+export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, TIn>> implements Log<T, TIn> {
+  private readonly partitions = positiveInt('partitions', this.options.partitions, 1, 10_000);
+
+  async append(payload: TIn, options: AppendOptions = {}): Promise<AppendResult> {
+    const message = await this.outgoing(payload, options);
+    const spec = { name: this.name, partitions: this.partitions };
+    const position = await this.transmit('log', 'append', message, (driver) => driver.append(spec, message));
+    return { id: message.id, position };
+  }
+
+  // Every adapter's log read sets `position` (the contract suite's log tests check it), so a
+  // log's messages are `LogMessage`s.
+  async read(handler: LogHandler<T>, options: ReadOptions = {}): Promise<Consumer> {
+    return this.start(handler as Handler<T>, options);
+  }
+
+  messages(options: ReadOptions = {}): AsyncIterableIterator<LogMessage<T>> {
+    const { signal, ...rest } = options;
+    return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal) as AsyncIterableIterator<
+      LogMessage<T>
+    >;
+  }
+
+  private async start(handler: Handler<T>, options: ReadOptions, onEnd?: () => void): Promise<Consumer> {
+    this.bus.assertOpen();
+    const replay = this.bus.capabilities.replay !== 'none';
+    const from = resolveFrom(options.from ?? (replay ? 'earliest' : 'latest'));
+    if (from.kind !== 'latest') {
+      this.bus.feature('replay', "read from 'latest', or use a broker that retains logs");
+    }
+    const group = options.group === undefined ? undefined : validateName('consumer group', options.group);
+    if (group !== undefined) {
+      this.bus.feature('consumerGroups', 'read without a group and keep your own position');
+    }
+    const driver = this.bus.driverFor;
+    const spec = { name: this.name, partitions: this.partitions };
+    return this.bus.startConsumer<T>({
+      consumer: group,
+      kind: 'log',
+      destination: this.name,
+      codec: this.codec,
+      schema: this.options.schema,
+      policy: this.options,
+      handler,
+      options,
+      ...(onEnd === undefined ? {} : { onEnd }),
+      subscribe: (prefetch, deliver) =>
+        driver.read(spec, { prefetch, from, ...(group === undefined ? {} : { group }) }, deliver),
+    });
+  }
+}
+
+function resolveFrom(from: ReadFrom): ResolvedReadFrom {
+  if (from === 'earliest' || from === 'latest') return { kind: from };
+  if (typeof from === 'object' && from !== null) {
+    if ('position' in from) return { kind: 'positions', positions: [checkPosition(from.position)] };
+    if ('positions' in from && Array.isArray(from.positions)) {
+      return { kind: 'positions', positions: from.positions.map(checkPosition) };
+    }
+    if ('timestamp' in from) {
+      const ms = from.timestamp instanceof Date ? from.timestamp.getTime() : from.timestamp;
+      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+        throw new ValidationError(
+          'from.timestamp must be a valid Date or a non-negative number of milliseconds',
+        );
+      }
+      return { kind: 'timestamp', timestamp: ms };
+    }
+  }
+  throw new ValidationError(
+    "from must be 'earliest', 'latest', { position }, { positions } or { timestamp }",
+  );
+}
+
+function checkPosition(position: unknown): { partition: number; offset: number } {
+  const p = position as { partition?: unknown; offset?: unknown } | null;
+  if (
+    typeof p !== 'object' ||
+    p === null ||
+    !Number.isInteger(p.partition) ||
+    (p.partition as number) < 0 ||
+    !Number.isInteger(p.offset) ||
+    (p.offset as number) < 0
+  ) {
+    throw new ValidationError('a position is { partition, offset } with non-negative integers');
+  }
+  return { partition: p.partition as number, offset: p.offset as number };
+}
+
+/**
+ * The codec encodes what `send` takes (`TIn`) and decodes what the schema then turns into `T`;
+ * without a schema the two are one type, so the consumer can treat its output as `T`.
+ */
+function destinationCodec<T, TIn>(options: DestinationOptions<T, TIn>): Codec<T> {
+  return resolveCodec(options.codec as CodecName | Codec<T> | undefined);
+}
