@@ -4,10 +4,12 @@
  * established connection that the other side closes means `reconnecting`; core's `Recovery` then
  * probes (a metadata request with no retries) until the cluster answers again, which means
  * `connected`. While `reconnecting`, core holds sends in its bounded buffer instead of failing them.
+ * The same sockets hand kafkajs whole response frames only (see frames.ts).
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { ISocketFactory } from 'kafkajs';
+import { wholeFrames } from './frames.js';
 
 const KEEP_ALIVE_DELAY_MS = 60_000;
 
@@ -24,17 +26,14 @@ export function watchedSockets(lost: (error: Error) => void): ISocketFactory {
       ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...ssl }, connected)
       : net.connect({ host, port }, connected);
     socket.setKeepAlive(true, KEEP_ALIVE_DELAY_MS);
-    // kafkajs closes its own sockets with end(); those closes are expected.
+    wholeFrames(socket);
+    // kafkajs closes its own sockets with end() (and never with destroy(): Node destroys a socket
+    // itself on a read error such as ECONNRESET, which is the broker's doing, not ours).
     const end = socket.end.bind(socket);
     socket.end = ((...args: Parameters<typeof socket.end>) => {
       local = true;
       return end(...args);
     }) as typeof socket.end;
-    const destroy = socket.destroy.bind(socket);
-    socket.destroy = ((error?: Error) => {
-      local = true;
-      return destroy(error);
-    }) as typeof socket.destroy;
     // The broker going away shows as 'end' (it closed) or 'error' (reset) before kafkajs, reacting
     // to either, ends the socket itself.
     let remote = false;

@@ -8,6 +8,7 @@ import type { Producer } from 'kafkajs';
 import { afterAll, describe, it } from 'vitest';
 import { connectKafka, kafkaAvailable, kafkaClient, restartKafka } from './helpers.js';
 import { batchingTests } from './suites/batching.js';
+import { connectionResetTests } from './suites/connection-reset.js';
 import { consumerTests } from './suites/consumer.js';
 import { crashTests } from './suites/crash.js';
 import { failureTests } from './suites/failures.js';
@@ -57,6 +58,7 @@ if (await kafkaAvailable()) {
   batchingTests();
   consumerTests();
   crashTests();
+  connectionResetTests();
   failureTests();
   brokerLossTests(await clusterSize());
 } else {

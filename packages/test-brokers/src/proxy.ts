@@ -15,6 +15,12 @@ export interface FaultProxy {
   readonly open: number;
   /** Resets every open connection: both sides get an RST (ECONNRESET). */
   reset(): void;
+  /**
+   * Waits for the next chunk of at least `minBytes` coming from the broker, forwards only its first
+   * half, stops forwarding anything, and resets every open connection a moment later: the client
+   * is left holding part of a reply, as when a connection breaks mid-transfer. Resolves once done.
+   */
+  resetMidReply(minBytes?: number): Promise<void>;
   /** Closes every open connection at once: both sides see it end. */
   cut(): void;
   /**
@@ -36,11 +42,16 @@ interface Pair {
   swallowed: boolean;
 }
 
+/** How long `resetMidReply` lets the client read the half reply before the reset. */
+const READ_GRACE_MS = 200;
+
 export async function startFaultProxy(target: { host: string; port: number }): Promise<FaultProxy> {
   const pairs = new Set<Pair>();
   let refusing = false;
   let blackholed = false;
   let accepted = 0;
+  /** Armed by `resetMidReply`: called with each chunk from the broker, true once it cut one. */
+  let cutReply: ((chunk: Buffer, to: Socket) => boolean) | undefined;
   const server: Server = createServer((client) => {
     if (refusing) {
       client.destroy();
@@ -51,7 +62,13 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     const pair: Pair = { client, upstream, swallowed: blackholed };
     pairs.add(pair);
     forward(client, upstream, () => blackholed, pair);
-    forward(upstream, client, () => blackholed, pair);
+    forward(
+      upstream,
+      client,
+      () => blackholed,
+      pair,
+      (chunk) => cutReply?.(chunk, client) ?? false,
+    );
     const end = () => {
       pairs.delete(pair);
       client.destroy();
@@ -68,6 +85,11 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   const each = (action: (pair: Pair) => void) => {
     for (const pair of [...pairs]) action(pair);
   };
+  const resetAll = () =>
+    each((p) => {
+      p.client.resetAndDestroy();
+      p.upstream.resetAndDestroy();
+    });
   return {
     host: '127.0.0.1',
     port: address.port,
@@ -77,10 +99,28 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     get open() {
       return pairs.size;
     },
-    reset() {
-      each((p) => {
-        p.client.resetAndDestroy();
-        p.upstream.resetAndDestroy();
+    reset: resetAll,
+    resetMidReply(minBytes = 2) {
+      return new Promise<void>((resolve) => {
+        cutReply = (chunk, to) => {
+          if (chunk.length < Math.max(2, minBytes)) return false;
+          cutReply = undefined;
+          // Nothing more flows, or the rest of the reply would follow its half.
+          blackholed = true;
+          each((p) => {
+            p.swallowed = true;
+          });
+          // An RST makes the client's kernel discard what the client has not read yet: give it a
+          // moment to read the half first.
+          to.write(chunk.subarray(0, chunk.length >> 1), () =>
+            setTimeout(() => {
+              blackholed = false;
+              resetAll();
+              resolve();
+            }, READ_GRACE_MS),
+          );
+          return true;
+        };
       });
     },
     cut() {
@@ -117,10 +157,19 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   };
 }
 
-/** Copies `from` to `to` with back-pressure, dropping what arrives while the blackhole is on. */
-function forward(from: Socket, to: Socket, dropping: () => boolean, pair: Pair): void {
+/**
+ * Copies `from` to `to` with back-pressure, dropping what arrives while the blackhole is on;
+ * `intercept` may take a chunk over instead.
+ */
+function forward(
+  from: Socket,
+  to: Socket,
+  dropping: () => boolean,
+  pair: Pair,
+  intercept: (chunk: Buffer) => boolean = () => false,
+): void {
   from.on('data', (chunk: Buffer) => {
-    if (dropping() || pair.swallowed) return;
+    if (dropping() || pair.swallowed || intercept(chunk)) return;
     if (!to.write(chunk)) {
       from.pause();
       to.once('drain', () => from.resume());
