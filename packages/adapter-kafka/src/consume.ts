@@ -81,6 +81,8 @@ interface PartitionState {
   /** Committed offset, and the highest `delivered` mark committed. */
   committed: number;
   committedMark: number;
+  /** The partition's high watermark at the last fetch: the offset the next appended record gets. */
+  highWatermark: number;
 }
 
 export class GroupConsumer implements Subscription {
@@ -123,6 +125,20 @@ export class GroupConsumer implements Subscription {
       await this.close().catch(noop);
       throw error;
     }
+  }
+
+  /**
+   * Messages not finished yet in the partitions this member has fetched from: each one's high
+   * watermark at its last fetch minus the offset the group would commit now (a partition not
+   * fetched yet is not counted). Undefined before the first fetch.
+   */
+  lag(): number | undefined {
+    let lag: number | undefined;
+    for (const state of this.states.values()) {
+      if (state.highWatermark < 0) continue;
+      lag = (lag ?? 0) + Math.max(0, state.highWatermark - state.tracker.committable);
+    }
+    return lag;
   }
 
   async stop(): Promise<void> {
@@ -319,13 +335,23 @@ export class GroupConsumer implements Subscription {
       isRunning() &&
       !isStale();
     const partition = batch.partition;
+    const highWatermark = Number(batch.highWatermark);
+    const known = this.states.get(partition);
+    if (known !== undefined) known.highWatermark = highWatermark;
     for (const message of batch.messages) {
       if (!current()) return;
       const offset = Number(message.offset);
       let state = this.states.get(partition);
       if (state === undefined) {
         const committed = this.committedAtJoin.get(partition)?.offset ?? -1;
-        state = { partition, tracker: new OffsetTracker(offset), high: -1, committed, committedMark: -1 };
+        state = {
+          partition,
+          tracker: new OffsetTracker(offset),
+          high: -1,
+          committed,
+          committedMark: -1,
+          highWatermark,
+        };
         this.states.set(partition, state);
       }
       if (offset <= state.high) {

@@ -12,6 +12,7 @@ import { connectionResetTests } from './suites/connection-reset.js';
 import { consumerTests } from './suites/consumer.js';
 import { crashTests } from './suites/crash.js';
 import { failureTests } from './suites/failures.js';
+import { lagTests } from './suites/lag.js';
 import { provisioningTests } from './suites/provisioning.js';
 import { brokerLossTests, clusterSize } from './suites/reliability.js';
 
@@ -57,6 +58,7 @@ if (await kafkaAvailable()) {
   provisioningTests();
   batchingTests();
   consumerTests();
+  lagTests();
   crashTests();
   connectionResetTests();
   failureTests();
