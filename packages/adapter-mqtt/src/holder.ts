@@ -24,11 +24,19 @@ export interface HolderConsumer {
   readonly subscribed: boolean;
 }
 
+/** A drain in progress on this bus: it holds the holder's session until its messages are settled. */
+interface Draining {
+  readonly handedOver: Promise<void>;
+  readonly done: Promise<void>;
+  /** A provision asked for meanwhile, carried out once the drain has let the session go. */
+  provisionAfter: boolean;
+}
+
 interface QueueState {
   readonly consumers: HolderConsumer[];
   /** 3.1.1: the publisher connection (see `epoch`) for which a holder was provisioned. */
   provisionedEpoch: number;
-  draining: { readonly handedOver: Promise<void>; readonly done: Promise<void> } | undefined;
+  draining: Draining | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Released by the last holder operation: this bus connects as the holder once at a time. */
   lock: Promise<void>;
@@ -67,8 +75,20 @@ export class Holders {
   /**
    * Creates (or refreshes) the holder session: subscribed to the share group, then offline. Fails
    * retriably (core sends again) when another connection takes the holder's client id meanwhile.
+   *
+   * While this bus drains the holder, it is deferred until the drain ends: connecting as the holder
+   * would take the drain's connection over while messages it delivered are still being settled (a
+   * consumer closing gives them back as copies, then acks the originals), so those acks would be
+   * lost and the broker would keep the originals beside their copies — a duplicate for the next
+   * consumer. Nothing needs the holder meanwhile: a drain runs for a consumer of this bus that is
+   * in the share group (it joins before draining and leaves only after the drain is done).
    */
   async provision(queue: string): Promise<void> {
+    const draining = this.state(queue).draining;
+    if (draining !== undefined) {
+      draining.provisionAfter = true;
+      return;
+    }
     const unlock = await this.lock(queue);
     // Anything the holder already stores would be sent to this connection; it is never acked
     // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
@@ -134,21 +154,25 @@ export class Holders {
       handed = resolve;
     });
     // Connecting as the holder takes its session over: one holder operation at a time per queue,
-    // until the messages are handed over (settling them may take long; a provision meanwhile only
-    // makes the unsettled ones come back later).
+    // until the messages are handed over. Settling them may take long: other buses may take the
+    // holder over meanwhile (their unsettled messages come back later), this one defers its
+    // provisions until the drain is done (see `provision`).
     const done = this.lock(queue).then(async (unlock) => {
       void handedOver.then(unlock);
       try {
         await this.takeOver(queue, deliver, handed);
       } finally {
         unlock();
+        const provisionAfter = state.draining?.provisionAfter === true;
         state.draining = undefined;
+        if (provisionAfter) await this.provision(queue);
       }
     });
     // Failures after the hand-over are reported here; before it, the caller gets them.
-    state.draining = { handedOver: Promise.race([handedOver, done]), done };
+    const draining: Draining = { handedOver: Promise.race([handedOver, done]), done, provisionAfter: false };
+    state.draining = draining;
     void handedOver.then(() => done.catch((error: unknown) => this.report(queue, error)));
-    return state.draining.handedOver;
+    return draining.handedOver;
   }
 
   /** Resolves once this bus may connect as the queue's holder, with the function that lets the next one. */
