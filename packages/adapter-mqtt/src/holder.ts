@@ -6,8 +6,8 @@
  * Mosquitto 2.0.11 keeps giving an offline share-group member its round-robin share, so a holder
  * must not stay beside live consumers: a consumer that starts *drains* it — connects as the holder,
  * leaves the share group, takes what it stored (in order, ahead of its own live messages), then
- * ends the holder's session — and looks again every `holderCheckMs` for a holder that appeared
- * while it was consuming (a race with a sender, or, on 3.1.1, a sender that could not know).
+ * lets the holder's session go (`letGo`) — and looks again every `holderCheckMs` for a holder that
+ * appeared while it was consuming (a race with a sender, or, on 3.1.1, a sender that could not know).
  *
  * When is a holder provisioned? MQTT 5 says so: a PUBACK with reason 0x10 (no matching
  * subscribers) means the message reached nobody, so the sender provisions the holder and sends it
@@ -15,7 +15,7 @@
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
 import { ConnectionError } from '@omnibus/core';
-import { endClient, endSession, type OnPublish, type Receiver, type SessionSpec } from './client.js';
+import { endClient, type OnPublish, type Receiver, type SessionSpec } from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { decode, encode } from './wire.js';
 
@@ -196,7 +196,6 @@ export class Holders {
     handedOver: () => void,
   ): Promise<void> {
     const { o, where, publisher } = this.shared;
-    const clientId = this.holderId(queue);
     const moves = new Set<Promise<void>>();
     let kept = false;
     const holder = this.receiver(
@@ -224,7 +223,7 @@ export class Holders {
     );
     const connack = await holder.connect(where);
     if (connack.sessionPresent !== true) {
-      await endSession(holder.client, o, clientId);
+      await this.letGo(holder);
       return;
     }
     let drained = false;
@@ -241,7 +240,7 @@ export class Holders {
     await holder.idle();
     await holder.flushed();
     if (drained && !kept && holder.client.connected) {
-      await endSession(holder.client, o, clientId);
+      await this.letGo(holder);
       return;
     }
     // Messages still wait in the holder (no marker, or a move nobody took): it goes on holding.
@@ -249,6 +248,20 @@ export class Holders {
       await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 }).catch(() => undefined);
     }
     await endClient(holder.client);
+  }
+
+  /**
+   * Disconnects from the holder's session once it is out of the share group and empty. MQTT 5 ends
+   * the session in the DISCONNECT (which the broker never sees if another bus took the session over
+   * first). MQTT 3.1.1 could end it only by connecting once more with a clean session, and every bus
+   * shares the holder's client id: another one may provision the holder, and a sender fill it,
+   * between this disconnect and that connect, which would then delete what it stored (the SIGKILL
+   * fault test lost messages that way). So on 3.1.1 the session stays, empty and subscribed to
+   * nothing: it takes no share of the queue, and the next drain finds it present and empty.
+   */
+  private async letGo(holder: Receiver): Promise<void> {
+    const end = this.shared.o.protocolVersion === 5 && holder.client.connected;
+    await endClient(holder.client, end ? { sessionExpiryInterval: 0 } : undefined);
   }
 
   /** A connection as the holder. It does not reconnect: the holder's session keeps what was not acked. */

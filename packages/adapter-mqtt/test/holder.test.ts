@@ -2,6 +2,7 @@
 // moment, what another operation or another bus did at random in a flaky run. MQTT 5 and 3.1.1.
 import type { AdapterFactory, Bus } from '@omnibus/core';
 import { connect } from '@omnibus/core';
+import type { MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { mqtt } from '../src/index.js';
 import type { MqttAdapter } from '../src/mqtt-adapter.js';
@@ -72,6 +73,45 @@ for (const version of [5, 4] as const) {
         await queue.send('y');
         await waitFor(() => got.includes('y'), 'the live message');
         expect(got).toEqual(['x', 'y']);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('a consumer that finds no holder does not delete one another bus provisions meanwhile', async () => {
+      // The SIGKILL fault test on 3.1.1 lost every other message: a starting consumer connected as
+      // the holder, found no session, and ended it by connecting again with a clean session — after
+      // another bus had provisioned the holder and sent to it.
+      try {
+        const sender = await open();
+        const name = unique('q');
+        const { bus, adapter } = await open('&holderCheckMs=200');
+        const original = adapter.receiver.bind(adapter);
+        let hooked = false;
+        adapter.receiver = (spec, what, onPublish) => {
+          const receiver = original(spec, what, onPublish);
+          if (!hooked && what.startsWith('holder')) {
+            hooked = true;
+            // Between the starting consumer's CONNACK (no session) and its goodbye, the other bus
+            // provisions the holder and sends: the round-robin gives the holder every other one.
+            const client = receiver.client as MqttClient & {
+              endAsync: (...args: unknown[]) => Promise<void>;
+            };
+            const endAsync = client.endAsync.bind(client);
+            client.endAsync = async (...args: unknown[]) => {
+              await sender.adapter.holders.provision(name);
+              for (let i = 0; i < 6; i++) await sender.bus.queue<string>(name).send(`m${i}`);
+              return endAsync(...(args as Parameters<MqttClient['endAsync']>));
+            };
+          }
+          return receiver;
+        };
+        const got = new Set<string>();
+        await bus.queue<string>(name).consume((m) => void got.add(m.payload));
+        expect(hooked).toBe(true);
+        // The holder's share reaches the consumer through its next holder check (200 ms).
+        await waitFor(() => got.size === 6, 'all six messages', 15_000).catch(() => undefined);
+        expect([...got].sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
       } finally {
         await closeAll();
       }
