@@ -201,7 +201,12 @@ export class Receiver {
     const seen = new Promise<boolean>((resolve) => this.markers.set(marker, () => resolve(true)));
     await this.client.subscribeAsync(marker, { qos: 1 });
     await publisher.publish(marker, Buffer.alloc(0), 1);
-    return within(seen, MARKER_TIMEOUT_MS, false);
+    const arrived = await within(seen, MARKER_TIMEOUT_MS, false);
+    // A session may outlive this connection (the 3.1.1 holder's does): leave no subscription in it.
+    if (arrived && this.client.connected) {
+      await within(this.client.unsubscribeAsync(marker).catch(noop), MARKER_TIMEOUT_MS);
+    }
+    return arrived;
   }
 
   /** Resolves when every delivery handed over has been acked (or its connection lost). */

@@ -6,8 +6,8 @@
  * Mosquitto 2.0.11 keeps giving an offline share-group member its round-robin share, so a holder
  * must not stay beside live consumers: a consumer that starts *drains* it — connects as the holder,
  * leaves the share group, takes what it stored (in order, ahead of its own live messages), then
- * ends the holder's session — and looks again every `holderCheckMs` for a holder that appeared
- * while it was consuming (a race with a sender, or, on 3.1.1, a sender that could not know).
+ * lets the holder's session go (`letGo`) — and looks again every `holderCheckMs` for a holder that
+ * appeared while it was consuming (a race with a sender, or, on 3.1.1, a sender that could not know).
  *
  * When is a holder provisioned? MQTT 5 says so: a PUBACK with reason 0x10 (no matching
  * subscribers) means the message reached nobody, so the sender provisions the holder and sends it
@@ -15,7 +15,7 @@
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
 import { ConnectionError } from '@omnibus/core';
-import { endClient, endSession, type OnPublish, type Receiver, type SessionSpec } from './client.js';
+import { endClient, type OnPublish, type Receiver, type SessionSpec } from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { decode, encode } from './wire.js';
 
@@ -24,11 +24,19 @@ export interface HolderConsumer {
   readonly subscribed: boolean;
 }
 
+/** A drain in progress on this bus: it holds the holder's session until its messages are settled. */
+interface Draining {
+  readonly handedOver: Promise<void>;
+  readonly done: Promise<void>;
+  /** A provision asked for meanwhile, carried out once the drain has let the session go. */
+  provisionAfter: boolean;
+}
+
 interface QueueState {
   readonly consumers: HolderConsumer[];
   /** 3.1.1: the publisher connection (see `epoch`) for which a holder was provisioned. */
   provisionedEpoch: number;
-  draining: { readonly handedOver: Promise<void>; readonly done: Promise<void> } | undefined;
+  draining: Draining | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Released by the last holder operation: this bus connects as the holder once at a time. */
   lock: Promise<void>;
@@ -67,8 +75,20 @@ export class Holders {
   /**
    * Creates (or refreshes) the holder session: subscribed to the share group, then offline. Fails
    * retriably (core sends again) when another connection takes the holder's client id meanwhile.
+   *
+   * While this bus drains the holder, it is deferred until the drain ends: connecting as the holder
+   * would take the drain's connection over while messages it delivered are still being settled (a
+   * consumer closing gives them back as copies, then acks the originals), so those acks would be
+   * lost and the broker would keep the originals beside their copies — a duplicate for the next
+   * consumer. Nothing needs the holder meanwhile: a drain runs for a consumer of this bus that is
+   * in the share group (it joins before draining and leaves only after the drain is done).
    */
   async provision(queue: string): Promise<void> {
+    const draining = this.state(queue).draining;
+    if (draining !== undefined) {
+      draining.provisionAfter = true;
+      return;
+    }
     const unlock = await this.lock(queue);
     // Anything the holder already stores would be sent to this connection; it is never acked
     // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
@@ -134,21 +154,25 @@ export class Holders {
       handed = resolve;
     });
     // Connecting as the holder takes its session over: one holder operation at a time per queue,
-    // until the messages are handed over (settling them may take long; a provision meanwhile only
-    // makes the unsettled ones come back later).
+    // until the messages are handed over. Settling them may take long: other buses may take the
+    // holder over meanwhile (their unsettled messages come back later), this one defers its
+    // provisions until the drain is done (see `provision`).
     const done = this.lock(queue).then(async (unlock) => {
       void handedOver.then(unlock);
       try {
         await this.takeOver(queue, deliver, handed);
       } finally {
         unlock();
+        const provisionAfter = state.draining?.provisionAfter === true;
         state.draining = undefined;
+        if (provisionAfter) await this.provision(queue);
       }
     });
     // Failures after the hand-over are reported here; before it, the caller gets them.
-    state.draining = { handedOver: Promise.race([handedOver, done]), done };
+    const draining: Draining = { handedOver: Promise.race([handedOver, done]), done, provisionAfter: false };
+    state.draining = draining;
     void handedOver.then(() => done.catch((error: unknown) => this.report(queue, error)));
-    return state.draining.handedOver;
+    return draining.handedOver;
   }
 
   /** Resolves once this bus may connect as the queue's holder, with the function that lets the next one. */
@@ -172,7 +196,6 @@ export class Holders {
     handedOver: () => void,
   ): Promise<void> {
     const { o, where, publisher } = this.shared;
-    const clientId = this.holderId(queue);
     const moves = new Set<Promise<void>>();
     let kept = false;
     const holder = this.receiver(
@@ -200,7 +223,7 @@ export class Holders {
     );
     const connack = await holder.connect(where);
     if (connack.sessionPresent !== true) {
-      await endSession(holder.client, o, clientId);
+      await this.letGo(holder);
       return;
     }
     let drained = false;
@@ -217,7 +240,7 @@ export class Holders {
     await holder.idle();
     await holder.flushed();
     if (drained && !kept && holder.client.connected) {
-      await endSession(holder.client, o, clientId);
+      await this.letGo(holder);
       return;
     }
     // Messages still wait in the holder (no marker, or a move nobody took): it goes on holding.
@@ -225,6 +248,20 @@ export class Holders {
       await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 }).catch(() => undefined);
     }
     await endClient(holder.client);
+  }
+
+  /**
+   * Disconnects from the holder's session once it is out of the share group and empty. MQTT 5 ends
+   * the session in the DISCONNECT (which the broker never sees if another bus took the session over
+   * first). MQTT 3.1.1 could end it only by connecting once more with a clean session, and every bus
+   * shares the holder's client id: another one may provision the holder, and a sender fill it,
+   * between this disconnect and that connect, which would then delete what it stored (the SIGKILL
+   * fault test lost messages that way). So on 3.1.1 the session stays, empty and subscribed to
+   * nothing: it takes no share of the queue, and the next drain finds it present and empty.
+   */
+  private async letGo(holder: Receiver): Promise<void> {
+    const end = this.shared.o.protocolVersion === 5 && holder.client.connected;
+    await endClient(holder.client, end ? { sessionExpiryInterval: 0 } : undefined);
   }
 
   /** A connection as the holder. It does not reconnect: the holder's session keeps what was not acked. */
