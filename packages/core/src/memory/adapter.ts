@@ -21,7 +21,7 @@ import type {
 import type { Capabilities } from '../capabilities.js';
 import { option, parseOptions, z } from '../config.js';
 import { ConnectionError } from '../errors.js';
-import type { LogPosition } from '../types.js';
+import type { Headers, LogPosition } from '../types.js';
 import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
 import { memoryProfile } from './profiles.js';
@@ -205,7 +205,7 @@ class QueueSubscription implements Attachable, Subscription {
     const { queue, address, drop } = this.resolve();
     const consumer: QueueConsumer = {
       credit: this.prefetch,
-      push: (item, tag) => void this.deliver(queueDelivery(queue, address, item, tag)),
+      push: (item, tag) => void this.deliver(new QueueDelivery(queue, address, item, tag)),
     };
     this.queue = queue;
     this.consumer = consumer;
@@ -232,21 +232,52 @@ class QueueSubscription implements Attachable, Subscription {
 }
 
 /** A delivery from a memory queue: the stored message with this queue's delivery state. */
-function queueDelivery(queue: MemoryQueue, retryAddress: string, raw: QueuedItem, tag: number): Delivery {
-  return {
-    ...raw.message,
-    attempt: raw.attempt,
-    redelivered: raw.redelivered,
-    retryAddress,
-    raw,
-    async ack() {
-      queue.settle(tag);
-    },
-    async requeue() {
-      queue.requeue(tag);
-    },
-    release: () => queue.requeue(tag),
-  };
+/**
+ * A queue delivery. A class, not an object literal: one shape and methods on the prototype, where a
+ * literal spreading the stored message with three closures cost a third of the in-memory bench.
+ */
+class QueueDelivery implements Delivery {
+  readonly id: string;
+  readonly body: Uint8Array;
+  readonly headers: Headers;
+  readonly contentType: string;
+  readonly key: string | undefined;
+  readonly subject: string | undefined;
+  readonly priority: number;
+  readonly timestamp: number;
+  readonly attempt: number;
+  readonly redelivered: boolean;
+
+  constructor(
+    private readonly queue: MemoryQueue,
+    readonly retryAddress: string,
+    readonly raw: QueuedItem,
+    private readonly tag: number,
+  ) {
+    const m = raw.message;
+    this.id = m.id;
+    this.body = m.body;
+    this.headers = m.headers;
+    this.contentType = m.contentType;
+    this.key = m.key;
+    this.subject = m.subject;
+    this.priority = m.priority;
+    this.timestamp = m.timestamp;
+    this.attempt = raw.attempt;
+    this.redelivered = raw.redelivered;
+  }
+
+  async ack(): Promise<void> {
+    this.queue.settle(this.tag);
+  }
+
+  async requeue(): Promise<void> {
+    this.queue.requeue(this.tag);
+  }
+
+  release(): void {
+    this.queue.requeue(this.tag);
+  }
 }
 
 class LogSubscription implements Attachable, Subscription {
