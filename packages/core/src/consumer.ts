@@ -56,6 +56,9 @@ interface Entry {
   readonly envelope: Envelope;
   readonly key: string | undefined;
   readonly done: () => void;
+  /** While running: when its handler slot was taken, and where it sits in `runningEntries`. */
+  startedAt: number;
+  slot: number;
 }
 
 /**
@@ -93,7 +96,9 @@ export class ConsumerEngine<T> implements Consumer {
   private retried = 0;
   private deadLettered = 0;
   /** Start times of running handlers, oldest first. */
-  private readonly runningSince = new Set<{ readonly at: number }>();
+  // An array with swap-remove, not a Set: a Set of objects churned per message cost here what a
+  // quarter of the in-memory throughput is worth (measured against the build before health).
+  private readonly runningEntries: Entry[] = [];
   /** Copies waiting out a retry delay before they are sent (their originals still unsettled). */
   private readonly deferred = new Set<Promise<void>>();
 
@@ -123,13 +128,16 @@ export class ConsumerEngine<T> implements Consumer {
     return new Promise<void>((done) => {
       const envelope = readEnvelope(delivery);
       const key = this.o.concurrency > 1 ? envelope.key : undefined;
-      this.pending.push({ delivery, envelope, key, done });
+      this.pending.push({ delivery, envelope, key, done, startedAt: 0, slot: -1 });
       this.pump();
     });
   };
 
   health(): ConsumerHealth {
-    const oldest = this.runningSince.values().next().value;
+    let oldest: number | undefined;
+    for (const entry of this.runningEntries) {
+      if (oldest === undefined || entry.startedAt < oldest) oldest = entry.startedAt;
+    }
     return {
       kind: this.o.kind,
       destination: this.o.destination,
@@ -141,7 +149,7 @@ export class ConsumerEngine<T> implements Consumer {
       lastDeliveryAt: date(this.lastDeliveryAt),
       lastAckAt: date(this.lastAckAt),
       lastProgressAt: date(this.lastProgressAt),
-      longestRunningMs: oldest === undefined ? undefined : Date.now() - oldest.at,
+      longestRunningMs: oldest === undefined ? undefined : Date.now() - oldest,
       lag: this.subscription?.lag?.(),
     };
   }
@@ -235,8 +243,8 @@ export class ConsumerEngine<T> implements Consumer {
   private async run(entry: Entry): Promise<void> {
     const d = entry.delivery;
     const envelope = entry.envelope;
-    const since = { at: Date.now() };
-    this.runningSince.add(since);
+    entry.startedAt = Date.now();
+    entry.slot = this.runningEntries.push(entry) - 1;
     try {
       let attempt = envelope.attempt;
       let redelivered = envelope.redelivered;
@@ -266,7 +274,11 @@ export class ConsumerEngine<T> implements Consumer {
       this.o.reportError(asError(error));
       d.release?.();
     } finally {
-      this.runningSince.delete(since);
+      const last = this.runningEntries.pop()!;
+      if (last !== entry) {
+        last.slot = entry.slot;
+        this.runningEntries[entry.slot] = last;
+      }
       this.running--;
       if (entry.key !== undefined) this.busyKeys.delete(entry.key);
       entry.done();
