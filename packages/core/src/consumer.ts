@@ -19,6 +19,7 @@ import { describeError, TimeoutError } from './errors.js';
 import { type Outcome, ReceivedMessage } from './received-message.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { validatePayload } from './schema.js';
+import { withTimeout } from './timing.js';
 import type { Consumer, ConsumerHealth, Handler, Headers, SettleEvent } from './types.js';
 
 export type { DestinationKind };
@@ -202,7 +203,20 @@ export class ConsumerEngine<T> implements Consumer {
       }
     }
     try {
-      await this.subscription?.close();
+      // Bounded like the handlers: an adapter that cannot let go of its consumer (a broker that
+      // does not answer) must not hang close(); what it held unsettled is redelivered.
+      const subscription = this.subscription;
+      if (subscription !== undefined) {
+        await withTimeout(
+          subscription.close(),
+          this.o.closeTimeoutMs,
+          () =>
+            new TimeoutError(
+              `consumer of "${this.o.destination}": the adapter did not close its subscription within ${this.o.closeTimeoutMs} ms; its unsettled messages will be redelivered`,
+              this.o.closeTimeoutMs,
+            ),
+        );
+      }
     } catch (error) {
       this.o.reportError(asError(error));
     }
