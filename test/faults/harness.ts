@@ -4,11 +4,9 @@
  * printed per set-up and fault, fault proxies in front of a set-up, and margins measured from the
  * event loop instead of constants that only hold on an idle machine.
  */
-import { createRequire, syncBuiltinESMExports } from 'node:module';
-import type { Socket } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type Bus, type ConnectionState, connect } from '@omnibus/core';
-import { type FaultProxy, startFaultProxy } from '@omnibus/test-brokers';
+import { type FaultProxy, redirectConnections, startFaultProxy } from '@omnibus/test-brokers';
 import { afterEach, beforeEach } from 'vitest';
 import type { Endpoint, Setup } from './setups.js';
 
@@ -133,7 +131,10 @@ export interface Proxies {
 export async function proxiesFor(setup: Setup): Promise<Proxies> {
   const proxies: FaultProxy[] = [];
   for (const target of setup.endpoints) proxies.push(await startFaultProxy(target));
-  const restore = setup.process === 'kafka' ? redirect(setup.endpoints, proxies) : () => undefined;
+  const restore =
+    setup.process === 'kafka'
+      ? redirectConnections(setup.endpoints.map((from, i) => ({ from, to: proxies[i]! })))
+      : () => undefined;
   const all = (action: (p: FaultProxy) => void) => {
     for (const p of proxies) action(p);
   };
@@ -147,36 +148,6 @@ export async function proxiesFor(setup: Setup): Promise<Proxies> {
       restore();
       await Promise.all(proxies.map((p) => p.close()));
     },
-  };
-}
-
-type NetConnect = (...args: unknown[]) => Socket;
-
-function redirect(from: readonly Endpoint[], to: readonly FaultProxy[]): () => void {
-  const net = createRequire(import.meta.url)('node:net') as {
-    connect: NetConnect;
-    createConnection: NetConnect;
-  };
-  const original = { connect: net.connect, createConnection: net.createConnection };
-  const routed = (fn: NetConnect): NetConnect =>
-    function (this: unknown, ...args: unknown[]) {
-      const first = args[0] as { host?: string; port?: number } | undefined;
-      const at = from.findIndex((e) => first?.host === e.host && Number(first?.port) === e.port);
-      const proxy = to[at];
-      // A proxy connects upstream with the very endpoint object it was started with: that one
-      // goes to the broker itself.
-      if (proxy !== undefined && first !== from[at]) {
-        args[0] = { ...first, host: proxy.host, port: proxy.port };
-      }
-      return fn.apply(this, args);
-    };
-  net.connect = routed(original.connect);
-  net.createConnection = routed(original.createConnection);
-  syncBuiltinESMExports();
-  return () => {
-    net.connect = original.connect;
-    net.createConnection = original.createConnection;
-    syncBuiltinESMExports();
   };
 }
 

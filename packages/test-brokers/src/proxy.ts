@@ -4,6 +4,7 @@
  * reset (RST both ways), cut (FIN both ways), blackhole (bytes silently dropped, no FIN, no RST —
  * only heart-beats and keepalives can tell), refuse (new connections closed at once).
  */
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface FaultProxy {
@@ -178,4 +179,43 @@ function forward(
   from.on('end', () => {
     if (!pair.swallowed) to.end();
   });
+}
+
+type NetConnect = (...args: unknown[]) => Socket;
+
+/**
+ * Sends this process's TCP connections to each `from` endpoint through its `to` (a fault proxy),
+ * until the returned function is called. For clients that connect to addresses a broker advertises
+ * rather than the ones they were given (Kafka): node:net's `connect`, which their socket factory
+ * calls, is rerouted. A proxy connects upstream with the very endpoint object it was started with:
+ * that connection goes to the broker itself.
+ */
+export function redirectConnections(
+  routes: readonly {
+    readonly from: { host: string; port: number };
+    readonly to: { host: string; port: number };
+  }[],
+): () => void {
+  const net = createRequire(import.meta.url)('node:net') as {
+    connect: NetConnect;
+    createConnection: NetConnect;
+  };
+  const original = { connect: net.connect, createConnection: net.createConnection };
+  const routed = (fn: NetConnect): NetConnect =>
+    function (this: unknown, ...args: unknown[]) {
+      const first = args[0] as { host?: string; port?: number } | undefined;
+      const route = routes.find((r) => first?.host === r.from.host && Number(first?.port) === r.from.port);
+      if (route !== undefined && first !== route.from) {
+        args[0] = { ...first, host: route.to.host, port: route.to.port };
+      }
+      return fn.apply(this, args);
+    };
+  net.connect = routed(original.connect);
+  net.createConnection = routed(original.createConnection);
+  syncBuiltinESMExports();
+  return () => {
+    net.connect = original.connect;
+    net.createConnection = original.createConnection;
+    syncBuiltinESMExports();
+  };
 }

@@ -9,11 +9,9 @@
  * does); the proxy's own upstream connection, made with the endpoint object it was started with,
  * goes to the broker.
  */
-import { createRequire, syncBuiltinESMExports } from 'node:module';
-import type { Socket } from 'node:net';
 import { waitFor } from '@omnibus/contract';
 import { type Adapter, type AdapterContext, type ConnectionState, parseUrl } from '@omnibus/core';
-import { startFaultProxy } from '@omnibus/test-brokers';
+import { redirectConnections, startFaultProxy } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
 import { kafka } from '../../src/index.js';
 import { KAFKA_BROKERS, kafkaUrl, uniqueName } from '../helpers.js';
@@ -40,7 +38,7 @@ export function connectionResetTests(): void {
       const [host, port] = KAFKA_BROKERS[0]!.split(':');
       const broker = { host: host!, port: Number(port) };
       const proxy = await startFaultProxy(broker);
-      const restore = redirect(broker, proxy);
+      const restore = redirectConnections([{ from: broker, to: proxy }]);
       const consumer = await adapterFor('reset-consumer');
       try {
         const seen = new Set<string>();
@@ -96,31 +94,4 @@ async function adapterFor(clientId: string): Promise<{ adapter: Adapter; states:
 
 function message(id: string, body: Uint8Array) {
   return { id, body, headers: {}, contentType: 'application/octet-stream', timestamp: Date.now() };
-}
-
-type NetConnect = (...args: unknown[]) => Socket;
-
-/** Sends this process's connections to `from` through `to`, until the returned function is called. */
-function redirect(from: { host: string; port: number }, to: { host: string; port: number }): () => void {
-  const net = createRequire(import.meta.url)('node:net') as {
-    connect: NetConnect;
-    createConnection: NetConnect;
-  };
-  const original = { connect: net.connect, createConnection: net.createConnection };
-  const routed = (fn: NetConnect): NetConnect =>
-    function (this: unknown, ...args: unknown[]) {
-      const first = args[0] as { host?: string; port?: number } | undefined;
-      if (first !== from && first?.host === from.host && Number(first?.port) === from.port) {
-        args[0] = { ...first, host: to.host, port: to.port };
-      }
-      return fn.apply(this, args);
-    };
-  net.connect = routed(original.connect);
-  net.createConnection = routed(original.createConnection);
-  syncBuiltinESMExports();
-  return () => {
-    net.connect = original.connect;
-    net.createConnection = original.createConnection;
-    syncBuiltinESMExports();
-  };
 }
