@@ -11,6 +11,10 @@ import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
 
 export const MQTT_URL = brokerUrls().mqtt;
 
+/** MQTT_URL with more query parameters. */
+export const withQuery = (query: string): string =>
+  `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}${query}`;
+
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 
 export function mosquittoAvailable(): ReturnType<typeof brokerAvailable> {

@@ -1,26 +1,19 @@
 // Races around the queue holder (holder.ts), made deterministic: each test does, at the exact
 // moment, what another operation or another bus did at random in a flaky run. MQTT 5 and 3.1.1.
+
+import { waitFor } from '@omnibus/contract';
 import type { AdapterFactory, Bus } from '@omnibus/core';
 import { connect } from '@omnibus/core';
 import type { MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { mqtt } from '../src/index.js';
 import type { MqttAdapter } from '../src/mqtt-adapter.js';
-import { MQTT_URL, mosquittoAvailable } from './broker.js';
+import { mosquittoAvailable, withQuery } from './broker.js';
 
 const available = await mosquittoAvailable();
 if (!available.ok) console.warn(`[mqtt] skipping holder tests: ${available.reason}`);
 
 const unique = (what: string) => `hold-${Math.random().toString(36).slice(2, 10)}-${what}`;
-const withQuery = (query: string) => `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}${query}`;
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 for (const version of [5, 4] as const) {
   describe.skipIf(!available.ok)(`mqtt holder races (MQTT ${version === 5 ? '5' : '3.1.1'})`, () => {

@@ -1,5 +1,7 @@
 // One test per mqtt.js / Mosquitto pitfall of PITFALLS.md that applies to this adapter, against the
 // real broker, for MQTT 5 and 3.1.1.
+
+import { waitFor } from '@omnibus/contract';
 import {
   type Bus,
   type ConnectOptions,
@@ -13,21 +15,12 @@ import { describe, expect, it } from 'vitest';
 import { type Ack, Receiver } from '../src/client.js';
 import { mqtt } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
-import { MQTT_URL, mosquittoAvailable } from './broker.js';
+import { MQTT_URL, mosquittoAvailable, withQuery } from './broker.js';
 
 const available = await mosquittoAvailable();
 if (!available.ok) console.warn(`[mqtt] skipping pitfall tests: ${available.reason}`);
 
 const unique = (what: string) => `pit-${Math.random().toString(36).slice(2, 10)}-${what}`;
-const withQuery = (query: string) => `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}${query}`;
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const dueAt = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > dueAt) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 for (const version of [5, 4] as const) {
   describe.skipIf(!available.ok)(`mqtt pitfalls (MQTT ${version === 5 ? '5' : '3.1.1'})`, () => {

@@ -343,18 +343,6 @@ export const PROBES: readonly Probe[] = [
   deadLetter,
 ];
 
-/** Features whose use needs another one first (a queue to send to, a log to read). */
-export const NEEDS: Partial<Record<Feature, Feature>> = {
-  priority: 'queue',
-  delay: 'queue',
-  headers: 'queue',
-  deadLetter: 'queue',
-  replay: 'log',
-  consumerGroups: 'log',
-  routing: 'topic',
-  durableSubscriptions: 'topic',
-};
-
 /**
  * Uses a feature the way an application would, for a feature the broker marks `none`: it must
  * throw `UnsupportedCapabilityError` before anything reaches the broker.

@@ -137,3 +137,18 @@ export function unsupported(
     );
   };
 }
+
+/**
+ * Features whose use needs another one to be there first (a queue to send to, a log to read):
+ * where the other is `none`, using this one cannot even be tried.
+ */
+export const FEATURE_NEEDS: Readonly<Partial<Record<Feature, Feature>>> = {
+  priority: 'queue',
+  delay: 'queue',
+  headers: 'queue',
+  deadLetter: 'queue',
+  replay: 'log',
+  consumerGroups: 'log',
+  routing: 'topic',
+  durableSubscriptions: 'topic',
+};

@@ -6,6 +6,7 @@ export {
   assertRequirements,
   type Capabilities,
   capabilityTable,
+  FEATURE_NEEDS,
   FEATURES,
   type Feature,
   missingCapabilities,

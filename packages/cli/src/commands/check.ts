@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   type Bus,
+  FEATURE_NEEDS,
   FEATURES,
   type Feature,
   missingCapabilities,
@@ -13,7 +14,7 @@ import { brokerUrl, type ConnectionFlags, connectBus, connectionOptions } from '
 import { CliError, EXIT } from '../exit.js';
 import { parsePositiveInt } from '../options.js';
 import { colourEnabled, type Paint, painter } from '../output.js';
-import { NEEDS, type Probe, type ProbeContext, ProbeFailure, probesFor, proveDenied } from '../probes.js';
+import { type Probe, type ProbeContext, ProbeFailure, probesFor, proveDenied } from '../probes.js';
 import { parseRequires } from '../requires.js';
 
 type Status = 'holds' | 'fails' | 'denied' | 'missing' | 'unchecked';
@@ -120,7 +121,7 @@ async function runCheck(bus: Bus, url: string, flags: CheckFlags): Promise<Repor
   const denied = await Promise.all(
     FEATURES.filter((f) => capabilities[f] === 'none' && (scope === undefined || scope.has(f))).map(
       async (feature) => {
-        const need = NEEDS[feature];
+        const need = FEATURE_NEEDS[feature];
         if (need !== undefined && capabilities[need] === 'none')
           return { feature, skipped: `${need} is none` };
         try {

@@ -1,5 +1,6 @@
 import {
   type Capabilities,
+  FEATURE_NEEDS,
   FEATURES,
   type Feature,
   missingCapabilities,
@@ -25,24 +26,12 @@ const USE: Record<Feature, (t: ContractContext) => Promise<unknown>> = {
     (await t.connect()).log(t.name('l')).read(() => undefined, { group: t.name('g'), from: 'latest' }),
 };
 
-/** Features whose use needs another one to be there first (a queue to send to, a log to read). */
-const NEEDS: Partial<Record<Feature, Feature>> = {
-  priority: 'queue',
-  delay: 'queue',
-  headers: 'queue',
-  deadLetter: 'queue',
-  replay: 'log',
-  consumerGroups: 'log',
-  routing: 'topic',
-  durableSubscriptions: 'topic',
-};
-
 /** One test per feature: when the adapter says `none`, using it throws `UnsupportedCapabilityError`. */
 type DeniedId = `capabilities: using ${Feature} when it is none throws UnsupportedCapabilityError`;
 const denied = FEATURES.map((feature): ContractTest & { readonly id: DeniedId } => ({
   id: `capabilities: using ${feature} when it is none throws UnsupportedCapabilityError`,
   when: (c: Capabilities) =>
-    c[feature] === 'none' && (NEEDS[feature] === undefined || c[NEEDS[feature]] !== 'none'),
+    c[feature] === 'none' && (FEATURE_NEEDS[feature] === undefined || c[FEATURE_NEEDS[feature]] !== 'none'),
   whenText: `${feature} is supported`,
   async run(t: ContractContext) {
     const error = await rejectsWith(() => USE[feature](t), UnsupportedCapabilityError, 'OMNIBUS_UNSUPPORTED');
