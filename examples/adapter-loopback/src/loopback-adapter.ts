@@ -14,6 +14,7 @@ import {
   type Deliver,
   type Delivery,
   Lifecycles,
+  NO_ADMIN,
   type OutgoingMessage,
   type QueueSpec,
   type Subscription,
@@ -36,6 +37,8 @@ export const LOOPBACK_CAPABILITIES: Capabilities = {
   headers: 'native',
   durableSubscriptions: 'native',
   consumerGroups: 'none', // no log
+  // Admin and dead-letter operations are not implemented on this adapter yet.
+  ...NO_ADMIN,
   ordering: 'key', // FIFO queues, requeue to the original place; core keeps keys in order under concurrency
   limits: {}, // in process: no frame or header size to break
 };
@@ -56,6 +59,14 @@ export function loopback(): AdapterFactory {
 
 class LoopbackAdapter implements Adapter, Session {
   readonly name = 'loopback';
+  // Operations: `none` in its capabilities until this adapter implements them.
+  readonly depth = unsupported('loopback', 'depth');
+  readonly purge = unsupported('loopback', 'purge');
+  readonly browse = unsupported('loopback', 'browse');
+  readonly subscriptionAddress = unsupported('loopback', 'redrive');
+  readonly deleteSubscription = unsupported('loopback', 'deleteSubscription');
+  readonly resetGroup = unsupported('loopback', 'resetGroup');
+  readonly groupLag = unsupported('loopback', 'lag');
   readonly capabilities = LOOPBACK_CAPABILITIES;
   private connections = 1;
   /** The current connection, a new one after each broker restart; undefined while down or closed. */

@@ -19,6 +19,7 @@ import {
   type Deliver,
   type LogPosition,
   type LogSpec,
+  NO_ADMIN,
   type OutgoingMessage,
   type QueueSpec,
   type ReadSpec,
@@ -28,6 +29,7 @@ import {
   type Subscription,
   type SubscriptionSpec,
   type TopicSpec,
+  unsupported,
 } from '@omnibus/core';
 import type { Admin, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
@@ -65,6 +67,8 @@ export const KAFKA_CAPABILITIES: Capabilities = {
   headers: 'native',
   durableSubscriptions: 'native',
   consumerGroups: 'native',
+  // Admin and dead-letter operations are not implemented on this adapter yet.
+  ...NO_ADMIN,
   ordering: 'key',
   limits: { maxMessageBytes: 1_000_000 },
 };
@@ -90,6 +94,14 @@ export function kafka(defaults: KafkaOptions = {}): AdapterFactory {
 
 class KafkaAdapter implements Adapter {
   readonly name = 'kafka';
+  // Operations: `none` in its capabilities until this adapter implements them.
+  readonly depth = unsupported('kafka', 'depth');
+  readonly purge = unsupported('kafka', 'purge');
+  readonly browse = unsupported('kafka', 'browse');
+  readonly subscriptionAddress = unsupported('kafka', 'redrive');
+  readonly deleteSubscription = unsupported('kafka', 'deleteSubscription');
+  readonly resetGroup = unsupported('kafka', 'resetGroup');
+  readonly groupLag = unsupported('kafka', 'lag');
   readonly capabilities: Capabilities;
   private readonly kafka: Kafka;
   private readonly admin: Admin;

@@ -11,6 +11,7 @@ import {
   type ConsumeSpec,
   type Deliver,
   type Delivery,
+  NO_ADMIN,
   type OutgoingMessage,
   PublishError,
   type QueueSpec,
@@ -62,6 +63,8 @@ export function mqttCapabilities(
     headers: protocolVersion === 5 ? 'native' : options.envelope === true ? 'emulated' : 'none',
     durableSubscriptions: 'native',
     consumerGroups: 'none',
+    // Admin and dead-letter operations are not implemented on this adapter yet.
+    ...NO_ADMIN,
     // One consumer gets a queue's or subscription's messages in order; core keeps per-key order.
     ordering: 'key',
     // On 3.1.1 the envelope rides in the payload: only the packet size bounds it.
@@ -89,6 +92,14 @@ export function mqtt(defaults: MqttOptions = {}): AdapterFactory {
 
 export class MqttAdapter implements Adapter {
   readonly name = 'mqtt';
+  // Operations: `none` in its capabilities until this adapter implements them.
+  readonly depth = unsupported('mqtt', 'depth');
+  readonly purge = unsupported('mqtt', 'purge');
+  readonly browse = unsupported('mqtt', 'browse');
+  readonly subscriptionAddress = unsupported('mqtt', 'redrive');
+  readonly deleteSubscription = unsupported('mqtt', 'deleteSubscription');
+  readonly resetGroup = unsupported('mqtt', 'resetGroup');
+  readonly groupLag = unsupported('mqtt', 'lag');
   readonly capabilities: Capabilities;
   readonly append = unsupported('mqtt', 'log');
   readonly read = unsupported('mqtt', 'log');

@@ -3,6 +3,7 @@
  * topic exchange (subject = routing key), a log a stream queue. See README.md for what is emulated
  * and what it costs.
  */
+
 import type {
   Adapter,
   AdapterFactory,
@@ -18,6 +19,7 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
+import { NO_ADMIN, unsupported } from '@omnibus/core';
 import { Appender } from './append.js';
 import { type ConsumeContext, consumeQueue, type Source } from './consume.js';
 import { asBuffer, publishOptions } from './message.js';
@@ -44,6 +46,8 @@ export function rabbitmqCapabilities(maxMessageBytes = 128 * 1024 * 1024): Capab
     durableSubscriptions: 'native',
     // Streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, and locks one active reader per group.
     consumerGroups: 'emulated',
+    // Admin and dead-letter operations are not implemented on this adapter yet.
+    ...NO_ADMIN,
     ordering: 'key',
     // amqplib encodes the whole headers table into a 64 KiB buffer (RangeError beyond): one header
     // may take it all but the room the envelope headers and the table's framing need.
@@ -67,6 +71,14 @@ export function rabbitmq(defaults: RabbitmqOptions = {}): AdapterFactory {
 
 class RabbitmqAdapter implements Adapter, ConsumeContext {
   readonly name = ADAPTER;
+  // Operations: `none` in its capabilities until this adapter implements them.
+  readonly depth = unsupported('rabbitmq', 'depth');
+  readonly purge = unsupported('rabbitmq', 'purge');
+  readonly browse = unsupported('rabbitmq', 'browse');
+  readonly subscriptionAddress = unsupported('rabbitmq', 'redrive');
+  readonly deleteSubscription = unsupported('rabbitmq', 'deleteSubscription');
+  readonly resetGroup = unsupported('rabbitmq', 'resetGroup');
+  readonly groupLag = unsupported('rabbitmq', 'lag');
   readonly capabilities: Capabilities;
   readonly topology: Topology;
   readonly publisher: Publisher;

@@ -3,7 +3,7 @@
  * RabbitMQ and on ActiveMQ. The CONNECTED frame's `server` header picks a profile, and the profile
  * decides the capabilities and how queues, topics and subjects map onto destinations.
  */
-import { type Capabilities, compilePattern, type SubjectMatcher } from '@omnibus/core';
+import { type Capabilities, compilePattern, NO_ADMIN, type SubjectMatcher } from '@omnibus/core';
 
 export type ProfileName = 'rabbitmq' | 'activemq' | 'generic';
 
@@ -75,6 +75,8 @@ export const RABBITMQ_CAPABILITIES: Capabilities = {
   durableSubscriptions: 'native',
   // STOMP has no offset storage nor group coordination for streams (see README).
   consumerGroups: 'none',
+  // Admin and dead-letter operations are not implemented on this adapter yet.
+  ...NO_ADMIN,
   ordering: 'key',
   // The STOMP plugin refuses a frame line over 65,536 bytes when it delivers the message, not when
   // it accepts the SEND: such a header would break every consumer of the queue.

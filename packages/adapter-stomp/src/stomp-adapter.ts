@@ -3,6 +3,7 @@
  * log reader, log tail: see session.ts and consume.ts for why), a broker profile resolved from
  * CONNECTED's `server` header, and the three semantics mapped onto that broker's destinations.
  */
+
 import { createHash, randomUUID } from 'node:crypto';
 import type {
   Adapter,
@@ -43,6 +44,14 @@ export function stomp(defaults: StompOptions = {}): AdapterFactory {
 
 class StompAdapter implements Adapter {
   readonly name = 'stomp';
+  // Operations: `none` in its capabilities until this adapter implements them.
+  readonly depth = unsupported('stomp', 'depth');
+  readonly purge = unsupported('stomp', 'purge');
+  readonly browse = unsupported('stomp', 'browse');
+  readonly subscriptionAddress = unsupported('stomp', 'redrive');
+  readonly deleteSubscription = unsupported('stomp', 'deleteSubscription');
+  readonly resetGroup = unsupported('stomp', 'resetGroup');
+  readonly groupLag = unsupported('stomp', 'lag');
   readonly capabilities: Capabilities;
   private readonly appenders = new Map<string, StreamAppender>();
   /**

@@ -14,6 +14,7 @@ import { capabilityTests } from './suites/capabilities.js';
 import { errorTests } from './suites/errors.js';
 import { lifecycleTests } from './suites/lifecycle.js';
 import { logTests } from './suites/log.js';
+import { operationsTests } from './suites/operations.js';
 import { queueTests } from './suites/queue.js';
 import { semanticsTests } from './suites/semantics.js';
 import { topicTests } from './suites/topic.js';
@@ -26,6 +27,7 @@ const AREAS = {
   lifecycle: lifecycleTests,
   errors: errorTests,
   semantics: semanticsTests,
+  operations: operationsTests,
 } as const;
 
 /** The name of every contract test; `skip` keys are checked against it. */

@@ -92,6 +92,32 @@ export type ResolvedReadFrom =
   | { readonly kind: 'positions'; readonly positions: readonly LogPosition[] }
   | { readonly kind: 'timestamp'; readonly timestamp: number };
 
+/** Where `resetGroup` moves a group: the start, the end, or the first message at or after a time. */
+export type ResetTarget =
+  | { readonly kind: 'earliest' }
+  | { readonly kind: 'latest' }
+  | { readonly kind: 'timestamp'; readonly timestamp: number };
+
+/** One partition of a group's lag. */
+export interface PartitionLag {
+  readonly partition: number;
+  /** The group's committed offset (the next it reads); `undefined` when it never committed here. */
+  readonly committed: number | undefined;
+  /** The offset the next append to this partition gets. */
+  readonly end: number;
+  /** Messages between `committed` (or the earliest retained one, without a commit) and `end`. */
+  readonly lag: number;
+}
+
+/**
+ * A message a queue holds, as `browse` sees it: the fields of a `Delivery`, without settlement
+ * (browsing settles nothing).
+ */
+export type BrowsedMessage = Pick<
+  Delivery,
+  'body' | 'headers' | 'id' | 'contentType' | 'key' | 'subject' | 'priority' | 'timestamp' | 'attempt' | 'raw'
+>;
+
 export interface ReadSpec extends ConsumeSpec {
   readonly group?: string;
   readonly from: ResolvedReadFrom;
@@ -183,6 +209,48 @@ export interface Adapter {
    * `message.delayMs` is set only when the adapter's `delay` capability is not `none`.
    */
   sendTo(address: string, message: OutgoingMessage): Promise<void>;
+
+  // Operations: each is a capability of its own (`depth`, `purge`, `browse`, `redrive`,
+  // `deleteSubscription`, `resetGroup`, `lag`); where it is `none`, implement it with
+  // `unsupported(name, feature)`. docs/adapters.md#operations states each contract in full.
+
+  /**
+   * `depth`: how many messages of the queue are ready for delivery now — not those out with a
+   * consumer and not yet settled, nor delayed ones not yet due. A queue that does not exist: 0 (not
+   * created, where the broker can tell without creating it). Exact once `send` has resolved.
+   */
+  depth(queue: QueueSpec): Promise<number>;
+  /**
+   * `purge`: removes every message of the queue not out with a consumer (delayed ones too, where
+   * the broker holds them in the queue); resolves with how many, where the broker says (else
+   * `undefined`). A queue that does not exist: 0.
+   */
+  purge(queue: QueueSpec): Promise<number | undefined>;
+  /**
+   * `browse`: up to `limit` of the queue's messages in delivery order, without consuming, locking or
+   * changing them (no attempt counted, no redelivered flag set). Fewer (or none) when it holds fewer.
+   */
+  browse(queue: QueueSpec, limit: number): Promise<BrowsedMessage[]>;
+  /**
+   * `redrive`: an address for `sendTo` where a copy reaches the durable subscription `durable` of
+   * `topic` and no other (the same kind of address as a delivery's `retryAddress`). Rejects with
+   * `ValidationError` when that durable subscription does not exist.
+   */
+  subscriptionAddress(topic: TopicSpec, durable: string): Promise<string>;
+  /**
+   * `deleteSubscription`: deletes the durable subscription and the messages it holds, so publishes
+   * no longer go to it. Resolves false when there was none. Rejects with `ValidationError` (and
+   * deletes nothing) while a subscriber of it is attached, on this connection or another.
+   */
+  deleteSubscription(topic: TopicSpec, durable: string): Promise<boolean>;
+  /**
+   * `resetGroup`: sets the group's committed position of every partition to `to` (earliest, latest,
+   * or the first message at or after the timestamp, else the end), so its next reader starts there.
+   * Rejects with `ValidationError` (and moves nothing) while a reader of the group is attached.
+   */
+  resetGroup(log: LogSpec, group: string, to: ResetTarget): Promise<void>;
+  /** `lag`: per partition, the group's committed offset, the end of the log and the difference. */
+  groupLag(log: LogSpec, group: string): Promise<PartitionLag[]>;
 
   /** Closes the connection. Core has closed every subscription first. Idempotent. */
   close(): Promise<void>;

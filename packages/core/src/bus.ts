@@ -9,6 +9,7 @@ import { type Codec, encodePayload } from './codec.js';
 import { type ResolvedConnectOptions, unknownKeys } from './config.js';
 import type { Connection } from './connection.js';
 import { ConsumerEngine } from './consumer.js';
+import { DeadLettersImpl } from './dead-letters.js';
 import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
 import { HEADER } from './envelope.js';
 import { ClosedError, UnsupportedCapabilityError, ValidationError } from './errors.js';
@@ -22,6 +23,8 @@ import type {
   BusEvents,
   ConsumeOptions,
   Consumer,
+  DeadLetterSource,
+  DeadLetters,
   DestinationOptions,
   Handler,
   Health,
@@ -70,6 +73,12 @@ export class BusImpl implements Bus {
     this.assertOpen();
     this.feature('log', 'use a broker with logs or streams (Kafka, RabbitMQ streams, memory)');
     return new LogHandle<T, TIn>(this, validateName('log', name), options);
+  }
+
+  deadLetters(source: DeadLetterSource): DeadLetters {
+    this.assertOpen();
+    this.feature('deadLetter', 'settle failing messages in the handler');
+    return new DeadLettersImpl(this, source);
   }
 
   health(): Health {
@@ -269,7 +278,7 @@ export class BusImpl implements Bus {
       2 ** 31 - 1,
     );
     options.signal?.throwIfAborted();
-    const retry = retryPolicy(params.destination, policy);
+    const retry = retryPolicy(params.destination, policy, params.consumer);
     const engine: ConsumerEngine<T> = new ConsumerEngine<T>({
       adapter: this.adapter,
       clientId: this.options.clientId,

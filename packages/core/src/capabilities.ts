@@ -16,6 +16,13 @@ export const FEATURES = [
   'headers',
   'durableSubscriptions',
   'consumerGroups',
+  'depth',
+  'purge',
+  'browse',
+  'redrive',
+  'deleteSubscription',
+  'resetGroup',
+  'lag',
 ] as const;
 
 export type Feature = (typeof FEATURES)[number];
@@ -43,6 +50,20 @@ export interface Capabilities {
   readonly durableSubscriptions: Support;
   /** Log readers in a group share partitions and resume from committed progress. */
   readonly consumerGroups: Support;
+  /** Admin: how many messages a queue holds (`queue.depth()`, a dead-letter queue's `count()`). */
+  readonly depth: Support;
+  /** Admin: remove every message a queue holds (`queue.purge()`). */
+  readonly purge: Support;
+  /** Admin: look at a queue's first messages without consuming them (a dead-letter queue's `peek(n)`). */
+  readonly browse: Support;
+  /** Dead letters go back where they failed: their queue, or their own durable subscription only. */
+  readonly redrive: Support;
+  /** Admin: delete a durable subscription and what it holds (`topic.deleteSubscription(name)`). */
+  readonly deleteSubscription: Support;
+  /** Admin: move a log group's committed position to earliest, latest or a time (`log.resetGroup`). */
+  readonly resetGroup: Support;
+  /** Admin: how far a log group is behind the end of the log (`log.lag(group)`). */
+  readonly lag: Support;
   /** Which messages keep their relative order: per key, per destination, or none. */
   readonly ordering: 'key' | 'destination' | 'none';
   readonly limits: {
@@ -151,4 +172,33 @@ export const FEATURE_NEEDS: Readonly<Partial<Record<Feature, Feature>>> = {
   consumerGroups: 'log',
   routing: 'topic',
   durableSubscriptions: 'topic',
+  depth: 'queue',
+  purge: 'queue',
+  browse: 'queue',
+  redrive: 'deadLetter',
+  deleteSubscription: 'durableSubscriptions',
+  resetGroup: 'consumerGroups',
+  lag: 'consumerGroups',
+};
+
+/** The admin and dead-letter features added with operations, for tables that list them apart. */
+export const ADMIN_FEATURES = [
+  'depth',
+  'purge',
+  'browse',
+  'redrive',
+  'deleteSubscription',
+  'resetGroup',
+  'lag',
+] as const satisfies readonly Feature[];
+
+/** Every admin feature `none`: for adapters (and profiles) that do not have them yet. */
+export const NO_ADMIN: Readonly<Record<(typeof ADMIN_FEATURES)[number], Support>> = {
+  depth: 'none',
+  purge: 'none',
+  browse: 'none',
+  redrive: 'none',
+  deleteSubscription: 'none',
+  resetGroup: 'none',
+  lag: 'none',
 };

@@ -538,6 +538,11 @@ export class ConsumerEngine<T> implements Consumer {
       ...envelope.headers,
       [HEADER.deadLetterOrigin]: this.o.destination,
       [HEADER.deadLetterKind]: this.o.kind,
+      ...(this.o.consumer === undefined
+        ? {}
+        : {
+            [this.o.kind === 'log' ? HEADER.deadLetterGroup : HEADER.deadLetterSubscription]: this.o.consumer,
+          }),
       [HEADER.deadLetterReason]: reason.length > 1000 ? `${reason.slice(0, 1000)}…` : reason,
       [HEADER.deadLetterAttempts]: String(attempt),
       [HEADER.deadLetterFirstFailure]: failures.first ?? now,

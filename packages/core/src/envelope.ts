@@ -29,6 +29,10 @@ export const HEADER = {
   deadLetterOrigin: 'x-omnibus-dead-letter-origin',
   /** Dead letters: `queue`, `topic` or `log`. */
   deadLetterKind: 'x-omnibus-dead-letter-kind',
+  /** Dead letters of a durable subscription: its name (with the topic in `…-origin`). */
+  deadLetterSubscription: 'x-omnibus-dead-letter-subscription',
+  /** Dead letters of a log read with a group: the group (with the log in `…-origin`). */
+  deadLetterGroup: 'x-omnibus-dead-letter-group',
   /** Dead letters: why (the handler's error message, or the validation error). */
   deadLetterReason: 'x-omnibus-dead-letter-reason',
   /** Dead letters: how many deliveries were tried. */
@@ -37,7 +41,23 @@ export const HEADER = {
   deadLetterFirstFailure: 'x-omnibus-dead-letter-first-failure',
   /** Dead letters: last failure, ISO 8601. */
   deadLetterLastFailure: 'x-omnibus-dead-letter-last-failure',
+  /** Redriven messages: the id of the last redrive run that moved it (a run never moves a message twice). */
+  redriveRun: 'x-omnibus-redrive-run',
+  /** Redriven messages: how many times it was redriven. */
+  redrives: 'x-omnibus-redrives',
 } as const;
+
+/** The headers a dead letter gains; a redrive removes them (its `x-omnibus-redrive*` headers stay). */
+export const DEAD_LETTER_HEADERS: readonly string[] = [
+  HEADER.deadLetterOrigin,
+  HEADER.deadLetterKind,
+  HEADER.deadLetterSubscription,
+  HEADER.deadLetterGroup,
+  HEADER.deadLetterReason,
+  HEADER.deadLetterAttempts,
+  HEADER.deadLetterFirstFailure,
+  HEADER.deadLetterLastFailure,
+];
 
 /** The reserved prefix: applications cannot send headers with it. */
 export const RESERVED_PREFIX = 'x-omnibus-';
@@ -113,6 +133,12 @@ export function toHeaders(message: OutgoingMessage, options: ToHeadersOptions = 
   return bag;
 }
 
+/** What `readEnvelope` reads: a delivery, or a browsed message (which has no `redelivered`). */
+export type EnvelopeSource = Pick<
+  Delivery,
+  'headers' | 'id' | 'timestamp' | 'attempt' | 'contentType' | 'key' | 'subject' | 'priority'
+> & { readonly redelivered?: boolean };
+
 /** A delivery read through its envelope: what core hands to handlers and copies on settlement. */
 export interface Envelope {
   readonly id: string;
@@ -135,7 +161,7 @@ export interface Envelope {
  * the protocol had no property for it, or a copy moved the message); a message without an id — a
  * foreign producer's — gets a new one here, once, and every copy core makes of it keeps it.
  */
-export function readEnvelope(delivery: Delivery): Envelope {
+export function readEnvelope(delivery: EnvelopeSource): Envelope {
   const bag = delivery.headers;
   let headers: Headers | undefined;
   for (const name in bag) {
@@ -158,7 +184,7 @@ export function readEnvelope(delivery: Delivery): Envelope {
     subject: bag[HEADER.subject] ?? delivery.subject,
     priority: delivery.priority,
     attempt,
-    redelivered: delivery.redelivered || attempt > 1 || bag[HEADER.redelivered] === '1',
+    redelivered: delivery.redelivered === true || attempt > 1 || bag[HEADER.redelivered] === '1',
     headers: headers ?? bag,
     firstFailure: bag[HEADER.firstFailure],
   };

@@ -3,7 +3,7 @@
  * consumer wired to the engine) and the way out (a payload checked, encoded, traced and sent
  * through the connection), for each semantic.
  */
-import type { Adapter, OutgoingMessage, QueueSpec, ResolvedReadFrom } from './adapter.js';
+import type { Adapter, OutgoingMessage, QueueSpec, ResetTarget, ResolvedReadFrom } from './adapter.js';
 import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
 import type { DestinationKind, SendContext } from './diagnostics.js';
@@ -18,6 +18,7 @@ import type {
   ConsumeOptions,
   Consumer,
   DestinationOptions,
+  GroupLag,
   Handler,
   Log,
   LogHandler,
@@ -29,6 +30,7 @@ import type {
   QueueOptions,
   ReadFrom,
   ReadOptions,
+  ResetFrom,
   RetryPolicy,
   SendOptions,
   SendResult,
@@ -135,6 +137,18 @@ export class QueueHandle<T, TIn>
     return iterate<T>((handler, onEnd) => this.start(handler, rest, onEnd), signal);
   }
 
+  async depth(): Promise<number> {
+    this.bus.assertOpen();
+    this.bus.feature('depth', 'count what your consumers handle instead');
+    return this.bus.connection.run(`counting "${this.name}"`, () => this.bus.driverFor.depth(this.queueSpec));
+  }
+
+  async purge(): Promise<number | undefined> {
+    this.bus.assertOpen();
+    this.bus.feature('purge', 'consume and ack what the queue holds');
+    return this.bus.connection.run(`purging "${this.name}"`, () => this.bus.driverFor.purge(this.queueSpec));
+  }
+
   private async start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
     const driver = this.bus.driverFor;
     const spec = this.queueSpec;
@@ -172,6 +186,15 @@ export class TopicHandle<T, TIn>
   messages(pattern: string, options: SubscribeOptions = {}): AsyncIterableIterator<Message<T>> {
     const { signal, ...rest } = options;
     return iterate<T>((handler, onEnd) => this.start(pattern, handler, rest, onEnd), signal);
+  }
+
+  async deleteSubscription(name: string): Promise<boolean> {
+    this.bus.assertOpen();
+    const durable = validateName('durable subscription', name);
+    this.bus.feature('deleteSubscription', "delete it with the broker's own tools");
+    return this.bus.connection.run(`deleting subscription "${durable}" of "${this.name}"`, () =>
+      this.bus.driverFor.deleteSubscription(this.spec, durable),
+    );
   }
 
   private start(
@@ -234,6 +257,28 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     >;
   }
 
+  async resetGroup(group: string, to: ResetFrom): Promise<void> {
+    this.bus.assertOpen();
+    const name = validateName('consumer group', group);
+    const target = resetTarget(to);
+    this.bus.feature('resetGroup', 'read with a new group, from where it should start');
+    const spec = { name: this.name, partitions: this.partitions };
+    await this.bus.connection.run(`resetting group "${name}" of "${this.name}"`, () =>
+      this.bus.driverFor.resetGroup(spec, name, target),
+    );
+  }
+
+  async lag(group: string): Promise<GroupLag> {
+    this.bus.assertOpen();
+    const name = validateName('consumer group', group);
+    this.bus.feature('lag', "watch the group with the broker's own tools");
+    const spec = { name: this.name, partitions: this.partitions };
+    const partitions = await this.bus.connection.run(`measuring the lag of "${name}" on "${this.name}"`, () =>
+      this.bus.driverFor.groupLag(spec, name),
+    );
+    return { total: partitions.reduce((sum, p) => sum + p.lag, 0), partitions };
+  }
+
   private async start(handler: Handler<T>, options: ReadOptions, onEnd?: () => void): Promise<Consumer> {
     this.bus.assertOpen();
     const replay = this.bus.capabilities.replay !== 'none';
@@ -282,6 +327,17 @@ function resolveFrom(from: ReadFrom): ResolvedReadFrom {
   }
   throw new ValidationError(
     "from must be 'earliest', 'latest', { position }, { positions } or { timestamp }",
+  );
+}
+
+function resetTarget(to: ResetFrom): ResetTarget {
+  if (to === 'earliest' || to === 'latest') return { kind: to };
+  if (typeof to === 'object' && to !== null && 'timestamp' in to) {
+    const ms = to.timestamp instanceof Date ? to.timestamp.getTime() : to.timestamp;
+    if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return { kind: 'timestamp', timestamp: ms };
+  }
+  throw new ValidationError(
+    "a group resets to 'earliest', 'latest' or { timestamp } (a valid Date or non-negative milliseconds)",
   );
 }
 

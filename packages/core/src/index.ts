@@ -2,6 +2,7 @@ export type * from './adapter.js';
 export { Batcher, type BatcherOptions } from './batcher.js';
 export { BusImpl } from './bus.js';
 export {
+  ADMIN_FEATURES,
   assertCapability,
   assertRequirements,
   type Capabilities,
@@ -10,6 +11,7 @@ export {
   FEATURES,
   type Feature,
   missingCapabilities,
+  NO_ADMIN,
   type Requirements,
   type Support,
   satisfies,
@@ -39,8 +41,10 @@ export {
 } from './diagnostics.js';
 export {
   applicationHeaders,
+  DEAD_LETTER_HEADERS,
   DEFAULT_CONTENT_TYPE,
   type Envelope,
+  type EnvelopeSource,
   HEADER,
   headerAttempt,
   type NativeFields,
@@ -83,6 +87,7 @@ export {
 export {
   compilePattern,
   DEAD_LETTER_SUFFIX,
+  deadLetterName,
   MAX_NAME_LENGTH,
   MAX_SUBJECT_LENGTH,
   matchSubject,

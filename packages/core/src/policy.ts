@@ -4,20 +4,22 @@
  */
 import type { DestinationKind } from './diagnostics.js';
 import { ValidationError } from './errors.js';
-import { DEAD_LETTER_SUFFIX, validateName } from './routing.js';
+import { deadLetterName, validateName } from './routing.js';
 import type { ConsumeOptions, ReadOptions, RetryPolicy, SubscribeOptions } from './types.js';
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_HANDLER_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_PRIORITY = 9;
 
-export function retryPolicy(destination: string, policy: RetryPolicy) {
+/** `consumer`: the durable subscription or log group, whose dead letters get a queue of their own. */
+export function retryPolicy(destination: string, policy: RetryPolicy, consumer?: string) {
   const maxAttempts = positiveInt('maxAttempts', policy.maxAttempts, DEFAULT_MAX_ATTEMPTS, 1_000_000);
   // A derived name is not checked against the name limit: `<name>.dlq` of a valid name is valid
-  // (at most 208 characters, for the dead letters of a dead-letter queue: every broker takes it).
+  // (at most 208 characters, for the dead letters of a dead-letter queue: every broker takes it),
+  // and `deadLetterName` keeps `<name>.<consumer>.dlq` within the same bound.
   const deadLetter =
     policy.deadLetter === undefined
-      ? `${destination}${DEAD_LETTER_SUFFIX}`
+      ? deadLetterName(destination, consumer)
       : validateName('dead-letter queue', policy.deadLetter);
   const delaySetting = policy.retryDelayMs ?? 0;
   if (typeof delaySetting === 'number') positiveInt('retryDelayMs', delaySetting, 0, 2 ** 31 - 1, 0);

@@ -2,6 +2,7 @@
  * Destination names, subjects and subject patterns: validated before they reach a broker, and
  * matched here for brokers (and the in-memory one) that filter on the client.
  */
+import { createHash } from 'node:crypto';
 import { ValidationError } from './errors.js';
 
 /** Longest destination name: `<name>.dlq` then fits every broker's limit (Kafka 249, RabbitMQ 255 bytes). */
@@ -11,6 +12,19 @@ export const MAX_NAME_LENGTH = 200;
  * longer than `MAX_NAME_LENGTH`, so the dead letters of a queue named at the limit can be read.
  */
 export const DEAD_LETTER_SUFFIX = '.dlq';
+/**
+ * The default dead-letter queue of a destination: `<name>.dlq`, or `<topic>.<subscription>.dlq` for
+ * a durable subscription and `<log>.<group>.dlq` for a log group, so each one's dead letters are
+ * apart. Where `<name>.<consumer>` is longer than `MAX_NAME_LENGTH`, it is cut to 191 characters
+ * and `-` plus 8 hex digits of its SHA-256 are added: 200, every broker takes it with `.dlq`.
+ */
+export function deadLetterName(destination: string, consumer?: string): string {
+  const base = consumer === undefined ? destination : `${destination}.${consumer}`;
+  if (base.length <= MAX_NAME_LENGTH) return `${base}${DEAD_LETTER_SUFFIX}`;
+  const digest = createHash('sha256').update(base).digest('hex').slice(0, 8);
+  return `${base.slice(0, MAX_NAME_LENGTH - 9)}-${digest}${DEAD_LETTER_SUFFIX}`;
+}
+
 /** Longest subject or pattern. */
 export const MAX_SUBJECT_LENGTH = 255;
 

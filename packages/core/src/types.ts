@@ -192,6 +192,10 @@ export interface Queue<T, TIn = T> {
   consume(handler: Handler<T>, options?: ConsumeOptions): Promise<Consumer>;
   /** Messages one at a time. Advancing the loop acks the previous message; leaving it requeues it. */
   messages(options?: ConsumeOptions): AsyncIterableIterator<Message<T>>;
+  /** Messages ready for delivery now, not counting those out with a consumer (`depth` capability). */
+  depth(): Promise<number>;
+  /** Removes every message not out with a consumer; how many, where the broker says (`purge` capability). */
+  purge(): Promise<number | undefined>;
 }
 
 export interface Topic<T, TIn = T> {
@@ -200,6 +204,11 @@ export interface Topic<T, TIn = T> {
   /** `*` matches one word, `#` zero or more. */
   subscribe(pattern: string, handler: Handler<T>, options?: SubscribeOptions): Promise<Consumer>;
   messages(pattern: string, options?: SubscribeOptions): AsyncIterableIterator<Message<T>>;
+  /**
+   * Deletes the durable subscription `name` and what it holds (`deleteSubscription` capability);
+   * false when there was none. Rejects with `ValidationError` while a subscriber of it is attached.
+   */
+  deleteSubscription(name: string): Promise<boolean>;
 }
 
 export interface Log<T, TIn = T> {
@@ -207,6 +216,124 @@ export interface Log<T, TIn = T> {
   append(payload: TIn, options?: AppendOptions): Promise<AppendResult>;
   read(handler: LogHandler<T>, options?: ReadOptions): Promise<Consumer>;
   messages(options?: ReadOptions): AsyncIterableIterator<LogMessage<T>>;
+  /**
+   * Moves the group's committed position to the start, the end, or the first message at or after a
+   * time (`resetGroup` capability). Rejects with `ValidationError` while a reader of the group is attached.
+   */
+  resetGroup(group: string, to: ResetFrom): Promise<void>;
+  /** How far the group is behind the end of the log, per partition and in total (`lag` capability). */
+  lag(group: string): Promise<GroupLag>;
+}
+
+/** Where `resetGroup` moves a group. */
+export type ResetFrom = 'earliest' | 'latest' | { readonly timestamp: Date | number };
+
+export interface GroupLag {
+  /** Messages behind, over every partition. */
+  readonly total: number;
+  readonly partitions: readonly {
+    readonly partition: number;
+    /** The next offset the group reads; `undefined` where it never committed. */
+    readonly committed: number | undefined;
+    /** The offset the next append gets. */
+    readonly end: number;
+    readonly lag: number;
+  }[];
+}
+
+/**
+ * Whose dead letters: a dead-letter queue by name, or the source that failed them — a queue, a
+ * topic's durable subscription (or a plain subscription, `<topic>.dlq`), a log read by a group (or
+ * without one). `deadLetter` names the queue where the consumer was given one of its own.
+ */
+export type DeadLetterSource =
+  | string
+  | { readonly queue: string; readonly deadLetter?: string }
+  | { readonly topic: string; readonly subscription?: string; readonly deadLetter?: string }
+  | { readonly log: string; readonly group?: string; readonly deadLetter?: string };
+
+/** Where a dead letter failed, from its dead-letter headers. */
+export interface DeadLetterOrigin {
+  readonly kind: 'queue' | 'topic' | 'log';
+  /** The queue, topic or log. */
+  readonly name: string;
+  /** The durable subscription, for a topic's. */
+  readonly subscription?: string;
+  /** The group, for a log's read with one. */
+  readonly group?: string;
+}
+
+/** A dead letter as `peek` shows it (nothing is consumed). */
+export interface DeadLetter {
+  readonly id: string;
+  /** The body decoded by its content type (JSON, text), the bytes otherwise or when it does not decode. */
+  readonly payload: unknown;
+  readonly body: Uint8Array;
+  readonly contentType: string | undefined;
+  readonly key: string | undefined;
+  readonly subject: string | undefined;
+  readonly priority: number | undefined;
+  /** Application headers, without the dead-letter headers (those are the fields below). */
+  readonly headers: Headers;
+  /** Undefined for a message put there by something other than Omnibus. */
+  readonly origin: DeadLetterOrigin | undefined;
+  readonly reason: string | undefined;
+  /** Deliveries tried before it was dead-lettered. */
+  readonly attempts: number | undefined;
+  readonly firstFailure: Date | undefined;
+  /** When it was dead-lettered (its last failure). */
+  readonly failedAt: Date | undefined;
+  /** When it was first sent. */
+  readonly timestamp: Date;
+  /** Times it was redriven before. */
+  readonly redrives: number;
+}
+
+export interface RedriveOptions {
+  /** Move at most this many. @default all */
+  readonly limit?: number;
+  /** Moves only the dead letters it accepts; the others stay (sent to the back of the dead-letter queue). */
+  readonly filter?: (letter: DeadLetter) => boolean | Promise<boolean>;
+  /**
+   * A queue to move them to instead of where they failed. Needed for a log's dead letters and a
+   * plain subscription's (appending or publishing again would reach every reader).
+   */
+  readonly to?: string;
+  /** Ends the run when no dead letter arrives for this long. @default 2000 */
+  readonly idleMs?: number;
+  /** Called after each dead letter handled, with the counts so far (for a progress bar). */
+  readonly onProgress?: (progress: RedriveResult) => void;
+}
+
+export interface RedriveResult {
+  /** This run's id, in `x-omnibus-redrive-run` on every message it moved or left. */
+  readonly runId: string;
+  /** Dead letters the run started with, where the broker counts (`depth`). */
+  readonly total: number | undefined;
+  /** Sent back (confirmed), then removed from the dead letters. */
+  readonly moved: number;
+  /** Left by `filter`, or with nowhere to go (a log's, without `to`): they stay, at the back. */
+  readonly skipped: number;
+  /** Could not be sent back: they stay where they were and the run stopped (see `error`). */
+  readonly failed: number;
+  readonly error?: Error;
+}
+
+/** The dead letters of one source: count, look, and send them back. */
+export interface DeadLetters {
+  /** The dead-letter queue. */
+  readonly queue: string;
+  /** How many wait there, not counting any a consumer holds (`depth` capability). */
+  count(): Promise<number>;
+  /** The first `limit` (default 10), without consuming them (`browse` capability). */
+  peek(limit?: number): Promise<DeadLetter[]>;
+  /**
+   * Sends them back where they failed (`redrive` capability) — a queue, or their own durable
+   * subscription only — with the same id, attempt 1 and without the dead-letter headers; each is
+   * confirmed before it leaves the dead letters. A snapshot: what arrives during the run (a message
+   * that failed again) waits for the next run.
+   */
+  redrive(options?: RedriveOptions): Promise<RedriveResult>;
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -290,6 +417,8 @@ export interface Bus extends AsyncDisposable {
   topic<T = unknown, TIn = T>(name: string, options?: TopicOptions<T, TIn>): Topic<T, TIn>;
   log<T = unknown, TIn = T>(name: string, options?: LogOptions<T, TIn>): Log<T, TIn>;
   health(): Health;
+  /** The dead letters of a queue, subscription or log group, or of a dead-letter queue by name. */
+  deadLetters(source: DeadLetterSource): DeadLetters;
   on<E extends keyof BusEvents>(event: E, listener: BusEvents[E]): () => void;
   /** Closes every consumer (draining handlers), then the connection. Idempotent. */
   close(): Promise<void>;

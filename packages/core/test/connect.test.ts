@@ -7,6 +7,7 @@ import {
   connect,
   MEMORY_CAPABILITIES,
   memory,
+  NO_ADMIN,
   registerAdapter,
   UnsupportedCapabilityError,
 } from '../src/index.js';
@@ -125,6 +126,7 @@ describe('connect: capabilities', () => {
     headers: 'none',
     durableSubscriptions: 'none',
     consumerGroups: 'none',
+    ...NO_ADMIN,
     ordering: 'none',
     limits: {},
   };
@@ -172,6 +174,14 @@ describe('connect: capabilities', () => {
     await expect(bus.topic('t').subscribe('#', () => undefined, { durable: 'd' })).rejects.toMatchObject(
       unsupported,
     );
+    await expect(bus.queue('q').depth()).rejects.toMatchObject(unsupported);
+    await expect(bus.queue('q').purge()).rejects.toMatchObject(unsupported);
+    await expect(bus.deadLetters({ queue: 'q' }).count()).rejects.toMatchObject(unsupported);
+    await expect(bus.deadLetters({ queue: 'q' }).peek()).rejects.toMatchObject(unsupported);
+    await expect(bus.deadLetters({ queue: 'q' }).redrive()).rejects.toMatchObject(unsupported);
+    await expect(bus.topic('t').deleteSubscription('d')).rejects.toMatchObject(unsupported);
+    await expect(bus.log('l').resetGroup('g', 'earliest')).rejects.toMatchObject(unsupported);
+    await expect(bus.log('l').lag('g')).rejects.toMatchObject(unsupported);
     // What the broker can do still works: an exact subject, a read from the latest message.
     const consumer = await bus.topic('t').subscribe('a.b', () => undefined);
     await consumer.close();

@@ -24,6 +24,13 @@ const USE: Record<Feature, (t: ContractContext) => Promise<unknown>> = {
     (await t.connect()).topic(t.name('t')).subscribe('#', () => undefined, { durable: t.name('d') }),
   consumerGroups: async (t) =>
     (await t.connect()).log(t.name('l')).read(() => undefined, { group: t.name('g'), from: 'latest' }),
+  depth: async (t) => (await t.connect()).queue(t.name('q')).depth(),
+  purge: async (t) => (await t.connect()).queue(t.name('q')).purge(),
+  browse: async (t) => (await t.connect()).deadLetters({ queue: t.name('q') }).peek(1),
+  redrive: async (t) => (await t.connect()).deadLetters({ queue: t.name('q') }).redrive(),
+  deleteSubscription: async (t) => (await t.connect()).topic(t.name('t')).deleteSubscription(t.name('d')),
+  resetGroup: async (t) => (await t.connect()).log(t.name('l')).resetGroup(t.name('g'), 'earliest'),
+  lag: async (t) => (await t.connect()).log(t.name('l')).lag(t.name('g')),
 };
 
 /** One test per feature: when the adapter says `none`, using it throws `UnsupportedCapabilityError`. */

@@ -7,20 +7,23 @@ import type {
   Adapter,
   AdapterContext,
   AdapterFactory,
+  BrowsedMessage,
   ConsumeSpec,
   Deliver,
   Delivery,
   LogSpec,
   OutgoingMessage,
+  PartitionLag,
   QueueSpec,
   ReadSpec,
+  ResetTarget,
   Subscription,
   SubscriptionSpec,
   TopicSpec,
 } from '../adapter.js';
 import type { Capabilities } from '../capabilities.js';
 import { option, parseOptions, z } from '../config.js';
-import { ConnectionError } from '../errors.js';
+import { ConnectionError, ValidationError } from '../errors.js';
 import type { Headers, LogPosition } from '../types.js';
 import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
@@ -51,6 +54,13 @@ export const MEMORY_CAPABILITIES: Capabilities = {
   headers: 'native',
   durableSubscriptions: 'native',
   consumerGroups: 'native',
+  depth: 'native',
+  purge: 'native',
+  browse: 'native',
+  redrive: 'native',
+  deleteSubscription: 'native',
+  resetGroup: 'native',
+  lag: 'native',
   ordering: 'key',
   limits: { maxPriority: 255, maxMessageBytes: 16 * 1024 * 1024 },
 };
@@ -147,6 +157,80 @@ class MemoryAdapter implements Adapter, MemorySession {
   async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
     this.assertConnected();
     return this.track(new LogSubscription(this.broker.log(log.name, log.partitions), spec, deliver));
+  }
+
+  async depth(queue: QueueSpec): Promise<number> {
+    this.assertConnected();
+    return this.broker.existingQueue(queue.name)?.readyCount ?? 0;
+  }
+
+  async purge(queue: QueueSpec): Promise<number> {
+    this.assertConnected();
+    return this.broker.existingQueue(queue.name)?.purge() ?? 0;
+  }
+
+  async browse(queue: QueueSpec, limit: number): Promise<BrowsedMessage[]> {
+    this.assertConnected();
+    const items = this.broker.existingQueue(queue.name)?.browse(limit) ?? [];
+    return items.map(({ message: m, attempt }) => ({
+      id: m.id,
+      body: m.body,
+      headers: m.headers,
+      contentType: m.contentType,
+      key: m.key,
+      subject: m.subject,
+      priority: m.priority,
+      timestamp: m.timestamp,
+      attempt,
+      raw: m,
+    }));
+  }
+
+  async subscriptionAddress(topic: TopicSpec, durable: string): Promise<string> {
+    this.assertConnected();
+    const subscription = this.broker.durableSubscription(topic.name, durable);
+    if (subscription === undefined) {
+      throw new ValidationError(`topic "${topic.name}" has no durable subscription "${durable}"`, [], {
+        adapter: 'memory',
+      });
+    }
+    return addressOf(topic.name, subscription);
+  }
+
+  async deleteSubscription(topic: TopicSpec, durable: string): Promise<boolean> {
+    this.assertConnected();
+    const subscription = this.broker.durableSubscription(topic.name, durable);
+    if (subscription === undefined) return false;
+    if (subscription.queue.consumerCount > 0) {
+      throw new ValidationError(
+        `durable subscription "${durable}" of "${topic.name}" has ${subscription.queue.consumerCount} subscriber(s) attached; close them first`,
+        [],
+        { adapter: 'memory' },
+      );
+    }
+    return this.broker.deleteDurable(topic.name, durable);
+  }
+
+  async resetGroup(log: LogSpec, group: string, to: ResetTarget): Promise<void> {
+    this.assertConnected();
+    const stored = this.broker.log(log.name, log.partitions);
+    if (stored.hasMembers(group)) {
+      throw new ValidationError(
+        `consumer group "${group}" of "${log.name}" has readers attached; close them first`,
+        [],
+        { adapter: 'memory' },
+      );
+    }
+    stored.resetGroup(group, to);
+  }
+
+  async groupLag(log: LogSpec, group: string): Promise<PartitionLag[]> {
+    this.assertConnected();
+    const stored = this.broker.log(log.name, log.partitions);
+    return stored.partitions.map((records, partition) => {
+      const committed = stored.committed(group, partition);
+      return { partition, committed, end: records.length, lag: records.length - (committed ?? 0) };
+    });
   }
 
   async close(): Promise<void> {

@@ -50,7 +50,26 @@ export class MemoryBroker {
     return queue;
   }
 
-  /** Routes to every matching subscription, or to none; fails whole when one of them is full. */
+  /** The queue `name` when it exists (admin operations do not create queues). */
+  existingQueue(name: string): MemoryQueue | undefined {
+    return this.queues.get(name);
+  }
+
+  /** The durable subscription `durable` of `topic`, when it exists. */
+  durableSubscription(topic: string, durable: string): TopicSubscription | undefined {
+    const subscription = this.topics.get(topic)?.get(durable);
+    return subscription?.durable === true ? subscription : undefined;
+  }
+
+  /** Deletes a durable subscription and what it holds; false when there is none. */
+  deleteDurable(topic: string, durable: string): boolean {
+    const subscription = this.durableSubscription(topic, durable);
+    if (subscription === undefined) return false;
+    this.topics.get(topic)?.delete(durable);
+    subscription.queue.clear();
+    return true;
+  }
+
   /**
    * Puts a message on queue `name` as another producer in the process would: no id, no Omnibus
    * envelope, only bytes and headers (the contract suite's `inject` for memory).
@@ -75,6 +94,7 @@ export class MemoryBroker {
     });
   }
 
+  /** Routes to every matching subscription, or to none; fails whole when one of them is full. */
   publish(topic: string, message: StoredMessage): void {
     const subscriptions = this.topics.get(topic);
     if (subscriptions === undefined) return;

@@ -30,6 +30,12 @@ export class Deque<T> {
     return item;
   }
 
+  /** The item at `index` from the front, without removing it. */
+  at(index: number): T | undefined {
+    if (index < 0 || index >= this.count) return undefined;
+    return this.items[(this.head + index) & (this.items.length - 1)];
+  }
+
   private grow(): void {
     const next: (T | undefined)[] = new Array(this.items.length * 2);
     for (let i = 0; i < this.count; i++) next[i] = this.items[(this.head + i) & (this.items.length - 1)];

@@ -104,6 +104,21 @@ export class MemoryLog {
     return true;
   }
 
+  /** True while a reader of the group is attached. */
+  hasMembers(group: string): boolean {
+    return (this.groups.get(group)?.members.length ?? 0) > 0;
+  }
+
+  /** Sets the group's committed offset of every partition to where `from` starts (the group is empty). */
+  resetGroup(group: string, from: ResolvedReadFrom): void {
+    let found = this.groups.get(group);
+    if (found === undefined) {
+      found = new LogGroup();
+      this.groups.set(group, found);
+    }
+    for (let p = 0; p < this.partitions.length; p++) found.committed.set(p, this.startOffset(p, from));
+  }
+
   committed(group: string, partition: number): number | undefined {
     return this.groups.get(group)?.committed.get(partition);
   }

@@ -54,6 +54,11 @@ export class MemoryQueue {
     return this.ready + this.delayed.length + this.unacked.size;
   }
 
+  /** Messages ready for delivery now (not delayed, not out with a consumer). */
+  get readyCount(): number {
+    return this.ready;
+  }
+
   get consumerCount(): number {
     return this.consumers.length;
   }
@@ -125,6 +130,32 @@ export class MemoryQueue {
     this.unacked.delete(tag);
     entry.consumer.credit++;
     return entry.item;
+  }
+
+  /** Up to `limit` ready messages in delivery order (priority, then FIFO), then delayed ones by due time; nothing changes. */
+  browse(limit: number): QueuedItem[] {
+    const out: QueuedItem[] = [];
+    for (const priority of this.priorities) {
+      const level = this.levels.get(priority)!;
+      for (let i = 0; i < level.length && out.length < limit; i++) out.push(level.at(i)!);
+    }
+    for (const { item } of this.delayed) {
+      if (out.length >= limit) break;
+      out.push(item);
+    }
+    return out;
+  }
+
+  /** Removes every ready and delayed message (not those out with a consumer); how many. */
+  purge(): number {
+    const removed = this.ready + this.delayed.length;
+    this.levels.clear();
+    this.priorities = [];
+    this.ready = 0;
+    this.delayed.length = 0;
+    if (this.delayTimer !== undefined) clearTimeout(this.delayTimer);
+    this.delayTimer = undefined;
+    return removed;
   }
 
   /** Drops every message and consumer (a deleted subscription). */
