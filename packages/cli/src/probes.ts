@@ -330,6 +330,159 @@ const deadLetter: Probe = {
   },
 };
 
+/** Polls `read` until it gives `expected`, or fails at the deadline (brokers may count a moment late). */
+async function eventually(read: () => Promise<unknown>, expected: unknown, what: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const actual = await read();
+    if (JSON.stringify(actual) === JSON.stringify(expected)) return;
+    if (Date.now() > deadline) expectEqual(actual, expected, what);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const depthProbe: Probe = {
+  title: 'depth counts the messages waiting in a queue',
+  features: ['queue', 'depth'],
+  async run(t) {
+    const queue = t.bus.queue(t.name('depth', 'queue'));
+    await queue.send(1);
+    await queue.send(2);
+    await eventually(() => queue.depth(), 2, 'depth after two sends', t.timeoutMs);
+    const got = collector(t.timeoutMs);
+    const consumer = await queue.consume(got.handler);
+    try {
+      await got.waitFor(2, 'consuming them');
+    } finally {
+      await consumer.close();
+    }
+    await eventually(() => queue.depth(), 0, 'depth once consumed', t.timeoutMs);
+  },
+};
+
+const purgeProbe: Probe = {
+  title: 'purge removes what a queue holds',
+  features: ['queue', 'purge'],
+  async run(t) {
+    const queue = t.bus.queue(t.name('purge', 'queue'));
+    await queue.send('purged');
+    await queue.purge();
+    await queue.send('marker');
+    const got = collector(t.timeoutMs);
+    const consumer = await queue.consume(got.handler);
+    try {
+      expectEqual(
+        (await got.waitFor(1, 'after the purge')).map((m) => m.payload),
+        ['marker'],
+        'left',
+      );
+    } finally {
+      await consumer.close();
+    }
+  },
+};
+
+/** A queue whose consumer rejects one message: it waits in `<queue>.dlq` once this resolves. */
+async function oneDeadLetter(t: ProbeContext, suffix: string) {
+  const name = t.name(suffix, 'queue');
+  t.name(`${suffix}.dlq`, 'queue');
+  const state = { failing: true };
+  const got = collector<string>(t.timeoutMs);
+  let dead = 0;
+  // Probes share the bus and run side by side: count this queue's dead letters only.
+  const off = t.bus.on('deadLetter', (event) => {
+    if (event.destination === name) dead++;
+  });
+  const consumer = await t.bus.queue<string>(name, { maxAttempts: 1 }).consume((m) => {
+    if (state.failing) throw new Error('omnibus check: fails once');
+    got.handler(m);
+  });
+  const { id } = await t.bus.queue(name).send('dead letter');
+  await eventually(async () => dead, 1, 'the dead letter', t.timeoutMs);
+  off();
+  return { name, id, state, got, consumer };
+}
+
+const browseProbe: Probe = {
+  title: 'peek shows a dead letter, its origin and reason, without consuming it',
+  features: ['queue', 'deadLetter', 'browse'],
+  async run(t) {
+    const { name, id, consumer } = await oneDeadLetter(t, 'peek');
+    await consumer.close();
+    const letters = t.bus.deadLetters({ queue: name });
+    for (let i = 0; i < 2; i++) {
+      const [letter] = await letters.peek(1);
+      expectEqual(
+        [letter?.id, letter?.origin?.name, letter?.reason],
+        [id, name, 'omnibus check: fails once'],
+        'peeked dead letter (id, origin, reason)',
+      );
+    }
+    const drained = collector(t.timeoutMs);
+    const dlq = await t.bus.queue(letters.queue).consume(drained.handler);
+    try {
+      await drained.waitFor(1, 'the dead letter, still there');
+    } finally {
+      await dlq.close();
+    }
+  },
+};
+
+const redriveProbe: Probe = {
+  title: 'redrive sends a dead letter back to its queue with its id',
+  features: ['queue', 'deadLetter', 'redrive'],
+  async run(t) {
+    const { name, id, state, got, consumer } = await oneDeadLetter(t, 'redrive');
+    state.failing = false;
+    try {
+      const result = await t.bus.deadLetters({ queue: name }).redrive();
+      expectEqual(result.moved, 1, 'moved');
+      expectEqual(
+        (await got.waitFor(1, 'the redriven message')).map((m) => m.id),
+        [id],
+        'redriven id',
+      );
+    } finally {
+      await consumer.close();
+    }
+  },
+};
+
+const deleteSubscriptionProbe: Probe = {
+  title: 'a durable subscription can be deleted, and then is gone',
+  features: ['topic', 'durableSubscriptions', 'deleteSubscription'],
+  async run(t) {
+    const topic = t.bus.topic(t.name('delete', 'topic'));
+    const name = t.name('deleted');
+    const sub = await topic.subscribe('#', () => undefined, { durable: name });
+    await sub.close();
+    expectEqual(await topic.deleteSubscription(name), true, 'deleted');
+    expectEqual(await topic.deleteSubscription(name), false, 'deleted again');
+  },
+};
+
+const groupAdminProbe: Probe = {
+  title: "a group's lag counts what it has not read, and a reset to earliest reads all again",
+  features: ['log', 'consumerGroups', 'lag', 'resetGroup'],
+  async run(t) {
+    const log = t.bus.log(t.name('lag', 'log'));
+    const group = t.name('lagging', 'group');
+    await log.append(1);
+    await log.append(2);
+    await eventually(async () => (await log.lag(group)).total, 2, 'lag before reading', t.timeoutMs);
+    const got = collector(t.timeoutMs);
+    const reader = await log.read(got.handler, { group, from: 'earliest' });
+    try {
+      await got.waitFor(2, 'reading them');
+    } finally {
+      await reader.close();
+    }
+    await eventually(async () => (await log.lag(group)).total, 0, 'lag once read', t.timeoutMs);
+    await log.resetGroup(group, 'earliest');
+    await eventually(async () => (await log.lag(group)).total, 2, 'lag after a reset', t.timeoutMs);
+  },
+};
+
 export const PROBES: readonly Probe[] = [
   queueRoundTrip,
   headers,
@@ -341,6 +494,12 @@ export const PROBES: readonly Probe[] = [
   priority,
   delay,
   deadLetter,
+  depthProbe,
+  purgeProbe,
+  browseProbe,
+  redriveProbe,
+  deleteSubscriptionProbe,
+  groupAdminProbe,
 ];
 
 /**
@@ -361,6 +520,13 @@ const USE: Record<Feature, (t: ProbeContext) => Promise<unknown>> = {
     t.bus.topic(t.name('denied')).subscribe('#', () => undefined, { durable: 'omnibus-check' }),
   consumerGroups: async (t) =>
     t.bus.log(t.name('denied')).read(() => undefined, { group: 'omnibus-check', from: 'latest' }),
+  depth: async (t) => t.bus.queue(t.name('denied')).depth(),
+  purge: async (t) => t.bus.queue(t.name('denied')).purge(),
+  browse: async (t) => t.bus.deadLetters({ queue: t.name('denied') }).peek(1),
+  redrive: async (t) => t.bus.deadLetters({ queue: t.name('denied') }).redrive(),
+  deleteSubscription: async (t) => t.bus.topic(t.name('denied')).deleteSubscription('omnibus-check'),
+  resetGroup: async (t) => t.bus.log(t.name('denied')).resetGroup('omnibus-check', 'earliest'),
+  lag: async (t) => t.bus.log(t.name('denied')).lag('omnibus-check'),
 };
 
 /** Proves that using a `none` feature throws `UnsupportedCapabilityError` naming it. */

@@ -10,6 +10,7 @@
 import {
   type Adapter,
   type AdapterFactory,
+  type BrowsedMessage,
   ConnectionError,
   type ConsumeSpec,
   type Deliver,
@@ -20,8 +21,10 @@ import {
   type MemoryBroker,
   memory,
   type OutgoingMessage,
+  type PartitionLag,
   type QueueSpec,
   type ReadSpec,
+  type ResetTarget,
   type Subscription,
   type SubscriptionSpec,
   type TopicSpec,
@@ -310,6 +313,35 @@ class FaultyAdapter implements Adapter {
 
   read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
     return this.inner.read(log, spec, this.faults.wrap('log', log.name, deliver));
+  }
+
+  // Operations pass through untouched: faults concern the messages, not the admin calls.
+  depth(queue: QueueSpec): Promise<number> {
+    return this.inner.depth(queue);
+  }
+
+  purge(queue: QueueSpec): Promise<number | undefined> {
+    return this.inner.purge(queue);
+  }
+
+  browse(queue: QueueSpec, limit: number): Promise<BrowsedMessage[]> {
+    return this.inner.browse(queue, limit);
+  }
+
+  subscriptionAddress(topic: TopicSpec, durable: string): Promise<string> {
+    return this.inner.subscriptionAddress(topic, durable);
+  }
+
+  deleteSubscription(topic: TopicSpec, durable: string): Promise<boolean> {
+    return this.inner.deleteSubscription(topic, durable);
+  }
+
+  resetGroup(log: LogSpec, group: string, to: ResetTarget): Promise<void> {
+    return this.inner.resetGroup(log, group, to);
+  }
+
+  groupLag(log: LogSpec, group: string): Promise<PartitionLag[]> {
+    return this.inner.groupLag(log, group);
   }
 
   close(): Promise<void> {

@@ -8,6 +8,8 @@ import {
   type Capabilities,
   type ConnectOptions,
   connect,
+  type DeadLetterSource,
+  type DeadLetters,
   type Health,
   type Log,
   type LogOptions,
@@ -119,6 +121,10 @@ class TestBusImpl implements TestBus {
 
   health(): Health {
     return this.bus.health();
+  }
+
+  deadLetters(source: DeadLetterSource): DeadLetters {
+    return this.bus.deadLetters(source);
   }
 
   on<E extends keyof BusEvents>(event: E, listener: BusEvents[E]): () => void {
