@@ -200,7 +200,7 @@ export const operationsTests = defineTests([
       const topic = bus.topic<string>(t.name('t'));
       const [a, b] = [t.name('a'), t.name('b')];
       const state = { failing: true };
-      const gotA = recorder<string>((m) => {
+      const gotA = recorder<string>(() => {
         if (state.failing) throw new Error('a says no');
       });
       const gotB = recorder<string>();
