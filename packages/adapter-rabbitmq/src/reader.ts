@@ -13,22 +13,13 @@
  *   over reads it with `basic.get` and starts there.
  */
 import type { Attached, Deliver, Lifecycle, LogSpec, ReadSpec, Subscription } from '@omnibus/core';
-import { HEADER, OffsetTracker, ValidationError } from '@omnibus/core';
+import { LogStart, OffsetTracker } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { attachConsumer, type ConsumeContext, type Owner, quietly } from './consume.js';
 import { headerText, received } from './message.js';
 import { ADAPTER } from './options.js';
 import { brokerError, replyCode } from './session.js';
 import { groupQueueName } from './topology.js';
-
-type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; readonly value: number };
-
-/** Where a stream consumer attaches, and the first offset or sending time it hands on. */
-interface Start {
-  readonly offset: StreamOffset;
-  readonly from?: number;
-  readonly since?: number;
-}
 
 /** Locks held in this process: an exclusive queue does not keep out another reader on the same connection. */
 const localLocks = new Set<string>();
@@ -44,13 +35,9 @@ export async function readLog(
   deliver: Deliver,
   ackEvery = 1,
 ): Promise<Subscription> {
-  const partitions = spec.from.kind === 'positions' ? spec.from.positions.map((p) => p.partition) : [];
-  if (partitions.some((p) => p !== 0)) {
-    const why = `one RabbitMQ stream with a single partition (0); positions name partitions ${partitions.join(', ')}`;
-    throw new ValidationError(`log "${log.name}" is ${why}`, [], { adapter: ADAPTER });
-  }
+  const start = new LogStart(spec.from, `log "${log.name}" (one RabbitMQ stream)`, ADAPTER);
   await ctx.topology.stream(log.name);
-  const reader = new StreamReader(ctx, log, spec, deliver, ackEvery);
+  const reader = new StreamReader(ctx, log, spec, start, deliver, ackEvery);
   reader.lifecycle = await ctx.session.subscribe((model) => reader.attach(model));
   return reader;
 }
@@ -61,8 +48,6 @@ class StreamReader implements Owner, Subscription {
   private tracker: OffsetTracker | undefined;
   /** Where reading resumes after a reconnection (the first unfinished offset). */
   private resumeAt: number | undefined;
-  /** When a read from 'latest' first attached: after a reconnection with nothing read yet, it resumes from then. */
-  private startedAt: number | undefined;
   /** Entries finished since the last ack. */
   private unacked = 0;
   private readonly group: Group | undefined;
@@ -71,6 +56,7 @@ class StreamReader implements Owner, Subscription {
     private readonly ctx: ConsumeContext,
     private readonly log: LogSpec,
     private readonly spec: ReadSpec,
+    private readonly from: LogStart,
     private readonly deliver: Deliver,
     private readonly ackEvery: number,
   ) {
@@ -84,18 +70,15 @@ class StreamReader implements Owner, Subscription {
       throw brokerError(`${what}: taking the group's lock`, error);
     });
     if (acquired === false) return this.standBy(model);
-    let accepts: ReturnType<typeof startFilter> | undefined;
     try {
       return await attachConsumer(this.ctx, model, this, {
         what,
         prefetch: this.spec.prefetch,
         prepare: async () => {
           await this.ctx.topology.stream(this.log.name);
-          const start = await this.start();
-          accepts = startFilter(start);
-          return { queue: this.log.name, arguments: { 'x-stream-offset': start.offset } };
+          return { queue: this.log.name, arguments: { 'x-stream-offset': await this.start() } };
         },
-        onMessage: (channel, msg) => this.onEntry(channel, accepts!, msg),
+        onMessage: (channel, msg) => this.onEntry(channel, msg),
         // Whether the connection went or only the channel, take the lock again before reading on.
         onClose: () => this.group?.lost(),
       });
@@ -120,42 +103,22 @@ class StreamReader implements Owner, Subscription {
     return this.tracker?.committable ?? this.resumeAt;
   }
 
-  private async start(): Promise<Start> {
+  /** The `x-stream-offset` to attach at: the first unfinished offset this reader or its group knows, or the read's start. */
+  private async start(): Promise<unknown> {
     this.resumeAt = this.position();
     this.tracker = undefined;
     this.unacked = 0;
     const committed = await this.group?.load();
     const known = Math.max(this.resumeAt ?? -1, committed ?? -1);
-    if (known >= 0) return { offset: known, from: known };
-    const from = this.spec.from;
-    switch (from.kind) {
-      case 'earliest':
-        return { offset: 'first' };
-      case 'latest':
-        if (this.startedAt === undefined) {
-          this.startedAt = Date.now();
-          return { offset: 'next' };
-        }
-        // Attached again before the first entry: what was appended meanwhile is still to be read.
-        return fromTime(this.startedAt);
-      case 'positions': {
-        const offset = from.positions.find((p) => p.partition === 0)?.offset;
-        return offset === undefined ? { offset: 'first' } : { offset, from: offset };
-      }
-      case 'timestamp':
-        return fromTime(from.timestamp);
-    }
+    const at = this.from.next(known >= 0 ? known : undefined);
+    if (typeof at === 'string') return at;
+    return 'offset' in at ? at.offset : { '!': 'timestamp', value: at.seconds };
   }
 
-  private onEntry(
-    channel: Channel,
-    accepts: (offset: number, sentAt: number) => boolean,
-    msg: ConsumeMessage,
-  ): void {
+  private onEntry(channel: Channel, msg: ConsumeMessage): void {
     const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
     const fields = received(msg);
-    const sentAt = Number(fields.headers[HEADER.timestamp] ?? fields.timestamp);
-    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !accepts(offset, sentAt)) {
+    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !this.from.accepts(offset, fields)) {
       quietly(() => channel.ack(msg));
       return;
     }
@@ -194,23 +157,6 @@ class StreamReader implements Owner, Subscription {
     const standby: Attached = { close: async () => clearInterval(timer) };
     return standby;
   }
-}
-
-/**
- * Stream timestamps are chunk times in whole seconds: start a second early (clock skew) and skip
- * what was sent before `ms`.
- */
-function fromTime(ms: number): Start {
-  return { offset: { '!': 'timestamp', value: Math.floor(ms / 1000) - 1 }, since: ms };
-}
-
-/** Skips entries before the start: a stream consumer starts at a chunk, which may begin earlier. */
-function startFilter(start: Start): (offset: number, sentAt: number) => boolean {
-  let open = false;
-  return (offset, sentAt) => {
-    open ||= !(offset < (start.from ?? offset) || sentAt < (start.since ?? sentAt));
-    return open;
-  };
 }
 
 /** A group's lock and committed offset. */

@@ -2,143 +2,48 @@
  * Logs on RabbitMQ stream queues over STOMP: `/queue/<name>` declared with `x-queue-type: stream`,
  * read with `x-stream-offset` (offsets are positions; one stream is one partition).
  *
- * STOMP's RECEIPT says a message is stored but not at which offset. To return the position from
- * `append`, each adapter that appends to a log keeps one reader on its tail (`x-stream-offset: next`)
- * and waits for its own message id to come by: every appender receives every message appended to
- * that log while it is connected. That is the cost of positions over STOMP.
+ * STOMP's RECEIPT says a message is stored but not at which offset, so `append` learns it with
+ * core's `ReadBack`: a reader of the log from 'latest' (a `StreamReader`) whose entries' reference
+ * headers resolve the appends waiting for them.
  */
-import {
-  type Deliver,
-  HEADER,
-  type LogPosition,
-  type LogSpec,
-  type OutgoingMessage,
-  type ReadSpec,
-  type Subscription,
-  TimeoutError,
-  ValidationError,
-  withTimeout,
-} from '@omnibus/core';
-import type { OpenSession, SessionSubscription, StompSession } from './session.js';
+import { type Deliver, LogStart, type LogSpec, type ReadSpec, type Subscription } from '@omnibus/core';
+import type { OpenSession, StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
-import { frameHeaders, received } from './wire.js';
+import { received } from './wire.js';
 
-const STREAM = { 'x-queue-type': 'stream' } as const;
-const TAIL_PREFETCH = 1000;
-
-/** A reader of a stream; `offset()` is asked at each (re)subscription, `message` gets each entry with its offset. */
-function streamSubscription(
-  log: LogSpec,
-  prefetch: number,
-  offset: () => string,
-  message: (frame: FrameHeaders, body: Buffer, offset: number, ack: () => void) => void,
-): SessionSubscription {
-  return {
-    what: `log "${log.name}"`,
-    headers: () => ({
-      destination: `/queue/${log.name}`,
-      ...STREAM,
-      ack: 'client-individual',
-      'prefetch-count': String(prefetch),
-      'x-stream-offset': offset(),
-    }),
-    message: (frame, body, settle) => {
-      const ack = () => settle('ACK');
-      const at = Number(frame['x-stream-offset']);
-      if (Number.isInteger(at) && at >= 0) message(frame, body, at, ack);
-      else ack();
-    },
-  };
-}
-
-/** Appends to one stream (on the bus's connection) and learns each message's offset from a reader on its tail. */
-export class StreamAppender {
-  private readonly waiting = new Map<string, (offset: number) => void>();
-  private lastOffset: number | undefined;
-  /** The tail's connection: opened on first use, and again once closed (a failed open, a dropped subscription). */
-  private tail: Promise<StompSession> | undefined;
-
-  constructor(
-    private readonly session: StompSession,
-    private readonly log: LogSpec,
-    private readonly timeoutMs: number,
-    private readonly open: OpenSession,
-  ) {}
-
-  async append(message: OutgoingMessage): Promise<LogPosition> {
-    await this.startTail();
-    const seen = new Promise<number>((resolve) => this.waiting.set(message.id, resolve));
-    const late = () =>
-      new TimeoutError(
-        `appended to "${this.log.name}" but its offset was not read back within ${this.timeoutMs} ms`,
-        this.timeoutMs,
-        { adapter: 'stomp' },
-      );
-    try {
-      const headers = { ...frameHeaders(`/queue/${this.log.name}`, message), ...STREAM };
-      await this.session.send(headers, message.body, `log "${this.log.name}"`);
-      return { partition: 0, offset: await withTimeout(seen, this.timeoutMs, late) };
-    } finally {
-      this.waiting.delete(message.id);
-    }
-  }
-
-  private startTail(): Promise<StompSession> {
-    if (this.tail !== undefined) return this.tail;
-    const subscription = streamSubscription(
-      this.log,
-      TAIL_PREFETCH,
-      // After a reconnection the tail goes on right after the last offset it saw.
-      () => (this.lastOffset === undefined ? 'next' : `offset=${this.lastOffset + 1}`),
-      (frame, _body, offset, ack) => {
-        ack();
-        this.lastOffset = Math.max(offset, this.lastOffset ?? -1);
-        const id = frame[HEADER.id];
-        if (id !== undefined) this.waiting.get(String(id))?.(offset);
-      },
-    );
-    const tail = this.open(subscription, () => {
-      if (this.tail === tail) this.tail = undefined;
-    });
-    this.tail = tail;
-    return tail;
-  }
-}
+export const STREAM = { 'x-queue-type': 'stream' } as const;
 
 /** Reads one stream from `from`, in offset order; after a reconnection it resumes after the last delivery. */
 export class StreamReader implements Subscription {
   private session: StompSession | undefined;
   private lastDelivered: number | undefined;
-  private readonly startOffset: number = 0;
-  private notBefore: number | undefined;
+  private readonly from: LogStart;
   private stopped = false;
 
+  /** `ended`: its connection closed (by `close`, or after its subscription was dropped). */
   constructor(
     private readonly log: LogSpec,
     private readonly spec: ReadSpec,
     private readonly deliver: Deliver,
+    private readonly ended?: () => void,
   ) {
-    const from = spec.from;
-    if (from.kind === 'positions') {
-      const position = from.positions.find((p) => p.partition === 0);
-      if (position === undefined || from.positions.some((p) => p.partition !== 0)) {
-        throw new ValidationError(
-          `log "${log.name}" is one RabbitMQ stream over STOMP: its only partition is 0`,
-        );
-      }
-      this.startOffset = position.offset;
-    }
-    if (from.kind === 'timestamp') this.notBefore = from.timestamp;
+    this.from = new LogStart(spec.from, `log "${log.name}" (one RabbitMQ stream over STOMP)`, 'stomp');
   }
 
   async start(open: OpenSession): Promise<this> {
     this.session = await open(
-      streamSubscription(
-        this.log,
-        this.spec.prefetch,
-        () => this.offsetSpec(),
-        (frame, body, offset, ack) => this.onMessage(frame, body, offset, ack),
-      ),
+      {
+        what: `log "${this.log.name}"`,
+        headers: () => ({
+          destination: `/queue/${this.log.name}`,
+          ...STREAM,
+          ack: 'client-individual',
+          'prefetch-count': String(this.spec.prefetch),
+          'x-stream-offset': this.offsetSpec(),
+        }),
+        message: (frame, body, settle) => this.onMessage(frame, body, () => settle('ACK')),
+      },
+      this.ended,
     );
     return this;
   }
@@ -153,33 +58,19 @@ export class StreamReader implements Subscription {
   }
 
   private offsetSpec(): string {
-    if (this.lastDelivered !== undefined) return `offset=${this.lastDelivered + 1}`;
-    const from = this.spec.from;
-    switch (from.kind) {
-      case 'earliest':
-        return 'first';
-      case 'latest':
-        return 'next';
-      case 'positions':
-        return `offset=${this.startOffset}`;
-      case 'timestamp':
-        // Seconds, and the broker starts at the chunk holding that second: earlier messages are
-        // skipped below by their own millisecond timestamp.
-        return `timestamp=${Math.floor(from.timestamp / 1000)}`;
-    }
+    const at = this.from.next(this.lastDelivered === undefined ? undefined : this.lastDelivered + 1);
+    if (typeof at === 'string') return at;
+    return 'offset' in at ? `offset=${at.offset}` : `timestamp=${at.seconds}`;
   }
 
-  private onMessage(frame: FrameHeaders, body: Buffer, offset: number, ack: () => void): void {
-    // Chunk granularity and redelivery after a reconnection: skip what is before the start or was delivered.
+  private onMessage(frame: FrameHeaders, body: Buffer, ack: () => void): void {
+    const offset = Number(frame['x-stream-offset']);
     const fields = received(frame, body, false);
-    const early =
-      this.notBefore !== undefined &&
-      Number(fields.headers[HEADER.timestamp] ?? fields.timestamp) < this.notBefore;
-    if (this.stopped || early || offset < this.startOffset || offset <= (this.lastDelivered ?? -1)) {
+    // Chunk granularity and redelivery after a reconnection: skip what is before the start.
+    if (this.stopped || !Number.isInteger(offset) || offset < 0 || !this.from.accepts(offset, fields)) {
       ack();
       return;
     }
-    this.notBefore = undefined;
     this.lastDelivered = offset;
     void this.deliver({ ...fields, position: { partition: 0, offset }, ack: async () => ack() });
   }

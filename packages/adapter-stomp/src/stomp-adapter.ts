@@ -20,9 +20,9 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { ConnectionError, unsupported } from '@omnibus/core';
+import { ConnectionError, ReadBack, unsupported } from '@omnibus/core';
 import { type ConsumerRoute, StompConsumer } from './consume.js';
-import { StreamAppender, StreamReader } from './log.js';
+import { STREAM, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
 import { type BrokerProfile, PROFILES, profileFor, topicWord, withDelay } from './profiles.js';
 import { probeScheduler } from './scheduler.js';
@@ -44,7 +44,8 @@ export function stomp(defaults: StompOptions = {}): AdapterFactory {
 class StompAdapter implements Adapter {
   readonly name = 'stomp';
   readonly capabilities: Capabilities;
-  private readonly appenders = new Map<string, StreamAppender>();
+  /** STOMP's RECEIPT says a message is stored but not at which offset: appends read theirs back. */
+  private readonly readBack: ReadBack;
   /**
    * The subscriptions' own connections, closed with the adapter: one whose subscribe resolves after
    * core closed its consumer would otherwise stay open.
@@ -58,6 +59,17 @@ class StompAdapter implements Adapter {
     private readonly profile: BrokerProfile,
   ) {
     this.capabilities = profile.capabilities;
+    this.readBack = new ReadBack({
+      adapter: 'stomp',
+      timeoutMs: settings.operationTimeoutMs,
+      read: (log, deliver, ended) =>
+        new StreamReader(
+          { name: log, partitions: 1 },
+          { prefetch: 1000, from: { kind: 'latest' } },
+          deliver,
+          ended,
+        ).start(this.open()),
+    });
   }
 
   static async connect(settings: StompSettings, context: AdapterContext): Promise<StompAdapter> {
@@ -149,19 +161,18 @@ class StompAdapter implements Adapter {
   }
 
   async close(): Promise<void> {
-    // The subscriptions' connections, log tails included.
+    this.readBack.close();
+    // The subscriptions' connections, the read-back's included.
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
     await this.session.close();
   }
 
   append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
     if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
-    let appender = this.appenders.get(log.name);
-    if (appender === undefined) {
-      appender = new StreamAppender(this.session, log, this.settings.operationTimeoutMs, this.open());
-      this.appenders.set(log.name, appender);
-    }
-    return appender.append(message);
+    return this.readBack.append(log.name, (extra) => {
+      const headers = { ...frameHeaders(`/queue/${log.name}`, message, extra), ...STREAM };
+      return this.session.send(headers, message.body, `log "${log.name}"`);
+    });
   }
 
   async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
