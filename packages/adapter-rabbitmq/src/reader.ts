@@ -12,11 +12,19 @@
  *   offsets queue, which keeps only its latest message (`x-max-length: 1`); a reader that takes
  *   over reads it with `basic.get` and starts there.
  */
-import type { Attached, Deliver, Lifecycle, LogSpec, ReadSpec, Subscription } from '@omnibus/core';
-import { LogStart, OffsetTracker } from '@omnibus/core';
+import type {
+  Attached,
+  Deliver,
+  Lifecycle,
+  LogPosition,
+  LogSpec,
+  ReadSpec,
+  Subscription,
+} from '@omnibus/core';
+import { CommitSchedule, LogStart, OffsetTracker } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { attachConsumer, type ConsumeContext, type Owner, quietly } from './consume.js';
-import { headerText, received } from './message.js';
+import { attachConsumer, type ConsumeContext } from './consume.js';
+import { AmqpDelivery, headerText, quietly } from './message.js';
 import { ADAPTER } from './options.js';
 import { brokerError, replyCode } from './session.js';
 import { groupQueueName } from './topology.js';
@@ -38,11 +46,11 @@ export async function readLog(
   const start = new LogStart(spec.from, `log "${log.name}" (one RabbitMQ stream)`, ADAPTER);
   await ctx.topology.stream(log.name);
   const reader = new StreamReader(ctx, log, spec, start, deliver, ackEvery);
-  reader.lifecycle = await ctx.session.subscribe((model) => reader.attach(model));
+  reader.lifecycle = await ctx.session.subscribe((model, broken) => reader.attach(model, broken));
   return reader;
 }
 
-class StreamReader implements Owner, Subscription {
+class StreamReader implements Subscription {
   lifecycle: Lifecycle<ChannelModel> | undefined;
   /** Tracks the offsets handed out since the last attach; undefined until the first entry. */
   private tracker: OffsetTracker | undefined;
@@ -64,14 +72,14 @@ class StreamReader implements Owner, Subscription {
       spec.group === undefined ? undefined : new Group(ctx, log.name, spec.group, () => this.position());
   }
 
-  async attach(model: ChannelModel): Promise<Attached> {
+  async attach(model: ChannelModel, broken: (reason?: Error) => void): Promise<Attached> {
     const what = `reading log "${this.log.name}"`;
     const acquired = await this.group?.acquire(model).catch((error: unknown) => {
       throw brokerError(`${what}: taking the group's lock`, error);
     });
-    if (acquired === false) return this.standBy(model);
+    if (acquired === false) return this.standBy(model, broken);
     try {
-      return await attachConsumer(this.ctx, model, this, {
+      return await attachConsumer(this.ctx, model, broken, {
         what,
         prefetch: this.spec.prefetch,
         prepare: async () => {
@@ -117,45 +125,61 @@ class StreamReader implements Owner, Subscription {
 
   private onEntry(channel: Channel, msg: ConsumeMessage): void {
     const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
-    const fields = received(msg);
-    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !this.from.accepts(offset, fields)) {
+    const entry = new StreamEntry(channel, msg, offset, this);
+    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !this.from.accepts(offset, entry)) {
       quietly(() => channel.ack(msg));
       return;
     }
     this.tracker ??= new OffsetTracker(offset);
-    const tracker = this.tracker;
-    tracker.delivered(offset);
-    void this.deliver({
-      ...fields,
-      // Stable for the entry (every read of it, by any reader) and unique in its stream.
-      id: fields.id ?? `stream-${offset}`,
-      redelivered: false,
-      position: { partition: 0, offset },
-      ack: async () => {
-        // For a stream an ack only grants credit.
-        if (++this.unacked >= this.ackEvery) {
-          this.unacked = 0;
-          quietly(() => channel.ack(msg, this.ackEvery > 1));
-        }
-        if (tracker.finish(offset) && tracker === this.tracker) this.group?.progressed();
-      },
-    });
+    this.tracker.delivered(offset);
+    entry.tracker = this.tracker;
+    void this.deliver(entry);
+  }
+
+  /** An entry's handler finished. For a stream an ack only grants credit. */
+  finished(entry: StreamEntry, tracker: OffsetTracker | undefined): void {
+    if (++this.unacked >= this.ackEvery) {
+      this.unacked = 0;
+      quietly(() => entry.channel.ack(entry.raw, this.ackEvery > 1));
+    }
+    if (tracker?.finish(entry.position.offset) === true && tracker === this.tracker) this.group?.progressed();
   }
 
   /** Standing by in a group: try to take the lock now and then; once taken, attach for real. */
-  private standBy(model: ChannelModel): Attached {
+  private standBy(model: ChannelModel, broken: () => void): Attached {
     const timer = setInterval(() => {
       if (this.ctx.session.model !== model) return clearInterval(timer);
       void this.group!.acquire(model).then(
-        (acquired) => {
-          if (acquired && this.lifecycle?.current === standby) this.lifecycle.broken();
-        },
+        (acquired) => acquired && broken(),
         () => undefined,
       );
     }, this.ctx.settings.groupTakeoverMs);
     timer.unref();
-    const standby: Attached = { close: async () => clearInterval(timer) };
-    return standby;
+    return { close: async () => clearInterval(timer) };
+  }
+}
+
+/** A stream entry: never redelivered as such (a reader asks for an offset), its offset its position. */
+class StreamEntry extends AmqpDelivery {
+  override readonly redelivered = false;
+  readonly position: LogPosition;
+  /** The tracker of the attach that delivered it. */
+  tracker: OffsetTracker | undefined;
+
+  constructor(
+    channel: Channel,
+    msg: ConsumeMessage,
+    offset: number,
+    private readonly reader: StreamReader,
+  ) {
+    super(channel, msg);
+    // Stable for the entry (every read of it, by any reader) and unique in its stream.
+    this.id ??= `stream-${offset}`;
+    this.position = { partition: 0, offset };
+  }
+
+  async ack(): Promise<void> {
+    this.reader.finished(this, this.tracker);
   }
 }
 
@@ -168,8 +192,8 @@ class Group {
   /** The connection whose exclusive lock queue this reader holds (the broker deletes it with that connection). */
   private holding: ChannelModel | undefined;
   private committed: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  /** Commits the first unfinished offset, never backwards. */
+  private readonly commits: CommitSchedule;
 
   constructor(
     private readonly ctx: ConsumeContext,
@@ -180,6 +204,7 @@ class Group {
     this.lock = groupQueueName('lock', log, group);
     this.offsets = groupQueueName('offsets', log, group);
     this.localKey = `${ctx.settings.redacted} ${this.lock}`;
+    this.commits = new CommitSchedule(() => this.commit(), ctx.settings.commitIntervalMs);
   }
 
   /** Takes the group's lock on `model` when no other reader holds it. */
@@ -216,12 +241,7 @@ class Group {
 
   /** A handler finished and the committable offset moved: commit soon. */
   progressed(): void {
-    if (this.timer !== undefined || !this.holds()) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.commit().catch(() => undefined);
-    }, this.ctx.settings.commitIntervalMs);
-    this.timer.unref();
+    if (this.holds()) this.commits.soon();
   }
 
   private holds(): boolean {
@@ -235,8 +255,7 @@ class Group {
   lost(): void {
     if (this.holding !== undefined) localLocks.delete(this.localKey);
     this.holding = undefined;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.commits.cancel();
   }
 
   release(): void {
@@ -247,31 +266,19 @@ class Group {
   }
 
   async close(): Promise<void> {
-    if (this.holds()) await this.commit().catch(() => undefined);
+    if (this.holds()) await this.commits.now().catch(() => undefined);
     this.release();
   }
 
-  /** Commits the first unfinished offset, one commit at a time, never backwards. */
-  commit(): Promise<void> {
-    // A failed commit (the connection dropped) must not stop the later ones.
-    this.chain = this.chain
-      .catch(() => undefined)
-      .then(async () => {
-        const offset = this.position();
-        if (!this.holds() || offset === undefined || offset <= (this.committed ?? -1)) return;
-        const body = Buffer.from(
-          JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.context.clientId }),
-        );
-        await this.ctx.publisher.publish(
-          '',
-          this.offsets,
-          body,
-          { persistent: true, contentType: 'application/json' },
-          true,
-        );
-        this.committed = offset;
-      });
-    return this.chain;
+  private async commit(): Promise<void> {
+    const offset = this.position();
+    if (!this.holds() || offset === undefined || offset <= (this.committed ?? -1)) return;
+    const body = Buffer.from(
+      JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.context.clientId }),
+    );
+    const options = { persistent: true, contentType: 'application/json' };
+    await this.ctx.publisher.publish('', this.offsets, body, options, true);
+    this.committed = offset;
   }
 }
 

@@ -6,68 +6,36 @@
  * core's `ReadBack`: a reader of the log from 'latest' (a `StreamReader`) whose entries' reference
  * headers resolve the appends waiting for them.
  */
-import { type Deliver, LogStart, type LogSpec, type ReadSpec, type Subscription } from '@omnibus/core';
-import type { OpenSession, StompSession } from './session.js';
+import { type Deliver, LogStart, type LogSpec, type ReadSpec } from '@omnibus/core';
+import { StompConsumer } from './consume.js';
+import type { BrokerProfile } from './profiles.js';
 import type { FrameHeaders } from './stompit.js';
 import { received } from './wire.js';
 
 export const STREAM = { 'x-queue-type': 'stream' } as const;
 
 /** Reads one stream from `from`, in offset order; after a reconnection it resumes after the last delivery. */
-export class StreamReader implements Subscription {
-  private session: StompSession | undefined;
+export class StreamReader extends StompConsumer {
   private lastDelivered: number | undefined;
   private readonly from: LogStart;
-  private stopped = false;
 
-  /** `ended`: its connection closed (by `close`, or after its subscription was dropped). */
-  constructor(
-    private readonly log: LogSpec,
-    private readonly spec: ReadSpec,
-    private readonly deliver: Deliver,
-    private readonly ended?: () => void,
-  ) {
+  constructor(profile: BrokerProfile, log: LogSpec, spec: ReadSpec, deliver: Deliver) {
+    super(profile, { subscribe: { destination: `/queue/${log.name}`, ...STREAM } }, deliver);
     this.from = new LogStart(spec.from, `log "${log.name}" (one RabbitMQ stream over STOMP)`, 'stomp');
   }
 
-  async start(open: OpenSession): Promise<this> {
-    this.session = await open(
-      {
-        what: `log "${this.log.name}"`,
-        headers: () => ({
-          destination: `/queue/${this.log.name}`,
-          ...STREAM,
-          ack: 'client-individual',
-          'prefetch-count': String(this.spec.prefetch),
-          'x-stream-offset': this.offsetSpec(),
-        }),
-        message: (frame, body, settle) => this.onMessage(frame, body, () => settle('ACK')),
-      },
-      this.ended,
-    );
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-  }
-
-  async close(): Promise<void> {
-    this.stopped = true;
-    await this.session?.close();
-  }
-
-  private offsetSpec(): string {
+  protected override resubscribing(): Record<string, string> {
     const at = this.from.next(this.lastDelivered === undefined ? undefined : this.lastDelivered + 1);
-    if (typeof at === 'string') return at;
-    return 'offset' in at ? `offset=${at.offset}` : `timestamp=${at.seconds}`;
+    if (typeof at === 'string') return { 'x-stream-offset': at };
+    return { 'x-stream-offset': 'offset' in at ? `offset=${at.offset}` : `timestamp=${at.seconds}` };
   }
 
-  private onMessage(frame: FrameHeaders, body: Buffer, ack: () => void): void {
+  protected override onMessage(frame: FrameHeaders, body: Buffer, settle: (command: 'ACK') => void): void {
+    const ack = () => settle('ACK');
     const offset = Number(frame['x-stream-offset']);
     const fields = received(frame, body, false);
     // Chunk granularity and redelivery after a reconnection: skip what is before the start.
-    if (this.stopped || !Number.isInteger(offset) || offset < 0 || !this.from.accepts(offset, fields)) {
+    if (this.stopping || !Number.isInteger(offset) || offset < 0 || !this.from.accepts(offset, fields)) {
       ack();
       return;
     }

@@ -62,13 +62,11 @@ class StompAdapter implements Adapter {
     this.readBack = new ReadBack({
       adapter: 'stomp',
       timeoutMs: settings.operationTimeoutMs,
-      read: (log, deliver, ended) =>
-        new StreamReader(
-          { name: log, partitions: 1 },
-          { prefetch: 1000, from: { kind: 'latest' } },
-          deliver,
-          ended,
-        ).start(this.open()),
+      read: (log, deliver, ended) => {
+        const spec = { prefetch: 1000, from: { kind: 'latest' } } as const;
+        const reader = new StreamReader(profile, { name: log, partitions: 1 }, spec, deliver);
+        return reader.start(`log "${log}"`, spec.prefetch, this.open(), ended);
+      },
     });
   }
 
@@ -177,7 +175,8 @@ class StompAdapter implements Adapter {
 
   async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
     if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
-    return new StreamReader(log, spec, deliver).start(this.open());
+    const reader = new StreamReader(this.profile, log, spec, deliver);
+    return reader.start(`log "${log.name}"`, spec.prefetch, this.open());
   }
 
   private queueArguments(queue: QueueSpec): Record<string, string> {
