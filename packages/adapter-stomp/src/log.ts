@@ -6,7 +6,7 @@
  * core's `ReadBack`: a reader of the log from 'latest' (a `StreamReader`) whose entries' reference
  * headers resolve the appends waiting for them.
  */
-import { type Deliver, LogStart, type LogSpec, type ReadSpec } from '@omnibus/core';
+import { type Deliver, type LogSpec, LogStart, type ReadSpec } from '@omnibus/core';
 import { StompConsumer } from './consume.js';
 import type { BrokerProfile } from './profiles.js';
 import type { FrameHeaders } from './stompit.js';
