@@ -9,9 +9,9 @@
  * copy goes to `retryAddress`, the consumed queue's own name, which the default exchange routes to
  * that queue only (never to the other subscriptions of a topic).
  */
-import type { Attached, ConsumeSpec, Deliver, Lifecycle, Subscription } from '@omnibus/core';
+import type { Attached, ConsumeSpec, Deliver, Subscription } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { received } from './message.js';
+import { AmqpDelivery, quietly } from './message.js';
 import type { Settings } from './options.js';
 import type { Publisher } from './publisher.js';
 import { brokerError, closeQuietly, openChannel, replyCode, type Session } from './session.js';
@@ -40,30 +40,38 @@ export async function consumeQueue(
   spec: ConsumeSpec,
   deliver: Deliver,
 ): Promise<Subscription> {
-  const owner: Owner = { lifecycle: undefined };
-  owner.lifecycle = await ctx.session.subscribe((model) =>
-    attachConsumer(ctx, model, owner, {
+  return ctx.session.subscribe((model, broken) =>
+    attachConsumer(ctx, model, broken, {
       what: `consuming from ${source.label}`,
       prefetch: spec.prefetch,
       prepare: async (channel) => ({ queue: await source.prepare(channel) }),
-      onMessage: (channel, msg, queue) => {
-        const requeue = () => quietly(() => channel.nack(msg, false, true));
-        void deliver({
-          ...received(msg, source.topic),
-          retryAddress: queue,
-          ack: async () => quietly(() => channel.ack(msg)),
-          requeue: async () => requeue(),
-          release: requeue,
-        });
-      },
+      onMessage: (channel, msg, queue) => void deliver(new QueueDelivery(channel, msg, source.topic, queue)),
     }),
   );
-  return owner.lifecycle;
 }
 
-/** Holds the lifecycle an attach belongs to, once `Session.subscribe` made it. */
-export interface Owner {
-  lifecycle: Lifecycle<ChannelModel> | undefined;
+/** A queue's (or a topic subscription's queue's) delivery: acked, or put back with a NACK. */
+class QueueDelivery extends AmqpDelivery {
+  constructor(
+    channel: Channel,
+    msg: ConsumeMessage,
+    topic: string | undefined,
+    readonly retryAddress: string,
+  ) {
+    super(channel, msg, topic);
+  }
+
+  async ack(): Promise<void> {
+    quietly(() => this.channel.ack(this.raw));
+  }
+
+  async requeue(): Promise<void> {
+    this.release();
+  }
+
+  release(): void {
+    quietly(() => this.channel.nack(this.raw, false, true));
+  }
 }
 
 export interface ConsumerSetup {
@@ -77,14 +85,11 @@ export interface ConsumerSetup {
   onClose?(): void;
 }
 
-/**
- * Opens a channel with one consumer on it. When the channel closes while it is still what the
- * lifecycle has attached, the lifecycle attaches again.
- */
+/** Opens a channel with one consumer on it; when the channel closes, `broken` says so to the lifecycle. */
 export async function attachConsumer(
   ctx: ConsumeContext,
   model: ChannelModel,
-  owner: Owner,
+  broken: (reason?: Error) => void,
   setup: ConsumerSetup,
 ): Promise<Attached> {
   const channel = await openChannel(model, setup.what);
@@ -102,7 +107,7 @@ export async function attachConsumer(
   });
   channel.on('close', () => {
     setup.onClose?.();
-    if (owner.lifecycle?.current === attached) owner.lifecycle.broken(failure);
+    broken(failure);
   });
   try {
     await channel.prefetch(setup.prefetch);
@@ -125,14 +130,5 @@ export async function attachConsumer(
     // Something declared earlier is gone: declare it again on the next attempt.
     if (replyCode(error) === 404) ctx.topology.clear();
     throw brokerError(setup.what, error);
-  }
-}
-
-/** Settles on the message's own channel; a closed channel means the broker redelivers it anyway. */
-export function quietly(action: () => void): void {
-  try {
-    action();
-  } catch {
-    // The channel is gone with its deliveries: nothing to settle.
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { Delivery, Headers, OutgoingMessage } from '@omnibus/core';
 import { toHeaders } from '@omnibus/core';
-import type { Message as AmqpMessage, Options as AmqpOptions } from 'amqplib';
+import type { Options as AmqpOptions, Channel, ConsumeMessage } from 'amqplib';
 
 const NATIVE = { id: true, contentType: true } as const;
 /** Published to a topic exchange, the subject is the routing key. */
@@ -37,40 +37,58 @@ export function publishOptions(
 }
 
 /**
- * What a delivered message says, for core. `topic`: the exchange whose routing keys are subjects
- * (a topic subscription's); a message that reached the queue another way (a retry copy through the
- * default exchange) carries its subject in the envelope.
+ * A delivered message as core reads it. `topic`: the exchange whose routing keys are subjects (a
+ * topic subscription's); a message that reached the queue another way (a retry copy through the
+ * default exchange) carries its subject in the envelope. A class, not a literal with closures: one
+ * is made for every message. Subclasses settle it on the channel it came from.
  */
-export function received(
-  msg: AmqpMessage,
-  topic?: string,
-): Pick<
-  Delivery,
-  'body' | 'headers' | 'id' | 'contentType' | 'subject' | 'priority' | 'timestamp' | 'redelivered' | 'raw'
-> {
-  const p = msg.properties;
-  const table = (p.headers ?? {}) as Record<string, unknown>;
-  const headers: Record<string, string> = {};
-  for (const name in table) {
-    if (BROKER_HEADERS.has(name) || name.startsWith('x-first-death-') || name.startsWith('x-last-death-'))
-      continue;
-    const text = headerText(table[name]);
-    if (text !== undefined) headers[name] = text;
-  }
-  const routingKey = msg.fields.routingKey;
-  return {
-    body: msg.content,
-    headers,
+export abstract class AmqpDelivery implements Delivery {
+  readonly body: Buffer;
+  readonly headers: Headers;
+  id: string | undefined;
+  readonly contentType: string | undefined;
+  readonly subject: string | undefined;
+  readonly priority: number | undefined;
+  readonly timestamp: number | undefined;
+  readonly redelivered: boolean;
+
+  constructor(
+    readonly channel: Channel,
+    readonly raw: ConsumeMessage,
+    topic?: string,
+  ) {
+    const p = raw.properties;
+    const table = (p.headers ?? {}) as Record<string, unknown>;
+    const headers: Record<string, string> = {};
+    for (const name in table) {
+      if (BROKER_HEADERS.has(name) || name.startsWith('x-first-death-') || name.startsWith('x-last-death-'))
+        continue;
+      const text = headerText(table[name]);
+      if (text !== undefined) headers[name] = text;
+    }
+    const routingKey = raw.fields.routingKey;
+    this.body = raw.content;
+    this.headers = headers;
     // No message-id (another producer's message): core gives it one that its copies keep.
-    id: typeof p.messageId === 'string' && p.messageId !== '' ? p.messageId : undefined,
-    contentType: typeof p.contentType === 'string' ? p.contentType : undefined,
-    subject:
-      topic !== undefined && msg.fields.exchange === topic && routingKey !== '' ? routingKey : undefined,
-    priority: typeof p.priority === 'number' ? p.priority : undefined,
-    timestamp: typeof p.timestamp === 'number' ? p.timestamp * 1000 : undefined,
-    redelivered: msg.fields.redelivered,
-    raw: msg,
-  };
+    this.id = typeof p.messageId === 'string' && p.messageId !== '' ? p.messageId : undefined;
+    this.contentType = typeof p.contentType === 'string' ? p.contentType : undefined;
+    this.subject =
+      topic !== undefined && raw.fields.exchange === topic && routingKey !== '' ? routingKey : undefined;
+    this.priority = typeof p.priority === 'number' ? p.priority : undefined;
+    this.timestamp = typeof p.timestamp === 'number' ? p.timestamp * 1000 : undefined;
+    this.redelivered = raw.fields.redelivered;
+  }
+
+  abstract ack(): Promise<void>;
+}
+
+/** Settles on the message's own channel; a closed channel means the broker redelivers it anyway. */
+export function quietly(action: () => void): void {
+  try {
+    action();
+  } catch {
+    // The channel is gone with its deliveries: nothing to settle.
+  }
 }
 
 /** A header value as text: strings as they are, numbers and booleans printed, bytes as UTF-8. */

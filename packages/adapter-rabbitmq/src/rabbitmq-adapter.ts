@@ -19,8 +19,7 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { NO_ADMIN, unsupported } from '@omnibus/core';
-import { Appender } from './append.js';
+import { NO_ADMIN, ReadBack, unsupported } from '@omnibus/core';
 import { type ConsumeContext, consumeQueue, type Source } from './consume.js';
 import { asBuffer, publishOptions } from './message.js';
 import { ADAPTER, type RabbitmqOptions, resolveSettings, type Settings } from './options.js';
@@ -82,7 +81,17 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
   readonly capabilities: Capabilities;
   readonly topology: Topology;
   readonly publisher: Publisher;
-  private readonly appender: Appender;
+  /**
+   * RabbitMQ confirms a publish without saying where it landed (AMQP 0-9-1 confirms carry delivery
+   * tags, the stream protocol's publishing ids: neither an offset), so an append's offset is read
+   * back by a stream reader of the log.
+   */
+  private readonly readBack = new ReadBack({
+    adapter: ADAPTER,
+    // It finishes entries in order, so it grants credit a hundred entries at a time.
+    read: (log, deliver) =>
+      readLog(this, { name: log, partitions: 1 }, { prefetch: 1000, from: { kind: 'latest' } }, deliver, 100),
+  });
 
   constructor(
     readonly session: Session,
@@ -92,7 +101,6 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
     this.topology = new Topology(session, settings);
     this.publisher = new Publisher(session, () => this.topology.clear());
     session.onFresh = () => this.topology.clear();
-    this.appender = new Appender(this);
   }
 
   async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
@@ -144,8 +152,12 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
     return consumeQueue(this, source, spec, deliver);
   }
 
-  append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
-    return this.appender.append(log.name, message);
+  async append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+    await this.topology.stream(log.name);
+    const body = asBuffer(message.body);
+    return this.readBack.append(log.name, (extra) =>
+      this.publisher.publish('', log.name, body, publishOptions(message, false, extra), true),
+    );
   }
 
   read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
@@ -153,7 +165,7 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
   }
 
   async close(): Promise<void> {
-    this.appender.close();
+    this.readBack.close();
     this.publisher.close();
     await this.session.close();
   }

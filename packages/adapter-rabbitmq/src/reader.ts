@@ -12,23 +12,22 @@
  *   offsets queue, which keeps only its latest message (`x-max-length: 1`); a reader that takes
  *   over reads it with `basic.get` and starts there.
  */
-import type { Attached, Deliver, Lifecycle, LogSpec, ReadSpec, Subscription } from '@omnibus/core';
-import { HEADER, OffsetTracker, ValidationError } from '@omnibus/core';
+import type {
+  Attached,
+  Deliver,
+  Lifecycle,
+  LogPosition,
+  LogSpec,
+  ReadSpec,
+  Subscription,
+} from '@omnibus/core';
+import { CommitSchedule, LogStart, OffsetTracker } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { attachConsumer, type ConsumeContext, type Owner, quietly } from './consume.js';
-import { headerText, received } from './message.js';
+import { attachConsumer, type ConsumeContext } from './consume.js';
+import { AmqpDelivery, headerText, quietly } from './message.js';
 import { ADAPTER } from './options.js';
 import { brokerError, replyCode } from './session.js';
 import { groupQueueName } from './topology.js';
-
-type StreamOffset = number | 'first' | 'next' | { readonly '!': 'timestamp'; readonly value: number };
-
-/** Where a stream consumer attaches, and the first offset or sending time it hands on. */
-interface Start {
-  readonly offset: StreamOffset;
-  readonly from?: number;
-  readonly since?: number;
-}
 
 /** Locks held in this process: an exclusive queue does not keep out another reader on the same connection. */
 const localLocks = new Set<string>();
@@ -44,25 +43,19 @@ export async function readLog(
   deliver: Deliver,
   ackEvery = 1,
 ): Promise<Subscription> {
-  const partitions = spec.from.kind === 'positions' ? spec.from.positions.map((p) => p.partition) : [];
-  if (partitions.some((p) => p !== 0)) {
-    const why = `one RabbitMQ stream with a single partition (0); positions name partitions ${partitions.join(', ')}`;
-    throw new ValidationError(`log "${log.name}" is ${why}`, [], { adapter: ADAPTER });
-  }
+  const start = new LogStart(spec.from, `log "${log.name}" (one RabbitMQ stream)`, ADAPTER);
   await ctx.topology.stream(log.name);
-  const reader = new StreamReader(ctx, log, spec, deliver, ackEvery);
-  reader.lifecycle = await ctx.session.subscribe((model) => reader.attach(model));
+  const reader = new StreamReader(ctx, log, spec, start, deliver, ackEvery);
+  reader.lifecycle = await ctx.session.subscribe((model, broken) => reader.attach(model, broken));
   return reader;
 }
 
-class StreamReader implements Owner, Subscription {
+class StreamReader implements Subscription {
   lifecycle: Lifecycle<ChannelModel> | undefined;
   /** Tracks the offsets handed out since the last attach; undefined until the first entry. */
   private tracker: OffsetTracker | undefined;
   /** Where reading resumes after a reconnection (the first unfinished offset). */
   private resumeAt: number | undefined;
-  /** When a read from 'latest' first attached: after a reconnection with nothing read yet, it resumes from then. */
-  private startedAt: number | undefined;
   /** Entries finished since the last ack. */
   private unacked = 0;
   private readonly group: Group | undefined;
@@ -71,6 +64,7 @@ class StreamReader implements Owner, Subscription {
     private readonly ctx: ConsumeContext,
     private readonly log: LogSpec,
     private readonly spec: ReadSpec,
+    private readonly from: LogStart,
     private readonly deliver: Deliver,
     private readonly ackEvery: number,
   ) {
@@ -78,24 +72,21 @@ class StreamReader implements Owner, Subscription {
       spec.group === undefined ? undefined : new Group(ctx, log.name, spec.group, () => this.position());
   }
 
-  async attach(model: ChannelModel): Promise<Attached> {
+  async attach(model: ChannelModel, broken: (reason?: Error) => void): Promise<Attached> {
     const what = `reading log "${this.log.name}"`;
     const acquired = await this.group?.acquire(model).catch((error: unknown) => {
       throw brokerError(`${what}: taking the group's lock`, error);
     });
-    if (acquired === false) return this.standBy(model);
-    let accepts: ReturnType<typeof startFilter> | undefined;
+    if (acquired === false) return this.standBy(model, broken);
     try {
-      return await attachConsumer(this.ctx, model, this, {
+      return await attachConsumer(this.ctx, model, broken, {
         what,
         prefetch: this.spec.prefetch,
         prepare: async () => {
           await this.ctx.topology.stream(this.log.name);
-          const start = await this.start();
-          accepts = startFilter(start);
-          return { queue: this.log.name, arguments: { 'x-stream-offset': start.offset } };
+          return { queue: this.log.name, arguments: { 'x-stream-offset': await this.start() } };
         },
-        onMessage: (channel, msg) => this.onEntry(channel, accepts!, msg),
+        onMessage: (channel, msg) => this.onEntry(channel, msg),
         // Whether the connection went or only the channel, take the lock again before reading on.
         onClose: () => this.group?.lost(),
       });
@@ -120,97 +111,76 @@ class StreamReader implements Owner, Subscription {
     return this.tracker?.committable ?? this.resumeAt;
   }
 
-  private async start(): Promise<Start> {
+  /** The `x-stream-offset` to attach at: the first unfinished offset this reader or its group knows, or the read's start. */
+  private async start(): Promise<unknown> {
     this.resumeAt = this.position();
     this.tracker = undefined;
     this.unacked = 0;
     const committed = await this.group?.load();
     const known = Math.max(this.resumeAt ?? -1, committed ?? -1);
-    if (known >= 0) return { offset: known, from: known };
-    const from = this.spec.from;
-    switch (from.kind) {
-      case 'earliest':
-        return { offset: 'first' };
-      case 'latest':
-        if (this.startedAt === undefined) {
-          this.startedAt = Date.now();
-          return { offset: 'next' };
-        }
-        // Attached again before the first entry: what was appended meanwhile is still to be read.
-        return fromTime(this.startedAt);
-      case 'positions': {
-        const offset = from.positions.find((p) => p.partition === 0)?.offset;
-        return offset === undefined ? { offset: 'first' } : { offset, from: offset };
-      }
-      case 'timestamp':
-        return fromTime(from.timestamp);
-    }
+    const at = this.from.next(known >= 0 ? known : undefined);
+    if (typeof at === 'string') return at;
+    return 'offset' in at ? at.offset : { '!': 'timestamp', value: at.seconds };
   }
 
-  private onEntry(
-    channel: Channel,
-    accepts: (offset: number, sentAt: number) => boolean,
-    msg: ConsumeMessage,
-  ): void {
+  private onEntry(channel: Channel, msg: ConsumeMessage): void {
     const offset = Number(headerText(msg.properties.headers?.['x-stream-offset']));
-    const fields = received(msg);
-    const sentAt = Number(fields.headers[HEADER.timestamp] ?? fields.timestamp);
-    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !accepts(offset, sentAt)) {
+    const entry = new StreamEntry(channel, msg, offset, this);
+    if (this.lifecycle?.stopped === true || !Number.isInteger(offset) || !this.from.accepts(offset, entry)) {
       quietly(() => channel.ack(msg));
       return;
     }
     this.tracker ??= new OffsetTracker(offset);
-    const tracker = this.tracker;
-    tracker.delivered(offset);
-    void this.deliver({
-      ...fields,
-      // Stable for the entry (every read of it, by any reader) and unique in its stream.
-      id: fields.id ?? `stream-${offset}`,
-      redelivered: false,
-      position: { partition: 0, offset },
-      ack: async () => {
-        // For a stream an ack only grants credit.
-        if (++this.unacked >= this.ackEvery) {
-          this.unacked = 0;
-          quietly(() => channel.ack(msg, this.ackEvery > 1));
-        }
-        if (tracker.finish(offset) && tracker === this.tracker) this.group?.progressed();
-      },
-    });
+    this.tracker.delivered(offset);
+    entry.tracker = this.tracker;
+    void this.deliver(entry);
+  }
+
+  /** An entry's handler finished. For a stream an ack only grants credit. */
+  finished(entry: StreamEntry, tracker: OffsetTracker | undefined): void {
+    if (++this.unacked >= this.ackEvery) {
+      this.unacked = 0;
+      quietly(() => entry.channel.ack(entry.raw, this.ackEvery > 1));
+    }
+    if (tracker?.finish(entry.position.offset) === true && tracker === this.tracker) this.group?.progressed();
   }
 
   /** Standing by in a group: try to take the lock now and then; once taken, attach for real. */
-  private standBy(model: ChannelModel): Attached {
+  private standBy(model: ChannelModel, broken: () => void): Attached {
     const timer = setInterval(() => {
       if (this.ctx.session.model !== model) return clearInterval(timer);
       void this.group!.acquire(model).then(
-        (acquired) => {
-          if (acquired && this.lifecycle?.current === standby) this.lifecycle.broken();
-        },
+        (acquired) => acquired && broken(),
         () => undefined,
       );
     }, this.ctx.settings.groupTakeoverMs);
     timer.unref();
-    const standby: Attached = { close: async () => clearInterval(timer) };
-    return standby;
+    return { close: async () => clearInterval(timer) };
   }
 }
 
-/**
- * Stream timestamps are chunk times in whole seconds: start a second early (clock skew) and skip
- * what was sent before `ms`.
- */
-function fromTime(ms: number): Start {
-  return { offset: { '!': 'timestamp', value: Math.floor(ms / 1000) - 1 }, since: ms };
-}
+/** A stream entry: never redelivered as such (a reader asks for an offset), its offset its position. */
+class StreamEntry extends AmqpDelivery {
+  override readonly redelivered = false;
+  readonly position: LogPosition;
+  /** The tracker of the attach that delivered it. */
+  tracker: OffsetTracker | undefined;
 
-/** Skips entries before the start: a stream consumer starts at a chunk, which may begin earlier. */
-function startFilter(start: Start): (offset: number, sentAt: number) => boolean {
-  let open = false;
-  return (offset, sentAt) => {
-    open ||= !(offset < (start.from ?? offset) || sentAt < (start.since ?? sentAt));
-    return open;
-  };
+  constructor(
+    channel: Channel,
+    msg: ConsumeMessage,
+    offset: number,
+    private readonly reader: StreamReader,
+  ) {
+    super(channel, msg);
+    // Stable for the entry (every read of it, by any reader) and unique in its stream.
+    this.id ??= `stream-${offset}`;
+    this.position = { partition: 0, offset };
+  }
+
+  async ack(): Promise<void> {
+    this.reader.finished(this, this.tracker);
+  }
 }
 
 /** A group's lock and committed offset. */
@@ -222,8 +192,8 @@ class Group {
   /** The connection whose exclusive lock queue this reader holds (the broker deletes it with that connection). */
   private holding: ChannelModel | undefined;
   private committed: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  /** Commits the first unfinished offset, never backwards. */
+  private readonly commits: CommitSchedule;
 
   constructor(
     private readonly ctx: ConsumeContext,
@@ -234,6 +204,7 @@ class Group {
     this.lock = groupQueueName('lock', log, group);
     this.offsets = groupQueueName('offsets', log, group);
     this.localKey = `${ctx.settings.redacted} ${this.lock}`;
+    this.commits = new CommitSchedule(() => this.commit(), ctx.settings.commitIntervalMs);
   }
 
   /** Takes the group's lock on `model` when no other reader holds it. */
@@ -270,12 +241,7 @@ class Group {
 
   /** A handler finished and the committable offset moved: commit soon. */
   progressed(): void {
-    if (this.timer !== undefined || !this.holds()) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.commit().catch(() => undefined);
-    }, this.ctx.settings.commitIntervalMs);
-    this.timer.unref();
+    if (this.holds()) this.commits.soon();
   }
 
   private holds(): boolean {
@@ -289,8 +255,7 @@ class Group {
   lost(): void {
     if (this.holding !== undefined) localLocks.delete(this.localKey);
     this.holding = undefined;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.commits.cancel();
   }
 
   release(): void {
@@ -301,31 +266,19 @@ class Group {
   }
 
   async close(): Promise<void> {
-    if (this.holds()) await this.commit().catch(() => undefined);
+    if (this.holds()) await this.commits.now().catch(() => undefined);
     this.release();
   }
 
-  /** Commits the first unfinished offset, one commit at a time, never backwards. */
-  commit(): Promise<void> {
-    // A failed commit (the connection dropped) must not stop the later ones.
-    this.chain = this.chain
-      .catch(() => undefined)
-      .then(async () => {
-        const offset = this.position();
-        if (!this.holds() || offset === undefined || offset <= (this.committed ?? -1)) return;
-        const body = Buffer.from(
-          JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.context.clientId }),
-        );
-        await this.ctx.publisher.publish(
-          '',
-          this.offsets,
-          body,
-          { persistent: true, contentType: 'application/json' },
-          true,
-        );
-        this.committed = offset;
-      });
-    return this.chain;
+  private async commit(): Promise<void> {
+    const offset = this.position();
+    if (!this.holds() || offset === undefined || offset <= (this.committed ?? -1)) return;
+    const body = Buffer.from(
+      JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.context.clientId }),
+    );
+    const options = { persistent: true, contentType: 'application/json' };
+    await this.ctx.publisher.publish('', this.offsets, body, options, true);
+    this.committed = offset;
   }
 }
 

@@ -89,7 +89,9 @@ export class Session {
    * Starts a subscription that `attach` opens on the live connection now (rejecting when that
    * fails) and on every later one.
    */
-  subscribe(attach: (model: ChannelModel) => Promise<Attached>): Promise<Lifecycle<ChannelModel>> {
+  subscribe(
+    attach: (model: ChannelModel, broken: (reason?: Error) => void) => Promise<Attached>,
+  ): Promise<Lifecycle<ChannelModel>> {
     const report = (error: Error) =>
       this.context.reportError(
         new ConnectionError(`could not resume a consumer: ${error.message}`, {

@@ -12,7 +12,7 @@
  */
 import type { Deliver, Delivery, SubjectMatcher, Subscription } from '@omnibus/core';
 import type { BrokerProfile } from './profiles.js';
-import type { SessionSubscription, StompSession } from './session.js';
+import type { OpenSession, SessionSubscription, StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
 import { received } from './wire.js';
 
@@ -31,31 +31,34 @@ export class StompConsumer implements Subscription {
   private session: StompSession | undefined;
   /** Deliveries handed to core (or held) and not settled yet: each settles itself once. */
   private readonly outstanding = new Set<(command?: 'ACK' | 'NACK') => void>();
-  private stopping = false;
+  protected stopping = false;
   private closing: Promise<void> | undefined;
 
   constructor(
-    private readonly profile: BrokerProfile,
+    protected readonly profile: BrokerProfile,
     private readonly route: ConsumerRoute,
-    private readonly deliver: Deliver,
+    protected readonly deliver: Deliver,
   ) {}
 
-  /** Subscribes on the connection `open` makes for it. */
-  async start(
-    what: string,
-    prefetch: number,
-    open: (subscription: SessionSubscription) => Promise<StompSession>,
-  ): Promise<this> {
-    this.session = await open({
+  /** Subscribes on the connection `open` makes for it; `ended` is called once that is closed. */
+  async start(what: string, prefetch: number, open: OpenSession, ended?: () => void): Promise<this> {
+    const subscription: SessionSubscription = {
       what,
       headers: () => ({
         ...this.route.subscribe,
         ack: 'client-individual',
         ...this.profile.prefetchHeaders(prefetch),
+        ...this.resubscribing(),
       }),
       message: (headers, body, settle) => this.onMessage(headers, body, settle),
-    });
+    };
+    this.session = await open(subscription, ended);
     return this;
+  }
+
+  /** More SUBSCRIBE headers, computed at each (re)subscription. */
+  protected resubscribing(): Record<string, string> {
+    return {};
   }
 
   async stop(): Promise<void> {
@@ -72,7 +75,7 @@ export class StompConsumer implements Subscription {
     return this.closing;
   }
 
-  private onMessage(frame: FrameHeaders, body: Buffer, send: (command: 'ACK' | 'NACK') => void): void {
+  protected onMessage(frame: FrameHeaders, body: Buffer, send: (command: 'ACK' | 'NACK') => void): void {
     if (this.closing !== undefined) return;
     const settle = (command?: 'ACK' | 'NACK') => {
       if (this.outstanding.delete(settle) && command !== undefined) send(command);

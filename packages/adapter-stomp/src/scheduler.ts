@@ -5,22 +5,17 @@
  * own (a temporary queue belongs to the connection that uses it).
  */
 import { randomUUID } from 'node:crypto';
-import { withTimeout } from '@omnibus/core';
+import { KeyedOnce, withTimeout } from '@omnibus/core';
 import type { StompSettings } from './options.js';
 import { StompSession } from './session.js';
 
 const PROBE_DELAY_MS = 300;
-const known = new Map<string, Promise<boolean>>();
+/** Answers per broker address; a failed probe is asked again next time. */
+const known = new KeyedOnce<boolean>();
 
 export function probeScheduler(settings: StompSettings): Promise<boolean> {
   const key = settings.hosts.map((h) => `${h.host}:${h.port ?? ''}`).join(',');
-  let answer = known.get(key);
-  if (answer === undefined) {
-    answer = probe(settings);
-    known.set(key, answer);
-    answer.catch(() => known.delete(key));
-  }
-  return answer;
+  return known.run(key, () => probe(settings));
 }
 
 async function probe(settings: StompSettings): Promise<boolean> {

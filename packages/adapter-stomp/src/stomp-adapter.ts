@@ -21,9 +21,9 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { ConnectionError, unsupported } from '@omnibus/core';
+import { ConnectionError, ReadBack, unsupported } from '@omnibus/core';
 import { type ConsumerRoute, StompConsumer } from './consume.js';
-import { StreamAppender, StreamReader } from './log.js';
+import { STREAM, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
 import { type BrokerProfile, PROFILES, profileFor, topicWord, withDelay } from './profiles.js';
 import { probeScheduler } from './scheduler.js';
@@ -53,7 +53,8 @@ class StompAdapter implements Adapter {
   readonly resetGroup = unsupported('stomp', 'resetGroup');
   readonly groupLag = unsupported('stomp', 'lag');
   readonly capabilities: Capabilities;
-  private readonly appenders = new Map<string, StreamAppender>();
+  /** STOMP's RECEIPT says a message is stored but not at which offset: appends read theirs back. */
+  private readonly readBack: ReadBack;
   /**
    * The subscriptions' own connections, closed with the adapter: one whose subscribe resolves after
    * core closed its consumer would otherwise stay open.
@@ -67,6 +68,15 @@ class StompAdapter implements Adapter {
     private readonly profile: BrokerProfile,
   ) {
     this.capabilities = profile.capabilities;
+    this.readBack = new ReadBack({
+      adapter: 'stomp',
+      timeoutMs: settings.operationTimeoutMs,
+      read: (log, deliver, ended) => {
+        const spec = { prefetch: 1000, from: { kind: 'latest' } } as const;
+        const reader = new StreamReader(profile, { name: log, partitions: 1 }, spec, deliver);
+        return reader.start(`log "${log}"`, spec.prefetch, this.open(), ended);
+      },
+    });
   }
 
   static async connect(settings: StompSettings, context: AdapterContext): Promise<StompAdapter> {
@@ -158,24 +168,24 @@ class StompAdapter implements Adapter {
   }
 
   async close(): Promise<void> {
-    // The subscriptions' connections, log tails included.
+    this.readBack.close();
+    // The subscriptions' connections, the read-back's included.
     await Promise.allSettled([...this.sessions].map((s) => s.close()));
     await this.session.close();
   }
 
   append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
     if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
-    let appender = this.appenders.get(log.name);
-    if (appender === undefined) {
-      appender = new StreamAppender(this.session, log, this.settings.operationTimeoutMs, this.open());
-      this.appenders.set(log.name, appender);
-    }
-    return appender.append(message);
+    return this.readBack.append(log.name, (extra) => {
+      const headers = { ...frameHeaders(`/queue/${log.name}`, message, extra), ...STREAM };
+      return this.session.send(headers, message.body, `log "${log.name}"`);
+    });
   }
 
   async read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription> {
     if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
-    return new StreamReader(log, spec, deliver).start(this.open());
+    const reader = new StreamReader(this.profile, log, spec, deliver);
+    return reader.start(`log "${log.name}"`, spec.prefetch, this.open());
   }
 
   private queueArguments(queue: QueueSpec): Record<string, string> {

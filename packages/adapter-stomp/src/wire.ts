@@ -29,14 +29,21 @@ export function reserved(name: string): boolean {
   return RESERVED.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p));
 }
 
-/** SEND headers for a message: the envelope, application and control headers, and `content-length`. */
-export function frameHeaders(destination: string, message: OutgoingMessage): Record<string, string | number> {
+/**
+ * SEND headers for a message: the envelope, application and control headers, and `content-length`.
+ * `extra`: more envelope headers (a log entry's append reference).
+ */
+export function frameHeaders(
+  destination: string,
+  message: OutgoingMessage,
+  extra: Readonly<Headers> = {},
+): Record<string, string | number> {
   return {
     destination,
     persistent: 'true',
     'content-type': message.contentType,
     'content-length': message.body.byteLength,
-    ...toHeaders(message, { native: { contentType: true }, escape: reserved }),
+    ...toHeaders(message, { native: { contentType: true }, escape: reserved, extra }),
   };
 }
 

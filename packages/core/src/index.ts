@@ -73,10 +73,12 @@ export {
 } from './errors.js';
 export { KeyedOnce } from './keyed-once.js';
 export { type Attached, Lifecycle, type LifecycleOptions, Lifecycles } from './lifecycle.js';
+export { LogStart, type StartAt } from './log-start.js';
 export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapter.js';
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { type MemoryProfile, memoryProfile, memoryProfiles, registerProfile } from './memory/profiles.js';
-export { OffsetTracker } from './offsets.js';
+export { CommitSchedule, OffsetTracker } from './offsets.js';
+export { ReadBack, type ReadBackOptions } from './read-back.js';
 export { Recovery, type RecoveryOptions } from './recovery.js';
 export {
   type AdapterManifest,

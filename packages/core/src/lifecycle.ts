@@ -17,8 +17,12 @@ export interface Attached {
 }
 
 export interface LifecycleOptions<C> {
-  /** Opens the subscription on `connection`. Rejects to be tried again (with backoff) while the connection stays. */
-  attach(connection: C): Promise<Attached>;
+  /**
+   * Opens the subscription on `connection`. Rejects to be tried again (with backoff) while the
+   * connection stays. `broken`: what this attach made broke while the connection stays (a channel
+   * error, a consumer the broker cancelled): attach again. Ignored unless it is what is attached.
+   */
+  attach(connection: C, broken: (reason?: Error) => void): Promise<Attached>;
   /** A failure no caller sees (a reattach that failed); reported once per outage. */
   report(error: Error): void;
   /** Longest wait between two failed attaches. @default 30000 (ms) */
@@ -116,13 +120,18 @@ export class Lifecycle<C> implements Subscription {
   private attachTo(connection: C): Promise<void> {
     if (this.attaching?.connection === connection) return this.attaching.done;
     this.state = 'attaching';
-    const done = this.o.attach(connection).then(async (attached) => {
+    let made: Attached | undefined;
+    const broken = (reason?: Error) => {
+      if (made !== undefined && this.attached === made) this.broken(reason);
+    };
+    const done = this.o.attach(connection, broken).then(async (attached) => {
       if (this.stopped || this.connection !== connection) {
         // Stopped or reconnected meanwhile: what was just opened is not wanted.
         await attached.close().catch(() => undefined);
         return;
       }
       this.attached = attached;
+      made = attached;
       this.state = 'attached';
       this.failures = 0;
     });

@@ -48,3 +48,43 @@ export class OffsetTracker {
     return this.order.length - this.head - this.finished.size;
   }
 }
+
+/**
+ * When a log reader commits: within `intervalMs` after its position moved, and when asked (on
+ * close, on a revoke), one commit at a time — a failed one (the connection dropped) does not stop
+ * the later ones. `commit` decides what to write. Exported for adapters.
+ */
+export class CommitSchedule {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly commit: () => Promise<void>,
+    private readonly intervalMs: number,
+    /** A scheduled commit failed (the next progress tries again). */
+    private readonly failed: (error: unknown) => void = () => undefined,
+  ) {}
+
+  /** The position moved: commit within `intervalMs`, unless a commit is already scheduled. */
+  soon(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.now().catch(this.failed);
+    }, this.intervalMs);
+    this.timer.unref?.();
+  }
+
+  /** Commits after the commit under way, if any. */
+  now(): Promise<void> {
+    const next = this.chain.then(this.commit);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Drops a scheduled commit. */
+  cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
