@@ -13,7 +13,7 @@
  *   over reads it with `basic.get` and starts there.
  */
 import type { Attached, Deliver, Lifecycle, LogSpec, ReadSpec, Subscription } from '@omnibus/core';
-import { HEADER, OffsetTracker, ValidationError } from '@omnibus/core';
+import { Committer, HEADER, OffsetTracker, ValidationError } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { attachConsumer, type ConsumeContext, type Owner, quietly } from './consume.js';
 import { headerText, received } from './message.js';
@@ -222,8 +222,7 @@ class Group {
   /** The connection whose exclusive lock queue this reader holds (the broker deletes it with that connection). */
   private holding: ChannelModel | undefined;
   private committed: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly committer: Committer;
 
   constructor(
     private readonly ctx: ConsumeContext,
@@ -234,6 +233,7 @@ class Group {
     this.lock = groupQueueName('lock', log, group);
     this.offsets = groupQueueName('offsets', log, group);
     this.localKey = `${ctx.settings.redacted} ${this.lock}`;
+    this.committer = new Committer(() => this.commitOnce(), ctx.settings.commitIntervalMs);
   }
 
   /** Takes the group's lock on `model` when no other reader holds it. */
@@ -270,12 +270,7 @@ class Group {
 
   /** A handler finished and the committable offset moved: commit soon. */
   progressed(): void {
-    if (this.timer !== undefined || !this.holds()) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.commit().catch(() => undefined);
-    }, this.ctx.settings.commitIntervalMs);
-    this.timer.unref();
+    if (this.holds()) this.committer.soon();
   }
 
   private holds(): boolean {
@@ -289,8 +284,7 @@ class Group {
   lost(): void {
     if (this.holding !== undefined) localLocks.delete(this.localKey);
     this.holding = undefined;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.committer.cancel();
   }
 
   release(): void {
@@ -301,31 +295,25 @@ class Group {
   }
 
   async close(): Promise<void> {
-    if (this.holds()) await this.commit().catch(() => undefined);
+    if (this.holds()) await this.committer.now().catch(() => undefined);
     this.release();
   }
 
-  /** Commits the first unfinished offset, one commit at a time, never backwards. */
-  commit(): Promise<void> {
-    // A failed commit (the connection dropped) must not stop the later ones.
-    this.chain = this.chain
-      .catch(() => undefined)
-      .then(async () => {
-        const offset = this.position();
-        if (!this.holds() || offset === undefined || offset <= (this.committed ?? -1)) return;
-        const body = Buffer.from(
-          JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.context.clientId }),
-        );
-        await this.ctx.publisher.publish(
-          '',
-          this.offsets,
-          body,
-          { persistent: true, contentType: 'application/json' },
-          true,
-        );
-        this.committed = offset;
-      });
-    return this.chain;
+  /** Commits the first unfinished offset, never backwards (one at a time: see `Committer`). */
+  private async commitOnce(): Promise<void> {
+    const offset = this.position();
+    if (!this.holds() || offset === undefined || offset <= (this.committed ?? -1)) return;
+    const body = Buffer.from(
+      JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.context.clientId }),
+    );
+    await this.ctx.publisher.publish(
+      '',
+      this.offsets,
+      body,
+      { persistent: true, contentType: 'application/json' },
+      true,
+    );
+    this.committed = offset;
   }
 }
 

@@ -27,6 +27,7 @@ export {
 } from './config.js';
 export { connect } from './connect.js';
 export { delay } from './deadlines.js';
+export { BaseDelivery } from './delivery.js';
 export {
   CHANNELS,
   type ConnectionMessage,
@@ -72,7 +73,8 @@ export { type Attached, Lifecycle, type LifecycleOptions, Lifecycles } from './l
 export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapter.js';
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { type MemoryProfile, memoryProfile, memoryProfiles, registerProfile } from './memory/profiles.js';
-export { OffsetTracker } from './offsets.js';
+export { Committer, OffsetTracker } from './offsets.js';
+export { Outstanding, Pending } from './pending.js';
 export { Recovery, type RecoveryOptions } from './recovery.js';
 export {
   type AdapterManifest,
