@@ -19,16 +19,19 @@
 import {
   type Attached,
   ClosedError,
+  Committer,
   ConnectionError,
-  DEFAULT_CONTENT_TYPE,
   type Deliver,
-  type Delivery,
+  delay,
   HEADER,
   Lifecycle,
   type Logger,
   OffsetTracker,
+  Outstanding,
   type SubjectMatcher,
   type Subscription,
+  within,
+  withTimeout,
 } from '@omnibus/core';
 import type {
   Admin,
@@ -42,7 +45,7 @@ import type {
 } from 'kafkajs';
 import { explain, isConnectionProblem } from './errors.js';
 import { type ResolvedKafkaOptions, retryOptions } from './options.js';
-import { fromRecord } from './record.js';
+import { RecordDelivery } from './record.js';
 
 /** What the adapter gives each consumer. */
 export interface ConsumerContext {
@@ -96,11 +99,10 @@ export class GroupConsumer implements Subscription {
   /** Highest offset handed out by this process, across epochs (for `redelivered`). */
   private readonly handedOut = new Map<number, number>();
   private readonly pendingSeeds: Map<number, number>;
-  private outstanding = 0;
-  private readonly waiters = new Set<() => void>();
+  /** Deliveries handed to core and not settled: at most `prefetch`. */
+  private readonly outstanding = new Outstanding();
   private closing: Promise<void> | undefined;
-  private commitChain: Promise<void> = Promise.resolve();
-  private commitTimer: NodeJS.Timeout | undefined;
+  private readonly committer: Committer;
   /** The attach in progress: settled by the join, or failed by a crash kafkajs does not restart from. */
   private joining: { resolve: () => void; reject: (error: Error) => void } | undefined;
   /** Counters, for diagnostics and tests. */
@@ -114,6 +116,17 @@ export class GroupConsumer implements Subscription {
   ) {
     this.pendingSeeds = new Map(spec.seeds);
     this.lifecycle = new Lifecycle({ attach: () => this.attach(), report: ctx.reportError });
+    this.committer = new Committer(
+      async () => {
+        if (this.consumer !== undefined) await this.commitOnce(this.consumer, false);
+      },
+      ctx.options.commitIntervalMs,
+      (error) =>
+        ctx.logger.debug(
+          {},
+          `commit of group "${spec.groupId}" failed (retried on the next ack): ${explain(error)}`,
+        ),
+    );
   }
 
   /** Starts consuming; resolves once the group is joined and the start offsets are committed. */
@@ -142,7 +155,7 @@ export class GroupConsumer implements Subscription {
   }
 
   async stop(): Promise<void> {
-    this.wake();
+    this.outstanding.wake();
     await this.lifecycle.stop();
   }
 
@@ -152,14 +165,14 @@ export class GroupConsumer implements Subscription {
   }
 
   private async shutdown(): Promise<void> {
-    this.wake();
+    this.outstanding.wake();
     // Closed while joining: give up the join now rather than at its deadline.
     this.joining?.reject(
       new ClosedError(`consumer of "${this.spec.topic}" closed while joining its group`, {
         adapter: 'kafka',
       }),
     );
-    clearTimeout(this.commitTimer);
+    this.committer.cancel();
     await this.lifecycle.close().catch(noop);
     if (this.spec.throwaway) await this.ctx.admin.deleteGroups([this.spec.groupId]).catch(noop);
     this.onClosed(this);
@@ -188,31 +201,24 @@ export class GroupConsumer implements Subscription {
     consumer.on(COMMIT_OFFSETS, (event) => this.onCommitted(event));
     // Commit what is finished before the partitions move (commits are accepted while the group rebalances).
     consumer.on(REBALANCING, () => void this.commit(consumer).catch(noop));
-    let timer: NodeJS.Timeout | undefined;
     const joined = new Promise<void>((resolve, reject) => {
       this.joining = { resolve, reject };
-      timer = setTimeout(
-        () =>
-          reject(
-            new ConnectionError(
-              `consumer of "${this.spec.topic}" did not join group "${this.spec.groupId}" within ${o.joinTimeoutMs} ms`,
-              { adapter: 'kafka' },
-            ),
-          ),
-        o.joinTimeoutMs,
-      );
     });
+    const late = () =>
+      new ConnectionError(
+        `consumer of "${this.spec.topic}" did not join group "${this.spec.groupId}" within ${o.joinTimeoutMs} ms`,
+        { adapter: 'kafka' },
+      );
     try {
       // kafkajs' run() resolves only once joined, which can outlast the deadline while other members
       // hang: both are awaited together, so neither rejection is ever left unhandled.
-      await Promise.all([this.run(consumer), joined]);
+      await Promise.all([this.run(consumer), withTimeout(joined, o.joinTimeoutMs, late)]);
     } catch (error) {
       if (this.consumer === consumer) this.consumer = undefined;
       // Not awaited: kafkajs disconnects only once the join it is in ends (up to the rebalance timeout).
       void consumer.disconnect().catch(noop);
       throw error;
     } finally {
-      clearTimeout(timer);
       this.joining = undefined;
     }
     return {
@@ -246,10 +252,6 @@ export class GroupConsumer implements Subscription {
     );
     if (this.consumer === consumer) this.consumer = undefined;
     await consumer.disconnect().catch(noop);
-  }
-
-  private wake(): void {
-    for (const wake of this.waiters) wake();
   }
 
   private onJoin(consumer: Consumer, event: ConsumerGroupJoinEvent): void {
@@ -327,7 +329,7 @@ export class GroupConsumer implements Subscription {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const epoch = this.epoch;
     // The committed marks only decide `redelivered`: not worth holding the batch (and heartbeats) long.
-    await Promise.race([this.ready, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    await within(this.ready, 5000);
     const current = () =>
       !this.lifecycle.stopped &&
       epoch === this.epoch &&
@@ -358,31 +360,34 @@ export class GroupConsumer implements Subscription {
         resolveOffset(message.offset);
         continue;
       }
-      if (this.outstanding >= this.spec.prefetch && !(await this.waitForRoom(consumer, heartbeat, current))) {
+      if (
+        this.outstanding.size >= this.spec.prefetch &&
+        !(await this.waitForRoom(consumer, heartbeat, current))
+      ) {
         return;
       }
       state.tracker.delivered(offset);
       state.high = offset;
       resolveOffset(message.offset);
-      const record = fromRecord(message);
-      if (this.spec.filter !== undefined && !this.spec.filter(record.headers[HEADER.subject])) {
+      const delivery = new GroupDelivery(this, state, offset, message, this.spec);
+      if (this.spec.filter !== undefined && !this.spec.filter(delivery.headers[HEADER.subject])) {
         // Routing on the client: not for this subscription, so done at once.
         this.finish(state, offset);
         continue;
       }
-      const delivery = this.delivery(state, offset, record, message);
-      this.outstanding++;
-      const settled = () => {
-        this.outstanding--;
-        this.wake();
-      };
+      this.outstanding.add();
       // Core's deliver never rejects; if it did, the message stays uncommitted and comes back.
-      this.deliver(delivery).then(settled, (error: unknown) => {
-        settled();
-        this.ctx.reportError(error instanceof Error ? error : new Error(String(error)));
-      });
+      delivery.redelivered = this.handOut(state.partition, offset);
+      this.deliver(delivery).then(this.settled, this.failed);
     }
   }
+
+  private readonly settled = (): void => this.outstanding.done();
+
+  private readonly failed = (error: unknown): void => {
+    this.outstanding.done();
+    this.ctx.reportError(error instanceof Error ? error : new Error(String(error)));
+  };
 
   /** Waits until fewer than `prefetch` deliveries are outstanding, heartbeating meanwhile. */
   private async waitForRoom(
@@ -390,16 +395,8 @@ export class GroupConsumer implements Subscription {
     heartbeat: () => Promise<void>,
     current: () => boolean,
   ): Promise<boolean> {
-    while (this.outstanding >= this.spec.prefetch) {
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          this.waiters.delete(wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, this.ctx.options.heartbeatIntervalMs);
-        this.waiters.add(wake);
-      });
+    while (this.outstanding.size >= this.spec.prefetch) {
+      await this.outstanding.changed(this.ctx.options.heartbeatIntervalMs);
       if (!current()) return false;
       try {
         await heartbeat();
@@ -412,62 +409,22 @@ export class GroupConsumer implements Subscription {
     return current();
   }
 
-  private delivery(
-    state: PartitionState,
-    offset: number,
-    record: ReturnType<typeof fromRecord>,
-    message: KafkaMessage,
-  ): Delivery {
-    const { partition } = state;
-    const before = Math.max(
-      this.handedOut.get(partition) ?? -1,
-      this.committedAtJoin.get(partition)?.mark ?? -1,
-    );
-    const redelivered = offset <= before;
-    if (offset > (this.handedOut.get(partition) ?? -1)) this.handedOut.set(partition, offset);
-    return {
-      ...record,
-      // Stable and unique: the id of a record another client sent without one.
-      id: `${this.spec.topic}-${partition}-${offset}`,
-      // JSON goes without a header (see record.ts).
-      contentType: DEFAULT_CONTENT_TYPE,
-      redelivered,
-      ...(this.spec.kind === 'log' ? { position: { partition, offset } } : {}),
-      // An unkeyed queue message retries by a copy at the end of its topic, so one poison message
-      // never holds up the partition. Not a topic's: a copy there would reach every subscription.
-      ...(this.spec.kind === 'queue' && record.key === undefined ? { retryAddress: this.spec.topic } : {}),
-      raw: { topic: this.spec.topic, partition, offset, message },
-      ack: async () => this.finish(state, offset),
-      // Released (consumer closing): left unfinished, so it is not committed and comes back.
-      release: noop,
-    };
+  /** Records that `offset` of `partition` is handed out; true when it was before (`redelivered`). */
+  private handOut(partition: number, offset: number): boolean {
+    const high = this.handedOut.get(partition) ?? -1;
+    if (offset > high) this.handedOut.set(partition, offset);
+    return offset <= Math.max(high, this.committedAtJoin.get(partition)?.mark ?? -1);
   }
 
-  private finish(state: PartitionState, offset: number): void {
+  finish(state: PartitionState, offset: number): void {
     // An ack from an earlier epoch commits nothing: that message is being delivered again.
-    if (state.tracker.finish(offset) && this.states.get(state.partition) === state) this.scheduleCommit();
-  }
-
-  private scheduleCommit(): void {
-    if (this.commitTimer !== undefined || this.closing !== undefined) return;
-    this.commitTimer = setTimeout(() => {
-      this.commitTimer = undefined;
-      const consumer = this.consumer;
-      if (consumer === undefined) return;
-      void this.commit(consumer).catch((error: unknown) =>
-        this.ctx.logger.debug(
-          {},
-          `commit of group "${this.spec.groupId}" failed (retried on the next ack): ${explain(error)}`,
-        ),
-      );
-    }, this.ctx.options.commitIntervalMs);
+    const current = this.states.get(state.partition) === state;
+    if (state.tracker.finish(offset) && current && this.closing === undefined) this.committer.soon();
   }
 
   /** Commits finished offsets of the current epoch; one commit at a time. */
   private commit(consumer: Consumer, final = false): Promise<void> {
-    const next = this.commitChain.then(() => this.commitOnce(consumer, final));
-    this.commitChain = next.catch(noop);
-    return next;
+    return this.committer.now(() => this.commitOnce(consumer, final));
   }
 
   private async commitOnce(consumer: Consumer, final: boolean): Promise<void> {
@@ -492,7 +449,7 @@ export class GroupConsumer implements Subscription {
   private async commitSeeds(): Promise<void> {
     for (let attempt = 0; attempt < 50 && this.pendingSeeds.size > 0; attempt++) {
       // kafkajs ignores commits until its runner is marked running, just after the join event.
-      await new Promise((resolve) => setTimeout(resolve, attempt === 0 ? 0 : 20));
+      await delay(attempt === 0 ? 1 : 20);
       const consumer = this.consumer;
       if (consumer === undefined || this.closing !== undefined) return;
       const entries = [...this.pendingSeeds].map(([partition, offset]) => ({
@@ -500,11 +457,36 @@ export class GroupConsumer implements Subscription {
         partition,
         offset: String(offset),
       }));
-      const committing = this.commitChain.then(() => consumer.commitOffsets(entries)).catch(noop);
-      this.commitChain = committing;
-      await committing;
+      await this.committer.now(() => consumer.commitOffsets(entries)).catch(noop);
     }
   }
+}
+
+/** A record handed to core by a group consumer; its ack finishes its offset, for the commit. */
+class GroupDelivery extends RecordDelivery {
+  constructor(
+    private readonly consumer: GroupConsumer,
+    private readonly state: PartitionState,
+    private readonly offset: number,
+    message: KafkaMessage,
+    spec: GroupConsumerSpec,
+  ) {
+    const { partition } = state;
+    super(message, { topic: spec.topic, partition, offset, message });
+    // Stable and unique: the id of a record another client sent without one.
+    this.id = `${spec.topic}-${partition}-${offset}`;
+    if (spec.kind === 'log') this.position = { partition, offset };
+    // An unkeyed queue message retries by a copy at the end of its topic, so one poison message
+    // never holds up the partition. Not a topic's: a copy there would reach every subscription.
+    if (spec.kind === 'queue' && this.key === undefined) this.retryAddress = spec.topic;
+  }
+
+  async ack(): Promise<void> {
+    this.consumer.finish(this.state, this.offset);
+  }
+
+  /** Released (consumer closing): left unfinished, so it is not committed and comes back. */
+  release(): void {}
 }
 
 /**
@@ -519,7 +501,7 @@ async function subscribeWhenKnown(consumer: Consumer, topic: string, fromBeginni
     } catch (error) {
       const retriable = (error as { retriable?: unknown }).retriable === true;
       if (!retriable || attempt >= 8) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2000)));
+      await delay(Math.min(100 * 2 ** attempt, 2000));
     }
   }
 }

@@ -12,6 +12,7 @@ import {
   type Adapter,
   type AdapterContext,
   type AdapterFactory,
+  type Batcher,
   type Capabilities,
   ConnectionError,
   type ConsumeSpec,
@@ -38,8 +39,8 @@ import { connectionError, isConnectionProblem } from './errors.js';
 import { watchedSockets } from './monitor.js';
 import { type KafkaOptions, type ResolvedKafkaOptions, resolveOptions, retryOptions } from './options.js';
 import { startPositions } from './positions.js';
-import { BatchingProducer, partitionForKey } from './producer.js';
-import { toRecord } from './record.js';
+import { recordBatcher } from './producer.js';
+import { type OutgoingRecord, toRecord } from './record.js';
 import { Topics } from './topics.js';
 
 const { Kafka: KafkaClient, logLevel: LogLevel, Partitioners } = kafkajs;
@@ -106,7 +107,7 @@ class KafkaAdapter implements Adapter {
   private readonly kafka: Kafka;
   private readonly admin: Admin;
   private readonly producer: Producer;
-  private readonly batcher: BatchingProducer;
+  private readonly batcher: Batcher<OutgoingRecord, LogPosition>;
   private readonly recovery: Recovery;
   private readonly consumers = new Set<GroupConsumer>();
   private readonly consumerContext: ConsumerContext;
@@ -166,7 +167,7 @@ class KafkaAdapter implements Adapter {
       createPartitioner: Partitioners.DefaultPartitioner,
       retry: retryOptions(options),
     });
-    this.batcher = new BatchingProducer(this.producer, options);
+    this.batcher = recordBatcher(this.producer, options);
   }
 
   async connect(): Promise<void> {
@@ -269,11 +270,8 @@ class KafkaAdapter implements Adapter {
 
   private async produce(topic: string, partitions: number, message: OutgoingMessage): Promise<LogPosition> {
     const actual = await this.ensure(topic, partitions);
-    const partition = message.key === undefined ? 0 : partitionForKey(message.key, actual);
-    const record = toRecord(message, partition);
-    return this.guard(`sending to "${topic}"`, () =>
-      this.batcher.send(topic, actual, record, message.key === undefined),
-    );
+    const record = toRecord(message, actual);
+    return this.guard(`sending to "${topic}"`, () => this.batcher.add(topic, record, record.size));
   }
 
   private ensure(topic: string, partitions: number) {

@@ -4,24 +4,12 @@
  * so messages of one partition are written in the order they were sent. Each message's promise is
  * resolved from the broker's answer for the whole batch (acks=all).
  */
-import { Batcher, ConnectionError } from '@omnibus/core';
+import { Batcher, ConnectionError, type LogPosition } from '@omnibus/core';
 import type { Producer, RecordMetadata } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { publishError, rootCause } from './errors.js';
 import type { ResolvedKafkaOptions } from './options.js';
 import type { OutgoingRecord } from './record.js';
-
-export interface Produced {
-  readonly partition: number;
-  readonly offset: number;
-}
-
-interface Item {
-  readonly record: OutgoingRecord;
-  /** Unkeyed records get their partition when their batch is formed (one partition per batch). */
-  readonly sticky: boolean;
-  readonly partitions: number;
-}
 
 const { CompressionTypes: Compression, Partitioners } = kafkajs;
 const keyed = Partitioners.DefaultPartitioner();
@@ -42,79 +30,66 @@ export function partitionForKey(key: string, partitions: number): number {
   });
 }
 
-export class BatchingProducer {
-  private readonly batcher: Batcher<Item, Produced>;
+/** Core's batcher, sending each batch of a topic's records in one Produce request (acks=all). */
+export function recordBatcher(
+  producer: Producer,
+  options: ResolvedKafkaOptions,
+): Batcher<OutgoingRecord, LogPosition> {
+  const compression = options.compression === 'gzip' ? Compression.GZIP : Compression.None;
   /** Rotates the partition of unkeyed batches. */
-  private sticky = Math.floor(Math.random() * 1_000_000);
-
-  constructor(
-    private readonly producer: Producer,
-    private readonly options: ResolvedKafkaOptions,
-  ) {
-    this.batcher = new Batcher({
-      send: (topic, items) => this.produce(topic, items),
-      maxItems: options.batchMaxMessages,
-      maxBytes: options.batchMaxBytes,
-      lingerMs: options.lingerMs,
-    });
-  }
-
-  /** Produce requests made so far (batching makes it far fewer than messages). */
-  get requests(): number {
-    return this.batcher.requests;
-  }
+  let sticky = Math.floor(Math.random() * 1_000_000);
 
   /**
-   * Queues a record for `topic` (which has `partitions` partitions). A record without a key
-   * (`sticky`) goes to the partition its batch is given.
-   */
-  send(topic: string, partitions: number, record: OutgoingRecord, sticky: boolean): Promise<Produced> {
-    return this.batcher.add(topic, { record, sticky, partitions }, record.size);
-  }
-
-  flush(): Promise<void> {
-    return this.batcher.flush();
-  }
-
-  private produce(topic: string, items: readonly Item[]): Promise<(Produced | Error)[]> {
-    const sticky = this.sticky++ % items[items.length - 1]!.partitions;
-    for (const item of items) if (item.sticky) item.record.message.partition = sticky;
-    return this.request(topic, items);
-  }
-
-  /**
-   * One request for `items`. A batch the broker refuses as too large goes again one record at a
+   * One request for `records`. A batch the broker refuses as too large goes again one record at a
    * time, so only the oversize record fails, not the valid ones with it.
    */
-  private async request(topic: string, items: readonly Item[]): Promise<(Produced | Error)[]> {
+  const request = async (
+    topic: string,
+    records: readonly OutgoingRecord[],
+  ): Promise<(LogPosition | Error)[]> => {
     try {
-      const result = await this.producer.send({
+      const result = await producer.send({
         topic,
-        messages: items.map((i) => i.record.message),
+        messages: records.map((r) => r.message),
         acks: -1,
         // The broker's wait for the in-sync replicas' acknowledgements.
-        timeout: this.options.requestTimeoutMs,
-        compression: this.options.compression === 'gzip' ? Compression.GZIP : Compression.None,
+        timeout: options.requestTimeoutMs,
+        compression,
       });
-      return offsets(items, result);
+      return offsets(records, result);
     } catch (error) {
-      if (items.length > 1 && TOO_LARGE.has(String((rootCause(error) as { type?: unknown }).type))) {
-        const results: (Produced | Error)[] = [];
-        for (const item of items) results.push(...(await this.request(topic, [item])));
+      if (records.length > 1 && TOO_LARGE.has(String((rootCause(error) as { type?: unknown }).type))) {
+        const results: (LogPosition | Error)[] = [];
+        for (const record of records) results.push(...(await request(topic, [record])));
         return results;
       }
-      const failure = publishError(`sending ${items.length} message(s) to "${topic}"`, error);
-      return items.map(() => failure);
+      const failure = publishError(`sending ${records.length} message(s) to "${topic}"`, error);
+      return records.map(() => failure);
     }
-  }
+  };
+
+  return new Batcher({
+    send: (topic, records) => {
+      // Unkeyed records get their partition when their batch is formed: one partition per batch.
+      const partition = sticky++ % records[records.length - 1]!.partitions;
+      for (const record of records) if (record.sticky) record.message.partition = partition;
+      return request(topic, records);
+    },
+    maxItems: options.batchMaxMessages,
+    maxBytes: options.batchMaxBytes,
+    lingerMs: options.lingerMs,
+  });
 }
 
 /** Each record's offset: the partition's base offset plus its index in that partition. */
-function offsets(items: readonly Item[], result: readonly RecordMetadata[]): (Produced | Error)[] {
+function offsets(
+  records: readonly OutgoingRecord[],
+  result: readonly RecordMetadata[],
+): (LogPosition | Error)[] {
   const base = new Map<number, number>();
   for (const r of result) base.set(r.partition, Number(r.baseOffset ?? r.offset ?? -1));
   const next = new Map<number, number>();
-  return items.map(({ record }) => {
+  return records.map((record) => {
     const partition = record.message.partition;
     const start = base.get(partition);
     if (start === undefined || start < 0) {

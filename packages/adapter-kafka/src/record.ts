@@ -3,20 +3,32 @@
  * record's CreateTime (what `read({ from: { timestamp } })` searches by); the rest of the envelope
  * travels as record headers, built by core (`toHeaders`).
  */
-import { type Headers, type OutgoingMessage, toHeaders } from '@omnibus/core';
+import {
+  BaseDelivery,
+  DEFAULT_CONTENT_TYPE,
+  type Headers,
+  type OutgoingMessage,
+  toHeaders,
+} from '@omnibus/core';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import { partitionForKey } from './producer.js';
 
 // kafkajs encodes each header separately, at a measurable cost per record: JSON, the default, goes without.
 const NATIVE = { key: true, timestamp: true, contentType: 'unless-default' } as const;
 
-/** A record ready for kafkajs, with the partition it goes to. */
+/** A record ready for kafkajs and the batcher. */
 export interface OutgoingRecord {
   readonly message: Message & { partition: number };
+  /** Unkeyed: it goes to the partition its batch is given (see producer.ts). */
+  readonly sticky: boolean;
+  /** Partitions of the topic it goes to. */
+  readonly partitions: number;
   /** Rough encoded size, for batch limits. */
   readonly size: number;
 }
 
-export function toRecord(message: OutgoingMessage, partition: number): OutgoingRecord {
+/** `message` as a record of a topic with `partitions` partitions: a keyed one goes to its key's partition. */
+export function toRecord(message: OutgoingMessage, partitions: number): OutgoingRecord {
   const headers = toHeaders(message, { native: NATIVE });
   let size = message.body.byteLength + 80 + (message.key?.length ?? 0);
   for (const [name, value] of Object.entries(headers)) size += name.length + value.length * 3 + 4;
@@ -26,22 +38,29 @@ export function toRecord(message: OutgoingMessage, partition: number): OutgoingR
       value: Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength),
       headers,
       timestamp: String(message.timestamp),
-      partition,
+      partition: message.key === undefined ? 0 : partitionForKey(message.key, partitions),
     },
+    sticky: message.key === undefined,
+    partitions,
     size,
   };
 }
 
-/** What a delivery carries of a fetched record: every header as text, the key and the CreateTime. */
-export function fromRecord(record: KafkaMessage) {
-  const value = record.value;
-  return {
-    body:
-      value === null ? new Uint8Array(0) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
-    headers: decodeHeaders(record.headers),
-    key: record.key === null ? undefined : record.key.toString('utf8'),
-    timestamp: Number(record.timestamp),
-  };
+/**
+ * A fetched record as core's delivery: every header as text, the key and the CreateTime; the
+ * consumer that fetched it sets the rest and settles it.
+ */
+export abstract class RecordDelivery extends BaseDelivery {
+  constructor(record: KafkaMessage, raw: unknown) {
+    const value = record.value;
+    const body =
+      value === null ? new Uint8Array(0) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    super(body, decodeHeaders(record.headers), raw);
+    if (record.key !== null) this.key = record.key.toString('utf8');
+    this.timestamp = Number(record.timestamp);
+    // JSON goes without a header (see NATIVE).
+    this.contentType = DEFAULT_CONTENT_TYPE;
+  }
 }
 
 function decodeHeaders(headers: IHeaders | undefined): Headers {

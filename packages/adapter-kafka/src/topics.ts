@@ -3,12 +3,13 @@
  * like many production clusters, have `auto.create.topics.enable=false`). An existing topic is
  * used as it is; when its partitions or replication differ from what was asked, a warning says so.
  */
-import type { Logger } from '@omnibus/core';
+import { KeyedOnce, type Logger } from '@omnibus/core';
 import type { Admin } from 'kafkajs';
 import { connectionError, isConnectionProblem } from './errors.js';
 
 export class Topics {
-  private readonly known = new Map<string, Promise<number>>();
+  /** A failure is not remembered: the next use tries again. */
+  private readonly known = new KeyedOnce<number>();
 
   constructor(
     private readonly admin: Admin,
@@ -20,14 +21,7 @@ export class Topics {
 
   /** Creates `name` with `partitions` unless it exists; resolves with the partitions it really has. */
   ensure(name: string, partitions: number): Promise<number> {
-    let info = this.known.get(name);
-    if (info === undefined) {
-      info = this.provision(name, partitions);
-      this.known.set(name, info);
-      // A failure is not remembered: the next use tries again.
-      info.catch(() => this.known.delete(name)).catch(() => undefined);
-    }
-    return info;
+    return this.known.run(name, () => this.provision(name, partitions));
   }
 
   private async provision(name: string, partitions: number): Promise<number> {

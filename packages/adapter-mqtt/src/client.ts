@@ -10,7 +10,7 @@
  * PUBACK itself when core settles the delivery. Acks are never sent before the handler settled.
  */
 import { randomUUID } from 'node:crypto';
-import { ConnectionError, within } from '@omnibus/core';
+import { ConnectionError, Outstanding, Pending, within } from '@omnibus/core';
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedOptions } from './options.js';
 import type { Publisher } from './publisher.js';
@@ -128,11 +128,11 @@ export class Receiver {
   readonly client: MqttClient;
   /** Bumped on every lost connection: PUBACKs of earlier deliveries are not sent on a new one. */
   private generation = 0;
-  private readonly writes = new Set<Promise<void>>();
+  /** PUBACKs being written. */
+  private readonly writes = new Pending();
   private readonly markers = new Map<string, () => void>();
-  /** Deliveries not acked yet, for `idle()`. */
-  unsettled = 0;
-  private idleWaiters: (() => void)[] = [];
+  /** Deliveries not acked yet. */
+  private readonly unsettled = new Outstanding();
 
   constructor(
     private readonly o: ResolvedOptions,
@@ -150,8 +150,7 @@ export class Receiver {
     this.client = createClient(o, spec, onError);
     this.client.on('close', () => {
       this.generation++;
-      this.unsettled = 0;
-      this.wakeIdle();
+      this.unsettled.reset();
       this.noticeQuickClose();
     });
     this.client.on('connect', () => {
@@ -211,13 +210,12 @@ export class Receiver {
 
   /** Resolves when every delivery handed over has been acked (or its connection lost). */
   idle(): Promise<void> {
-    if (this.unsettled === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.unsettled.idle();
   }
 
-  /** Resolves when every PUBACK written so far has left. */
-  async flushed(): Promise<void> {
-    await Promise.all([...this.writes]);
+  /** Resolves when every PUBACK written has left. */
+  flushed(): Promise<void> {
+    return this.writes.settled();
   }
 
   private handle(packet: IPublishPacket, callback: (error?: Error) => void): void {
@@ -236,31 +234,25 @@ export class Receiver {
     }
     const generation = this.generation;
     let acked = false;
-    this.unsettled++;
+    this.unsettled.add();
     callback(DEFER);
     this.onPublish(packet, {
       ack: () => {
         if (acked) return Promise.resolve();
         acked = true;
         if (generation !== this.generation) return Promise.resolve();
-        this.unsettled--;
-        if (this.unsettled === 0) this.wakeIdle();
+        this.unsettled.done();
         if (!this.client.connected) return Promise.resolve();
-        const write = new Promise<void>((resolve) => {
-          const send = (this.client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(this.client);
-          send({ cmd: 'puback', messageId: packet.messageId, reasonCode: 0 }, () => resolve());
-        });
-        this.writes.add(write);
-        void write.then(() => this.writes.delete(write));
-        return write;
+        return this.writes.track(
+          new Promise<void>((resolve) => {
+            const send = (this.client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(
+              this.client,
+            );
+            send({ cmd: 'puback', messageId: packet.messageId, reasonCode: 0 }, () => resolve());
+          }),
+        );
       },
     });
-  }
-
-  private wakeIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const wake of waiters) wake();
   }
 }
 

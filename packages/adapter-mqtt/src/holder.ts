@@ -14,7 +14,7 @@
  * again. MQTT 3.1.1 has no reason codes: a sender provisions the holder before its first send to a
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
-import { ConnectionError } from '@omnibus/core';
+import { ConnectionError, Pending } from '@omnibus/core';
 import { endClient, type OnPublish, type Receiver, type SessionSpec } from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { decode, encode } from './wire.js';
@@ -196,7 +196,7 @@ export class Holders {
     handedOver: () => void,
   ): Promise<void> {
     const { o, where, publisher } = this.shared;
-    const moves = new Set<Promise<void>>();
+    const moves = new Pending();
     let kept = false;
     const holder = this.receiver(
       queue,
@@ -216,9 +216,8 @@ export class Holders {
             .catch((error: unknown) => {
               kept = true;
               this.report(queue, error);
-            })
-            .finally(() => moves.delete(move));
-          moves.add(move);
+            });
+          void moves.track(move);
         }),
     );
     const connack = await holder.connect(where);
@@ -236,7 +235,7 @@ export class Holders {
     } finally {
       handedOver();
     }
-    while (moves.size > 0) await Promise.all([...moves]);
+    await moves.settled();
     await holder.idle();
     await holder.flushed();
     if (drained && !kept && holder.client.connected) {

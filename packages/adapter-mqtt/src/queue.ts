@@ -8,7 +8,14 @@
  * queued for it; everything not handled is sent back to the queue (MQTT has no nack) and then
  * acknowledged, so nothing is lost.
  */
-import { ConnectionError, type Deliver, type Delivery, HEADER, type Subscription } from '@omnibus/core';
+import {
+  ConnectionError,
+  type Deliver,
+  type Delivery,
+  HEADER,
+  Pending,
+  type Subscription,
+} from '@omnibus/core';
 import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
 import { type Ack, endClient, endSession, type Receiver } from './client.js';
 import type { HolderConsumer } from './holder.js';
@@ -19,7 +26,7 @@ export class QueueConsumer implements Subscription, HolderConsumer {
   private readonly member: Receiver;
   /** Live messages wait here until the holder's (older) ones have been handed over. */
   private held: (() => void)[] | undefined = [];
-  private readonly givingBack = new Set<Promise<void>>();
+  private readonly givingBack = new Pending();
   private lostGiveBack = false;
   private closing: Promise<void> | undefined;
   subscribed = false;
@@ -114,9 +121,8 @@ export class QueueConsumer implements Subscription, HolderConsumer {
       .catch((error: unknown) => {
         this.lostGiveBack = true;
         this.warn(`could not give a message back to the queue (kept unacknowledged): ${String(error)}`);
-      })
-      .finally(() => this.givingBack.delete(giving));
-    this.givingBack.add(giving);
+      });
+    void this.givingBack.track(giving);
   }
 
   private async leave(): Promise<void> {
@@ -143,7 +149,7 @@ export class QueueConsumer implements Subscription, HolderConsumer {
       }
     }
     this.releaseHeld();
-    while (this.givingBack.size > 0) await Promise.all([...this.givingBack]);
+    await this.givingBack.settled();
     await member.flushed();
     if (drained && !this.lostGiveBack) {
       await endSession(member.client, o, this.clientId);

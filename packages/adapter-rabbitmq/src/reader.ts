@@ -21,7 +21,7 @@ import type {
   ReadSpec,
   Subscription,
 } from '@omnibus/core';
-import { CommitSchedule, LogStart, OffsetTracker } from '@omnibus/core';
+import { Committer, LogStart, OffsetTracker } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { attachConsumer, type ConsumeContext } from './consume.js';
 import { AmqpDelivery, headerText, quietly } from './message.js';
@@ -193,7 +193,7 @@ class Group {
   private holding: ChannelModel | undefined;
   private committed: number | undefined;
   /** Commits the first unfinished offset, never backwards. */
-  private readonly commits: CommitSchedule;
+  private readonly commits: Committer;
 
   constructor(
     private readonly ctx: ConsumeContext,
@@ -204,7 +204,7 @@ class Group {
     this.lock = groupQueueName('lock', log, group);
     this.offsets = groupQueueName('offsets', log, group);
     this.localKey = `${ctx.settings.redacted} ${this.lock}`;
-    this.commits = new CommitSchedule(() => this.commit(), ctx.settings.commitIntervalMs);
+    this.commits = new Committer(() => this.commit(), ctx.settings.commitIntervalMs);
   }
 
   /** Takes the group's lock on `model` when no other reader holds it. */

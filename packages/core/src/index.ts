@@ -29,6 +29,7 @@ export {
 } from './config.js';
 export { connect } from './connect.js';
 export { delay } from './deadlines.js';
+export { BaseDelivery } from './delivery.js';
 export {
   CHANNELS,
   type ConnectionMessage,
@@ -77,7 +78,8 @@ export { LogStart, type StartAt } from './log-start.js';
 export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapter.js';
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { type MemoryProfile, memoryProfile, memoryProfiles, registerProfile } from './memory/profiles.js';
-export { CommitSchedule, OffsetTracker } from './offsets.js';
+export { Committer, OffsetTracker } from './offsets.js';
+export { Outstanding, Pending } from './pending.js';
 export { ReadBack, type ReadBackOptions } from './read-back.js';
 export { Recovery, type RecoveryOptions } from './recovery.js';
 export {

@@ -50,39 +50,40 @@ export class OffsetTracker {
 }
 
 /**
- * When a log reader commits: within `intervalMs` after its position moved, and when asked (on
- * close, on a revoke), one commit at a time — a failed one (the connection dropped) does not stop
- * the later ones. `commit` decides what to write. Exported for adapters.
+ * When a log reader commits: soon after progress (`soon()`, at most one commit per `intervalMs`),
+ * or at once (`now()`, before a rebalance or on close); one commit at a time, in order, and a failed
+ * one does not stop the later ones. What a commit writes, and whether it may, is the reader's.
  */
-export class CommitSchedule {
+export class Committer {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
+    /** The commit `soon()` makes. */
     private readonly commit: () => Promise<void>,
     private readonly intervalMs: number,
-    /** A scheduled commit failed (the next progress tries again). */
-    private readonly failed: (error: unknown) => void = () => undefined,
+    /** A failure of a commit made by `soon()`, which no caller waits for. */
+    private readonly onError: (error: unknown) => void = () => undefined,
   ) {}
 
-  /** The position moved: commit within `intervalMs`, unless a commit is already scheduled. */
+  /** Commits within `intervalMs`, once for all the progress made until then. */
   soon(): void {
     if (this.timer !== undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.now().catch(this.failed);
+      this.now().catch(this.onError);
     }, this.intervalMs);
     this.timer.unref?.();
   }
 
-  /** Commits after the commit under way, if any. */
-  now(): Promise<void> {
-    const next = this.chain.then(this.commit);
+  /** Runs `work` (the commit by default) after the commits before it; rejects with its error. */
+  now(work: () => Promise<void> = this.commit): Promise<void> {
+    const next = this.chain.then(work);
     this.chain = next.catch(() => undefined);
     return next;
   }
 
-  /** Drops a scheduled commit. */
+  /** Drops the commit `soon()` scheduled, if any. */
   cancel(): void {
     clearTimeout(this.timer);
     this.timer = undefined;

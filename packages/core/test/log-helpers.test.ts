@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CommitSchedule, HEADER, LogStart, ValidationError } from '../src/index.js';
+import { Committer, HEADER, LogStart, ValidationError } from '../src/index.js';
 
 const entry = (sentAt: number) => ({ headers: { [HEADER.timestamp]: String(sentAt) }, timestamp: undefined });
 
@@ -38,12 +38,12 @@ describe('LogStart', () => {
   });
 });
 
-describe('CommitSchedule', () => {
+describe('Committer', () => {
   it('runs one commit at a time, and a failed one does not stop the next', async () => {
     const log: string[] = [];
     let running = 0;
     let fail = true;
-    const schedule = new CommitSchedule(async () => {
+    const schedule = new Committer(async () => {
       running++;
       expect(running).toBe(1);
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -63,7 +63,7 @@ describe('CommitSchedule', () => {
 
   it('soon() commits once per interval however often progress is reported, and cancel() drops it', async () => {
     let commits = 0;
-    const schedule = new CommitSchedule(async () => {
+    const schedule = new Committer(async () => {
       commits++;
     }, 20);
     for (let i = 0; i < 10; i++) schedule.soon();
