@@ -21,8 +21,8 @@ export {
   type ConnectOptions,
   type MemoryConfigOptions,
   type OmnibusConfig,
-  option,
-  parseOptions,
+  type ReadOptionsExtras,
+  readOptions,
   type SendBufferOptions,
 } from './config.js';
 export { connect } from './connect.js';
@@ -73,6 +73,7 @@ export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapte
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { type MemoryProfile, memoryProfile, memoryProfiles, registerProfile } from './memory/profiles.js';
 export { OffsetTracker } from './offsets.js';
+export { type Option, type OptionSpecs, type OptionsOf, option, type ResolvedOptions } from './options.js';
 export { Recovery, type RecoveryOptions } from './recovery.js';
 export {
   type AdapterManifest,
@@ -98,7 +99,7 @@ export {
   resolveTls,
   TLS_OPTION_NAMES,
   type TlsOptions,
-  tlsOptionFields,
+  tlsOptions,
 } from './tls.js';
 export type * from './types.js';
 export { type HostPort, type ParsedUrl, parseUrl, redactUrl } from './url.js';

@@ -19,8 +19,9 @@ import type {
   TopicSpec,
 } from '../adapter.js';
 import type { Capabilities } from '../capabilities.js';
-import { option, parseOptions, z } from '../config.js';
+import { readOptions } from '../config.js';
 import { ConnectionError } from '../errors.js';
+import { type OptionsOf, option } from '../options.js';
 import type { Headers, LogPosition } from '../types.js';
 import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
@@ -28,16 +29,18 @@ import { memoryProfile } from './profiles.js';
 import type { MemoryQueue, QueueConsumer } from './queue.js';
 import type { QueuedItem, StoredMessage } from './types.js';
 
-export interface MemoryOptions {
+const memoryOptions = {
   /** Messages one queue or subscription may hold (ready, delayed and unacked). @default 100000 */
-  readonly maxQueueLength?: number;
+  maxQueueLength: option.int({ min: 1 }),
   /**
    * Behave like another broker: its capabilities (what core allows) and the quirks an application
    * would see, e.g. `kafka`, `stomp-activemq`. Profiles are registered with `registerProfile`;
    * `@omnibus/testing` registers one per adapter. @default none: every capability native
    */
-  readonly profile?: string;
-}
+  profile: option.string(),
+};
+
+export type MemoryOptions = OptionsOf<typeof memoryOptions>;
 
 export const MEMORY_CAPABILITIES: Capabilities = {
   queue: 'native',
@@ -55,10 +58,6 @@ export const MEMORY_CAPABILITIES: Capabilities = {
   limits: { maxPriority: 255, maxMessageBytes: 16 * 1024 * 1024 },
 };
 
-const optionsSchema = z
-  .object({ maxQueueLength: option.int(1).optional(), profile: z.string().min(1).optional() })
-  .strict();
-
 /** The in-memory adapter. `memory://name` picks (or creates) the broker called `name` in this process. */
 export function memory(defaults: MemoryOptions = {}): AdapterFactory {
   return {
@@ -66,7 +65,7 @@ export function memory(defaults: MemoryOptions = {}): AdapterFactory {
     schemes: ['memory'],
     hostOptional: true,
     async create(target, context) {
-      const options = parseOptions('memory', optionsSchema, { ...defaults, ...target.options });
+      const { options } = readOptions('memory', memoryOptions, { ...defaults, ...target.options });
       const broker = memoryBroker(target.url.hosts[0]?.host ?? 'default');
       if (options.maxQueueLength !== undefined) broker.maxQueueLength = options.maxQueueLength;
       const profile = options.profile === undefined ? undefined : memoryProfile(options.profile);
