@@ -11,6 +11,7 @@ import {
   type ConsumeSpec,
   type Deliver,
   type Delivery,
+  declareCapabilities,
   type OutgoingMessage,
   PublishError,
   type QueueSpec,
@@ -45,31 +46,28 @@ export function mqttCapabilities(
 ): Capabilities {
   const maxMessageBytes =
     Math.min(options.maximumPacketSize ?? MAX_PACKET_BYTES, MAX_PACKET_BYTES) - PACKET_HEADROOM;
-  return {
-    // Shared subscriptions + a holder session while no consumer exists (holder.ts).
-    queue: 'emulated',
-    topic: 'native',
-    // MQTT keeps no log: retained messages are one last value per topic, not a history.
-    log: 'none',
-    priority: 'none',
-    replay: 'none',
-    // `*` → `+` and a final `#` → `#`; only a `#` before the last word is filtered on the client.
-    routing: 'native',
-    // No nack and no dead-letter queue in MQTT: core copies the message to the dead-letter queue.
-    deadLetter: 'emulated',
-    delay: 'none',
-    // MQTT 5 user properties; 3.1.1 has nowhere to put headers but an envelope in the payload.
-    headers: protocolVersion === 5 ? 'native' : options.envelope === true ? 'emulated' : 'none',
-    durableSubscriptions: 'native',
-    consumerGroups: 'none',
+  const mqtt5 = declareCapabilities({
+    // Routing: `*` → `+` and a final `#` → `#`; only a `#` before the last word is filtered on the client.
+    native: ['topic', 'routing', 'headers', 'durableSubscriptions'],
+    emulated: {
+      queue: 'shared subscriptions, and a holder session while no consumer exists (holder.ts)',
+      deadLetter:
+        'no nack and no dead-letter queue in MQTT: core copies the message to the dead-letter queue',
+    },
+    none: {
+      log: 'MQTT keeps no log: retained messages are one last value per topic, not a history',
+      replay: 'no log to replay',
+      consumerGroups: 'no log to read in groups',
+      priority: 'MQTT delivers in publish order, with no priority',
+      delay: 'no delayed delivery in MQTT',
+    },
     // One consumer gets a queue's or subscription's messages in order; core keeps per-key order.
     ordering: 'key',
-    // On 3.1.1 the envelope rides in the payload: only the packet size bounds it.
-    limits:
-      protocolVersion === 5
-        ? { maxMessageBytes, maxHeaderBytes: MAX_USER_PROPERTY_BYTES }
-        : { maxMessageBytes },
-  };
+    limits: { maxMessageBytes, maxHeaderBytes: MAX_USER_PROPERTY_BYTES },
+  });
+  if (protocolVersion === 5) return mqtt5;
+  // 3.1.1 has nowhere to put headers but an envelope in the payload, which only the packet size bounds.
+  return { ...mqtt5, headers: options.envelope === true ? 'emulated' : 'none', limits: { maxMessageBytes } };
 }
 
 /** The MQTT adapter factory. */

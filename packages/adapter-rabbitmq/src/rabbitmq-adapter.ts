@@ -18,6 +18,7 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
+import { declareCapabilities } from '@omnibus/core';
 import { Appender } from './append.js';
 import { type ConsumeContext, consumeQueue, type Source } from './consume.js';
 import { asBuffer, publishOptions } from './message.js';
@@ -29,26 +30,20 @@ import { Topology } from './topology.js';
 
 /** What RabbitMQ does, and what Omnibus adds on top (README.md says why and what it costs). */
 export function rabbitmqCapabilities(maxMessageBytes = 128 * 1024 * 1024): Capabilities {
-  return {
-    queue: 'native',
-    topic: 'native',
-    log: 'native',
-    priority: 'native',
-    replay: 'native',
-    routing: 'native',
-    // RabbitMQ's dead-lettering cannot add the reason and attempt headers: Omnibus publishes a confirmed copy, then acks.
-    deadLetter: 'emulated',
-    // No delayed delivery in RabbitMQ itself: per-delay TTL queues that dead-letter into the target.
-    delay: 'emulated',
-    headers: 'native',
-    durableSubscriptions: 'native',
-    // Streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, and locks one active reader per group.
-    consumerGroups: 'emulated',
+  return declareCapabilities({
+    native: ['queue', 'topic', 'log', 'priority', 'replay', 'routing', 'headers', 'durableSubscriptions'],
+    emulated: {
+      deadLetter:
+        "RabbitMQ's dead-lettering cannot add the reason and attempt headers: a confirmed copy, then an ack",
+      delay: 'no delayed delivery in RabbitMQ itself: per-delay TTL queues that dead-letter into the target',
+      consumerGroups:
+        'streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, one active reader per group',
+    },
     ordering: 'key',
     // amqplib encodes the whole headers table into a 64 KiB buffer (RangeError beyond): one header
     // may take it all but the room the envelope headers and the table's framing need.
     limits: { maxPriority: 255, maxMessageBytes, maxHeaderBytes: 64 * 1024 - 1024 },
-  };
+  });
 }
 
 /** The RabbitMQ adapter factory. Options here are defaults; the URL query and object config override them. */

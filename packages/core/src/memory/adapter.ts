@@ -18,7 +18,7 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '../adapter.js';
-import type { Capabilities } from '../capabilities.js';
+import { type Capabilities, declareCapabilities, FEATURES } from '../capabilities.js';
 import { readOptions } from '../config.js';
 import { ConnectionError } from '../errors.js';
 import { type OptionsOf, option } from '../options.js';
@@ -42,21 +42,11 @@ const memoryOptions = {
 
 export type MemoryOptions = OptionsOf<typeof memoryOptions>;
 
-export const MEMORY_CAPABILITIES: Capabilities = {
-  queue: 'native',
-  topic: 'native',
-  log: 'native',
-  priority: 'native',
-  replay: 'native',
-  routing: 'native',
-  deadLetter: 'native',
-  delay: 'native',
-  headers: 'native',
-  durableSubscriptions: 'native',
-  consumerGroups: 'native',
+export const MEMORY_CAPABILITIES: Capabilities = declareCapabilities({
+  native: FEATURES,
   ordering: 'key',
   limits: { maxPriority: 255, maxMessageBytes: 16 * 1024 * 1024 },
-};
+});
 
 /** The in-memory adapter. `memory://name` picks (or creates) the broker called `name` in this process. */
 export function memory(defaults: MemoryOptions = {}): AdapterFactory {
