@@ -98,7 +98,8 @@ export function unknownKeys(where: string, value: unknown, known: readonly strin
     .map((key) => {
       const near = closest(key, known);
       const hint = near === undefined ? '' : `; did you mean "${near}"?`;
-      return `${where === '' ? '' : `${where}: `}unknown option "${printable(key)}"; known: ${known.join(', ')}${hint}`;
+      const list = known.length === 0 ? 'it takes none' : `known: ${known.join(', ')}`;
+      return `${where === '' ? '' : `${where}: `}unknown option "${printable(key)}"; ${list}${hint}`;
     });
 }
 
