@@ -79,7 +79,7 @@ describe('readOptions', () => {
   });
 
   it('runs the checks across options once every option is valid', () => {
-    const check = (o: { retries: number; verbose: boolean }) => [
+    const check = (o: { retries: number; verbose: boolean }): (string | false)[] => [
       o.retries > 5 && o.verbose && 'verbose: not with more than 5 retries',
       false,
     ];
