@@ -4,19 +4,20 @@
  * the envelope, retries, dead letters, per-key ordering and the subscription lifecycle's states.
  */
 import {
+  ADMIN_NOT_YET,
   type Adapter,
   type AdapterContext,
   type AdapterFactory,
   type Capabilities,
-  ConfigError,
   ConnectionError,
   type ConsumeSpec,
   type Deliver,
   type Delivery,
+  declareCapabilities,
   Lifecycles,
-  NO_ADMIN,
   type OutgoingMessage,
   type QueueSpec,
+  readOptions,
   type Subscription,
   type SubscriptionSpec,
   type TopicSpec,
@@ -25,23 +26,19 @@ import {
 } from '@omnibus/core';
 import { type Frame, type LoopbackBroker, loopbackBroker, type Queue, type Session } from './broker.js';
 
-export const LOOPBACK_CAPABILITIES: Capabilities = {
-  queue: 'native',
-  topic: 'native',
-  log: 'none', // the broker keeps no retained stream
-  priority: 'none', // its queues are FIFO
-  replay: 'none', // no log
-  routing: 'native', // the broker matches subjects when it routes a publish
-  deadLetter: 'emulated', // no dead-letter primitive: core sends a copy to the dead-letter queue, then acks
-  delay: 'native',
-  headers: 'native',
-  durableSubscriptions: 'native',
-  consumerGroups: 'none', // no log
-  // Admin and dead-letter operations are not implemented on this adapter yet.
-  ...NO_ADMIN,
+export const LOOPBACK_CAPABILITIES: Capabilities = declareCapabilities({
+  native: ['queue', 'topic', 'routing', 'delay', 'headers', 'durableSubscriptions'],
+  emulated: { deadLetter: 'no dead-letter primitive: core sends a copy to the dead-letter queue, then acks' },
+  none: {
+    log: 'the broker keeps no retained stream',
+    priority: 'its queues are FIFO',
+    replay: 'no log',
+    consumerGroups: 'no log',
+    ...ADMIN_NOT_YET,
+  },
   ordering: 'key', // FIFO queues, requeue to the original place; core keeps keys in order under concurrency
   limits: {}, // in process: no frame or header size to break
-};
+});
 
 /** The factory; `loopback://name` connects to the broker called `name` in this process. */
 export function loopback(): AdapterFactory {
@@ -50,8 +47,7 @@ export function loopback(): AdapterFactory {
     schemes: ['loopback'],
     hostOptional: true,
     async create(target, context) {
-      const unknown = Object.keys(target.options).map((name) => `${name}: loopback takes no options`);
-      if (unknown.length > 0) throw new ConfigError(unknown, { adapter: 'loopback' });
+      readOptions('loopback', {}, target.options); // it takes none: any option is refused by name
       return new LoopbackAdapter(loopbackBroker(target.url.hosts[0]?.host ?? 'default'), context);
     },
   };

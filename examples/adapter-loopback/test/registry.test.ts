@@ -20,7 +20,7 @@ describe('the loopback adapter in the open registry', () => {
 
   it('refuses options it does not have', async () => {
     await expect(connect('loopback://registry?prefetch=5')).rejects.toThrow(
-      /prefetch: loopback takes no options/,
+      /unknown option "prefetch"; it takes none/,
     );
   });
 

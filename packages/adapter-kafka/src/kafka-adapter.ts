@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  ADMIN_NOT_YET,
   type Adapter,
   type AdapterContext,
   type AdapterFactory,
@@ -18,9 +19,9 @@ import {
   type ConsumeSpec,
   compilePattern,
   type Deliver,
+  declareCapabilities,
   type LogPosition,
   type LogSpec,
-  NO_ADMIN,
   type OutgoingMessage,
   type QueueSpec,
   type ReadSpec,
@@ -56,23 +57,21 @@ const LATEST: ResolvedReadFrom = { kind: 'latest' };
  * What Kafka does, proven by the contract suite (see the README for why each is what it is).
  * `maxMessageBytes` follows the `maxMessageBytes` option.
  */
-export const KAFKA_CAPABILITIES: Capabilities = {
-  queue: 'emulated', // a topic consumed by one consumer group named after the queue
-  topic: 'native',
-  log: 'native',
-  priority: 'none', // a partition is an ordered log; nothing can jump the line
-  replay: 'native',
-  routing: 'emulated', // the subject travels in a header; subscribers filter on the client
-  deadLetter: 'emulated', // core sends a copy to the `<name>.dlq` topic with the reason in headers
-  delay: 'none', // no delayed delivery in Kafka; nothing exact can be built on top of it
-  headers: 'native',
-  durableSubscriptions: 'native',
-  consumerGroups: 'native',
-  // Admin and dead-letter operations are not implemented on this adapter yet.
-  ...NO_ADMIN,
+export const KAFKA_CAPABILITIES: Capabilities = declareCapabilities({
+  native: ['topic', 'log', 'replay', 'headers', 'durableSubscriptions', 'consumerGroups'],
+  emulated: {
+    queue: 'a topic consumed by one consumer group named after the queue',
+    routing: 'the subject travels in a header; subscribers filter on the client',
+    deadLetter: 'core sends a copy to the `<name>.dlq` topic with the reason in headers',
+  },
+  none: {
+    priority: 'a partition is an ordered log; nothing can jump the line',
+    delay: 'no delayed delivery in Kafka; nothing exact can be built on top of it',
+    ...ADMIN_NOT_YET,
+  },
   ordering: 'key',
   limits: { maxMessageBytes: 1_000_000 },
-};
+});
 
 /** The Kafka adapter factory. Options given here are defaults for what the URL query does not set. */
 export function kafka(defaults: KafkaOptions = {}): AdapterFactory {

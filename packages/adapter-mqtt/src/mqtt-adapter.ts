@@ -3,6 +3,7 @@
  * on shared subscriptions, no logs. MQTT 5 by default, 3.1.1 with `?protocolVersion=4`.
  */
 import {
+  ADMIN_NOT_YET,
   type Adapter,
   type AdapterContext,
   type AdapterFactory,
@@ -11,7 +12,7 @@ import {
   type ConsumeSpec,
   type Deliver,
   type Delivery,
-  NO_ADMIN,
+  declareCapabilities,
   type OutgoingMessage,
   PublishError,
   type QueueSpec,
@@ -46,33 +47,29 @@ export function mqttCapabilities(
 ): Capabilities {
   const maxMessageBytes =
     Math.min(options.maximumPacketSize ?? MAX_PACKET_BYTES, MAX_PACKET_BYTES) - PACKET_HEADROOM;
-  return {
-    // Shared subscriptions + a holder session while no consumer exists (holder.ts).
-    queue: 'emulated',
-    topic: 'native',
-    // MQTT keeps no log: retained messages are one last value per topic, not a history.
-    log: 'none',
-    priority: 'none',
-    replay: 'none',
-    // `*` → `+` and a final `#` → `#`; only a `#` before the last word is filtered on the client.
-    routing: 'native',
-    // No nack and no dead-letter queue in MQTT: core copies the message to the dead-letter queue.
-    deadLetter: 'emulated',
-    delay: 'none',
-    // MQTT 5 user properties; 3.1.1 has nowhere to put headers but an envelope in the payload.
-    headers: protocolVersion === 5 ? 'native' : options.envelope === true ? 'emulated' : 'none',
-    durableSubscriptions: 'native',
-    consumerGroups: 'none',
-    // Admin and dead-letter operations are not implemented on this adapter yet.
-    ...NO_ADMIN,
+  const mqtt5 = declareCapabilities({
+    // Routing: `*` → `+` and a final `#` → `#`; only a `#` before the last word is filtered on the client.
+    native: ['topic', 'routing', 'headers', 'durableSubscriptions'],
+    emulated: {
+      queue: 'shared subscriptions, and a holder session while no consumer exists (holder.ts)',
+      deadLetter:
+        'no nack and no dead-letter queue in MQTT: core copies the message to the dead-letter queue',
+    },
+    none: {
+      log: 'MQTT keeps no log: retained messages are one last value per topic, not a history',
+      replay: 'no log to replay',
+      consumerGroups: 'no log to read in groups',
+      priority: 'MQTT delivers in publish order, with no priority',
+      delay: 'no delayed delivery in MQTT',
+      ...ADMIN_NOT_YET,
+    },
     // One consumer gets a queue's or subscription's messages in order; core keeps per-key order.
     ordering: 'key',
-    // On 3.1.1 the envelope rides in the payload: only the packet size bounds it.
-    limits:
-      protocolVersion === 5
-        ? { maxMessageBytes, maxHeaderBytes: MAX_USER_PROPERTY_BYTES }
-        : { maxMessageBytes },
-  };
+    limits: { maxMessageBytes, maxHeaderBytes: MAX_USER_PROPERTY_BYTES },
+  });
+  if (protocolVersion === 5) return mqtt5;
+  // 3.1.1 has nowhere to put headers but an envelope in the payload, which only the packet size bounds.
+  return { ...mqtt5, headers: options.envelope === true ? 'emulated' : 'none', limits: { maxMessageBytes } };
 }
 
 /** The MQTT adapter factory. */

@@ -1,78 +1,74 @@
 /**
- * Options of the RabbitMQ adapter, their zod schema (URL query and object form alike), and how
- * they become amqplib's connection settings. Defaults are in the schema; the URL decides hosts,
+ * Options of the RabbitMQ adapter, their spec (URL query and object form alike), and how they
+ * become amqplib's connection settings. Defaults are in the spec; the URL decides hosts,
  * credentials and the vhost.
  */
-import type { ParsedUrl, TlsOptions } from '@omnibus/core';
-import {
-  ConfigError,
-  option,
-  parseOptions,
-  resolveTls,
-  TLS_OPTION_NAMES,
-  tlsOptionFields,
-} from '@omnibus/core';
+import { type OptionsOf, option, type ParsedUrl, readOptions, tlsOptions } from '@omnibus/core';
 import type { Options as AmqpOptions, SocketOptions } from 'amqplib';
 import { credentials } from 'amqplib';
-import { z } from 'zod';
 
 export const ADAPTER = 'rabbitmq';
 
-/**
- * Options of the RabbitMQ adapter: in the URL query (`amqp://host?heartbeat=10`) or the object config.
- * The TLS options (core's, the same on every adapter) need an amqps:// URL.
- */
-export interface RabbitmqOptions extends TlsOptions {
+const spec = {
   /** Heartbeat interval in seconds; `0` turns heartbeats off. @default 30 */
-  readonly heartbeat?: number;
+  heartbeat: option.int({ max: 65_535, default: 30 }),
   /**
    * TCP_NODELAY: small frames (acks, publishes awaiting a confirm) leave at once. Off, the kernel
    * batches them (Nagle): a little less CPU under load, but a lone frame can wait ~40 ms for a
    * delayed ACK — measured here: a sequential log append took 47 ms instead of 0.7 ms. @default true
    */
-  readonly noDelay?: boolean;
+  noDelay: option.bool(true),
   /** Bound on one TCP + AMQP handshake attempt, in milliseconds. @default 10000 */
-  readonly connectTimeoutMs?: number;
+  connectTimeoutMs: option.ms(10_000),
   /** Largest frame the client accepts, in bytes (negotiated with the broker). @default 131072 */
-  readonly frameMax?: number;
+  frameMax: option.int({ min: 4096, max: 2 ** 31 - 1, default: 131_072 }),
   /** Most channels on the connection; `0` takes the broker's limit. @default 0 */
-  readonly channelMax?: number;
+  channelMax: option.int({ max: 65_535, default: 0 }),
   /** Failed attempts at start-up before `connect` gives up (hosts are tried in turn). @default twice the number of hosts */
-  readonly connectRetries?: number;
+  connectRetries: option.int({ max: 1000 }),
   /** First reconnection delay after a lost connection, in milliseconds. @default 100 */
-  readonly reconnectDelayMs?: number;
+  reconnectDelayMs: option.ms(100),
   /** Longest reconnection delay (exponential backoff with jitter), in milliseconds. @default 5000 (or reconnectDelayMs if larger) */
-  readonly reconnectMaxDelayMs?: number;
+  reconnectMaxDelayMs: option.ms(),
   /** `PLAIN` (user and password from the URL) or `EXTERNAL` (the TLS client certificate). @default 'PLAIN' */
-  readonly authMechanism?: 'PLAIN' | 'EXTERNAL';
+  authMechanism: option.oneOf(['PLAIN', 'EXTERNAL'], 'PLAIN'),
+  ...tlsOptions,
   /** Type of the queues Omnibus declares (work queues, dead-letter queues, durable subscriptions). @default 'classic' */
-  readonly queueType?: 'classic' | 'quorum';
+  queueType: option.oneOf(['classic', 'quorum'], 'classic'),
   /** Declare classic queues lazy (`x-queue-mode: lazy`: messages go to disk early). @default false */
-  readonly lazyQueues?: boolean;
+  lazyQueues: option.bool(false),
   /** `x-message-ttl` on declared queues: messages older than this are dropped by the broker. @default none */
-  readonly messageTtlMs?: number;
+  messageTtlMs: option.int({ max: 2 ** 32 - 1 }),
   /** `x-max-length` on declared queues. @default none */
-  readonly maxLength?: number;
+  maxLength: option.int({ min: 1 }),
   /** `x-max-length-bytes` on declared queues. @default none */
-  readonly maxLengthBytes?: number;
+  maxLengthBytes: option.int({ min: 1 }),
   /**
    * `x-overflow` when a length limit is set. The default refuses new messages (a send then fails
    * with PublishError) instead of silently dropping old ones. @default 'reject-publish'
    */
-  readonly overflow?: 'reject-publish' | 'drop-head';
+  overflow: option.oneOf(['reject-publish', 'drop-head']),
   /** Stream (log) retention by age, RabbitMQ syntax: `7D`, `12h`, `30m`. @default none (kept) */
-  readonly streamMaxAge?: string;
+  streamMaxAge: option.string({
+    pattern: [/^[1-9][0-9]*(Y|M|D|h|m|s)$/, 'use a number and a unit: Y, M, D, h, m or s (e.g. 7D)'],
+  }),
   /** Stream (log) retention by size, in bytes. @default none (kept) */
-  readonly streamMaxLengthBytes?: number;
+  streamMaxLengthBytes: option.int({ min: 1 }),
   /** Stream segment size, in bytes. @default the broker's (500 MB) */
-  readonly streamMaxSegmentSizeBytes?: number;
+  streamMaxSegmentSizeBytes: option.int({ min: 1 }),
   /** How often a log reader in a group commits its progress, in milliseconds (and always on close). @default 1000 */
-  readonly commitIntervalMs?: number;
+  commitIntervalMs: option.ms(1000),
   /** How often a standby reader of a group checks whether it can take over, in milliseconds. @default 1000 */
-  readonly groupTakeoverMs?: number;
+  groupTakeoverMs: option.ms(1000),
   /** Largest message accepted (the broker's `max_message_size`). @default 134217728 (128 MiB) */
-  readonly maxMessageBytes?: number;
-}
+  maxMessageBytes: option.int({ min: 4096, default: 128 * 1024 * 1024 }),
+};
+
+/**
+ * Options of the RabbitMQ adapter: in the URL query (`amqp://host?heartbeat=10`) or the object config.
+ * The TLS options (core's, the same on every adapter) need an amqps:// URL.
+ */
+export type RabbitmqOptions = OptionsOf<typeof spec>;
 
 declare module '@omnibus/core' {
   interface AdapterConfigs {
@@ -80,68 +76,29 @@ declare module '@omnibus/core' {
   }
 }
 
-const schema = z
-  .object({
-    heartbeat: option.int(0).max(65_535).default(30),
-    noDelay: option.bool().default(true),
-    connectTimeoutMs: option.ms().default(10_000),
-    frameMax: option
-      .int(4096)
-      .max(2 ** 31 - 1)
-      .default(131_072),
-    channelMax: option.int(0).max(65_535).default(0),
-    connectRetries: option.int(0).max(1000).optional(),
-    reconnectDelayMs: option.ms().default(100),
-    reconnectMaxDelayMs: option.ms().optional(),
-    authMechanism: z.enum(['PLAIN', 'EXTERNAL']).default('PLAIN'),
-    ...tlsOptionFields,
-    queueType: z.enum(['classic', 'quorum']).default('classic'),
-    lazyQueues: option.bool().default(false),
-    messageTtlMs: option
-      .int(0)
-      .max(2 ** 32 - 1)
-      .optional(),
-    maxLength: option.int(1).optional(),
-    maxLengthBytes: option.int(1).optional(),
-    overflow: z.enum(['reject-publish', 'drop-head']).optional(),
-    streamMaxAge: z
-      .string()
-      .regex(/^[1-9][0-9]*(Y|M|D|h|m|s)$/, 'use a number and a unit: Y, M, D, h, m or s (e.g. 7D)')
-      .optional(),
-    streamMaxLengthBytes: option.int(1).optional(),
-    streamMaxSegmentSizeBytes: option.int(1).optional(),
-    commitIntervalMs: option.ms().default(1000),
-    groupTakeoverMs: option.ms().default(1000),
-    maxMessageBytes: option.int(4096).default(128 * 1024 * 1024),
-  })
-  .strict();
-
 /** Every option name, for documentation checks. */
-export const OPTION_NAMES: readonly string[] = Object.keys(schema.shape);
+export const OPTION_NAMES: readonly string[] = Object.keys(spec);
 
 /** Everything the adapter needs, resolved and with defaults. */
 export type Settings = ReturnType<typeof resolveSettings>;
 
 export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unknown>>) {
-  const o = parseOptions(ADAPTER, schema, raw);
   const tls = url.scheme === 'amqps';
-  const issues: string[] = [];
-  if (!tls) {
-    for (const name of TLS_OPTION_NAMES) {
-      if (o[name] !== undefined) issues.push(`${name}: TLS options need an amqps:// URL`);
-    }
-    if (o.authMechanism === 'EXTERNAL') issues.push('authMechanism: EXTERNAL needs an amqps:// URL');
-  }
-  if (o.queueType === 'quorum' && o.lazyQueues) {
-    issues.push('lazyQueues: quorum queues keep messages on disk already; lazy is for classic queues');
-  }
-  const limited = o.maxLength !== undefined || o.maxLengthBytes !== undefined;
-  if (o.overflow !== undefined && !limited)
-    issues.push('overflow: only applies with maxLength or maxLengthBytes');
-  if (o.reconnectMaxDelayMs !== undefined && o.reconnectMaxDelayMs < o.reconnectDelayMs) {
-    issues.push('reconnectMaxDelayMs: must not be below reconnectDelayMs');
-  }
-  if (issues.length > 0) throw new ConfigError(issues, { adapter: ADAPTER });
+  const limited = (o: { maxLength?: number | undefined; maxLengthBytes?: number | undefined }) =>
+    o.maxLength !== undefined || o.maxLengthBytes !== undefined;
+  const { options: o, tls: tlsSocket } = readOptions(ADAPTER, spec, raw, {
+    tls: { on: tls, needs: 'an amqps:// URL' },
+    check: (o) => [
+      !tls && o.authMechanism === 'EXTERNAL' && 'authMechanism: EXTERNAL needs an amqps:// URL',
+      o.queueType === 'quorum' &&
+        o.lazyQueues &&
+        'lazyQueues: quorum queues keep messages on disk already; lazy is for classic queues',
+      o.overflow !== undefined && !limited(o) && 'overflow: only applies with maxLength or maxLengthBytes',
+      o.reconnectMaxDelayMs !== undefined &&
+        o.reconnectMaxDelayMs < o.reconnectDelayMs &&
+        'reconnectMaxDelayMs: must not be below reconnectDelayMs',
+    ],
+  });
 
   const hosts = url.hosts.map((h) => ({ host: h.host, port: h.port ?? (tls ? 5671 : 5672) }));
   // amqplib unescapes the vhost once more; an empty path means the default vhost "/".
@@ -153,27 +110,27 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
       : { username: url.username ?? '', password: url.password ?? '' };
 
   const socket: SocketOptions = {
-    // zod's optional fields are `T | undefined`, which resolveTls reads as unset.
-    ...(tls ? resolveTls(ADAPTER, o) : {}),
+    ...tlsSocket,
     timeout: o.connectTimeoutMs,
     noDelay: o.noDelay,
     ...(o.authMechanism === 'EXTERNAL' ? { credentials: credentials.external() } : {}),
   };
 
-  const queueArguments: Record<string, unknown> = {};
-  if (o.queueType === 'quorum') queueArguments['x-queue-type'] = 'quorum';
-  if (o.lazyQueues) queueArguments['x-queue-mode'] = 'lazy';
-  if (o.messageTtlMs !== undefined) queueArguments['x-message-ttl'] = o.messageTtlMs;
-  if (o.maxLength !== undefined) queueArguments['x-max-length'] = o.maxLength;
-  if (o.maxLengthBytes !== undefined) queueArguments['x-max-length-bytes'] = o.maxLengthBytes;
-  if (limited) queueArguments['x-overflow'] = o.overflow ?? 'reject-publish';
-
-  const streamArguments: Record<string, unknown> = { 'x-queue-type': 'stream' };
-  if (o.streamMaxAge !== undefined) streamArguments['x-max-age'] = o.streamMaxAge;
-  if (o.streamMaxLengthBytes !== undefined) streamArguments['x-max-length-bytes'] = o.streamMaxLengthBytes;
-  if (o.streamMaxSegmentSizeBytes !== undefined) {
-    streamArguments['x-stream-max-segment-size-bytes'] = o.streamMaxSegmentSizeBytes;
-  }
+  const quorum = o.queueType === 'quorum';
+  const queueArguments = definedOnly({
+    'x-queue-type': quorum ? 'quorum' : undefined,
+    'x-queue-mode': o.lazyQueues ? 'lazy' : undefined,
+    'x-message-ttl': o.messageTtlMs,
+    'x-max-length': o.maxLength,
+    'x-max-length-bytes': o.maxLengthBytes,
+    'x-overflow': limited(o) ? (o.overflow ?? 'reject-publish') : undefined,
+  });
+  const streamArguments = definedOnly({
+    'x-queue-type': 'stream',
+    'x-max-age': o.streamMaxAge,
+    'x-max-length-bytes': o.streamMaxLengthBytes,
+    'x-stream-max-segment-size-bytes': o.streamMaxSegmentSizeBytes,
+  });
 
   return {
     hosts,
@@ -196,13 +153,18 @@ export function resolveSettings(url: ParsedUrl, raw: Readonly<Record<string, unk
     reconnectDelayMs: o.reconnectDelayMs,
     reconnectMaxDelayMs: o.reconnectMaxDelayMs ?? Math.max(5000, o.reconnectDelayMs),
     /** Arguments of every durable queue Omnibus declares, before `x-max-priority`. */
-    queueArguments: queueArguments as Readonly<Record<string, unknown>>,
-    quorum: o.queueType === 'quorum',
-    streamArguments: streamArguments as Readonly<Record<string, unknown>>,
+    queueArguments,
+    quorum,
+    streamArguments,
     commitIntervalMs: o.commitIntervalMs,
     groupTakeoverMs: o.groupTakeoverMs,
     maxMessageBytes: o.maxMessageBytes,
     /** The URL without its password, for errors and logs. */
     redacted: url.redacted,
   };
+}
+
+/** The entries whose value is set: declaration arguments of the options given. */
+function definedOnly(entries: Record<string, unknown>): Readonly<Record<string, unknown>> {
+  return Object.fromEntries(Object.entries(entries).filter(([, value]) => value !== undefined));
 }

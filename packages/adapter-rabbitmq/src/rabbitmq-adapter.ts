@@ -19,7 +19,7 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { NO_ADMIN, ReadBack, unsupported } from '@omnibus/core';
+import { ADMIN_NOT_YET, declareCapabilities, ReadBack, unsupported } from '@omnibus/core';
 import { type ConsumeContext, consumeQueue, type Source } from './consume.js';
 import { asBuffer, publishOptions } from './message.js';
 import { ADAPTER, type RabbitmqOptions, resolveSettings, type Settings } from './options.js';
@@ -30,28 +30,21 @@ import { Topology } from './topology.js';
 
 /** What RabbitMQ does, and what Omnibus adds on top (README.md says why and what it costs). */
 export function rabbitmqCapabilities(maxMessageBytes = 128 * 1024 * 1024): Capabilities {
-  return {
-    queue: 'native',
-    topic: 'native',
-    log: 'native',
-    priority: 'native',
-    replay: 'native',
-    routing: 'native',
-    // RabbitMQ's dead-lettering cannot add the reason and attempt headers: Omnibus publishes a confirmed copy, then acks.
-    deadLetter: 'emulated',
-    // No delayed delivery in RabbitMQ itself: per-delay TTL queues that dead-letter into the target.
-    delay: 'emulated',
-    headers: 'native',
-    durableSubscriptions: 'native',
-    // Streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, and locks one active reader per group.
-    consumerGroups: 'emulated',
-    // Admin and dead-letter operations are not implemented on this adapter yet.
-    ...NO_ADMIN,
+  return declareCapabilities({
+    native: ['queue', 'topic', 'log', 'priority', 'replay', 'routing', 'headers', 'durableSubscriptions'],
+    emulated: {
+      deadLetter:
+        "RabbitMQ's dead-lettering cannot add the reason and attempt headers: a confirmed copy, then an ack",
+      delay: 'no delayed delivery in RabbitMQ itself: per-delay TTL queues that dead-letter into the target',
+      consumerGroups:
+        'streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, one active reader per group',
+    },
+    none: { ...ADMIN_NOT_YET },
     ordering: 'key',
     // amqplib encodes the whole headers table into a 64 KiB buffer (RangeError beyond): one header
     // may take it all but the room the envelope headers and the table's framing need.
     limits: { maxPriority: 255, maxMessageBytes, maxHeaderBytes: 64 * 1024 - 1024 },
-  };
+  });
 }
 
 /** The RabbitMQ adapter factory. Options here are defaults; the URL query and object config override them. */

@@ -3,7 +3,13 @@
  * RabbitMQ and on ActiveMQ. The CONNECTED frame's `server` header picks a profile, and the profile
  * decides the capabilities and how queues, topics and subjects map onto destinations.
  */
-import { type Capabilities, compilePattern, NO_ADMIN, type SubjectMatcher } from '@omnibus/core';
+import {
+  ADMIN_NOT_YET,
+  type Capabilities,
+  compilePattern,
+  declareCapabilities,
+  type SubjectMatcher,
+} from '@omnibus/core';
 
 export type ProfileName = 'rabbitmq' | 'activemq' | 'generic';
 
@@ -60,23 +66,17 @@ const MAX_MESSAGE_BYTES_ACTIVEMQ = 100 * 1024 * 1024 - 64 * 1024; // STOMP maxFr
  */
 const headerLimit = (maxLineBytes: number) => Math.floor((maxLineBytes - 16) / 2);
 
-export const RABBITMQ_CAPABILITIES: Capabilities = {
-  queue: 'native',
-  topic: 'native',
-  log: 'native',
-  priority: 'native',
-  replay: 'native',
-  routing: 'native',
-  // Omnibus sends the copy to the dead-letter queue and then ACKs (no DLX is declared over STOMP).
-  deadLetter: 'emulated',
-  // No delayed delivery over STOMP without a plugin; a retry delay waits in the process.
-  delay: 'none',
-  headers: 'native',
-  durableSubscriptions: 'native',
-  // STOMP has no offset storage nor group coordination for streams (see README).
-  consumerGroups: 'none',
-  // Admin and dead-letter operations are not implemented on this adapter yet.
-  ...NO_ADMIN,
+export const RABBITMQ_CAPABILITIES: Capabilities = declareCapabilities({
+  native: ['queue', 'topic', 'log', 'priority', 'replay', 'routing', 'headers', 'durableSubscriptions'],
+  emulated: {
+    deadLetter:
+      'Omnibus sends the copy to the dead-letter queue and then ACKs (no DLX is declared over STOMP)',
+  },
+  none: {
+    delay: 'no delayed delivery over STOMP without a plugin; a retry delay waits in the process',
+    consumerGroups: 'STOMP has no offset storage nor group coordination for streams (see README)',
+    ...ADMIN_NOT_YET,
+  },
   ordering: 'key',
   // The STOMP plugin refuses a frame line over 65,536 bytes when it delivers the message, not when
   // it accepts the SEND: such a header would break every consumer of the queue.
@@ -85,7 +85,7 @@ export const RABBITMQ_CAPABILITIES: Capabilities = {
     maxMessageBytes: MAX_MESSAGE_BYTES_RABBITMQ,
     maxHeaderBytes: headerLimit(65_536),
   },
-};
+});
 
 export const ACTIVEMQ_CAPABILITIES: Capabilities = {
   ...RABBITMQ_CAPABILITIES,

@@ -80,6 +80,48 @@ export interface Capabilities {
   };
 }
 
+/** An adapter's capabilities as it writes them: each `emulated` or `none` with the broker behaviour that forces it. */
+export interface CapabilityDeclaration {
+  readonly native: readonly Feature[];
+  readonly emulated?: Readonly<Partial<Record<Feature, string>>>;
+  readonly none?: Readonly<Partial<Record<Feature, string>>>;
+  readonly ordering: Capabilities['ordering'];
+  readonly limits?: Capabilities['limits'];
+}
+
+/**
+ * Capabilities from a declaration that names every feature exactly once (a feature forgotten or
+ * given twice throws at load, so a new feature cannot go unanswered) and gives a reason for each
+ * `emulated` and `none`.
+ */
+export function declareCapabilities(declared: CapabilityDeclaration): Capabilities {
+  const levels: [Support, readonly string[]][] = [
+    ['native', declared.native],
+    ['emulated', Object.keys(declared.emulated ?? {})],
+    ['none', Object.keys(declared.none ?? {})],
+  ];
+  const support = new Map<string, Support>();
+  const problems: string[] = [];
+  for (const [level, features] of levels) {
+    for (const feature of features) {
+      if (support.has(feature)) problems.push(`${feature} declared twice`);
+      support.set(feature, level);
+    }
+  }
+  problems.push(...FEATURES.filter((f) => !support.has(f)).map((f) => `${f} not declared`));
+  problems.push(
+    ...[...support.keys()]
+      .filter((f) => !(FEATURES as readonly string[]).includes(f))
+      .map((f) => `${f} is no feature`),
+  );
+  if (problems.length > 0) throw new TypeError(`capabilities: ${problems.join(', ')}`);
+  return {
+    ...(Object.fromEntries(support) as Record<Feature, Support>),
+    ordering: declared.ordering,
+    limits: declared.limits ?? {},
+  };
+}
+
 /** What an application needs: a list of features (at least `emulated`), or a minimum level per feature. */
 export type Requirements = readonly Feature[] | Partial<Record<Feature, Support>>;
 
@@ -192,7 +234,7 @@ export const ADMIN_FEATURES = [
   'lag',
 ] as const satisfies readonly Feature[];
 
-/** Every admin feature `none`: for adapters (and profiles) that do not have them yet. */
+/** Every admin feature `none`: for capability literals (profiles, tests) without them. */
 export const NO_ADMIN: Readonly<Record<(typeof ADMIN_FEATURES)[number], Support>> = {
   depth: 'none',
   purge: 'none',
@@ -201,4 +243,15 @@ export const NO_ADMIN: Readonly<Record<(typeof ADMIN_FEATURES)[number], Support>
   deleteSubscription: 'none',
   resetGroup: 'none',
   lag: 'none',
+};
+
+/** The `none` reasons of an adapter that does not implement the admin features yet (`declareCapabilities`). */
+export const ADMIN_NOT_YET: Readonly<Record<(typeof ADMIN_FEATURES)[number], string>> = {
+  depth: 'not implemented on this adapter yet',
+  purge: 'not implemented on this adapter yet',
+  browse: 'not implemented on this adapter yet',
+  redrive: 'not implemented on this adapter yet',
+  deleteSubscription: 'not implemented on this adapter yet',
+  resetGroup: 'not implemented on this adapter yet',
+  lag: 'not implemented on this adapter yet',
 };

@@ -2,13 +2,17 @@
  * Configuration: the URL or object that picks an adapter, the connect options, and the helpers
  * adapters use to validate their own options with zod — every problem reported at once.
  */
+import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 import type { AdapterFactory } from './adapter.js';
 import { FEATURES, type Requirements } from './capabilities.js';
 import { ConfigError } from './errors.js';
+import type { MemoryOptions } from './memory/adapter.js';
+import { type OptionSpecs, type ResolvedOptions, unknownKeys, zodIssues } from './options.js';
 import { defaultScheme, knownSchemes, type SchemeInfo } from './registry.js';
+import { resolveTls, TLS_OPTION_NAMES, type TlsOptions } from './tls.js';
 import type { Logger } from './types.js';
-import { type ParsedUrl, parseUrl, redactUrl } from './url.js';
+import { type ParsedUrl, parseUrl } from './url.js';
 
 /**
  * Per-adapter option types, filled in by adapter packages with declaration merging:
@@ -30,12 +34,7 @@ export type OmnibusConfig =
     }[keyof AdapterConfigs];
 
 /** Options of the built-in in-memory broker (`memory://name?maxQueueLength=…`). */
-export interface MemoryConfigOptions {
-  /** Messages a queue (or subscription) may hold, ready, delayed and unacked together. @default 100000 */
-  readonly maxQueueLength?: number;
-  /** Behave like another broker (`kafka`, `stomp-activemq`…); see `registerProfile`. @default none */
-  readonly profile?: string;
-}
+export type MemoryConfigOptions = MemoryOptions;
 
 export interface SendBufferOptions {
   /** Sends that may wait for the connection to come back. @default 1000 */
@@ -109,7 +108,7 @@ export function resolveConnectOptions(options: ConnectOptions | undefined): Reso
   const issues = unknownKeys('options', options, Object.keys(connectOptionsSchema.shape));
   const sendBuffer = (options as { sendBuffer?: unknown } | undefined)?.sendBuffer;
   issues.push(...unknownKeys('options.sendBuffer', sendBuffer, ['maxMessages', 'timeoutMs']));
-  if (!parsed.success) issues.unshift(...zodIssues(parsed.error, 'options'));
+  if (!parsed.success) issues.unshift(...zodIssues(parsed.error, ''));
   if (issues.length > 0 || !parsed.success) throw new ConfigError(issues);
   const o = parsed.data;
   return {
@@ -171,46 +170,57 @@ export function resolveTarget(
   return { adapter: name, url, options: { ...url.params, ...options } };
 }
 
-/**
- * For adapters: validates raw options (URL query strings and object values alike) with a zod
- * schema and throws one `ConfigError` listing every problem. Secrets are never echoed back.
- */
-export function parseOptions<S extends z.ZodType>(adapter: string, schema: S, raw: unknown): z.output<S> {
-  const parsed = schema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  throw new ConfigError(zodIssues(parsed.error, 'options'), { adapter });
+export interface ReadOptionsExtras<S extends OptionSpecs> {
+  /**
+   * TLS: whether the connection uses it (`on`), and what turns it on (`needs`, e.g. "an amqps://
+   * URL"): the core TLS options given without TLS are refused instead of silently ignored.
+   */
+  readonly tls?: {
+    readonly on: boolean | ((options: ResolvedOptions<S>) => boolean);
+    readonly needs: string;
+  };
+  /** Checks across options, once each one is valid: problems as strings, `false` for none. */
+  readonly check?: (options: ResolvedOptions<S>) => readonly (string | false)[];
 }
-
-/** Zod helpers for option fields that arrive as strings in a URL query or as values in an object. */
-export const option = {
-  /** A non-negative integer, from `5` or `"5"`; rejects NaN, fractions and negatives. */
-  int: (min = 0) => z.coerce.number().int().min(min),
-  /** A positive number of milliseconds. */
-  ms: () => z.coerce.number().int().positive(),
-  /** `true`/`false` or the strings `true|false|1|0|yes|no|on|off`. */
-  bool: () => z.union([z.boolean(), z.stringbool()]),
-};
 
 /**
- * One issue per key of `value` (a plain object) that is not in `known`, naming the known ones:
- * options are checked, never ignored, so a misspelt one fails instead of silently doing nothing.
+ * Reads raw options against a spec: coerced, checked, defaults applied; unknown names refused;
+ * every problem in one `ConfigError` (secrets never echoed). `tls` is node's TLS options when
+ * the connection uses TLS (files read, verification on unless turned off).
  */
-export function unknownKeys(where: string, value: unknown, known: readonly string[]): string[] {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [];
-  return Object.keys(value)
-    .filter((key) => !known.includes(key))
-    .map((key) => `${where}: unknown option "${printable(key)}"; known: ${known.join(', ')}`);
-}
-
-function printable(key: string): string {
-  return key.length > 60 ? `${key.slice(0, 60)}…` : key.replace(/[^\x20-\x7e]/g, '?');
-}
-
-function zodIssues(error: z.ZodError, root: string): string[] {
-  return error.issues.map((issue) => {
-    const path = issue.path.length > 0 ? issue.path.map(String).join('.') : root;
-    return redactUrl(`${path}: ${issue.message}`);
-  });
+export function readOptions<S extends OptionSpecs>(
+  adapter: string,
+  spec: S,
+  raw: Readonly<Record<string, unknown>>,
+  extras: ReadOptionsExtras<S> = {},
+): { readonly options: ResolvedOptions<S>; readonly tls: ConnectionOptions | undefined } {
+  const issues = unknownKeys('', raw, Object.keys(spec));
+  const options: Record<string, unknown> = {};
+  for (const [name, { schema, default: fallback }] of Object.entries(spec)) {
+    const value = raw[name];
+    if (value === undefined) {
+      options[name] = fallback;
+      continue;
+    }
+    const parsed = schema.safeParse(value);
+    if (parsed.success) options[name] = parsed.data;
+    else issues.push(...zodIssues(parsed.error, name));
+  }
+  const resolved = options as ResolvedOptions<S>;
+  const { tls, check } = extras;
+  let secure = false;
+  // Checks across options need every option valid first.
+  if (issues.length === 0) {
+    secure = tls !== undefined && (typeof tls.on === 'boolean' ? tls.on : tls.on(resolved));
+    const plain =
+      tls === undefined || secure ? [] : TLS_OPTION_NAMES.filter((name) => options[name] !== undefined);
+    issues.push(
+      ...plain.map((name) => `${name}: TLS options need ${tls?.needs} (TLS is off: they would be ignored)`),
+      ...(check?.(resolved) ?? []).filter((issue): issue is string => issue !== false),
+    );
+  }
+  if (issues.length > 0) throw new ConfigError(issues, { adapter });
+  return { options: resolved, tls: secure ? resolveTls(adapter, options as TlsOptions) : undefined };
 }
 
 export { z };

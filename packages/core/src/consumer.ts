@@ -76,6 +76,15 @@ interface Failures {
   last: string | undefined;
 }
 
+/** One run of a delivery through the handler, and what settling it needs. */
+interface Attempt {
+  readonly d: Delivery;
+  readonly envelope: Envelope;
+  readonly attempt: number;
+  readonly redelivered: boolean;
+  readonly failures: Failures;
+}
+
 const handlerTimeouts = new Deadlines(100);
 const FINISHED: Next = { again: false };
 
@@ -264,9 +273,10 @@ export class ConsumerEngine<T> implements Consumer {
       let redelivered = envelope.redelivered;
       const failures: Failures = { first: envelope.firstFailure, last: undefined };
       for (;;) {
+        const run: Attempt = { d, envelope, attempt, redelivered, failures };
         const next = processChannel.hasSubscribers
-          ? await this.traced(d, envelope, attempt, redelivered, failures)
-          : await this.handleOnce(d, envelope, attempt, redelivered, failures, undefined);
+          ? await this.traced(run)
+          : await this.handleOnce(run, undefined);
         if (next.later !== undefined) {
           this.sendLater(d, next.later.delayMs, next.later.copy);
           break;
@@ -322,13 +332,8 @@ export class ConsumerEngine<T> implements Consumer {
   }
 
   /** `handleOnce` inside the `omnibus:process` tracing channel. */
-  private traced(
-    d: Delivery,
-    envelope: Envelope,
-    attempt: number,
-    redelivered: boolean,
-    failures: Failures,
-  ): Promise<Next> {
+  private traced(run: Attempt): Promise<Next> {
+    const { d, envelope, attempt, redelivered } = run;
     const context: ProcessContext = {
       ...this.source,
       id: envelope.id,
@@ -340,27 +345,18 @@ export class ConsumerEngine<T> implements Consumer {
       bodySize: d.body.byteLength,
       headers: envelope.headers,
     };
-    return processChannel.tracePromise(
-      () => this.handleOnce(d, envelope, attempt, redelivered, failures, context),
-      context,
-    );
+    return processChannel.tracePromise(() => this.handleOnce(run, context), context);
   }
 
   /** Runs the handler once and performs the settlement it leads to. */
-  private async handleOnce(
-    d: Delivery,
-    envelope: Envelope,
-    attempt: number,
-    redelivered: boolean,
-    failures: Failures,
-    traced: ProcessContext | undefined,
-  ): Promise<Next> {
+  private async handleOnce(run: Attempt, traced: ProcessContext | undefined): Promise<Next> {
+    const { d, envelope, attempt, redelivered } = run;
     let settlement: Promise<Next> | undefined;
     // The first outcome wins; later ones (a timeout after an explicit ack, say) change nothing.
     const decide = (outcome: Outcome): void => {
       if (settlement !== undefined) return;
       if (traced !== undefined) traced.outcome = outcomeName(outcome, attempt, this.o.maxAttempts);
-      settlement = this.perform(d, envelope, outcome, attempt, failures);
+      settlement = this.perform(run, outcome);
     };
     const settle = (outcome: Outcome): Promise<void> => {
       decide(outcome);
@@ -433,14 +429,9 @@ export class ConsumerEngine<T> implements Consumer {
     return settlement!;
   }
 
-  private async perform(
-    d: Delivery,
-    envelope: Envelope,
-    outcome: Outcome,
-    attempt: number,
-    failures: Failures,
-  ): Promise<Next> {
-    const next = await this.settle(d, envelope, outcome, attempt, failures);
+  private async perform(run: Attempt, outcome: Outcome): Promise<Next> {
+    const { envelope, attempt } = run;
+    const next = await this.settle(run, outcome);
     this.lastProgressAt = Date.now();
     const name = outcomeName(outcome, attempt, this.o.maxAttempts);
     if (name === 'ack') this.handled++;
@@ -471,13 +462,8 @@ export class ConsumerEngine<T> implements Consumer {
     return next;
   }
 
-  private async settle(
-    d: Delivery,
-    envelope: Envelope,
-    outcome: Outcome,
-    attempt: number,
-    failures: Failures,
-  ): Promise<Next> {
+  private async settle(run: Attempt, outcome: Outcome): Promise<Next> {
+    const { d, envelope, attempt, failures } = run;
     switch (outcome.type) {
       case 'ack':
         await d.ack();
@@ -490,14 +476,14 @@ export class ConsumerEngine<T> implements Consumer {
         }
         return { again: true, delayMs: 0, attempt };
       case 'reject':
-        await this.deadLetter(d, envelope, outcome.reason, attempt, failures);
+        await this.deadLetter(run, outcome.reason);
         return FINISHED;
       case 'retry': {
         const now = new Date().toISOString();
         failures.first ??= now;
         failures.last = now;
         if (attempt >= this.o.maxAttempts) {
-          await this.deadLetter(d, envelope, outcome.reason, attempt, failures);
+          await this.deadLetter(run, outcome.reason);
           return FINISHED;
         }
         const delayMs = this.delayOf(outcome, attempt);
@@ -526,13 +512,8 @@ export class ConsumerEngine<T> implements Consumer {
   }
 
   /** A full copy to the dead-letter queue, with the fixed dead-letter headers; then the original is acked. */
-  private async deadLetter(
-    d: Delivery,
-    envelope: Envelope,
-    reason: string,
-    attempt: number,
-    failures: Failures,
-  ): Promise<void> {
+  private async deadLetter(run: Attempt, reason: string): Promise<void> {
+    const { d, envelope, attempt, failures } = run;
     const now = new Date().toISOString();
     const copy = copyOf(d, envelope, this.o.codec.contentType, {
       ...envelope.headers,

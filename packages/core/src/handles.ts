@@ -3,7 +3,15 @@
  * consumer wired to the engine) and the way out (a payload checked, encoded, traced and sent
  * through the connection), for each semantic.
  */
-import type { Adapter, OutgoingMessage, QueueSpec, ResetTarget, ResolvedReadFrom } from './adapter.js';
+import type {
+  Adapter,
+  Deliver,
+  OutgoingMessage,
+  QueueSpec,
+  ResetTarget,
+  ResolvedReadFrom,
+  Subscription,
+} from './adapter.js';
 import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
 import type { DestinationKind, SendContext } from './diagnostics.js';
@@ -75,6 +83,30 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     return this.bus.traceSend(kind, operation, this.name, message, () =>
       this.bus.connection.run(`${SENDING[operation]} "${this.name}"`, () => send(driver)),
     );
+  }
+
+  /** The way in: a consumer of this destination, started by the engine the same way for every semantic. */
+  protected startConsumer(
+    kind: DestinationKind,
+    handler: Handler<T>,
+    options: ConsumeOptions,
+    onEnd: (() => void) | undefined,
+    open: (driver: Adapter, prefetch: number, deliver: Deliver) => Promise<Subscription>,
+    more: { readonly consumer?: string | undefined; readonly policy?: RetryPolicy } = {},
+  ): Promise<Consumer> {
+    const driver = this.bus.driverFor;
+    return this.bus.startConsumer<T>({
+      kind,
+      destination: this.name,
+      codec: this.codec,
+      schema: this.options.schema,
+      policy: more.policy ?? this.options,
+      handler,
+      options,
+      consumer: more.consumer,
+      ...(onEnd === undefined ? {} : { onEnd }),
+      subscribe: (prefetch, deliver) => open(driver, prefetch, deliver),
+    });
   }
 }
 
@@ -150,19 +182,10 @@ export class QueueHandle<T, TIn>
   }
 
   private async start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
-    const driver = this.bus.driverFor;
     const spec = this.queueSpec;
-    return this.bus.startConsumer<T>({
-      kind: 'queue',
-      destination: this.name,
-      codec: this.codec,
-      schema: this.options.schema,
-      policy: this.options,
-      handler,
-      options,
-      ...(onEnd === undefined ? {} : { onEnd }),
-      subscribe: (prefetch, deliver) => driver.consume(spec, { prefetch }, deliver),
-    });
+    return this.startConsumer('queue', handler, options, onEnd, (driver, prefetch, deliver) =>
+      driver.consume(spec, { prefetch }, deliver),
+    );
   }
 }
 
@@ -213,24 +236,19 @@ export class TopicHandle<T, TIn>
     if (durable !== undefined) {
       this.bus.feature('durableSubscriptions', 'use a queue for messages that must wait for their consumer');
     }
-    const driver = this.bus.driverFor;
-    return this.bus.startConsumer<T>({
-      consumer: durable,
-      kind: 'topic',
-      destination: this.name,
-      codec: this.codec,
-      schema: this.options.schema,
-      policy: { ...this.options, ...pick(options) },
+    return this.startConsumer(
+      'topic',
       handler,
       options,
-      ...(onEnd === undefined ? {} : { onEnd }),
-      subscribe: (prefetch, deliver) =>
+      onEnd,
+      (driver, prefetch, deliver) =>
         driver.subscribe(
           { name: this.name },
           { pattern: valid, prefetch, ...(durable === undefined ? {} : { durable }) },
           deliver,
         ),
-    });
+      { consumer: durable, policy: { ...this.options, ...pick(options) } },
+    );
   }
 }
 
@@ -290,21 +308,16 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     if (group !== undefined) {
       this.bus.feature('consumerGroups', 'read without a group and keep your own position');
     }
-    const driver = this.bus.driverFor;
     const spec = { name: this.name, partitions: this.partitions };
-    return this.bus.startConsumer<T>({
-      consumer: group,
-      kind: 'log',
-      destination: this.name,
-      codec: this.codec,
-      schema: this.options.schema,
-      policy: this.options,
+    const read = { from, ...(group === undefined ? {} : { group }) };
+    return this.startConsumer(
+      'log',
       handler,
       options,
-      ...(onEnd === undefined ? {} : { onEnd }),
-      subscribe: (prefetch, deliver) =>
-        driver.read(spec, { prefetch, from, ...(group === undefined ? {} : { group }) }, deliver),
-    });
+      onEnd,
+      (driver, prefetch, deliver) => driver.read(spec, { prefetch, ...read }, deliver),
+      { consumer: group },
+    );
   }
 }
 

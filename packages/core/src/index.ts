@@ -3,10 +3,13 @@ export { Batcher, type BatcherOptions } from './batcher.js';
 export { BusImpl } from './bus.js';
 export {
   ADMIN_FEATURES,
+  ADMIN_NOT_YET,
   assertCapability,
   assertRequirements,
   type Capabilities,
+  type CapabilityDeclaration,
   capabilityTable,
+  declareCapabilities,
   FEATURE_NEEDS,
   FEATURES,
   type Feature,
@@ -23,8 +26,8 @@ export {
   type ConnectOptions,
   type MemoryConfigOptions,
   type OmnibusConfig,
-  option,
-  parseOptions,
+  type ReadOptionsExtras,
+  readOptions,
   type SendBufferOptions,
 } from './config.js';
 export { connect } from './connect.js';
@@ -79,6 +82,7 @@ export { MEMORY_CAPABILITIES, type MemoryOptions, memory } from './memory/adapte
 export { type MemoryBroker, memoryBroker } from './memory/broker.js';
 export { type MemoryProfile, memoryProfile, memoryProfiles, registerProfile } from './memory/profiles.js';
 export { Committer, OffsetTracker } from './offsets.js';
+export { type Option, type OptionSpecs, type OptionsOf, option, type ResolvedOptions } from './options.js';
 export { Outstanding, Pending } from './pending.js';
 export { ReadBack, type ReadBackOptions } from './read-back.js';
 export { Recovery, type RecoveryOptions } from './recovery.js';
@@ -107,7 +111,7 @@ export {
   resolveTls,
   TLS_OPTION_NAMES,
   type TlsOptions,
-  tlsOptionFields,
+  tlsOptions,
 } from './tls.js';
 export type * from './types.js';
 export { type HostPort, type ParsedUrl, parseUrl, redactUrl } from './url.js';

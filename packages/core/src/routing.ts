@@ -55,47 +55,49 @@ export function validateName(kind: string, name: unknown): string {
 
 /** Throws unless `subject` is dot-separated words of `A-Z a-z 0-9 _ -` (no `*`, `#` or empty words). */
 export function validateSubject(subject: unknown): string {
-  if (typeof subject !== 'string' || subject.length === 0) {
-    throw new ValidationError('subject must be a non-empty string of dot-separated words');
-  }
-  if (subject.length > MAX_SUBJECT_LENGTH) {
-    throw new ValidationError(
-      `subject is ${subject.length} characters long; the limit is ${MAX_SUBJECT_LENGTH}`,
-    );
-  }
-  for (const word of subject.split('.')) {
-    if (word === '*' || word === '#' || word.includes('*') || word.includes('#')) {
-      throw new ValidationError(
-        `subject "${printable(subject)}" contains a wildcard; "*" and "#" belong in subscription patterns, not in published subjects`,
-      );
-    }
-    if (!WORD.test(word)) {
-      throw new ValidationError(
-        `subject "${printable(subject)}" has an invalid word "${printable(word)}": words are non-empty and use letters, digits, "_" and "-"`,
-      );
-    }
-  }
-  return subject;
+  return validateWords(
+    'subject',
+    subject,
+    'subject must be a non-empty string of dot-separated words',
+    (word) => {
+      if (word.includes('*') || word.includes('#')) {
+        return 'contains a wildcard; "*" and "#" belong in subscription patterns, not in published subjects';
+      }
+      return WORD.test(word)
+        ? undefined
+        : `has an invalid word "${printable(word)}": words are non-empty and use letters, digits, "_" and "-"`;
+    },
+  );
 }
 
 /** Throws unless `pattern` is dot-separated words, each a word, `*` (one word) or `#` (zero or more words). */
 export function validatePattern(pattern: unknown): string {
-  if (typeof pattern !== 'string' || pattern.length === 0) {
-    throw new ValidationError('subscription pattern must be a non-empty string such as "orders.*" or "#"');
-  }
-  if (pattern.length > MAX_SUBJECT_LENGTH) {
+  const empty = 'subscription pattern must be a non-empty string such as "orders.*" or "#"';
+  return validateWords('pattern', pattern, empty, (word) =>
+    word === '*' || word === '#' || WORD.test(word)
+      ? undefined
+      : `has an invalid word "${printable(word)}": use words, "*" or "#" between dots`,
+  );
+}
+
+/** A non-empty string of at most `MAX_SUBJECT_LENGTH` whose every word passes `check` (which names the problem). */
+function validateWords(
+  what: string,
+  value: unknown,
+  empty: string,
+  check: (word: string) => string | undefined,
+): string {
+  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(empty);
+  if (value.length > MAX_SUBJECT_LENGTH) {
     throw new ValidationError(
-      `pattern is ${pattern.length} characters long; the limit is ${MAX_SUBJECT_LENGTH}`,
+      `${what} is ${value.length} characters long; the limit is ${MAX_SUBJECT_LENGTH}`,
     );
   }
-  for (const word of pattern.split('.')) {
-    if (word !== '*' && word !== '#' && !WORD.test(word)) {
-      throw new ValidationError(
-        `pattern "${printable(pattern)}" has an invalid word "${printable(word)}": use words, "*" or "#" between dots`,
-      );
-    }
+  for (const word of value.split('.')) {
+    const problem = check(word);
+    if (problem !== undefined) throw new ValidationError(`${what} "${printable(value)}" ${problem}`);
   }
-  return pattern;
+  return value;
 }
 
 /** A predicate for subjects; `undefined` (a message without subject) is matched only by patterns of `#` alone. */

@@ -6,57 +6,37 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
-import { option } from './config.js';
 import { ConfigError } from './errors.js';
+import { type OptionsOf, option } from './options.js';
 
-export interface TlsOptions {
+const pem = option.of(z.union([z.string().min(1), z.instanceof(Buffer)]));
+
+/** The TLS options as a spec, to spread into an adapter's options spec. */
+export const tlsOptions = {
   /** Trusted CA certificates, PEM. @default the system's */
-  readonly ca?: string | Buffer | undefined;
+  ca: pem,
   /** Client certificate, PEM. @default none */
-  readonly cert?: string | Buffer | undefined;
+  cert: pem,
   /** Client private key, PEM. @default none */
-  readonly key?: string | Buffer | undefined;
+  key: pem,
   /** Passphrase of `key`. @default none */
-  readonly passphrase?: string | undefined;
+  passphrase: option.string({ min: 0 }),
   /** Read `ca` from this file (handy in a URL query). @default none */
-  readonly caFile?: string | undefined;
+  caFile: option.string(),
   /** Read `cert` from this file. @default none */
-  readonly certFile?: string | undefined;
+  certFile: option.string(),
   /** Read `key` from this file. @default none */
-  readonly keyFile?: string | undefined;
+  keyFile: option.string(),
   /** Verify the broker's certificate and host name. Turning it off is for tests only. @default true */
-  readonly rejectUnauthorized?: boolean | undefined;
+  rejectUnauthorized: option.bool(),
   /** Server name for SNI and the certificate check. @default the host */
-  readonly servername?: string | undefined;
-}
+  servername: option.string(),
+};
+
+export type TlsOptions = OptionsOf<typeof tlsOptions>;
 
 /** The names of the TLS options, for option lists and README checks. */
-export const TLS_OPTION_NAMES = [
-  'ca',
-  'cert',
-  'key',
-  'passphrase',
-  'caFile',
-  'certFile',
-  'keyFile',
-  'rejectUnauthorized',
-  'servername',
-] as const satisfies readonly (keyof TlsOptions)[];
-
-const pem = z.union([z.string().min(1), z.instanceof(Buffer)]);
-
-/** The zod fields of `TlsOptions`, to spread into an adapter's options schema. */
-export const tlsOptionFields = {
-  ca: pem.optional(),
-  cert: pem.optional(),
-  key: pem.optional(),
-  passphrase: z.string().optional(),
-  caFile: z.string().min(1).optional(),
-  certFile: z.string().min(1).optional(),
-  keyFile: z.string().min(1).optional(),
-  rejectUnauthorized: option.bool().optional(),
-  servername: z.string().min(1).optional(),
-};
+export const TLS_OPTION_NAMES = Object.keys(tlsOptions) as readonly (keyof TlsOptions)[];
 
 /** True when any TLS option is set. */
 export function hasTlsOptions(options: TlsOptions): boolean {

@@ -21,10 +21,11 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '../adapter.js';
-import type { Capabilities } from '../capabilities.js';
-import { option, parseOptions, z } from '../config.js';
+import { type Capabilities, declareCapabilities, FEATURES } from '../capabilities.js';
+import { readOptions } from '../config.js';
 import { BaseDelivery } from '../delivery.js';
 import { ConnectionError, ValidationError } from '../errors.js';
+import { type OptionsOf, option } from '../options.js';
 import type { Headers, LogPosition } from '../types.js';
 import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
@@ -32,43 +33,24 @@ import { memoryProfile } from './profiles.js';
 import type { MemoryQueue, QueueConsumer } from './queue.js';
 import type { QueuedItem, StoredMessage } from './types.js';
 
-export interface MemoryOptions {
+const memoryOptions = {
   /** Messages one queue or subscription may hold (ready, delayed and unacked). @default 100000 */
-  readonly maxQueueLength?: number;
+  maxQueueLength: option.int({ min: 1 }),
   /**
    * Behave like another broker: its capabilities (what core allows) and the quirks an application
    * would see, e.g. `kafka`, `stomp-activemq`. Profiles are registered with `registerProfile`;
    * `@omnibus/testing` registers one per adapter. @default none: every capability native
    */
-  readonly profile?: string;
-}
-
-export const MEMORY_CAPABILITIES: Capabilities = {
-  queue: 'native',
-  topic: 'native',
-  log: 'native',
-  priority: 'native',
-  replay: 'native',
-  routing: 'native',
-  deadLetter: 'native',
-  delay: 'native',
-  headers: 'native',
-  durableSubscriptions: 'native',
-  consumerGroups: 'native',
-  depth: 'native',
-  purge: 'native',
-  browse: 'native',
-  redrive: 'native',
-  deleteSubscription: 'native',
-  resetGroup: 'native',
-  lag: 'native',
-  ordering: 'key',
-  limits: { maxPriority: 255, maxMessageBytes: 16 * 1024 * 1024 },
+  profile: option.string(),
 };
 
-const optionsSchema = z
-  .object({ maxQueueLength: option.int(1).optional(), profile: z.string().min(1).optional() })
-  .strict();
+export type MemoryOptions = OptionsOf<typeof memoryOptions>;
+
+export const MEMORY_CAPABILITIES: Capabilities = declareCapabilities({
+  native: FEATURES,
+  ordering: 'key',
+  limits: { maxPriority: 255, maxMessageBytes: 16 * 1024 * 1024 },
+});
 
 /** The in-memory adapter. `memory://name` picks (or creates) the broker called `name` in this process. */
 export function memory(defaults: MemoryOptions = {}): AdapterFactory {
@@ -77,7 +59,7 @@ export function memory(defaults: MemoryOptions = {}): AdapterFactory {
     schemes: ['memory'],
     hostOptional: true,
     async create(target, context) {
-      const options = parseOptions('memory', optionsSchema, { ...defaults, ...target.options });
+      const { options } = readOptions('memory', memoryOptions, { ...defaults, ...target.options });
       const broker = memoryBroker(target.url.hosts[0]?.host ?? 'default');
       if (options.maxQueueLength !== undefined) broker.maxQueueLength = options.maxQueueLength;
       const profile = options.profile === undefined ? undefined : memoryProfile(options.profile);

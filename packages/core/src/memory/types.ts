@@ -1,16 +1,19 @@
-import type { Headers } from '../types.js';
+import type { OutgoingMessage } from '../adapter.js';
 
-/** A message as the in-memory broker stores it: immutable, shared by every queue it was routed to. */
-export interface StoredMessage {
-  readonly id: string;
-  readonly body: Uint8Array;
-  readonly headers: Headers;
-  readonly contentType: string;
-  readonly key: string | undefined;
-  readonly subject: string | undefined;
-  readonly priority: number;
-  readonly timestamp: number;
-}
+/**
+ * A message as the in-memory broker stores it: immutable, shared by every queue it was routed to.
+ * The sent message without its delay, every field present (one object shape), a priority always.
+ */
+export type StoredMessage = {
+  readonly [K in
+    | 'id'
+    | 'body'
+    | 'headers'
+    | 'contentType'
+    | 'key'
+    | 'subject'
+    | 'timestamp']: OutgoingMessage[K];
+} & { readonly priority: number };
 
 /** A message in one queue, with that queue's delivery state. */
 export interface QueuedItem {
