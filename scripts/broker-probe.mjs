@@ -255,6 +255,8 @@ try {
   console.log(detail);
 } catch (err) {
   const code = err instanceof Error ? err.code : undefined;
-  console.log(`${err instanceof Error ? err.message : String(err)}${code && !String(err).includes(code) ? ` (${code})` : ''}`);
+  console.log(
+    `${err instanceof Error ? err.message : String(err)}${code && !String(err).includes(code) ? ` (${code})` : ''}`,
+  );
   process.exitCode = 1;
 }

@@ -333,8 +333,9 @@ rabbitmq_main_start() {
 # TLS listeners (amqps on 5671, STOMP over TLS on 61615) added to the running node with
 # `rabbitmqctl eval`: the node is the machine's and others' tests use it, so it is never restarted
 # for them; `up` adds them again after the node restarts. Also the user and vhost of the access
-# control tests: omnibus-limited may use only the names starting omnibus-limited. on vhost /, and
-# has no access to vhost omnibus-private.
+# control tests: omnibus-limited may use only the names starting omnibus-limited. on vhost / (and
+# publish through the default exchange, amq.default, which sending to a queue needs), and has no
+# access to vhost omnibus-private.
 rabbitmq_tls_up() {
   local restart=${1:-false} ssl expr answer
   ssl="[{cacertfile,\"$TLS_DIR/ca.pem\"},{certfile,\"$TLS_DIR/server.pem\"},{keyfile,\"$TLS_DIR/server.key\"},{verify,verify_none},{fail_if_no_peer_cert,false}]"
@@ -342,7 +343,8 @@ rabbitmq_tls_up() {
   expr='
     Restart = '"$restart"', Ssl = '"$ssl"', AmqpsPort = '"$RABBITMQ_AMQPS_PORT"', StompsPort = '"$RABBITMQ_STOMPS_PORT"',
     Limited = <<"'"$RABBITMQ_LIMITED_USER"'">>, Private = <<"'"$RABBITMQ_PRIVATE_VHOST"'">>,
-    Prefix = <<"^omnibus-limited[.]">>, Me = <<"omnibus-brokers.sh">>,
+    Prefix = <<"^omnibus-limited[.]">>, Write = <<"^(omnibus-limited[.].*|amq[.]default)$">>,
+    Me = <<"omnibus-brokers.sh">>,
     _ = rabbit_networking:ensure_ssl(),
     Listening = fun(Proto, Port) -> [x || {listener, N, P, _, _, Po, _} <- rabbit_networking:active_listeners(), N =:= node(), P =:= Proto, Po =:= Port] =/= [] end,
     StompSsl = rabbit_misc:tcp_name(rabbit_stomp_listener_sup, {127,0,0,1}, StompsPort),
@@ -373,7 +375,7 @@ rabbitmq_tls_up() {
       ok -> ok;
       _ -> rabbit_auth_backend_internal:change_password(Limited, <<"'"$RABBITMQ_LIMITED_PASSWORD"'">>, Me)
     end,
-    ok = rabbit_auth_backend_internal:set_permissions(Limited, <<"/">>, Prefix, Prefix, Prefix, Me),
+    ok = rabbit_auth_backend_internal:set_permissions(Limited, <<"/">>, Prefix, Write, Prefix, Me),
     ok = rabbit_auth_backend_internal:set_permissions(<<"guest">>, Private, <<".*">>, <<".*">>, <<".*">>, Me),
     {A, S}.'
   answer=$(rabbitmqctl -q eval "$expr" 2>&1) || {
@@ -834,18 +836,15 @@ kafka_start() {
 # kafka_tls_ready NODES: each node's SSL listener answers with our certificate, and its SASL_SSL
 # listener answers ApiVersions (what it allows before authentication). Prints what failed.
 kafka_tls_ready() {
-  local nodes=$1 i answer ok=0
+  local nodes=$1 i answer ok=0 failed=()
   for ((i = 1; i <= nodes; i++)); do
-    answer=$(probe_tls kafka 127.0.0.1 "$((KAFKA_SSL_BASE_PORT + i - 1))") || {
-      echo "kafka-$i ssl: $answer"
-      ok=1
-    }
-    answer=$(probe_tls kafka-apis 127.0.0.1 "$((KAFKA_SASL_BASE_PORT + i - 1))") || {
-      echo "kafka-$i sasl_ssl: $answer"
-      ok=1
-    }
+    answer=$(probe_tls kafka 127.0.0.1 "$((KAFKA_SSL_BASE_PORT + i - 1))") || failed+=("kafka-$i ssl: $answer")
+    answer=$(probe_tls kafka-apis 127.0.0.1 "$((KAFKA_SASL_BASE_PORT + i - 1))") || failed+=("kafka-$i sasl_ssl: $answer")
   done
-  return "$ok"
+  ((${#failed[@]} == 0)) && return 0
+  local IFS=';'
+  echo "${failed[*]}"
+  return 1
 }
 
 # kafka_scram_user VERSION NODES: the SCRAM user of the SASL tests, once per cluster (the marker

@@ -20,7 +20,7 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { ConnectionError, unsupported } from '@omnibus/core';
+import { ConnectionError, describeError, isOmnibusError, unsupported } from '@omnibus/core';
 import { type ConsumerRoute, StompConsumer } from './consume.js';
 import { StreamAppender, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
@@ -65,7 +65,16 @@ class StompAdapter implements Adapter {
       state: (state, error) => context.setState(state, error),
       error: (error) => context.reportError(error),
     });
-    await session.open();
+    try {
+      await session.open();
+    } catch (error) {
+      if (isOmnibusError(error)) throw error;
+      // Say why (a refused certificate, a refused login, nothing listening), as the other adapters do.
+      throw new ConnectionError(`could not connect to ${settings.redacted}: ${describeError(error)}`, {
+        adapter: 'stomp',
+        cause: error,
+      });
+    }
     try {
       let profile =
         PROFILES[settings.profile === 'auto' ? profileFor(session.connected.server) : settings.profile];
