@@ -33,7 +33,7 @@ import type { Admin, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { type ConsumerContext, GroupConsumer, type GroupConsumerSpec } from './consume.js';
 import { connectionError, isConnectionProblem } from './errors.js';
-import { watchedSockets } from './monitor.js';
+import { isCertificateError, watchedSockets } from './monitor.js';
 import { type KafkaOptions, type ResolvedKafkaOptions, resolveOptions, retryOptions } from './options.js';
 import { startPositions } from './positions.js';
 import { BatchingProducer, partitionForKey } from './producer.js';
@@ -81,7 +81,12 @@ export function kafka(defaults: KafkaOptions = {}): AdapterFactory {
         await adapter.connect();
       } catch (error) {
         await adapter.close().catch(() => undefined);
-        throw connectionError(`could not connect to ${target.url.redacted}`, error);
+        // A refused certificate stays refused: not worth retrying as is.
+        throw connectionError(
+          `could not connect to ${target.url.redacted}`,
+          error,
+          !isCertificateError(error),
+        );
       }
       return adapter;
     },
@@ -102,6 +107,8 @@ class KafkaAdapter implements Adapter {
   /** For the probe: short timeouts and no retries, so an unreachable cluster is noticed at once. */
   private readonly probeAdmin: Admin;
   private closed = false;
+  /** While connect() runs: rejects it with a certificate error (see monitor.ts). */
+  private refused: ((error: Error) => void) | undefined;
 
   constructor(
     private readonly options: ResolvedKafkaOptions,
@@ -128,7 +135,10 @@ class KafkaAdapter implements Adapter {
       connectionTimeout: options.connectionTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
       retry: retryOptions(options),
-      socketFactory: watchedSockets((error) => this.recovery.lost(error)),
+      socketFactory: watchedSockets(
+        (error) => this.recovery.lost(error),
+        (error) => this.refused?.(error),
+      ),
       logLevel: LogLevel[options.logLevel.toUpperCase() as Uppercase<typeof options.logLevel>],
       logCreator: () => (entry) => this.log(entry),
     });
@@ -158,7 +168,18 @@ class KafkaAdapter implements Adapter {
   }
 
   async connect(): Promise<void> {
-    await Promise.all([this.admin.connect(), this.producer.connect()]);
+    // A broker certificate that fails verification ends connect() at once: kafkajs would retry it
+    // (seconds with the default retries) like a network failure that a retry may fix.
+    const refusal = new Promise<never>((_, reject) => {
+      this.refused = reject;
+    });
+    const connecting = Promise.all([this.admin.connect(), this.producer.connect()]);
+    connecting.catch(() => undefined);
+    try {
+      await Promise.race([connecting, refusal]);
+    } finally {
+      this.refused = undefined;
+    }
     const cluster = await this.admin.describeCluster();
     // One replica per broker up to three: right for one test node and for a production cluster.
     const replicationFactor = this.options.replicationFactor ?? Math.min(3, cluster.brokers.length);

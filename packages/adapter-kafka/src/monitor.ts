@@ -13,8 +13,37 @@ import { wholeFrames } from './frames.js';
 
 const KEEP_ALIVE_DELAY_MS = 60_000;
 
-/** The socket factory kafkajs uses: the same sockets as its default one, plus the watch. */
-export function watchedSockets(lost: (error: Error) => void): ISocketFactory {
+/** Node's codes for a broker certificate that fails verification (wrong CA, host name, dates). */
+const CERTIFICATE_ERRORS = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+]);
+
+/** True when the TLS handshake failed because the broker's certificate is not trusted. */
+export function isCertificateError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CERTIFICATE_ERRORS.has(code);
+}
+
+/**
+ * The socket factory kafkajs uses: the same sockets as its default one, plus the watch.
+ * `refused` hears of a certificate that fails verification, which kafkajs would retry as if the
+ * network had failed: no retry can fix it.
+ */
+export function watchedSockets(
+  lost: (error: Error) => void,
+  refused: (error: Error) => void = () => undefined,
+): ISocketFactory {
   return ({ host, port, ssl, onConnect }) => {
     let established = false;
     let local = false;
@@ -42,6 +71,9 @@ export function watchedSockets(lost: (error: Error) => void): ISocketFactory {
     };
     socket.once('end', closedByBroker);
     socket.once('error', closedByBroker);
+    socket.once('error', (error: Error) => {
+      if (!established && isCertificateError(error)) refused(error);
+    });
     socket.once('close', () => {
       if (established && (remote || !local)) {
         lost(new Error(`the connection to ${host}:${port} was closed by the broker`));
