@@ -705,11 +705,16 @@ kafka_launch() {
   mapfile -t opts < <(kafka_java_opts "$version" "$dir")
   if [[ ! -e $dir/data/meta.properties ]]; then
     cid=$(<"$KAFKA_DIR/cluster.id")
+    # The SCRAM user of the SASL tests comes with new storage (no Admin API call needed later).
     "$java" "${opts[@]}" -cp "$KAFKA_DIR/lib/$version/*" kafka.tools.StorageTool format \
-      -t "$cid" -c "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1 || {
+      -t "$cid" -c "$dir/server.properties" --ignore-formatted \
+      --add-scram "SCRAM-SHA-256=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
+      >"$dir/format.log" 2>&1 || {
       fail_with_log "kafka-$node: storage format" "$dir/format.log"
       return 1
     }
+    echo "$cid $KAFKA_SCRAM_USER" >"$KAFKA_DIR/scram-user"
   fi
   log "starting kafka-$node (Kafka $version) on 127.0.0.1:$((KAFKA_BASE_PORT + node - 1))"
   : >"$dir/stdout.log"
@@ -847,8 +852,8 @@ kafka_tls_ready() {
   return 1
 }
 
-# kafka_scram_user VERSION NODES: the SCRAM user of the SASL tests, once per cluster (the marker
-# file names the cluster id it was made for).
+# kafka_scram_user VERSION NODES: the SCRAM user of the SASL tests, for data formatted before
+# `format --add-scram` made it (the marker file names the cluster id it was made for).
 kafka_scram_user() {
   local version=$1 nodes=$2 marker=$KAFKA_DIR/scram-user want java
   want="$(cat "$KAFKA_DIR/cluster.id" 2>/dev/null) $KAFKA_SCRAM_USER"
