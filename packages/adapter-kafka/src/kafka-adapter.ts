@@ -17,6 +17,7 @@ import {
   type ConsumeSpec,
   compilePattern,
   type Deliver,
+  isCertificateError,
   type LogPosition,
   type LogSpec,
   type OutgoingMessage,
@@ -33,7 +34,7 @@ import type { Admin, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { type ConsumerContext, GroupConsumer, type GroupConsumerSpec } from './consume.js';
 import { connectionError, isConnectionProblem } from './errors.js';
-import { isCertificateError, watchedSockets } from './monitor.js';
+import { watchedSockets } from './monitor.js';
 import { type KafkaOptions, type ResolvedKafkaOptions, resolveOptions, retryOptions } from './options.js';
 import { startPositions } from './positions.js';
 import { BatchingProducer, partitionForKey } from './producer.js';

@@ -8,32 +8,11 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { isCertificateError } from '@omnibus/core';
 import type { ISocketFactory } from 'kafkajs';
 import { wholeFrames } from './frames.js';
 
 const KEEP_ALIVE_DELAY_MS = 60_000;
-
-/** Node's codes for a broker certificate that fails verification (wrong CA, host name, dates). */
-const CERTIFICATE_ERRORS = new Set([
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'CERT_SIGNATURE_FAILURE',
-  'INVALID_CA',
-]);
-
-/** True when the TLS handshake failed because the broker's certificate is not trusted. */
-export function isCertificateError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && CERTIFICATE_ERRORS.has(code);
-}
 
 /**
  * The socket factory kafkajs uses: the same sockets as its default one, plus the watch.

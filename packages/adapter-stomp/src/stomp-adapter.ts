@@ -20,7 +20,13 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { ConnectionError, describeError, isOmnibusError, unsupported } from '@omnibus/core';
+import {
+  ConnectionError,
+  describeError,
+  isCertificateError,
+  isOmnibusError,
+  unsupported,
+} from '@omnibus/core';
 import { type ConsumerRoute, StompConsumer } from './consume.js';
 import { StreamAppender, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
@@ -73,6 +79,7 @@ class StompAdapter implements Adapter {
       throw new ConnectionError(`could not connect to ${settings.redacted}: ${describeError(error)}`, {
         adapter: 'stomp',
         cause: error,
+        retriable: !isCertificateError(error),
       });
     }
     try {
