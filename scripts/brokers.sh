@@ -272,6 +272,19 @@ tls_material() {
 # probe_tls PROTOCOL HOST PORT ARGS...: the protocol probe over TLS, trusting only our CA.
 probe_tls() { PROBE_CA=$TLS_DIR/ca.pem probe "$@"; }
 
+# tls_stale PROTOCOL HOST PORT ARGS...: true when a broker that runs must be restarted to get its
+# TLS listener: nothing listens on the port, or for 30 s what listens does not answer over TLS with
+# our certificate. A slow answer on a busy machine is waited for, not taken for a missing listener.
+tls_stale() {
+  local deadline=$((SECONDS + 30))
+  [[ -n $(port_pid "$3") ]] || return 0
+  while ((SECONDS < deadline)); do
+    probe_tls "$@" >/dev/null && return 1
+    sleep 1
+  done
+  return 0
+}
+
 # ---------------------------------------------------------------------------------------------
 # RabbitMQ: Debian's rabbitmq-server, guest/guest on 5672, plugins rabbitmq_stomp (61613) and
 # rabbitmq_stream (5552), enabled online if missing.
@@ -391,8 +404,8 @@ rabbitmq_tls_up() {
 }
 
 rabbitmq_tls_start() {
-  if probe_tls amqp 127.0.0.1 "$RABBITMQ_AMQPS_PORT" >/dev/null &&
-    probe_tls stomp 127.0.0.1 "$RABBITMQ_STOMPS_PORT" guest guest >/dev/null; then
+  if ! tls_stale amqp 127.0.0.1 "$RABBITMQ_AMQPS_PORT" &&
+    ! tls_stale stomp 127.0.0.1 "$RABBITMQ_STOMPS_PORT" guest guest; then
     # Listeners up with our certificate; the users may be gone (a reset node): cheap to set again.
     rabbitmq_tls_up false
     return
@@ -571,7 +584,7 @@ activemq_start() {
   [[ -r $ACTIVEMQ_HOME/bin/activemq.jar ]] || apt_install activemq
   pid=$(pidfile_pid "$ACTIVEMQ_DIR/activemq.pid")
   if probe stomp 127.0.0.1 "$ACTIVEMQ_STOMP_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD" >/dev/null; then
-    if probe_tls stomp 127.0.0.1 "$ACTIVEMQ_STOMPS_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD" >/dev/null; then
+    if ! tls_stale stomp 127.0.0.1 "$ACTIVEMQ_STOMPS_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD"; then
       log "activemq already runs"
       return 0
     fi
@@ -749,7 +762,7 @@ kafka_start() {
       fail_with_log "kafka runs as '$layout' (version nodes); asked for '$version $nodes': run 'scripts/brokers.sh stop kafka' first" ""
       return 1
     fi
-    if [[ -z $only ]] && ! kafka_tls_ready "$nodes" >/dev/null; then
+    if [[ -z $only ]] && kafka_tls_stale "$nodes"; then
       # Started from an older config, or with a certificate that is no longer ours: once more.
       log "kafka runs without its SSL and SASL_SSL listeners (an older config or certificate): restarting it"
       kafka_stop
@@ -849,6 +862,16 @@ kafka_tls_ready() {
   ((${#failed[@]} == 0)) && return 0
   local IFS=';'
   echo "${failed[*]}"
+  return 1
+}
+
+# kafka_tls_stale NODES: true when a node lacks its SSL or SASL_SSL listener (see tls_stale).
+kafka_tls_stale() {
+  local nodes=$1 i
+  for ((i = 1; i <= nodes; i++)); do
+    tls_stale kafka 127.0.0.1 "$((KAFKA_SSL_BASE_PORT + i - 1))" && return 0
+    tls_stale kafka-apis 127.0.0.1 "$((KAFKA_SASL_BASE_PORT + i - 1))" && return 0
+  done
   return 1
 }
 
