@@ -3,25 +3,34 @@
 // runs before `pnpm install`. It speaks just enough of each protocol to know the broker answers:
 //
 //   amqp   HOST PORT                 AMQP 0-9-1 protocol header -> Connection.Start
-//   mqtt   HOST PORT                 MQTT 3.1.1 CONNECT -> CONNACK (return code 0), DISCONNECT
+//   mqtt   HOST PORT [USER PASS]     MQTT 3.1.1 CONNECT -> CONNACK (return code 0), DISCONNECT
 //   stomp  HOST PORT [LOGIN PASS]    STOMP 1.2 CONNECT -> CONNECTED, DISCONNECT
 //   stream HOST PORT                 RabbitMQ stream protocol PeerProperties -> response code OK
 //   kafka  HOST PORT [MIN_BROKERS [groups]]
 //                                    Kafka ApiVersions v0 -> error 0, then Metadata v4 -> at
 //                                    least MIN_BROKERS brokers and a controller; with `groups`,
 //                                    FindCoordinator v1 -> a group coordinator
+//   kafka-apis HOST PORT             Kafka ApiVersions v0 only (what a SASL listener answers
+//                                    before authentication)
 //
+// With PROBE_CA=FILE the probe speaks TLS, trusting only the CA certificates in FILE and checking
+// the host name (or IP address) against the broker's certificate.
 // Prints one line describing what answered and exits 0, or prints the reason and exits 1.
 // PROBE_TIMEOUT_MS (default 3000) bounds each attempt; brokers.sh does the retrying.
 
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 
 const timeoutMs = Number(process.env.PROBE_TIMEOUT_MS ?? 3000);
+const caFile = process.env.PROBE_CA;
 
 /** Opens a socket, runs `talk`, and resolves with its result; rejects on error or timeout. */
 function session(host, port, talk) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const socket = caFile
+      ? tls.connect({ host, port, ca: readFileSync(caFile), ...(net.isIP(host) ? {} : { servername: host }) })
+      : net.connect({ host, port });
     let buffered = Buffer.alloc(0);
     let waiter = null;
     const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
@@ -68,7 +77,7 @@ function session(host, port, talk) {
     });
     socket.on('error', (err) => fail(err));
     socket.on('close', () => fail(new Error('connection closed by the server')));
-    socket.on('connect', () => {
+    socket.on(caFile ? 'secureConnect' : 'connect', () => {
       talk(io).then(done, fail);
     });
   });
@@ -104,11 +113,14 @@ function mqttString(s) {
   return Buffer.concat([len, b]);
 }
 
-async function mqtt(io) {
+async function mqtt(io, user, pass) {
+  const login = user === undefined ? [] : [mqttString(user), mqttString(pass ?? '')];
   const body = Buffer.concat([
     mqttString('MQTT'),
-    Buffer.from([4, 0x02, 0, 30]), // level 4 (3.1.1), clean session, keepalive 30 s
+    // level 4 (3.1.1), clean session (+ user name and password flags), keepalive 30 s
+    Buffer.from([4, user === undefined ? 0x02 : 0xc2, 0, 30]),
     mqttString(`omnibus-probe-${process.pid}-${Date.now()}`),
+    ...login,
   ]);
   io.write(Buffer.concat([Buffer.from([0x10, body.length]), body]));
   const ack = await io.read(4);
@@ -223,7 +235,15 @@ async function kafka(io, minBrokers = '1', withGroups = '') {
   return `ApiVersions ok (${count} APIs), ${brokers} broker(s), cluster ${clusterId}${groups}`;
 }
 
-const protocols = { amqp, mqtt, stomp, stream, kafka };
+async function kafkaApis(io) {
+  io.write(kafkaRequest(18, 0, 1, Buffer.alloc(0)));
+  const versions = await kafkaResponse(io);
+  const error = versions.readInt16BE(4);
+  if (error !== 0) throw new Error(`ApiVersions error code ${error}`);
+  return `ApiVersions ok (${versions.readInt32BE(6)} APIs)`;
+}
+
+const protocols = { amqp, mqtt, stomp, stream, kafka, 'kafka-apis': kafkaApis };
 const [proto, host, port, ...rest] = process.argv.slice(2);
 const talk = protocols[proto];
 if (!talk || !host || !port) {
@@ -234,6 +254,9 @@ try {
   const detail = await session(host, Number(port), (io) => talk(io, ...rest));
   console.log(detail);
 } catch (err) {
-  console.log(err instanceof Error ? err.message : String(err));
+  const code = err instanceof Error ? err.code : undefined;
+  console.log(
+    `${err instanceof Error ? err.message : String(err)}${code && !String(err).includes(code) ? ` (${code})` : ''}`,
+  );
   process.exitCode = 1;
 }

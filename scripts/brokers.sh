@@ -6,6 +6,7 @@
 #   scripts/brokers.sh down [NAME...]    stop them
 #   scripts/brokers.sh status [NAME...]  one line per broker; exit 1 if any is down
 #   scripts/brokers.sh start|stop|restart NAME...
+#   scripts/brokers.sh tls               only generate the test CA and certificates (if missing)
 #
 # NAME: rabbitmq, mosquitto, activemq, kafka, or kafka-N (one node of a KAFKA_NODES=3 cluster).
 # Default: all four.
@@ -23,6 +24,12 @@
 # RabbitMQ and Mosquitto are Debian services on our machines and may already run: `up` leaves
 # a running broker alone and only adds what is missing (RabbitMQ's STOMP and stream plugins;
 # Mosquitto is restarted with tools/mosquitto/mosquitto.conf if it runs with another config).
+#
+# Security (docs/brokers.md, "TLS and access control"): `up` generates a test CA and a broker
+# certificate under $BROKERS_DIR/tls (once), and brings up TLS listeners that use it: amqps and
+# STOMP over TLS added to the running RabbitMQ node, a second Mosquitto of ours (TLS, and a
+# password-only listener), STOMP over TLS on ActiveMQ, SSL and SASL_SSL (SCRAM) on Kafka. A broker
+# of ours that runs without its TLS listener (an older config) is restarted once to get it.
 
 set -euo pipefail
 
@@ -46,6 +53,25 @@ ACTIVEMQ_PASSWORD="admin"
 KAFKA_BASE_PORT=9092
 KAFKA_CONTROLLER_BASE_PORT=19092
 KAFKA_DEFAULT_VERSION=4.4.0
+
+# TLS and access control (docs/brokers.md). Test-only secrets: loopback brokers, no real data.
+TLS_DIR=$WORK/tls
+TLS_STORE_PASSWORD=omnibus-test-store
+RABBITMQ_AMQPS_PORT=5671
+RABBITMQ_STOMPS_PORT=61615
+RABBITMQ_LIMITED_USER=omnibus-limited
+RABBITMQ_LIMITED_PASSWORD=omnibus-limited-secret
+RABBITMQ_LIMITED_PREFIX=omnibus-limited.
+RABBITMQ_PRIVATE_VHOST=omnibus-private
+MOSQUITTO_TLS_PORT=8883
+MOSQUITTO_AUTH_PORT=1884
+MOSQUITTO_AUTH_USER=omnibus
+MOSQUITTO_AUTH_PASSWORD=omnibus-mqtt-secret
+ACTIVEMQ_STOMPS_PORT=61612
+KAFKA_SSL_BASE_PORT=9192
+KAFKA_SASL_BASE_PORT=9292
+KAFKA_SCRAM_USER=omnibus
+KAFKA_SCRAM_PASSWORD=omnibus-scram-secret
 
 FAILED=()
 
@@ -190,6 +216,76 @@ java_bin() {
 elapsed_since() { echo "$((SECONDS - $1))s"; }
 
 # ---------------------------------------------------------------------------------------------
+# The test CA: $TLS_DIR/ca.pem signs server.pem (CN localhost; SAN localhost, 127.0.0.1, ::1),
+# which every TLS listener presents (server.key; server.p12 for the JVM brokers). other-ca.pem is a
+# CA no broker uses: the "wrong CA" of the tests. Made once; the server certificate is renewed
+# when it is missing, no longer signed by ca.pem, or expires within a week. The keys are readable
+# by everyone (0644) because the rabbitmq and mosquitto users must read them: test material only.
+
+tls_openssl() {
+  openssl "$@" >>"$TLS_DIR/openssl.log" 2>&1 || {
+    fail_with_log "openssl $1" "$TLS_DIR/openssl.log"
+    return 1
+  }
+}
+
+# tls_ca NAME SUBJECT: a self-signed CA, NAME.pem and NAME.key, if missing.
+tls_ca() {
+  local name=$1 subject=$2
+  [[ -s $TLS_DIR/$name.pem && -s $TLS_DIR/$name.key ]] && return 1
+  log "generating the test CA $TLS_DIR/$name.pem"
+  tls_openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -subj "$subject" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+    -keyout "$TLS_DIR/$name.key.tmp" -out "$TLS_DIR/$name.pem.tmp" || exit 1
+  chmod 600 "$TLS_DIR/$name.key.tmp"
+  mv "$TLS_DIR/$name.key.tmp" "$TLS_DIR/$name.key"
+  mv "$TLS_DIR/$name.pem.tmp" "$TLS_DIR/$name.pem"
+}
+
+tls_material() {
+  local d=$TLS_DIR renew=''
+  command -v openssl >/dev/null || apt_install openssl
+  mkdir -p "$d"
+  chmod 755 "$d"
+  tls_ca ca "/CN=Omnibus test CA" && renew=1
+  tls_ca other-ca "/CN=Omnibus unrelated test CA" || true
+  if [[ -n $renew || ! -s $d/server.pem || ! -s $d/server.key || ! -s $d/server.p12 ]] ||
+    ! openssl verify -CAfile "$d/ca.pem" "$d/server.pem" >/dev/null 2>&1 ||
+    ! openssl x509 -checkend 604800 -noout -in "$d/server.pem" >/dev/null 2>&1; then
+    log "generating the brokers' certificate $d/server.pem (signed by $d/ca.pem)"
+    printf '%s\n' 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1' 'basicConstraints=CA:FALSE' \
+      'keyUsage=critical,digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >"$d/server.ext"
+    tls_openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$d/server.key.tmp" -out "$d/server.csr" || exit 1
+    tls_openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
+      -days 825 -sha256 -extfile "$d/server.ext" -out "$d/server.pem.tmp" || exit 1
+    tls_openssl pkcs12 -export -in "$d/server.pem.tmp" -inkey "$d/server.key.tmp" -certfile "$d/ca.pem" \
+      -name broker -passout "pass:$TLS_STORE_PASSWORD" -out "$d/server.p12.tmp" || exit 1
+    chmod 644 "$d/server.key.tmp" "$d/server.pem.tmp" "$d/server.p12.tmp"
+    mv "$d/server.key.tmp" "$d/server.key"
+    mv "$d/server.pem.tmp" "$d/server.pem"
+    mv "$d/server.p12.tmp" "$d/server.p12"
+    rm -f "$d/server.csr" "$d/server.ext"
+  fi
+  chmod 644 "$d/ca.pem" "$d/other-ca.pem"
+}
+
+# probe_tls PROTOCOL HOST PORT ARGS...: the protocol probe over TLS, trusting only our CA.
+probe_tls() { PROBE_CA=$TLS_DIR/ca.pem probe "$@"; }
+
+# tls_stale PROTOCOL HOST PORT ARGS...: true when a broker that runs must be restarted to get its
+# TLS listener: nothing listens on the port, or for 30 s what listens does not answer over TLS with
+# our certificate. A slow answer on a busy machine is waited for, not taken for a missing listener.
+tls_stale() {
+  local deadline=$((SECONDS + 30))
+  [[ -n $(port_pid "$3") ]] || return 0
+  while ((SECONDS < deadline)); do
+    probe_tls "$@" >/dev/null && return 1
+    sleep 1
+  done
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
 # RabbitMQ: Debian's rabbitmq-server, guest/guest on 5672, plugins rabbitmq_stomp (61613) and
 # rabbitmq_stream (5552), enabled online if missing.
 
@@ -217,6 +313,11 @@ rabbitmq_server_detached() {
 }
 
 rabbitmq_start() {
+  rabbitmq_main_start || return 1
+  rabbitmq_tls_start
+}
+
+rabbitmq_main_start() {
   local t0=$SECONDS
   command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
   if ! probe amqp 127.0.0.1 "$RABBITMQ_AMQP_PORT" >/dev/null; then
@@ -242,6 +343,81 @@ rabbitmq_start() {
   log "rabbitmq ready ($(elapsed_since "$t0"))"
 }
 
+# TLS listeners (amqps on 5671, STOMP over TLS on 61615) added to the running node with
+# `rabbitmqctl eval`: the node is the machine's and others' tests use it, so it is never restarted
+# for them; `up` adds them again after the node restarts. Also the user and vhost of the access
+# control tests: omnibus-limited may use only the names starting omnibus-limited. on vhost / (and
+# publish through the default exchange, amq.default, which sending to a queue needs), and has no
+# access to vhost omnibus-private.
+rabbitmq_tls_up() {
+  local restart=${1:-false} ssl expr answer
+  ssl="[{cacertfile,\"$TLS_DIR/ca.pem\"},{certfile,\"$TLS_DIR/server.pem\"},{keyfile,\"$TLS_DIR/server.key\"},{verify,verify_none},{fail_if_no_peer_cert,false}]"
+  # shellcheck disable=SC2016 # Erlang, not shell
+  expr='
+    Restart = '"$restart"', Ssl = '"$ssl"', AmqpsPort = '"$RABBITMQ_AMQPS_PORT"', StompsPort = '"$RABBITMQ_STOMPS_PORT"',
+    Limited = <<"'"$RABBITMQ_LIMITED_USER"'">>, Private = <<"'"$RABBITMQ_PRIVATE_VHOST"'">>,
+    Prefix = <<"^omnibus-limited[.]">>, Write = <<"^(omnibus-limited[.].*|amq[.]default)$">>,
+    Me = <<"omnibus-brokers.sh">>,
+    _ = rabbit_networking:ensure_ssl(),
+    Listening = fun(Proto, Port) -> [x || {listener, N, P, _, _, Po, _} <- rabbit_networking:active_listeners(), N =:= node(), P =:= Proto, Po =:= Port] =/= [] end,
+    StompSsl = rabbit_misc:tcp_name(rabbit_stomp_listener_sup, {127,0,0,1}, StompsPort),
+    if Restart ->
+         catch rabbit_networking:stop_tcp_listener({"127.0.0.1", AmqpsPort}),
+         catch supervisor:terminate_child(rabbit_stomp_sup, StompSsl),
+         catch supervisor:delete_child(rabbit_stomp_sup, StompSsl),
+         ssl:clear_pem_cache();
+       true -> ok
+    end,
+    A = case Listening('"'"'amqp/ssl'"'"', AmqpsPort) of
+          true -> already;
+          false -> rabbit_networking:start_ssl_listener({"127.0.0.1", AmqpsPort}, Ssl, 10)
+        end,
+    S = case Listening('"'"'stomp/ssl'"'"', StompsPort) of
+          true -> already;
+          false ->
+            [Conf | _] = [lists:nth(6, Args) || {Id, _, _, _} <- supervisor:which_children(rabbit_stomp_sup),
+                          {ok, #{start := {tcp_listener_sup, start_link, Args}}} <- [supervisor:get_childspec(rabbit_stomp_sup, Id)],
+                          lists:nth(3, Args) =:= ranch_tcp],
+            [Addr | _] = rabbit_networking:tcp_listener_addresses({"127.0.0.1", StompsPort}),
+            Spec = rabbit_networking:tcp_listener_spec(rabbit_stomp_listener_sup, Addr, [{backlog, 128}, {nodelay, true} | Ssl],
+                     ranch_ssl, rabbit_stomp_client_sup, Conf, '"'"'stomp/ssl'"'"', 10, 1, "STOMP TLS listener"),
+            element(1, supervisor:start_child(rabbit_stomp_sup, Spec))
+        end,
+    catch rabbit_vhost:add(Private, Me),
+    case catch rabbit_auth_backend_internal:add_user(Limited, <<"'"$RABBITMQ_LIMITED_PASSWORD"'">>, Me) of
+      ok -> ok;
+      _ -> rabbit_auth_backend_internal:change_password(Limited, <<"'"$RABBITMQ_LIMITED_PASSWORD"'">>, Me)
+    end,
+    ok = rabbit_auth_backend_internal:set_permissions(Limited, <<"/">>, Prefix, Write, Prefix, Me),
+    ok = rabbit_auth_backend_internal:set_permissions(<<"guest">>, Private, <<".*">>, <<".*">>, <<".*">>, Me),
+    {A, S}.'
+  answer=$(rabbitmqctl -q eval "$expr" 2>&1) || {
+    printf '%s\n' "$answer" >>"$WORK/rabbitmq-start.log"
+    fail_with_log "rabbitmqctl eval (TLS listeners, users)" "$WORK/rabbitmq-start.log"
+    return 1
+  }
+  [[ $answer == *ok* || $answer == *already* ]] || {
+    printf '%s\n' "$answer" >>"$WORK/rabbitmq-start.log"
+    fail_with_log "rabbitmq TLS listeners: $answer" "$WORK/rabbitmq-start.log"
+    return 1
+  }
+}
+
+rabbitmq_tls_start() {
+  if ! tls_stale amqp 127.0.0.1 "$RABBITMQ_AMQPS_PORT" &&
+    ! tls_stale stomp 127.0.0.1 "$RABBITMQ_STOMPS_PORT" guest guest; then
+    # Listeners up with our certificate; the users may be gone (a reset node): cheap to set again.
+    rabbitmq_tls_up false
+    return
+  fi
+  log "adding RabbitMQ's TLS listeners (amqps $RABBITMQ_AMQPS_PORT, STOMP $RABBITMQ_STOMPS_PORT)"
+  # A listener that answers with another certificate (the CA was made anew) is replaced.
+  local restart=false
+  if [[ -n $(port_pid "$RABBITMQ_AMQPS_PORT") || -n $(port_pid "$RABBITMQ_STOMPS_PORT") ]]; then restart=true; fi
+  rabbitmq_tls_up "$restart" || return 1
+  PROBE_CA=$TLS_DIR/ca.pem wait_until rabbitmq-tls "$(rabbitmq_log)" "" amqp 127.0.0.1 "$RABBITMQ_AMQPS_PORT" || return 1
+}
+
 rabbitmq_stop() {
   if probe amqp 127.0.0.1 "$RABBITMQ_AMQP_PORT" >/dev/null; then
     log "stopping RabbitMQ (rabbitmqctl shutdown)"
@@ -261,6 +437,11 @@ rabbitmq_status() {
   status_line rabbitmq "$state" \
     "amqp://127.0.0.1:$RABBITMQ_AMQP_PORT stomp://127.0.0.1:$RABBITMQ_STOMP_PORT stream://127.0.0.1:$RABBITMQ_STREAM_PORT" \
     "amqp: $amqp; stomp: $stomp; stream: $stream"
+  state=up
+  amqp=$(probe_tls amqp 127.0.0.1 "$RABBITMQ_AMQPS_PORT") || state=down
+  stomp=$(probe_tls stomp 127.0.0.1 "$RABBITMQ_STOMPS_PORT" guest guest) || state=down
+  status_line rabbitmq-tls "$state" "amqps://127.0.0.1:$RABBITMQ_AMQPS_PORT stomp+ssl://127.0.0.1:$RABBITMQ_STOMPS_PORT" \
+    "amqps: $amqp; stomp+ssl: $stomp"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -281,6 +462,11 @@ mosquitto_conf_of() {
 }
 
 mosquitto_start() {
+  mosquitto_main_start || return 1
+  mosquitto_secure_start
+}
+
+mosquitto_main_start() {
   local t0=$SECONDS pid conf queued
   command -v mosquitto >/dev/null || apt_install mosquitto
   pid=$(port_pid "$MOSQUITTO_PORT")
@@ -317,7 +503,59 @@ mosquitto_stop() {
   if [[ -n $pid && $(cat "/proc/$pid/comm" 2>/dev/null) == mosquitto ]]; then
     stop_pid mosquitto "$pid" 20
   fi
+  mosquitto_secure_stop
 }
+
+# A second Mosquitto of ours (tools/mosquitto/mosquitto-secure.conf): TLS on 8883 and, with
+# anonymous access off, user omnibus with a password on 1884. The machine's Mosquitto on 1883 is
+# left as it is.
+MOSQUITTO_SECURE_DIR=$WORK/mosquitto-secure
+
+mosquitto_secure_ready() {
+  probe_tls mqtt 127.0.0.1 "$MOSQUITTO_TLS_PORT" >/dev/null &&
+    probe mqtt 127.0.0.1 "$MOSQUITTO_AUTH_PORT" "$MOSQUITTO_AUTH_USER" "$MOSQUITTO_AUTH_PASSWORD" >/dev/null
+}
+
+mosquitto_secure_start() {
+  local dir=$MOSQUITTO_SECURE_DIR pid port
+  pid=$(pidfile_pid "$dir/mosquitto.pid")
+  if [[ -n $pid ]] && mosquitto_secure_ready; then return 0; fi
+  # Ours but not answering as it should (an old certificate or config): start it again.
+  [[ -n $pid ]] && stop_pid mosquitto-secure "$pid" 20
+  for port in "$MOSQUITTO_TLS_PORT" "$MOSQUITTO_AUTH_PORT"; do
+    pid=$(port_pid "$port")
+    if [[ -n $pid ]]; then
+      fail_with_log "port $port is taken by pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)), not by our second Mosquitto" ""
+      return 1
+    fi
+  done
+  mkdir -p "$dir"
+  sed -e "s|@TLS_DIR@|$TLS_DIR|g" -e "s|@DIR@|$dir|g" -e "s/@TLS_PORT@/$MOSQUITTO_TLS_PORT/" \
+    -e "s/@AUTH_PORT@/$MOSQUITTO_AUTH_PORT/" "$REPO/tools/mosquitto/mosquitto-secure.conf" >"$dir/mosquitto.conf"
+  rm -f "$dir/passwords"
+  touch "$dir/passwords"
+  chmod 600 "$dir/passwords"
+  mosquitto_passwd -b "$dir/passwords" "$MOSQUITTO_AUTH_USER" "$MOSQUITTO_AUTH_PASSWORD" >>"$dir/mosquitto.log" 2>&1 || {
+    fail_with_log "mosquitto_passwd" "$dir/mosquitto.log"
+    return 1
+  }
+  # Started as root, Mosquitto runs as the mosquitto user, which must read the password file.
+  if ((EUID == 0)) && id mosquitto >/dev/null 2>&1; then chown mosquitto:mosquitto "$dir/passwords"; fi
+  log "starting a second mosquitto (TLS $MOSQUITTO_TLS_PORT, password-only $MOSQUITTO_AUTH_PORT)"
+  start_detached "$dir/mosquitto.pid" "$dir/mosquitto.log" mosquitto -c "$dir/mosquitto.conf" || return 1
+  PROBE_CA=$TLS_DIR/ca.pem wait_until mosquitto-secure "$dir/mosquitto.log" "$(<"$dir/mosquitto.pid")" \
+    mqtt 127.0.0.1 "$MOSQUITTO_TLS_PORT" || return 1
+  wait_until mosquitto-secure "$dir/mosquitto.log" "$(<"$dir/mosquitto.pid")" \
+    mqtt 127.0.0.1 "$MOSQUITTO_AUTH_PORT" "$MOSQUITTO_AUTH_USER" "$MOSQUITTO_AUTH_PASSWORD" || return 1
+}
+
+mosquitto_secure_stop() {
+  local pid
+  pid=$(pidfile_pid "$MOSQUITTO_SECURE_DIR/mosquitto.pid")
+  [[ -n $pid ]] && stop_pid mosquitto-secure "$pid" 20
+  rm -f "$MOSQUITTO_SECURE_DIR/mosquitto.pid"
+}
+
 
 mosquitto_status() {
   local answer state=up pid conf='' which
@@ -327,6 +565,12 @@ mosquitto_status() {
   if [[ -n $conf ]] && cmp -s "$conf" "$MOSQUITTO_CONF"; then which="our config"; else which="config ${conf:-default}"; fi
   [[ $state == up ]] && answer="$answer; $which"
   status_line mosquitto "$state" "mqtt://127.0.0.1:$MOSQUITTO_PORT" "$answer"
+  local tls auth
+  state=up
+  tls=$(probe_tls mqtt 127.0.0.1 "$MOSQUITTO_TLS_PORT") || state=down
+  auth=$(probe mqtt 127.0.0.1 "$MOSQUITTO_AUTH_PORT" "$MOSQUITTO_AUTH_USER" "$MOSQUITTO_AUTH_PASSWORD") || state=down
+  status_line mosquitto-tls "$state" "mqtts://127.0.0.1:$MOSQUITTO_TLS_PORT mqtt://$MOSQUITTO_AUTH_USER:***@127.0.0.1:$MOSQUITTO_AUTH_PORT" \
+    "mqtts: $tls; password-only: $auth"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -338,11 +582,21 @@ ACTIVEMQ_DIR=$WORK/activemq
 activemq_start() {
   local t0=$SECONDS pid java
   [[ -r $ACTIVEMQ_HOME/bin/activemq.jar ]] || apt_install activemq
-  if probe stomp 127.0.0.1 "$ACTIVEMQ_STOMP_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD" >/dev/null; then
-    log "activemq already runs"
-    return 0
-  fi
   pid=$(pidfile_pid "$ACTIVEMQ_DIR/activemq.pid")
+  if probe stomp 127.0.0.1 "$ACTIVEMQ_STOMP_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD" >/dev/null; then
+    if ! tls_stale stomp 127.0.0.1 "$ACTIVEMQ_STOMPS_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD"; then
+      log "activemq already runs"
+      return 0
+    fi
+    if [[ -z $pid ]]; then
+      log "activemq runs but was not started from $WORK and has no STOMP over TLS on $ACTIVEMQ_STOMPS_PORT: leaving it alone"
+      return 0
+    fi
+    # Started from an older config, or with a certificate that is no longer ours: once more.
+    log "activemq runs without STOMP over TLS on $ACTIVEMQ_STOMPS_PORT (an older config or certificate): restarting it"
+    activemq_stop
+    pid=''
+  fi
   if [[ -z $pid ]]; then
     pid=$(port_pid "$ACTIVEMQ_STOMP_PORT")
     if [[ -n $pid ]]; then
@@ -358,6 +612,7 @@ activemq_start() {
       -Dactivemq.home="$ACTIVEMQ_HOME" -Dactivemq.base="$ACTIVEMQ_DIR" \
       -Dactivemq.conf="$REPO/tools/activemq" -Dactivemq.data="$ACTIVEMQ_DIR/data" \
       -Dlog4j.configuration="file:$REPO/tools/activemq/log4j.properties" \
+      -Domnibus.tls="$TLS_DIR" -Domnibus.tls.password="$TLS_STORE_PASSWORD" \
       -jar "$ACTIVEMQ_HOME/bin/activemq.jar" start "xbean:file:$REPO/tools/activemq/activemq.xml") || return 1
     pid=$(<"$ACTIVEMQ_DIR/activemq.pid")
   fi
@@ -366,6 +621,8 @@ activemq_start() {
     tail -n 20 "$ACTIVEMQ_DIR/stdout.log" 2>/dev/null | sed 's/^/    stdout: /' >&2
     return 1
   }
+  PROBE_CA=$TLS_DIR/ca.pem wait_until activemq "$ACTIVEMQ_DIR/data/activemq.log" "$pid" \
+    stomp 127.0.0.1 "$ACTIVEMQ_STOMPS_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD" || return 1
   log "activemq ready ($(elapsed_since "$t0"))"
 }
 
@@ -381,6 +638,9 @@ activemq_status() {
   local answer state=up
   answer=$(probe stomp 127.0.0.1 "$ACTIVEMQ_STOMP_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD") || state=down
   status_line activemq "$state" "stomp://127.0.0.1:$ACTIVEMQ_STOMP_PORT" "$answer"
+  state=up
+  answer=$(probe_tls stomp 127.0.0.1 "$ACTIVEMQ_STOMPS_PORT" "$ACTIVEMQ_USER" "$ACTIVEMQ_PASSWORD") || state=down
+  status_line activemq-tls "$state" "stomp+ssl://127.0.0.1:$ACTIVEMQ_STOMPS_PORT" "$answer"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -435,6 +695,8 @@ kafka_render_config() {
     -e "s/@PORT@/$((KAFKA_BASE_PORT + node - 1))/g" \
     -e "s/@CONTROLLER_PORT@/$((KAFKA_CONTROLLER_BASE_PORT + node - 1))/g" \
     -e "s|@LOG_DIR@|$dir/data|" -e "s/@RF@/$rf/g" -e "s/@MIN_ISR@/$min_isr/g" \
+    -e "s/@SSL_PORT@/$((KAFKA_SSL_BASE_PORT + node - 1))/g" -e "s/@SASL_PORT@/$((KAFKA_SASL_BASE_PORT + node - 1))/g" \
+    -e "s|@TLS_DIR@|$TLS_DIR|g" -e "s/@TLS_STORE_PASSWORD@/$TLS_STORE_PASSWORD/g" \
     "$REPO/tools/kafka/server.properties" >"$dir/server.properties"
 }
 
@@ -456,11 +718,16 @@ kafka_launch() {
   mapfile -t opts < <(kafka_java_opts "$version" "$dir")
   if [[ ! -e $dir/data/meta.properties ]]; then
     cid=$(<"$KAFKA_DIR/cluster.id")
+    # The SCRAM user of the SASL tests comes with new storage (no Admin API call needed later).
     "$java" "${opts[@]}" -cp "$KAFKA_DIR/lib/$version/*" kafka.tools.StorageTool format \
-      -t "$cid" -c "$dir/server.properties" --ignore-formatted >"$dir/format.log" 2>&1 || {
+      -t "$cid" -c "$dir/server.properties" --ignore-formatted \
+      --add-scram "SCRAM-SHA-256=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$KAFKA_SCRAM_PASSWORD]" \
+      >"$dir/format.log" 2>&1 || {
       fail_with_log "kafka-$node: storage format" "$dir/format.log"
       return 1
     }
+    echo "$cid $KAFKA_SCRAM_USER" >"$KAFKA_DIR/scram-user"
   fi
   log "starting kafka-$node (Kafka $version) on 127.0.0.1:$((KAFKA_BASE_PORT + node - 1))"
   : >"$dir/stdout.log"
@@ -494,6 +761,12 @@ kafka_start() {
     if [[ "$version $nodes" != "$layout" ]]; then
       fail_with_log "kafka runs as '$layout' (version nodes); asked for '$version $nodes': run 'scripts/brokers.sh stop kafka' first" ""
       return 1
+    fi
+    if [[ -z $only ]] && kafka_tls_stale "$nodes"; then
+      # Started from an older config, or with a certificate that is no longer ours: once more.
+      log "kafka runs without its SSL and SASL_SSL listeners (an older config or certificate): restarting it"
+      kafka_stop
+      running=()
     fi
   elif [[ -n $layout ]]; then
     # Stopped, with data: an unset KAFKA_VERSION / KAFKA_NODES keeps that data's layout (so
@@ -562,12 +835,61 @@ kafka_start() {
     wait_until kafka "$KAFKA_DIR/node-1/server.log" "" kafka 127.0.0.1 "$KAFKA_BASE_PORT" "$nodes" groups || return 1
   fi
   kafka_bootstrap "$nodes" >"$KAFKA_DIR/bootstrap"
+  if [[ -z $only ]]; then
+    local n
+    for ((n = 1; n <= nodes; n++)); do
+      PROBE_CA=$TLS_DIR/ca.pem wait_until "kafka-$n" "$KAFKA_DIR/node-$n/server.log" "" \
+        kafka 127.0.0.1 "$((KAFKA_SSL_BASE_PORT + n - 1))" || return 1
+    done
+    kafka_scram_user "$version" "$nodes" || return 1
+  fi
   write_env
   if ((${#started[@]})); then
     log "kafka ready: nodes ${started[*]} started ($(elapsed_since "$t0"))"
   else
     log "kafka already runs"
   fi
+}
+
+# kafka_tls_ready NODES: each node's SSL listener answers with our certificate, and its SASL_SSL
+# listener answers ApiVersions (what it allows before authentication). Prints what failed.
+kafka_tls_ready() {
+  local nodes=$1 i answer ok=0 failed=()
+  for ((i = 1; i <= nodes; i++)); do
+    answer=$(probe_tls kafka 127.0.0.1 "$((KAFKA_SSL_BASE_PORT + i - 1))") || failed+=("kafka-$i ssl: $answer")
+    answer=$(probe_tls kafka-apis 127.0.0.1 "$((KAFKA_SASL_BASE_PORT + i - 1))") || failed+=("kafka-$i sasl_ssl: $answer")
+  done
+  ((${#failed[@]} == 0)) && return 0
+  local IFS=';'
+  echo "${failed[*]}"
+  return 1
+}
+
+# kafka_tls_stale NODES: true when a node lacks its SSL or SASL_SSL listener (see tls_stale).
+kafka_tls_stale() {
+  local nodes=$1 i
+  for ((i = 1; i <= nodes; i++)); do
+    tls_stale kafka 127.0.0.1 "$((KAFKA_SSL_BASE_PORT + i - 1))" && return 0
+    tls_stale kafka-apis 127.0.0.1 "$((KAFKA_SASL_BASE_PORT + i - 1))" && return 0
+  done
+  return 1
+}
+
+# kafka_scram_user VERSION NODES: the SCRAM user of the SASL tests, for data formatted before
+# `format --add-scram` made it (the marker file names the cluster id it was made for).
+kafka_scram_user() {
+  local version=$1 nodes=$2 marker=$KAFKA_DIR/scram-user want java
+  want="$(cat "$KAFKA_DIR/cluster.id" 2>/dev/null) $KAFKA_SCRAM_USER"
+  [[ -r $marker && $(<"$marker") == "$want" ]] && return 0
+  java=$(java_bin) || return 1
+  log "kafka: SCRAM user $KAFKA_SCRAM_USER (tools/kafka/ScramUser.java)"
+  "$java" -Dlog4j2.configurationFile="$REPO/tools/kafka/log4j2.properties" -Dkafka.logs.dir="$KAFKA_DIR" \
+    -cp "$KAFKA_DIR/lib/$version/*" "$REPO/tools/kafka/ScramUser.java" "$(kafka_bootstrap "$nodes")" \
+    "$KAFKA_SCRAM_USER" "$KAFKA_SCRAM_PASSWORD" >"$KAFKA_DIR/scram-user.log" 2>&1 || {
+    fail_with_log "kafka: creating SCRAM user $KAFKA_SCRAM_USER" "$KAFKA_DIR/scram-user.log"
+    return 1
+  }
+  echo "$want" >"$marker"
 }
 
 # kafka_stop [NODE]
@@ -614,6 +936,14 @@ kafka_status() {
     detail="$detail; down: ${down[*]}"
   fi
   status_line kafka "$state" "$(kafka_bootstrap "$nodes")" "Kafka $version, $nodes node(s); $detail"
+  local ssl='' sasl=''
+  for ((i = 1; i <= nodes; i++)); do
+    ssl+="${ssl:+,}127.0.0.1:$((KAFKA_SSL_BASE_PORT + i - 1))"
+    sasl+="${sasl:+,}127.0.0.1:$((KAFKA_SASL_BASE_PORT + i - 1))"
+  done
+  state=up
+  detail=$(kafka_tls_ready "$nodes") || state=down
+  status_line kafka-tls "$state" "ssl $ssl sasl_ssl $sasl" "${detail:-SSL and SASL_SSL (SCRAM-SHA-256/512) answer with the certificate of the test CA}"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -628,6 +958,7 @@ MQTT_URL=mqtt://127.0.0.1:$MOSQUITTO_PORT
 STOMP_URL=stomp://guest:guest@127.0.0.1:$RABBITMQ_STOMP_PORT
 ACTIVEMQ_STOMP_URL=stomp://$ACTIVEMQ_USER:$ACTIVEMQ_PASSWORD@127.0.0.1:$ACTIVEMQ_STOMP_PORT
 KAFKA_BROKERS=$kafka
+OMNIBUS_TLS_DIR=$TLS_DIR
 EOF
 }
 
@@ -655,6 +986,7 @@ targets() {
 
 run_start() {
   local item broker node
+  tls_material
   for item in "$@"; do
     broker=${item%%:*}
     node=''
@@ -694,12 +1026,18 @@ main() {
   (($#)) && shift
   case $cmd in
     up | start | restart | down | stop | status) ;;
+    tls)
+      mkdir -p "$WORK"
+      tls_material
+      log "test CA: $TLS_DIR/ca.pem"
+      return
+      ;;
     -h | --help | help | '')
-      sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed -e '/^$/d' -e 's/^# \{0,1\}//'
       [[ -n $cmd ]]
       return
       ;;
-    *) die "unknown command '$cmd' (up, down, status, start, stop, restart)" ;;
+    *) die "unknown command '$cmd' (up, down, status, start, stop, restart, tls)" ;;
   esac
   if [[ $cmd == start || $cmd == stop || $cmd == restart ]] && (($# == 0)); then
     die "$cmd needs a broker name (rabbitmq, mosquitto, activemq, kafka, kafka-N)"

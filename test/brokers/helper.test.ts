@@ -7,6 +7,8 @@ import {
   DEFAULT_BROKER_URLS,
   probeBroker,
   redactUrl,
+  secureAvailable,
+  tlsFiles,
 } from '@omnibus/test-brokers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
@@ -91,5 +93,26 @@ describe('probeBroker and brokerAvailable', () => {
         `OMNIBUS_REQUIRE_BROKERS=1 and activemq is not reachable at stomp://\\*\\*\\*@127\\.0\\.0\\.1:${port}`,
       ),
     );
+  });
+});
+
+describe('tlsFiles and secureAvailable', () => {
+  it("finds the test CA under OMNIBUS_TLS_DIR, else BROKERS_DIR/tls, else the repo's .brokers/tls", () => {
+    expect(tlsFiles({ OMNIBUS_TLS_DIR: '/x/tls', BROKERS_DIR: '/y' }).ca).toBe('/x/tls/ca.pem');
+    expect(tlsFiles({ BROKERS_DIR: '/y' })).toEqual({
+      dir: '/y/tls',
+      ca: '/y/tls/ca.pem',
+      otherCa: '/y/tls/other-ca.pem',
+    });
+    expect(tlsFiles({}).ca).toMatch(/\/\.brokers\/tls\/ca\.pem$/);
+  });
+
+  it('skips without the test CA, and throws under OMNIBUS_REQUIRE_BROKERS=1', async () => {
+    const env = { OMNIBUS_TLS_DIR: '/nonexistent/omnibus-tls' };
+    const skipped = await secureAvailable('kafka-ssl', { env });
+    expect(skipped).toEqual({ ok: false, reason: expect.stringContaining('no test CA at /nonexistent') });
+    await expect(
+      secureAvailable('kafka-ssl', { env: { ...env, OMNIBUS_REQUIRE_BROKERS: '1' } }),
+    ).rejects.toThrow(/OMNIBUS_REQUIRE_BROKERS=1 and kafka-ssl is not available \(no test CA/);
   });
 });

@@ -20,6 +20,7 @@ import {
   compilePattern,
   type Deliver,
   declareCapabilities,
+  isCertificateError,
   type LogPosition,
   type LogSpec,
   type OutgoingMessage,
@@ -85,7 +86,12 @@ export function kafka(defaults: KafkaOptions = {}): AdapterFactory {
         await adapter.connect();
       } catch (error) {
         await adapter.close().catch(() => undefined);
-        throw connectionError(`could not connect to ${target.url.redacted}`, error);
+        // A refused certificate stays refused: not worth retrying as is.
+        throw connectionError(
+          `could not connect to ${target.url.redacted}`,
+          error,
+          !isCertificateError(error),
+        );
       }
       return adapter;
     },
@@ -114,6 +120,8 @@ class KafkaAdapter implements Adapter {
   /** For the probe: short timeouts and no retries, so an unreachable cluster is noticed at once. */
   private readonly probeAdmin: Admin;
   private closed = false;
+  /** While connect() runs: rejects it with a certificate error (see monitor.ts). */
+  private refused: ((error: Error) => void) | undefined;
 
   constructor(
     private readonly options: ResolvedKafkaOptions,
@@ -140,7 +148,10 @@ class KafkaAdapter implements Adapter {
       connectionTimeout: options.connectionTimeoutMs,
       requestTimeout: options.requestTimeoutMs,
       retry: retryOptions(options),
-      socketFactory: watchedSockets((error) => this.recovery.lost(error)),
+      socketFactory: watchedSockets(
+        (error) => this.recovery.lost(error),
+        (error) => this.refused?.(error),
+      ),
       logLevel: LogLevel[options.logLevel.toUpperCase() as Uppercase<typeof options.logLevel>],
       logCreator: () => (entry) => this.log(entry),
     });
@@ -170,7 +181,18 @@ class KafkaAdapter implements Adapter {
   }
 
   async connect(): Promise<void> {
-    await Promise.all([this.admin.connect(), this.producer.connect()]);
+    // A broker certificate that fails verification ends connect() at once: kafkajs would retry it
+    // (seconds with the default retries) like a network failure that a retry may fix.
+    const refusal = new Promise<never>((_, reject) => {
+      this.refused = reject;
+    });
+    const connecting = Promise.all([this.admin.connect(), this.producer.connect()]);
+    connecting.catch(() => undefined);
+    try {
+      await Promise.race([connecting, refusal]);
+    } finally {
+      this.refused = undefined;
+    }
     const cluster = await this.admin.describeCluster();
     // One replica per broker up to three: right for one test node and for a production cluster.
     const replicationFactor = this.options.replicationFactor ?? Math.min(3, cluster.brokers.length);

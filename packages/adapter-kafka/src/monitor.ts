@@ -8,13 +8,21 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { isCertificateError } from '@omnibus/core';
 import type { ISocketFactory } from 'kafkajs';
 import { wholeFrames } from './frames.js';
 
 const KEEP_ALIVE_DELAY_MS = 60_000;
 
-/** The socket factory kafkajs uses: the same sockets as its default one, plus the watch. */
-export function watchedSockets(lost: (error: Error) => void): ISocketFactory {
+/**
+ * The socket factory kafkajs uses: the same sockets as its default one, plus the watch.
+ * `refused` hears of a certificate that fails verification, which kafkajs would retry as if the
+ * network had failed: no retry can fix it.
+ */
+export function watchedSockets(
+  lost: (error: Error) => void,
+  refused: (error: Error) => void = () => undefined,
+): ISocketFactory {
   return ({ host, port, ssl, onConnect }) => {
     let established = false;
     let local = false;
@@ -42,6 +50,9 @@ export function watchedSockets(lost: (error: Error) => void): ISocketFactory {
     };
     socket.once('end', closedByBroker);
     socket.once('error', closedByBroker);
+    socket.once('error', (error: Error) => {
+      if (!established && isCertificateError(error)) refused(error);
+    });
     socket.once('close', () => {
       if (established && (remote || !local)) {
         lost(new Error(`the connection to ${host}:${port} was closed by the broker`));

@@ -77,12 +77,24 @@ export class Session {
       await recovering.waitForConnect();
     } catch (error) {
       await recovering.close().catch(() => undefined);
-      throw new ConnectionError(`could not connect to ${s.redacted}: ${describeError(error)}`, {
+      throw new ConnectionError(`could not connect to ${s.redacted}: ${this.explainRefusal(error)}`, {
         adapter: ADAPTER,
         cause: error,
         retriable: false,
       });
     }
+  }
+
+  /**
+   * amqplib reports a ConnectionClose in answer to ConnectionOpen (the login was accepted, the vhost
+   * was not) as "Expected ConnectionOpenOk; got <ConnectionClose channel:0>", without the broker's
+   * reason: say what it means.
+   */
+  private explainRefusal(error: unknown): string {
+    const text = describeError(error);
+    if (!/Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) return text;
+    const vhost = decodeURIComponent(this.fields.vhost ?? '/');
+    return `the broker refused vhost "${vhost}": it does not exist, or this user has no permission on it (${text})`;
   }
 
   /**

@@ -16,7 +16,7 @@
  * ERROR handler is never used: on a `text/plain` ERROR body (RabbitMQ's) it emits an unhandled
  * 'error' and crashes the process.
  */
-import { connect as netConnect } from 'node:net';
+import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ClosedError, ConnectionError, PublishError, retryWithBackoff, withTimeout } from '@omnibus/core';
 import type { StompSettings } from './options.js';
@@ -259,7 +259,13 @@ export class StompSession {
       const socket =
         s.tls === undefined
           ? netConnect({ host, port: port ?? DEFAULT_PORT, noDelay: true })
-          : tlsConnect({ host, port: port ?? DEFAULT_TLS_PORT, servername: host, ...s.tls });
+          : // SNI takes host names only (RFC 6066); the certificate is still checked against an IP.
+            tlsConnect({
+              host,
+              port: port ?? DEFAULT_TLS_PORT,
+              ...(isIP(host) ? {} : { servername: host }),
+              ...s.tls,
+            });
       socket.setNoDelay(true);
       const Client = stompitClient();
       const client = new Client(socket, {

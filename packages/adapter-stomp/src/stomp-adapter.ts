@@ -21,7 +21,14 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { ConnectionError, ReadBack, unsupported } from '@omnibus/core';
+import {
+  ConnectionError,
+  describeError,
+  isCertificateError,
+  isOmnibusError,
+  ReadBack,
+  unsupported,
+} from '@omnibus/core';
 import { type ConsumerRoute, StompConsumer } from './consume.js';
 import { STREAM, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
@@ -84,7 +91,17 @@ class StompAdapter implements Adapter {
       state: (state, error) => context.setState(state, error),
       error: (error) => context.reportError(error),
     });
-    await session.open();
+    try {
+      await session.open();
+    } catch (error) {
+      if (isOmnibusError(error)) throw error;
+      // Say why (a refused certificate, a refused login, nothing listening), as the other adapters do.
+      throw new ConnectionError(`could not connect to ${settings.redacted}: ${describeError(error)}`, {
+        adapter: 'stomp',
+        cause: error,
+        retriable: !isCertificateError(error),
+      });
+    }
     try {
       let profile =
         PROFILES[settings.profile === 'auto' ? profileFor(session.connected.server) : settings.profile];

@@ -108,6 +108,7 @@ export type { StandardSchemaV1 } from './schema.js';
 export { type BackoffOptions, retryWithBackoff, within, withTimeout } from './timing.js';
 export {
   hasTlsOptions,
+  isCertificateError,
   resolveTls,
   TLS_OPTION_NAMES,
   type TlsOptions,

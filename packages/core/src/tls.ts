@@ -80,3 +80,28 @@ export function resolveTls(adapter: string, options: TlsOptions): ConnectionOpti
     rejectUnauthorized: options.rejectUnauthorized ?? true,
   };
 }
+
+/** Node's codes for a broker certificate that fails verification (wrong CA, host name, dates). */
+const CERTIFICATE_ERRORS: ReadonlySet<string> = new Set([
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+]);
+
+/**
+ * True when the TLS handshake failed because the broker's certificate was not accepted: no retry
+ * can fix that, so adapters report it with `retriable: false`.
+ */
+export function isCertificateError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && CERTIFICATE_ERRORS.has(code);
+}

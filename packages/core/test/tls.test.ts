@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, hasTlsOptions, resolveTls } from '../src/index.js';
+import { ConfigError, hasTlsOptions, isCertificateError, resolveTls } from '../src/index.js';
 
 describe('TLS options', () => {
   it('reads files, keeps inline PEM, and verifies unless told not to', () => {
@@ -36,5 +36,17 @@ describe('TLS options', () => {
     expect(() => resolveTls('x', { ca: 'CA', caFile: '/etc/ca.pem', key: 'K', keyFile: '/k' })).toThrow(
       /ca and caFile: give one of them.*key and keyFile: give one of them/s,
     );
+  });
+
+  it('tells a refused certificate from a network failure', () => {
+    const coded = (code: string) => Object.assign(new Error(code), { code });
+    for (const code of ['SELF_SIGNED_CERT_IN_CHAIN', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED']) {
+      expect(isCertificateError(coded(code)), code).toBe(true);
+    }
+    for (const code of ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']) {
+      expect(isCertificateError(coded(code)), code).toBe(false);
+    }
+    expect(isCertificateError(new Error('no code'))).toBe(false);
+    expect(isCertificateError(undefined)).toBe(false);
   });
 });

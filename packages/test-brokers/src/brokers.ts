@@ -97,7 +97,7 @@ const DEFAULT_PORTS: Readonly<Record<string, number>> = {
   'stomp:': 61613,
 };
 
-interface Endpoint {
+export interface Endpoint {
   readonly host: string;
   readonly port: number;
 }
@@ -121,8 +121,8 @@ function endpoints(name: BrokerName, urls: BrokerUrls): Endpoint[] {
   return [endpointOfUrl(brokerUrl(name, urls))];
 }
 
-/** Resolves with undefined when a TCP connection opens, or with the reason it did not. */
-function tcpReachable({ host, port }: Endpoint, timeoutMs: number): Promise<string | undefined> {
+/** Resolves with undefined when a TCP connection to `host:port` opens, or with the reason it did not. */
+export function tcpReachable({ host, port }: Endpoint, timeoutMs: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
     const finish = (reason: string | undefined) => {
