@@ -164,8 +164,6 @@ export interface Stream {
   lastConfirmedAt(): number;
   /** Confirmations at or after `since`. */
   confirmedSince(since: number): number;
-  /** When the first send confirmed at or after `since` was confirmed, if one was. */
-  firstConfirmedSince(since: number): number | undefined;
   /** The longest time without a confirmation between `from` and `to` (the pause a fault caused). */
   longestPause(from: number, to: number): number;
   /** Stops sending and waits for the sends in flight to settle (confirmed or failed). */
@@ -231,7 +229,6 @@ export function sendStream(
     received,
     lastConfirmedAt: () => confirmedAt.at(-1) ?? 0,
     confirmedSince: (since) => confirmedAt.filter((t) => t >= since).length,
-    firstConfirmedSince: (since) => confirmedAt.find((t) => t >= since),
     longestPause(from, to) {
       let longest = 0;
       let last = from;
