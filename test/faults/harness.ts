@@ -164,6 +164,8 @@ export interface Stream {
   lastConfirmedAt(): number;
   /** Confirmations at or after `since`. */
   confirmedSince(since: number): number;
+  /** The longest time without a confirmation between `from` and `to` (the pause a fault caused). */
+  longestPause(from: number, to: number): number;
   /** Stops sending and waits for the sends in flight to settle (confirmed or failed). */
   stop(): Promise<void>;
 }
@@ -227,6 +229,17 @@ export function sendStream(
     received,
     lastConfirmedAt: () => confirmedAt.at(-1) ?? 0,
     confirmedSince: (since) => confirmedAt.filter((t) => t >= since).length,
+    longestPause(from, to) {
+      let longest = 0;
+      let last = from;
+      for (const t of confirmedAt) {
+        if (t < from) continue;
+        if (t > to) break;
+        longest = Math.max(longest, t - last);
+        last = t;
+      }
+      return Math.max(longest, Math.min(to, Date.now()) - last);
+    },
     async stop() {
       stopping = true;
       await Promise.all(running);
@@ -271,23 +284,35 @@ export async function drain(
   await until(() => [...stream.confirmed].every((id) => stream.received.has(id)), timeoutMs, 100);
 }
 
+/** What a fault test measured, for its result line and the table at the end of the run. */
+export interface Result {
+  readonly setup: string;
+  readonly fault: string;
+  readonly counts: Counts;
+  /** How long until confirmed sends flowed again, and from what (e.g. "after the reset"); undefined: never. */
+  readonly recover: { readonly ms: number | undefined; readonly from: string };
+  /** The figure the fault is about, when it is not the recovery (e.g. the blackhole's detection time and bound). */
+  readonly key?: string;
+  readonly timings?: Record<string, number | undefined>;
+  readonly notes?: string;
+}
+
+export const seconds = (ms: number | undefined): string =>
+  ms === undefined || Number.isNaN(ms) ? '—' : `${(ms / 1000).toFixed(2)} s`;
+
 /**
- * One result line, in a fixed shape the CI log can be grepped for (`[faults]`):
- * set-up | fault | sent | confirmed | lost | duplicates | recovery | notes.
+ * One result line, in a fixed shape the CI log can be grepped for (`[faults]`), which the suite's
+ * reporter (`table-reporter.ts`) also reads to print the table at the end:
+ * set-up | fault | sent | confirmed | lost | duplicates | unconfirmed-but-delivered | recover | key | timings | notes.
  */
-export function report(
-  setup: string,
-  fault: string,
-  counts: Counts,
-  timings: Record<string, number | undefined>,
-  notes = '',
-): void {
+export function report({ setup, fault, counts, recover, key = '', timings = {}, notes = '' }: Result): void {
   const times = Object.entries(timings)
-    .map(([k, v]) => `${k} ${v === undefined ? '—' : `${(v / 1000).toFixed(2)} s`}`)
+    .map(([k, v]) => `${k} ${seconds(v)}`)
     .join(', ');
   console.info(
     `[faults] ${setup} | ${fault} | sent ${counts.sent} | confirmed ${counts.confirmed} | lost ${counts.lost} | ` +
-      `duplicates ${counts.duplicates} | unconfirmed-but-delivered ${counts.unconfirmedArrived} | ${times}` +
+      `duplicates ${counts.duplicates} | unconfirmed-but-delivered ${counts.unconfirmedArrived} | ` +
+      `recover ${recover.ms === undefined ? 'never' : `${seconds(recover.ms)} ${recover.from}`} | ${key} | ${times}` +
       (notes === '' ? '' : ` | ${notes}`),
   );
 }

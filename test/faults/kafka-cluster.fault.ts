@@ -96,16 +96,22 @@ describe.runIf(enabled)('kafka node loss (3-node cluster)', () => {
         await brokers('start', `kafka-${leader}`);
         const upAt = Date.now();
         const recovered = await until(() => stream.confirmedSince(upAt) >= 50, 180_000, 100);
+        const recoveredAt = Date.now();
         await stream.stop();
         await drain(stream, 180_000);
         const counts = countsOf(stream);
-        report(
-          cluster.name,
-          `leader node kafka-${leader} stopped`,
+        report({
+          setup: cluster.name,
+          fault: 'partition leader stopped',
           counts,
-          { 'node down': upAt - faultAt, 'recover after node up': recovered ? Date.now() - upAt : undefined },
-          `${during} sends confirmed while the node was down`,
-        );
+          // Failover: the longest time without a confirmed send while the leader was down.
+          recover: { ms: stream.longestPause(faultAt, upAt), from: 'longest pause (failover)' },
+          key: `${during} confirmed while kafka-${leader} was down`,
+          timings: {
+            'node down': upAt - faultAt,
+            '50 confirmed after node up': recovered ? recoveredAt - upAt : undefined,
+          },
+        });
         expect(recovered).toBe(true);
         expect(counts.missing.slice(0, 10), 'confirmed sends that never arrived').toEqual([]);
       } finally {

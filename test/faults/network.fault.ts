@@ -19,6 +19,7 @@ import {
   type Proxies,
   proxiesFor,
   report,
+  seconds,
   startStream,
   uniqueName,
   until,
@@ -82,17 +83,19 @@ for (const setup of selectedSetups()) {
         await stream.stop();
         await drain(stream);
         const counts = countsOf(stream);
-        report(
-          setup.name,
-          'connection reset',
+        report({
+          setup: setup.name,
+          fault: 'connection reset',
           counts,
-          {
-            recover: recovered ? recoveredAt - faultAt : undefined,
+          recover: { ms: recovered ? recoveredAt - faultAt : undefined, from: 'after the reset' },
+          timings: {
             'producer reconnected': (producer.firstAt('connected', faultAt) ?? Number.NaN) - faultAt,
             'consumer reconnected': (consumer.firstAt('connected', faultAt) ?? Number.NaN) - faultAt,
           },
-          failuresNote(stream.failures) + (await diagnoseMissing(setup, consumer.bus, queue, counts.missing)),
-        );
+          notes:
+            failuresNote(stream.failures) +
+            (await diagnoseMissing(setup, consumer.bus, queue, counts.missing)),
+        });
         expect(recovered, 'recovered within 60 s').toBe(true);
         expect(counts.missing.slice(0, 10), 'confirmed sends that never arrived').toEqual([]);
       });
@@ -126,20 +129,18 @@ for (const setup of selectedSetups()) {
         const producerDetect = (producer.firstAt('reconnecting', faultAt) ?? Number.NaN) - faultAt;
         const consumerDetect = (consumer.firstAt('reconnecting', faultAt) ?? Number.NaN) - faultAt;
         const bound = Math.round(1.5 * setup.silentDetectMs) + marginMs(measured);
-        report(
-          setup.name,
-          'blackhole',
+        report({
+          setup: setup.name,
+          fault: 'blackhole',
           counts,
-          {
-            'producer detect': producerDetect,
-            'consumer detect': consumerDetect,
-            bound,
-            'recover after heal': recovered ? recoveredAt - healAt : undefined,
-          },
-          `bound = 1.5 × ${setup.detectRule} + 500 ms + 3 × loop delay max ${measured.maxMs.toFixed(0)} ms` +
+          recover: { ms: recovered ? recoveredAt - healAt : undefined, from: 'after heal' },
+          key: `detected ${seconds(producerDetect)} / ${seconds(consumerDetect)} (bound ${seconds(bound)})`,
+          timings: { 'producer detect': producerDetect, 'consumer detect': consumerDetect, bound },
+          notes:
+            `bound = 1.5 × ${setup.detectRule} + 500 ms + 3 × loop delay max ${measured.maxMs.toFixed(0)} ms` +
             failuresNote(stream.failures, '; ') +
             (await diagnoseMissing(setup, consumer.bus, queue, counts.missing)),
-        );
+        });
         expect(detected, 'both buses reported reconnecting').toBe(true);
         expect(producerDetect).toBeLessThanOrEqual(bound);
         expect(consumerDetect).toBeLessThanOrEqual(bound);

@@ -103,19 +103,22 @@ for (const setup of selectedSetups()) {
         const wave2ConfirmedAt = Date.now();
         await drain({ confirmed, received }, 180_000);
         const counts = countsOf({ sent: () => sent, confirmed, received });
-        report(
-          setup.name,
-          'broker stopped > send timeout',
+        const reconnectedAt = patient.firstAt('connected', startAt);
+        report({
+          setup: setup.name,
+          fault: 'broker stopped > send timeout',
           counts,
-          {
-            outage: upAt - stopAt,
-            start: upAt - startAt,
-            'waiting sends confirmed after broker up': wave2ConfirmedAt - upAt,
+          recover: {
+            ms: reconnectedAt === undefined ? undefined : wave2ConfirmedAt - reconnectedAt,
+            from: 'reconnect → 40 waiting sends confirmed',
           },
-          `buffer ${BUFFER}, timeout ${SHORT_TIMEOUT_MS} ms: ${BUFFER + OVERFLOW} sends → CapacityError ${capacity}, ` +
+          key: `CapacityError ${capacity}, TimeoutError ${timeouts}, max pending ${maxPending}/${BUFFER}`,
+          timings: { outage: upAt - stopAt, start: upAt - startAt },
+          notes:
+            `buffer ${BUFFER}, timeout ${SHORT_TIMEOUT_MS} ms: ${BUFFER + OVERFLOW} sends → CapacityError ${capacity}, ` +
             `TimeoutError ${timeouts}, other ${other.length}, max pendingSends ${maxPending}; ` +
             `patient sends confirmed ${[...confirmed].filter((id) => id.startsWith('patient')).length}/40`,
-        );
+        });
         expect(other.map(String), 'failures other than CapacityError / TimeoutError').toEqual([]);
         expect(maxPending, 'sends waiting at once').toBeLessThanOrEqual(BUFFER);
         expect(capacity, 'sends beyond the buffer failed at once').toBeGreaterThanOrEqual(OVERFLOW);

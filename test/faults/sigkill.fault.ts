@@ -111,15 +111,19 @@ for (const setup of selectedSetups()) {
         const counts = countsOf({ sent: () => MESSAGES, confirmed, received });
         const heldAt = arrivedAt.get(held);
         const diagnosis = await diagnoseMissing(setup, replacement.bus, queue, counts.missing);
-        report(
-          setup.name,
-          'consumer SIGKILL',
+        report({
+          setup: setup.name,
+          fault: 'consumer SIGKILL',
           counts,
-          { 'held message redelivered after': heldAt === undefined ? undefined : heldAt - killedAt },
-          `child held ${held} (handled ${child.handling.length} before the kill)` +
+          recover: {
+            ms: heldAt === undefined ? undefined : heldAt - killedAt,
+            from: 'kill → held message at the replacement',
+          },
+          notes:
+            `child held ${held} (handled ${child.handling.length} before the kill)` +
             (setup.process === 'mosquitto' ? '; replacement reuses the client id' : '') +
             (diagnosis === '' ? '' : `; ${diagnosis}`),
-        );
+        });
         expect(child.escaped, 'escaped in the child').toEqual([]);
         expect(received.has(held), `the held message ${held} reached the replacement`).toBe(true);
         expect(counts.missing, 'confirmed sends that never arrived').toEqual([]);

@@ -10,7 +10,7 @@
  * PUBACK itself when core settles the delivery. Acks are never sent before the handler settled.
  */
 import { randomUUID } from 'node:crypto';
-import { ConnectionError, Outstanding, Pending, within } from '@omnibus/core';
+import { ConnectionError, Outstanding, within } from '@omnibus/core';
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedOptions } from './options.js';
 import type { Publisher } from './publisher.js';
@@ -105,6 +105,26 @@ export async function endSession(client: MqttClient, o: ResolvedOptions, clientI
   }
 }
 
+/**
+ * Runs a SUBSCRIBE or UNSUBSCRIBE (`request`) on `client` while its connection is up, and fails it
+ * with a retriable `ConnectionError` when the connection is not up or closes before the broker
+ * answers. mqtt.js parks a request made while disconnected in its offline queue and fails parked
+ * requests only at the *next* close: on a connection that does not reconnect (a holder's, or one
+ * another connection took the session of) it would never settle, not even after `end()`.
+ */
+export function whileConnected<T>(client: MqttClient, what: string, request: () => Promise<T>): Promise<T> {
+  const lost = (why: string) =>
+    new ConnectionError(`${what} failed: ${why}`, { adapter: 'mqtt', retriable: true });
+  if (!client.connected) return Promise.reject(lost('not connected'));
+  return new Promise<T>((resolve, reject) => {
+    const onClose = () => reject(lost('the connection closed before the broker answered'));
+    client.once('close', onClose);
+    request()
+      .then(resolve, reject)
+      .finally(() => client.off('close', onClose));
+  });
+}
+
 /** Settles one received message. */
 export interface Ack {
   /** Sends the PUBACK (once). Resolves when written, or at once when the connection it came on is gone. */
@@ -128,8 +148,8 @@ export class Receiver {
   readonly client: MqttClient;
   /** Bumped on every lost connection: PUBACKs of earlier deliveries are not sent on a new one. */
   private generation = 0;
-  /** PUBACKs being written. */
-  private readonly writes = new Pending();
+  /** PUBACKs being written, with what settles them (also when the connection closes first). */
+  private readonly writes = new Map<Promise<void>, () => void>();
   private readonly markers = new Map<string, () => void>();
   /** Deliveries not acked yet. */
   private readonly unsettled = new Outstanding();
@@ -149,6 +169,10 @@ export class Receiver {
   ) {
     this.client = createClient(o, spec, onError);
     this.client.on('close', () => {
+      // mqtt.js waits for the stream's 'drain' when a write did not fit its buffer; a closed stream
+      // never drains, so those writes are settled here (the PUBACKs are lost with the connection).
+      for (const settle of this.writes.values()) settle();
+      this.writes.clear();
       this.generation++;
       this.unsettled.reset();
       this.noticeQuickClose();
@@ -195,15 +219,20 @@ export class Receiver {
    * once, never handed over), nothing older is left. Resolves false when the marker is late.
    */
   async collect(filter: string, topic: string, publisher: Publisher): Promise<boolean> {
-    await this.client.unsubscribeAsync(filter);
+    const { client } = this;
+    await whileConnected(client, `leaving "${filter}"`, () => client.unsubscribeAsync(filter));
     const marker = `${topic}/~drain/${randomUUID()}`;
     const seen = new Promise<boolean>((resolve) => this.markers.set(marker, () => resolve(true)));
-    await this.client.subscribeAsync(marker, { qos: 1 });
+    await whileConnected(client, 'subscribing to the drain marker', () =>
+      client.subscribeAsync(marker, { qos: 1 }),
+    );
     await publisher.publish(marker, Buffer.alloc(0), 1);
     const arrived = await within(seen, MARKER_TIMEOUT_MS, false);
     // A session may outlive this connection (the 3.1.1 holder's does): leave no subscription in it.
-    if (arrived && this.client.connected) {
-      await within(this.client.unsubscribeAsync(marker).catch(noop), MARKER_TIMEOUT_MS);
+    if (arrived) {
+      await whileConnected(client, 'leaving the drain marker', () => client.unsubscribeAsync(marker)).catch(
+        noop,
+      );
     }
     return arrived;
   }
@@ -213,9 +242,9 @@ export class Receiver {
     return this.unsettled.idle();
   }
 
-  /** Resolves when every PUBACK written has left. */
-  flushed(): Promise<void> {
-    return this.writes.settled();
+  /** Resolves when every PUBACK written so far has left. */
+  async flushed(): Promise<void> {
+    await Promise.all([...this.writes.keys()]);
   }
 
   private handle(packet: IPublishPacket, callback: (error?: Error) => void): void {
@@ -243,14 +272,15 @@ export class Receiver {
         if (generation !== this.generation) return Promise.resolve();
         this.unsettled.done();
         if (!this.client.connected) return Promise.resolve();
-        return this.writes.track(
-          new Promise<void>((resolve) => {
-            const send = (this.client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(
-              this.client,
-            );
-            send({ cmd: 'puback', messageId: packet.messageId, reasonCode: 0 }, () => resolve());
-          }),
-        );
+        let written!: () => void;
+        const write = new Promise<void>((resolve) => {
+          written = resolve;
+        });
+        this.writes.set(write, written);
+        void write.then(() => this.writes.delete(write));
+        const send = (this.client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(this.client);
+        send({ cmd: 'puback', messageId: packet.messageId, reasonCode: 0 }, () => written());
+        return write;
       },
     });
   }

@@ -15,7 +15,7 @@
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
 import { ConnectionError, Pending } from '@omnibus/core';
-import { endClient, type OnPublish, type Receiver, type SessionSpec } from './client.js';
+import { endClient, type OnPublish, type Receiver, type SessionSpec, whileConnected } from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { decode, encode } from './wire.js';
 
@@ -36,6 +36,8 @@ interface QueueState {
   readonly consumers: HolderConsumer[];
   /** 3.1.1: the publisher connection (see `epoch`) for which a holder was provisioned. */
   provisionedEpoch: number;
+  /** 3.1.1: the provision under way for a publisher connection, which every send then waits for. */
+  provisioning: { readonly epoch: number; readonly done: Promise<void> } | undefined;
   draining: Draining | undefined;
   timer: NodeJS.Timeout | undefined;
   /** Released by the last holder operation: this bus connects as the holder once at a time. */
@@ -67,9 +69,22 @@ export class Holders {
     const state = this.state(queue);
     if (state.provisionedEpoch === this.epoch) return;
     if (this.epoch === 0 && state.consumers.length > 0) return;
+    // One provision per publisher connection, however many sends wait: each would connect as the
+    // holder in turn, taking the session from the other buses' drains again and again.
     const epoch = this.epoch;
-    await this.provision(queue);
-    state.provisionedEpoch = epoch;
+    if (state.provisioning?.epoch !== epoch) {
+      const done = this.provision(queue).then(() => {
+        state.provisionedEpoch = epoch;
+      });
+      const provisioning = { epoch, done };
+      state.provisioning = provisioning;
+      void done
+        .finally(() => {
+          if (state.provisioning === provisioning) state.provisioning = undefined;
+        })
+        .catch(() => undefined);
+    }
+    await state.provisioning.done;
   }
 
   /**
@@ -95,7 +110,9 @@ export class Holders {
     const holder = this.receiver(queue, { persistent: true, receiveMaximum: 1 }, () => undefined);
     try {
       await holder.connect(this.shared.where);
-      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 });
+      // Another bus may take the holder's session over right after this CONNACK (its own provision
+      // or drain): then this fails, instead of waiting forever with the queue's holder lock held.
+      await this.subscribe(holder, queue);
     } catch (error) {
       throw new ConnectionError(`could not provision the holder of queue "${queue}": ${String(error)}`, {
         adapter: 'mqtt',
@@ -243,9 +260,7 @@ export class Holders {
       return;
     }
     // Messages still wait in the holder (no marker, or a move nobody took): it goes on holding.
-    if (kept && holder.client.connected) {
-      await holder.client.subscribeAsync(this.shared.shareFilter(queue), { qos: 1 }).catch(() => undefined);
-    }
+    if (kept) await this.subscribe(holder, queue).catch(() => undefined);
     await endClient(holder.client);
   }
 
@@ -261,6 +276,13 @@ export class Holders {
   private async letGo(holder: Receiver): Promise<void> {
     const end = this.shared.o.protocolVersion === 5 && holder.client.connected;
     await endClient(holder.client, end ? { sessionExpiryInterval: 0 } : undefined);
+  }
+
+  private async subscribe(holder: Receiver, queue: string): Promise<void> {
+    const filter = this.shared.shareFilter(queue);
+    await whileConnected(holder.client, `the holder of "${queue}" subscribing`, () =>
+      holder.client.subscribeAsync(filter, { qos: 1 }),
+    );
   }
 
   /** A connection as the holder. It does not reconnect: the holder's session keeps what was not acked. */
@@ -280,6 +302,7 @@ export class Holders {
       state = {
         consumers: [],
         provisionedEpoch: -1,
+        provisioning: undefined,
         draining: undefined,
         timer: undefined,
         lock: Promise.resolve(),

@@ -17,7 +17,7 @@ import {
   type Subscription,
 } from '@omnibus/core';
 import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
-import { type Ack, endClient, endSession, type Receiver } from './client.js';
+import { type Ack, endClient, endSession, type Receiver, whileConnected } from './client.js';
 import type { HolderConsumer } from './holder.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { encode } from './wire.js';
@@ -56,7 +56,9 @@ export class QueueConsumer implements Subscription, HolderConsumer {
     const filter = this.shared.shareFilter(queue);
     await member.connect(this.shared.where);
     try {
-      await member.client.subscribeAsync(filter, { qos: 1 });
+      await whileConnected(member.client, `joining "${filter}"`, () =>
+        member.client.subscribeAsync(filter, { qos: 1 }),
+      );
     } catch (error) {
       // Never got to consume: nothing to hand back; the session it created is ended.
       await endSession(member.client, this.shared.o, this.clientId).catch(() => undefined);
@@ -73,8 +75,12 @@ export class QueueConsumer implements Subscription, HolderConsumer {
       // session after a restart but not its shared subscriptions. Then look for a holder a sender
       // provisioned while this member was away.
       // (`resubscribe: true`, or mqtt.js skips a filter it believes subscribed.)
-      member.client
-        .subscribeAsync({ [filter]: { qos: 1 }, resubscribe: true } as unknown as ISubscriptionMap)
+      whileConnected(member.client, `joining "${filter}" again`, () =>
+        member.client.subscribeAsync({
+          [filter]: { qos: 1 },
+          resubscribe: true,
+        } as unknown as ISubscriptionMap),
+      )
         .then(() => {
           this.subscribed = true;
           return this.shared.holders.drain(queue);

@@ -8,7 +8,7 @@
  * reported across processes.
  */
 import { type Deliver, type Subscription, type SubscriptionSpec, ValidationError } from '@omnibus/core';
-import { endClient, type Receiver } from './client.js';
+import { endClient, type Receiver, whileConnected } from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { subjectOf, topicFilter } from './wire.js';
 
@@ -55,7 +55,9 @@ export class TopicSubscriber implements Subscription {
     this.receiver = receiver;
     try {
       await receiver.connect(where);
-      await receiver.client.subscribeAsync(filter, { qos: Math.min(o.qos, 1) as 0 | 1 });
+      await whileConnected(receiver.client, `subscribing to "${filter}"`, () =>
+        receiver.client.subscribeAsync(filter, { qos: Math.min(o.qos, 1) as 0 | 1 }),
+      );
     } catch (error) {
       await this.close();
       throw error;

@@ -3,7 +3,7 @@
 
 import { waitFor } from '@omnibus/contract';
 import type { AdapterFactory, Bus } from '@omnibus/core';
-import { connect } from '@omnibus/core';
+import { ConnectionError, connect, TimeoutError, within } from '@omnibus/core';
 import type { MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { mqtt } from '../src/index.js';
@@ -38,6 +38,31 @@ for (const version of [5, 4] as const) {
     };
     const closeAll = () => Promise.allSettled(buses.splice(0).map((b) => b.close()));
 
+    /**
+     * The next holder connection `adapter` opens has its session taken over by `taker` (another
+     * bus's holder operation) right before its next SUBSCRIBE: the race seen after a broker restart,
+     * when a sender provisions the holder while a consumer drains it.
+     */
+    const takeOverBeforeSubscribe = (adapter: MqttAdapter, taker: () => Promise<void>) => {
+      const original = adapter.receiver.bind(adapter);
+      let hooked = false;
+      adapter.receiver = (spec, what, onPublish) => {
+        const receiver = original(spec, what, onPublish);
+        if (!hooked && what.startsWith('holder')) {
+          hooked = true;
+          const client = receiver.client;
+          const subscribeAsync = client.subscribeAsync.bind(client);
+          client.subscribeAsync = (async (...args: Parameters<MqttClient['subscribeAsync']>) => {
+            await taker();
+            await waitFor(() => !client.connected, 'the holder connection taken over');
+            return subscribeAsync(...args);
+          }) as MqttClient['subscribeAsync'];
+        }
+        return receiver;
+      };
+      return () => hooked;
+    };
+
     it('a provision while this bus drains the holder does not take the unsettled messages over (no duplicate)', async () => {
       // The contract test "leaving the loop requeues the one not acked" got 'b' twice: a closing
       // consumer gave 'b' back, and the give-back provisioned the holder while the drain that had
@@ -66,6 +91,64 @@ for (const version of [5, 4] as const) {
         await queue.send('y');
         await waitFor(() => got.includes('y'), 'the live message');
         expect(got).toEqual(['x', 'y']);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('a provision whose holder connection another bus takes over fails, and the next one works', async () => {
+      // mqtt.js parks a SUBSCRIBE on a closed connection that does not reconnect and never settles
+      // it: the provision held the queue's holder lock for good, and every later send waited on it.
+      try {
+        const other = await open();
+        const { adapter } = await open();
+        const name = unique('q');
+        const hooked = takeOverBeforeSubscribe(adapter, () => other.adapter.holders.provision(name));
+        const first = await within(
+          adapter.holders.provision(name).then(
+            () => 'resolved',
+            (error: unknown) => error,
+          ),
+          15_000,
+          'still waiting after 15 s',
+        );
+        expect(hooked()).toBe(true);
+        expect(first).toBeInstanceOf(ConnectionError);
+        expect((first as ConnectionError).retriable).toBe(true);
+        expect(
+          await within(
+            adapter.holders.provision(name).then(() => 'resolved'),
+            15_000,
+            'stalled',
+          ),
+        ).toBe('resolved');
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('a drain whose holder connection another bus takes over neither stalls the consumer nor loses the message', async () => {
+      // The restart fault test: a consumer back after a broker restart drains the holder while a
+      // sender provisions it. The drain waited forever on a SUBSCRIBE, holding the holder lock, so
+      // its message was never taken and the consumer's close hung (1 run in 3).
+      try {
+        const sender = await open();
+        const name = unique('q');
+        await sender.bus.queue<string>(name).send('x');
+        const { bus, adapter } = await open('&holderCheckMs=200');
+        const errors: Error[] = [];
+        bus.on('error', (e) => void errors.push(e));
+        const hooked = takeOverBeforeSubscribe(adapter, () => sender.adapter.holders.provision(name));
+        const got: string[] = [];
+        const consumer = await bus.queue<string>(name).consume((m) => void got.push(m.payload));
+        await waitFor(hooked, 'the drain connecting as the holder');
+        // The next holder check takes 'x' over.
+        await waitFor(() => got.includes('x'), "the holder's message", 15_000).catch(() => undefined);
+        expect(got).toEqual(['x']);
+        const closing = Date.now();
+        await consumer.close();
+        expect(Date.now() - closing, 'the consumer closed in time').toBeLessThan(10_000);
+        expect(errors.filter((e) => e instanceof TimeoutError).map(String)).toEqual([]);
       } finally {
         await closeAll();
       }
