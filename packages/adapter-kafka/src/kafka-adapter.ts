@@ -19,7 +19,6 @@ import {
   type Deliver,
   type LogPosition,
   type LogSpec,
-  NO_ADMIN,
   type OutgoingMessage,
   type QueueSpec,
   type ReadSpec,
@@ -33,6 +32,7 @@ import {
 } from '@omnibus/core';
 import type { Admin, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
+import { KafkaOperations } from './admin.js';
 import { type ConsumerContext, GroupConsumer, type GroupConsumerSpec } from './consume.js';
 import { connectionError, isConnectionProblem } from './errors.js';
 import { watchedSockets } from './monitor.js';
@@ -67,8 +67,13 @@ export const KAFKA_CAPABILITIES: Capabilities = {
   headers: 'native',
   durableSubscriptions: 'native',
   consumerGroups: 'native',
-  // Admin and dead-letter operations are not implemented on this adapter yet.
-  ...NO_ADMIN,
+  depth: 'emulated', // what the queue's group has not committed: messages out with a consumer count too
+  purge: 'emulated', // DeleteRecords up to the end, messages out with a consumer included
+  browse: 'emulated', // read from the queue group's position by a throwaway group that never commits
+  redrive: 'none', // a copy cannot reach one durable subscription of a topic and no other
+  deleteSubscription: 'native', // DeleteGroups, refused by the broker while the group has members
+  resetGroup: 'native', // the group's offsets, set while it has no members
+  lag: 'native', // committed offsets against the end offsets
   ordering: 'key',
   limits: { maxMessageBytes: 1_000_000 },
 };
@@ -94,14 +99,15 @@ export function kafka(defaults: KafkaOptions = {}): AdapterFactory {
 
 class KafkaAdapter implements Adapter {
   readonly name = 'kafka';
-  // Operations: `none` in its capabilities until this adapter implements them.
-  readonly depth = unsupported('kafka', 'depth');
-  readonly purge = unsupported('kafka', 'purge');
-  readonly browse = unsupported('kafka', 'browse');
+  // Operations: see admin.ts.
+  readonly depth: Adapter['depth'] = (queue) => this.operations.depth(queue);
+  readonly purge: Adapter['purge'] = (queue) => this.operations.purge(queue);
+  readonly browse: Adapter['browse'] = (queue, limit) => this.operations.browse(queue, limit);
   readonly subscriptionAddress = unsupported('kafka', 'redrive');
-  readonly deleteSubscription = unsupported('kafka', 'deleteSubscription');
-  readonly resetGroup = unsupported('kafka', 'resetGroup');
-  readonly groupLag = unsupported('kafka', 'lag');
+  readonly deleteSubscription: Adapter['deleteSubscription'] = (topic, durable) =>
+    this.operations.deleteSubscription(topic, durable);
+  readonly resetGroup: Adapter['resetGroup'] = (log, group, to) => this.operations.resetGroup(log, group, to);
+  readonly groupLag: Adapter['groupLag'] = (log, group) => this.operations.groupLag(log, group);
   readonly capabilities: Capabilities;
   private readonly kafka: Kafka;
   private readonly admin: Admin;
@@ -110,6 +116,7 @@ class KafkaAdapter implements Adapter {
   private readonly recovery: Recovery;
   private readonly consumers = new Set<GroupConsumer>();
   private readonly consumerContext: ConsumerContext;
+  private readonly operations: KafkaOperations;
   private topics: Topics | undefined;
   /** For the probe: short timeouts and no retries, so an unreachable cluster is noticed at once. */
   private readonly probeAdmin: Admin;
@@ -161,6 +168,13 @@ class KafkaAdapter implements Adapter {
       reportError: (error) => context.reportError(error),
       lost: (error) => this.recovery.lost(error),
     };
+    this.operations = new KafkaOperations({
+      kafka: this.kafka,
+      admin: this.admin,
+      options,
+      ensure: (topic, partitions) => this.ensure(topic, partitions),
+      guard: (what, operation) => this.guard(what, operation),
+    });
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
