@@ -335,7 +335,7 @@ function randomSuffix(): string {
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(connectionError(what, new Error(`no answer within ${ms} ms`))), ms);
   });
   try {
     return await Promise.race([promise, timeout]);
