@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
-  ADMIN_NOT_YET,
   type Adapter,
   type AdapterContext,
   type AdapterFactory,
@@ -36,6 +35,7 @@ import {
 } from '@omnibus/core';
 import type { Admin, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
 import kafkajs from 'kafkajs';
+import { KafkaOperations } from './admin.js';
 import { type ConsumerContext, GroupConsumer, type GroupConsumerSpec } from './consume.js';
 import { connectionError, isConnectionProblem } from './errors.js';
 import { watchedSockets } from './monitor.js';
@@ -59,16 +59,29 @@ const LATEST: ResolvedReadFrom = { kind: 'latest' };
  * `maxMessageBytes` follows the `maxMessageBytes` option.
  */
 export const KAFKA_CAPABILITIES: Capabilities = declareCapabilities({
-  native: ['topic', 'log', 'replay', 'headers', 'durableSubscriptions', 'consumerGroups'],
+  native: [
+    'topic',
+    'log',
+    'replay',
+    'headers',
+    'durableSubscriptions',
+    'consumerGroups',
+    'deleteSubscription', // DeleteGroups, refused by the broker while the group has members
+    'resetGroup', // the group's offsets, set while it has no members
+    'lag', // committed offsets against the end offsets
+  ],
   emulated: {
     queue: 'a topic consumed by one consumer group named after the queue',
     routing: 'the subject travels in a header; subscribers filter on the client',
     deadLetter: 'core sends a copy to the `<name>.dlq` topic with the reason in headers',
+    depth: "what the queue's group has not committed: messages out with a consumer count too",
+    purge: 'DeleteRecords up to the end, messages out with a consumer included',
+    browse: "read from the queue group's position by a throwaway group that never commits",
   },
   none: {
     priority: 'a partition is an ordered log; nothing can jump the line',
     delay: 'no delayed delivery in Kafka; nothing exact can be built on top of it',
-    ...ADMIN_NOT_YET,
+    redrive: 'a copy cannot reach one durable subscription of a topic and no other',
   },
   ordering: 'key',
   limits: { maxMessageBytes: 1_000_000 },
@@ -100,14 +113,15 @@ export function kafka(defaults: KafkaOptions = {}): AdapterFactory {
 
 class KafkaAdapter implements Adapter {
   readonly name = 'kafka';
-  // Operations: `none` in its capabilities until this adapter implements them.
-  readonly depth = unsupported('kafka', 'depth');
-  readonly purge = unsupported('kafka', 'purge');
-  readonly browse = unsupported('kafka', 'browse');
+  // Operations: see admin.ts.
+  readonly depth: Adapter['depth'] = (queue) => this.operations.depth(queue);
+  readonly purge: Adapter['purge'] = (queue) => this.operations.purge(queue);
+  readonly browse: Adapter['browse'] = (queue, limit) => this.operations.browse(queue, limit);
   readonly subscriptionAddress = unsupported('kafka', 'redrive');
-  readonly deleteSubscription = unsupported('kafka', 'deleteSubscription');
-  readonly resetGroup = unsupported('kafka', 'resetGroup');
-  readonly groupLag = unsupported('kafka', 'lag');
+  readonly deleteSubscription: Adapter['deleteSubscription'] = (topic, durable) =>
+    this.operations.deleteSubscription(topic, durable);
+  readonly resetGroup: Adapter['resetGroup'] = (log, group, to) => this.operations.resetGroup(log, group, to);
+  readonly groupLag: Adapter['groupLag'] = (log, group) => this.operations.groupLag(log, group);
   readonly capabilities: Capabilities;
   private readonly kafka: Kafka;
   private readonly admin: Admin;
@@ -116,6 +130,7 @@ class KafkaAdapter implements Adapter {
   private readonly recovery: Recovery;
   private readonly consumers = new Set<GroupConsumer>();
   private readonly consumerContext: ConsumerContext;
+  private readonly operations: KafkaOperations;
   private topics: Topics | undefined;
   /** For the probe: short timeouts and no retries, so an unreachable cluster is noticed at once. */
   private readonly probeAdmin: Admin;
@@ -172,6 +187,13 @@ class KafkaAdapter implements Adapter {
       reportError: (error) => context.reportError(error),
       lost: (error) => this.recovery.lost(error),
     };
+    this.operations = new KafkaOperations({
+      kafka: this.kafka,
+      admin: this.admin,
+      options,
+      ensure: (topic, partitions) => this.ensure(topic, partitions),
+      guard: (what, operation) => this.guard(what, operation),
+    });
     this.producer = this.kafka.producer({
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,

@@ -13,6 +13,7 @@ import { consumerTests } from './suites/consumer.js';
 import { crashTests } from './suites/crash.js';
 import { failureTests } from './suites/failures.js';
 import { lagTests } from './suites/lag.js';
+import { operationsTests } from './suites/operations.js';
 import { provisioningTests } from './suites/provisioning.js';
 import { brokerLossTests, clusterSize } from './suites/reliability.js';
 
@@ -59,6 +60,7 @@ if (await kafkaAvailable()) {
   batchingTests();
   consumerTests();
   lagTests();
+  operationsTests();
   crashTests();
   connectionResetTests();
   failureTests();
