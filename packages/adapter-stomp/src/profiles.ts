@@ -75,8 +75,11 @@ export const RABBITMQ_CAPABILITIES: Capabilities = {
   durableSubscriptions: 'native',
   // STOMP has no offset storage nor group coordination for streams (see README).
   consumerGroups: 'none',
-  // Admin and dead-letter operations are not implemented on this adapter yet.
+  // STOMP has no admin frames; what RabbitMQ's plugin allows is below, the rest is `none` (README).
   ...NO_ADMIN,
+  // Core consumes the dead-letter queue and sends the copies; a durable subscription is a queue, so
+  // `/amq/queue/<its queue>` reaches it alone.
+  redrive: 'emulated',
   ordering: 'key',
   // The STOMP plugin refuses a frame line over 65,536 bytes when it delivers the message, not when
   // it accepts the SEND: such a header would break every consumer of the queue.
@@ -94,6 +97,13 @@ export const ACTIVEMQ_CAPABILITIES: Capabilities = {
   replay: 'none',
   // A STOMP NACK dead-letters to the broker's DLQ without a reason: Omnibus sends the copy itself.
   deadLetter: 'emulated',
+  // A queue browser (`browser: true`) shows a queue without consuming it; counting what it shows is
+  // the depth. A durable subscription is deleted by UNSUBSCRIBE from the subscriber's client-id.
+  browse: 'native',
+  depth: 'emulated',
+  deleteSubscription: 'native',
+  // A copy cannot reach one durable topic subscription alone (they have no address of their own).
+  redrive: 'none',
   // Resolved at connect: native when the broker's scheduler answers (see `withDelay`).
   delay: 'none',
   // ActiveMQ's STOMP transport reads header lines of at most 10,240 bytes.
@@ -111,6 +121,10 @@ export const GENERIC_CAPABILITIES: Capabilities = {
   // One destination per topic; Omnibus filters subjects on the client.
   routing: 'emulated',
   durableSubscriptions: 'none',
+  // Only ActiveMQ's STOMP has browsers and durable-subscription removal; with no durable
+  // subscriptions, dead letters go back to queues only, through core.
+  ...NO_ADMIN,
+  redrive: 'emulated',
   // The smallest header line of the servers above.
   limits: { maxHeaderBytes: headerLimit(10_240) },
 };
