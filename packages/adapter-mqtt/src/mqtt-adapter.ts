@@ -63,7 +63,8 @@ export function mqttCapabilities(
     headers: protocolVersion === 5 ? 'native' : options.envelope === true ? 'emulated' : 'none',
     durableSubscriptions: 'native',
     consumerGroups: 'none',
-    // Admin and dead-letter operations are not implemented on this adapter yet.
+    // No admin in MQTT: nothing shows what a session holds, nothing tells whether a client is
+    // connected without taking its session over, and a session has no address of its own (README).
     ...NO_ADMIN,
     // One consumer gets a queue's or subscription's messages in order; core keeps per-key order.
     ordering: 'key',
@@ -92,7 +93,7 @@ export function mqtt(defaults: MqttOptions = {}): AdapterFactory {
 
 export class MqttAdapter implements Adapter {
   readonly name = 'mqtt';
-  // Operations: `none` in its capabilities until this adapter implements them.
+  // Operations: `none` in its capabilities (see mqttCapabilities).
   readonly depth = unsupported('mqtt', 'depth');
   readonly purge = unsupported('mqtt', 'purge');
   readonly browse = unsupported('mqtt', 'browse');

@@ -3,7 +3,8 @@
  * broker's STOMP extension allows, on a short connection of its own (an ERROR ends only that one):
  *
  * - ActiveMQ: a queue browser (`browser: true` on SUBSCRIBE; the broker sends the queue's messages,
- *   then a MESSAGE with `browser: end`) gives `browse`, and counting what it sends gives `depth`.
+ *   then a MESSAGE with `browser: end`) gives `browse`. It shows messages out with a consumer and
+ *   unsettled as well, so what it shows, counted, is not the depth.
  *   A durable topic subscription is deleted by UNSUBSCRIBE with `activemq.subscriptionName` from a
  *   connection with the subscriber's client-id; ActiveMQ refuses that connection while the
  *   subscriber is connected, which is how an attached subscriber is told apart.
@@ -46,17 +47,12 @@ export class StompAdmin {
   readonly resetGroup = unsupported(ADAPTER, 'resetGroup');
   readonly groupLag = unsupported(ADAPTER, 'lag');
   readonly purge = unsupported(ADAPTER, 'purge');
+  readonly depth = unsupported(ADAPTER, 'depth');
 
   constructor(
     private readonly settings: StompSettings,
     private readonly profile: BrokerProfile,
   ) {}
-
-  /** ActiveMQ: the messages a browser is sent, counted (emulated: the whole queue is read). */
-  async depth(queue: QueueSpec): Promise<number> {
-    if (this.profile.capabilities.depth === 'none') return unsupported(ADAPTER, 'depth')();
-    return (await this.browseQueue(queue, Number.POSITIVE_INFINITY)).length;
-  }
 
   async browse(queue: QueueSpec, limit: number): Promise<BrowsedMessage[]> {
     if (this.profile.capabilities.browse === 'none') return unsupported(ADAPTER, 'browse')();

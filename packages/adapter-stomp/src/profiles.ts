@@ -97,10 +97,10 @@ export const ACTIVEMQ_CAPABILITIES: Capabilities = {
   replay: 'none',
   // A STOMP NACK dead-letters to the broker's DLQ without a reason: Omnibus sends the copy itself.
   deadLetter: 'emulated',
-  // A queue browser (`browser: true`) shows a queue without consuming it; counting what it shows is
-  // the depth. A durable subscription is deleted by UNSUBSCRIBE from the subscriber's client-id.
+  // A queue browser (`browser: true`) shows a queue without consuming it — messages out with a
+  // consumer and unsettled too, so counting what it shows is not the depth (README). A durable
+  // subscription is deleted by UNSUBSCRIBE from the subscriber's client-id.
   browse: 'native',
-  depth: 'emulated',
   deleteSubscription: 'native',
   // A copy cannot reach one durable topic subscription alone (they have no address of their own).
   redrive: 'none',
