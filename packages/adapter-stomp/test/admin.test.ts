@@ -38,7 +38,8 @@ describe.skipIf(!activemq)('stomp → activemq: browse and durable subscriptions
   it('a browser shows what the queue holds, messages out with a consumer too, and changes nothing', async () => {
     const { bus } = await busWithAdapter(ACTIVEMQ_STOMP_URL);
     const queue = bus.queue<string>(name('q'));
-    for (const payload of ['a', 'b', 'c']) await queue.send(payload, { key: 'k', headers: { tenant: 'acme' } });
+    for (const payload of ['a', 'b', 'c'])
+      await queue.send(payload, { key: 'k', headers: { tenant: 'acme' } });
     let release: (() => void) | undefined;
     const held = new Promise<void>((resolve) => {
       release = resolve;
