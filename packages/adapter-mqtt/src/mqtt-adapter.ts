@@ -3,7 +3,6 @@
  * on shared subscriptions, no logs. MQTT 5 by default, 3.1.1 with `?protocolVersion=4`.
  */
 import {
-  ADMIN_NOT_YET,
   type Adapter,
   type AdapterContext,
   type AdapterFactory,
@@ -61,7 +60,14 @@ export function mqttCapabilities(
       consumerGroups: 'no log to read in groups',
       priority: 'MQTT delivers in publish order, with no priority',
       delay: 'no delayed delivery in MQTT',
-      ...ADMIN_NOT_YET,
+      depth: 'nothing in MQTT shows what a session holds',
+      purge: 'nothing in MQTT shows or removes what a session holds',
+      browse: 'nothing in MQTT shows what a session holds',
+      redrive: 'a session has no address of its own: a copy would reach every subscriber',
+      deleteSubscription:
+        'nothing tells whether a client is connected without taking its session over (a live subscriber would be kicked)',
+      resetGroup: 'no log',
+      lag: 'no log',
     },
     // One consumer gets a queue's or subscription's messages in order; core keeps per-key order.
     ordering: 'key',
@@ -89,7 +95,7 @@ export function mqtt(defaults: MqttOptions = {}): AdapterFactory {
 
 export class MqttAdapter implements Adapter {
   readonly name = 'mqtt';
-  // Operations: `none` in its capabilities until this adapter implements them.
+  // Operations: `none` in its capabilities (see mqttCapabilities).
   readonly depth = unsupported('mqtt', 'depth');
   readonly purge = unsupported('mqtt', 'purge');
   readonly browse = unsupported('mqtt', 'browse');

@@ -4,10 +4,10 @@
  * decides the capabilities and how queues, topics and subjects map onto destinations.
  */
 import {
-  ADMIN_NOT_YET,
   type Capabilities,
   compilePattern,
   declareCapabilities,
+  NO_ADMIN,
   type SubjectMatcher,
 } from '@omnibus/core';
 
@@ -71,11 +71,19 @@ export const RABBITMQ_CAPABILITIES: Capabilities = declareCapabilities({
   emulated: {
     deadLetter:
       'Omnibus sends the copy to the dead-letter queue and then ACKs (no DLX is declared over STOMP)',
+    redrive:
+      'core consumes the dead-letter queue and sends the copies; a durable subscription is a queue, so `/amq/queue/<its queue>` reaches it alone',
   },
   none: {
     delay: 'no delayed delivery over STOMP without a plugin; a retry delay waits in the process',
     consumerGroups: 'STOMP has no offset storage nor group coordination for streams (see README)',
-    ...ADMIN_NOT_YET,
+    depth: 'STOMP has no frame that counts a queue',
+    purge: 'STOMP has no frame that purges a queue',
+    browse: "RabbitMQ's STOMP has no queue browser",
+    deleteSubscription:
+      'STOMP cannot tell whether a consumer is attached, so a delete could pull a queue from under a live subscriber',
+    resetGroup: 'no group commits over STOMP',
+    lag: 'no group commits over STOMP',
   },
   ordering: 'key',
   // The STOMP plugin refuses a frame line over 65,536 bytes when it delivers the message, not when
@@ -94,6 +102,13 @@ export const ACTIVEMQ_CAPABILITIES: Capabilities = {
   replay: 'none',
   // A STOMP NACK dead-letters to the broker's DLQ without a reason: Omnibus sends the copy itself.
   deadLetter: 'emulated',
+  // A queue browser (`browser: true`) shows a queue without consuming it — messages out with a
+  // consumer and unsettled too, so counting what it shows is not the depth (README). A durable
+  // subscription is deleted by UNSUBSCRIBE from the subscriber's client-id.
+  browse: 'native',
+  deleteSubscription: 'native',
+  // A copy cannot reach one durable topic subscription alone (they have no address of their own).
+  redrive: 'none',
   // Resolved at connect: native when the broker's scheduler answers (see `withDelay`).
   delay: 'none',
   // ActiveMQ's STOMP transport reads header lines of at most 10,240 bytes.
@@ -111,6 +126,10 @@ export const GENERIC_CAPABILITIES: Capabilities = {
   // One destination per topic; Omnibus filters subjects on the client.
   routing: 'emulated',
   durableSubscriptions: 'none',
+  // Only ActiveMQ's STOMP has browsers and durable-subscription removal; with no durable
+  // subscriptions, dead letters go back to queues only, through core.
+  ...NO_ADMIN,
+  redrive: 'emulated',
   // The smallest header line of the servers above.
   limits: { maxHeaderBytes: headerLimit(10_240) },
 };

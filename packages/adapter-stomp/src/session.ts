@@ -114,6 +114,20 @@ export class StompSession {
     });
   }
 
+  /**
+   * Another frame with a receipt (an admin operation's UNSUBSCRIBE): resolves on RECEIPT, rejects
+   * with `refused(cause)` when an ERROR names it (which also ends the connection).
+   */
+  command(command: string, headers: Record<string, string>, refused: (cause: Error) => Error): Promise<void> {
+    const client = this.client;
+    if (client === undefined) {
+      return Promise.reject(
+        new ConnectionError(`${command}: not connected`, { adapter: ADAPTER, retriable: true }),
+      );
+    }
+    return this.request(client, command, headers, undefined, refused);
+  }
+
   /** DISCONNECT (with a receipt: the broker has processed every ACK sent before it); idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;

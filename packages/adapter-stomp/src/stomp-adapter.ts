@@ -29,6 +29,7 @@ import {
   ReadBack,
   unsupported,
 } from '@omnibus/core';
+import { activemqDurableClientId, rabbitmqDurableQueue, StompAdmin } from './admin.js';
 import { type ConsumerRoute, StompConsumer } from './consume.js';
 import { STREAM, StreamReader } from './log.js';
 import { resolveSettings, type StompOptions, type StompSettings } from './options.js';
@@ -51,14 +52,17 @@ export function stomp(defaults: StompOptions = {}): AdapterFactory {
 
 class StompAdapter implements Adapter {
   readonly name = 'stomp';
-  // Operations: `none` in its capabilities until this adapter implements them.
-  readonly depth = unsupported('stomp', 'depth');
-  readonly purge = unsupported('stomp', 'purge');
-  readonly browse = unsupported('stomp', 'browse');
-  readonly subscriptionAddress = unsupported('stomp', 'redrive');
-  readonly deleteSubscription = unsupported('stomp', 'deleteSubscription');
-  readonly resetGroup = unsupported('stomp', 'resetGroup');
-  readonly groupLag = unsupported('stomp', 'lag');
+  // Operations, per profile: admin.ts.
+  readonly depth: Adapter['depth'] = (queue) => this.admin.depth(queue);
+  readonly purge: Adapter['purge'] = (queue) => this.admin.purge(queue);
+  readonly browse: Adapter['browse'] = (queue, limit) => this.admin.browse(queue, limit);
+  readonly subscriptionAddress: Adapter['subscriptionAddress'] = (topic, durable) =>
+    this.admin.subscriptionAddress(topic, durable);
+  readonly deleteSubscription: Adapter['deleteSubscription'] = (topic, durable) =>
+    this.admin.deleteSubscription(topic, durable);
+  readonly resetGroup: Adapter['resetGroup'] = (log, group, to) => this.admin.resetGroup(log, group, to);
+  readonly groupLag: Adapter['groupLag'] = (log, group) => this.admin.groupLag(log, group);
+  private readonly admin: StompAdmin;
   readonly capabilities: Capabilities;
   /** STOMP's RECEIPT says a message is stored but not at which offset: appends read theirs back. */
   private readonly readBack: ReadBack;
@@ -84,6 +88,7 @@ class StompAdapter implements Adapter {
         return reader.start(`log "${log}"`, spec.prefetch, this.open(), ended);
       },
     });
+    this.admin = new StompAdmin(settings, profile);
   }
 
   static async connect(settings: StompSettings, context: AdapterContext): Promise<StompAdapter> {
@@ -153,11 +158,10 @@ class StompAdapter implements Adapter {
     const subjectOf = (d: string) => (d.startsWith(base) ? d.slice(base.length) : undefined);
     if (this.profile.name === 'rabbitmq') {
       // A named queue per subscription, so a retried copy can be sent to that subscription alone.
-      const queueName = boundedName(
+      const queueName =
         spec.durable === undefined
-          ? `omnibus.sub.${word}-${randomUUID()}`
-          : `omnibus.dsub.${word}~${spec.durable}`,
-      );
+          ? boundedName(`omnibus.sub.${word}-${randomUUID()}`)
+          : rabbitmqDurableQueue(topic.name, spec.durable);
       const durable =
         spec.durable === undefined ? {} : { durable: 'true', 'auto-delete': 'false', persistent: 'true' };
       return this.startConsumer(what, spec, deliver, {
@@ -180,7 +184,7 @@ class StompAdapter implements Adapter {
         filter,
         subjectOf,
       },
-      durable ? { 'client-id': boundedName(`omnibus~${word}~${spec.durable}`) } : {},
+      durable ? { 'client-id': activemqDurableClientId(topic.name, spec.durable!) } : {},
     );
   }
 
@@ -276,7 +280,7 @@ class StompAdapter implements Adapter {
 }
 
 /** Broker names have limits (RabbitMQ: 255 bytes): long ones keep a readable start and a hash. */
-function boundedName(name: string): string {
+export function boundedName(name: string): string {
   if (name.length <= 200) return name;
   return `${name.slice(0, 160)}~${createHash('sha256').update(name).digest('hex').slice(0, 32)}`;
 }
