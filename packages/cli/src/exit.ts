@@ -17,8 +17,6 @@ export const EXIT = {
   connection: 4,
   /** `--timeout` passed before `--count` messages arrived. */
   timeout: 5,
-  /** The command exists in the design but not in this version (`dlq`, `depth`, `lag`, `reset`). */
-  notYet: 6,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

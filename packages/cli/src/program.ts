@@ -1,9 +1,10 @@
 /** The `omnibus` command: its subcommands, help and exit codes. */
 import { Command, CommanderError } from 'commander';
+import { adminCommands } from './commands/admin.js';
 import { capsCommand } from './commands/caps.js';
 import { checkCommand } from './commands/check.js';
 import { consumeCommands } from './commands/consume.js';
-import { notYetCommands } from './commands/not-yet.js';
+import { dlqCommand } from './commands/dlq.js';
 import { sendCommands } from './commands/send.js';
 import { describeFailure, EXIT, type ExitCode, exitCodeOf } from './exit.js';
 
@@ -12,14 +13,15 @@ declare const VERSION: string | undefined;
 export const EXIT_CODES_HELP = `
 Exit codes:
   0  done (check: every claimed capability holds)
-  1  failure: a claimed capability does not hold, a send or an ack failed
+  1  failure: a claimed capability does not hold, a send, an ack or a redrive failed,
+     or purge/delete-subscription was not confirmed
   2  usage or configuration: bad option, no broker URL, invalid URL or name
   3  the broker lacks a capability the command or --requires needs
   4  the broker could not be reached or refused the connection
   5  --timeout passed before --count messages arrived
-  6  not in this version (dlq, depth, lag, reset)
 
 The broker URL comes from --url (or the [url] argument of caps and check), else BROKER_URL.
+purge and delete-subscription ask first on a terminal; elsewhere they need --yes.
 Passwords in URLs are never printed.`;
 
 export function createProgram(version: string): Command {
@@ -39,6 +41,7 @@ Examples:
   $ omnibus check --requires queue,deadLetter,replay
   $ omnibus send orders '{"id":"A-1"}'
   $ omnibus consume orders --count 1
+  $ omnibus dlq peek orders && omnibus dlq redrive orders
   $ omnibus subscribe shop 'orders.*.created' &  omnibus publish shop '{"id":"A-1"}' --subject orders.eu.created
 ${EXIT_CODES_HELP}`,
     );
@@ -46,16 +49,22 @@ ${EXIT_CODES_HELP}`,
   checkCommand(program);
   sendCommands(program);
   consumeCommands(program);
-  notYetCommands(program);
-  for (const command of program.commands) command.showHelpAfterError('(add --help for usage)');
+  dlqCommand(program);
+  adminCommands(program);
+  for (const command of allCommands(program)) command.showHelpAfterError('(add --help for usage)');
   return program;
+}
+
+/** Every subcommand, nested ones (`dlq peek`) too. */
+function allCommands(command: Command): Command[] {
+  return command.commands.flatMap((c) => [c, ...allCommands(c)]);
 }
 
 /** Runs the CLI and resolves with the exit code; never throws. */
 export async function run(argv: readonly string[], version: string): Promise<ExitCode> {
   const program = createProgram(version);
   program.exitOverride();
-  for (const command of program.commands) command.exitOverride();
+  for (const command of allCommands(program)) command.exitOverride();
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return EXIT.ok;
