@@ -19,7 +19,8 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { NO_ADMIN, unsupported } from '@omnibus/core';
+import { unsupported } from '@omnibus/core';
+import { ADMIN_CAPABILITIES, Admin } from './admin.js';
 import { Appender } from './append.js';
 import { type ConsumeContext, consumeQueue, type Source } from './consume.js';
 import { asBuffer, publishOptions } from './message.js';
@@ -46,8 +47,7 @@ export function rabbitmqCapabilities(maxMessageBytes = 128 * 1024 * 1024): Capab
     durableSubscriptions: 'native',
     // Streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, and locks one active reader per group.
     consumerGroups: 'emulated',
-    // Admin and dead-letter operations are not implemented on this adapter yet.
-    ...NO_ADMIN,
+    ...ADMIN_CAPABILITIES,
     ordering: 'key',
     // amqplib encodes the whole headers table into a 64 KiB buffer (RangeError beyond): one header
     // may take it all but the room the envelope headers and the table's framing need.
@@ -71,12 +71,15 @@ export function rabbitmq(defaults: RabbitmqOptions = {}): AdapterFactory {
 
 class RabbitmqAdapter implements Adapter, ConsumeContext {
   readonly name = ADAPTER;
-  // Operations: `none` in its capabilities until this adapter implements them.
-  readonly depth = unsupported('rabbitmq', 'depth');
-  readonly purge = unsupported('rabbitmq', 'purge');
+  // Operations (admin.ts); `none` in ADMIN_CAPABILITIES where RabbitMQ cannot.
+  private readonly admin = new Admin(this);
+  readonly depth = (queue: QueueSpec) => this.admin.depth(queue);
+  readonly purge = (queue: QueueSpec) => this.admin.purge(queue);
   readonly browse = unsupported('rabbitmq', 'browse');
-  readonly subscriptionAddress = unsupported('rabbitmq', 'redrive');
-  readonly deleteSubscription = unsupported('rabbitmq', 'deleteSubscription');
+  readonly subscriptionAddress = (topic: TopicSpec, durable: string) =>
+    this.admin.subscriptionAddress(topic, durable);
+  readonly deleteSubscription = (topic: TopicSpec, durable: string) =>
+    this.admin.deleteSubscription(topic, durable);
   readonly resetGroup = unsupported('rabbitmq', 'resetGroup');
   readonly groupLag = unsupported('rabbitmq', 'lag');
   readonly capabilities: Capabilities;
