@@ -19,7 +19,8 @@ import type {
   SubscriptionSpec,
   TopicSpec,
 } from '@omnibus/core';
-import { ADMIN_NOT_YET, declareCapabilities, ReadBack, unsupported } from '@omnibus/core';
+import { declareCapabilities, ReadBack, unsupported } from '@omnibus/core';
+import { Admin } from './admin.js';
 import { type ConsumeContext, consumeQueue, type Source } from './consume.js';
 import { asBuffer, publishOptions } from './message.js';
 import { ADAPTER, type RabbitmqOptions, resolveSettings, type Settings } from './options.js';
@@ -31,15 +32,35 @@ import { Topology } from './topology.js';
 /** What RabbitMQ does, and what Omnibus adds on top (README.md says why and what it costs). */
 export function rabbitmqCapabilities(maxMessageBytes = 128 * 1024 * 1024): Capabilities {
   return declareCapabilities({
-    native: ['queue', 'topic', 'log', 'priority', 'replay', 'routing', 'headers', 'durableSubscriptions'],
+    native: [
+      'queue',
+      'topic',
+      'log',
+      'priority',
+      'replay',
+      'routing',
+      'headers',
+      'durableSubscriptions',
+      'depth',
+      'purge',
+      'deleteSubscription',
+    ],
     emulated: {
       deadLetter:
         "RabbitMQ's dead-lettering cannot add the reason and attempt headers: a confirmed copy, then an ack",
       delay: 'no delayed delivery in RabbitMQ itself: per-delay TTL queues that dead-letter into the target',
       consumerGroups:
         'streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, one active reader per group',
+      redrive:
+        'no redrive primitive (a shovel cannot strip headers or reach one subscription): core consumes and sends confirmed copies',
     },
-    none: { ...ADMIN_NOT_YET },
+    none: {
+      browse:
+        'basic.get then requeue sets the redelivered flag (and counts a delivery on quorum queues): no look is free',
+      resetGroup:
+        "resetting to 'latest' (or past the last entry) needs a stream's end offset, which AMQP 0-9-1 never tells",
+      lag: "a group's lag needs the stream's end offset, which AMQP 0-9-1 never tells",
+    },
     ordering: 'key',
     // amqplib encodes the whole headers table into a 64 KiB buffer (RangeError beyond): one header
     // may take it all but the room the envelope headers and the table's framing need.
@@ -63,12 +84,15 @@ export function rabbitmq(defaults: RabbitmqOptions = {}): AdapterFactory {
 
 class RabbitmqAdapter implements Adapter, ConsumeContext {
   readonly name = ADAPTER;
-  // Operations: `none` in its capabilities until this adapter implements them.
-  readonly depth = unsupported('rabbitmq', 'depth');
-  readonly purge = unsupported('rabbitmq', 'purge');
+  // Operations (admin.ts); `none` in ADMIN_CAPABILITIES where RabbitMQ cannot.
+  private readonly admin = new Admin(this);
+  readonly depth = (queue: QueueSpec) => this.admin.depth(queue);
+  readonly purge = (queue: QueueSpec) => this.admin.purge(queue);
   readonly browse = unsupported('rabbitmq', 'browse');
-  readonly subscriptionAddress = unsupported('rabbitmq', 'redrive');
-  readonly deleteSubscription = unsupported('rabbitmq', 'deleteSubscription');
+  readonly subscriptionAddress = (topic: TopicSpec, durable: string) =>
+    this.admin.subscriptionAddress(topic, durable);
+  readonly deleteSubscription = (topic: TopicSpec, durable: string) =>
+    this.admin.deleteSubscription(topic, durable);
   readonly resetGroup = unsupported('rabbitmq', 'resetGroup');
   readonly groupLag = unsupported('rabbitmq', 'lag');
   readonly capabilities: Capabilities;

@@ -14,7 +14,7 @@ import { brokerError, replyCode, type Session } from './session.js';
 const DELAY_QUEUE_LEASE_MS = 60_000;
 /** Delay queues are declared again this often, so the lease never runs out under a waiting message. */
 const DELAY_REDECLARE_MS = DELAY_QUEUE_LEASE_MS / 2;
-const MAX_NAME_BYTES = 255;
+export const MAX_NAME_BYTES = 255;
 
 export class Topology {
   private readonly declared = new KeyedOnce();
@@ -81,7 +81,7 @@ export class Topology {
 
   /** A durable subscription: the queue `<topic>.<name>`, bound to the topic with `pattern`. */
   async durableSubscription(topic: string, durable: string, pattern: string): Promise<string> {
-    const queue = `${topic}.${durable}`;
+    const queue = subscriptionQueue(topic, durable);
     if (Buffer.byteLength(queue) > MAX_NAME_BYTES) {
       throw new ValidationError(
         `durable subscription "${durable}" of topic "${topic}" needs the queue "${queue}", longer than RabbitMQ's 255 bytes; use shorter names`,
@@ -160,6 +160,11 @@ export class Topology {
       throw refused(what, name, error);
     });
   }
+}
+
+/** The queue of the durable subscription `durable` of `topic`. */
+export function subscriptionQueue(topic: string, durable: string): string {
+  return `${topic}.${durable}`;
 }
 
 /** Names of the queues that hold a log group's committed offset and its reader lock. */
