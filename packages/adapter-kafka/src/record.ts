@@ -46,18 +46,28 @@ export function toRecord(message: OutgoingMessage, partitions: number): Outgoing
   };
 }
 
+/** A fetched record's body, headers (every one as text), key and CreateTime. */
+export function fromRecord(record: KafkaMessage) {
+  const value = record.value;
+  return {
+    body:
+      value === null ? new Uint8Array(0) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
+    headers: decodeHeaders(record.headers),
+    key: record.key === null ? undefined : record.key.toString('utf8'),
+    timestamp: Number(record.timestamp),
+  };
+}
+
 /**
  * A fetched record as core's delivery: every header as text, the key and the CreateTime; the
  * consumer that fetched it sets the rest and settles it.
  */
 export abstract class RecordDelivery extends BaseDelivery {
   constructor(record: KafkaMessage, raw: unknown) {
-    const value = record.value;
-    const body =
-      value === null ? new Uint8Array(0) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    super(body, decodeHeaders(record.headers), raw);
-    if (record.key !== null) this.key = record.key.toString('utf8');
-    this.timestamp = Number(record.timestamp);
+    const fields = fromRecord(record);
+    super(fields.body, fields.headers, raw);
+    this.key = fields.key;
+    this.timestamp = fields.timestamp;
     // JSON goes without a header (see NATIVE).
     this.contentType = DEFAULT_CONTENT_TYPE;
   }

@@ -26,7 +26,7 @@ import { readOptions } from '../config.js';
 import { BaseDelivery } from '../delivery.js';
 import { ConnectionError, ValidationError } from '../errors.js';
 import { type OptionsOf, option } from '../options.js';
-import type { Headers, LogPosition } from '../types.js';
+import type { LogPosition } from '../types.js';
 import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from './broker.js';
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
 import { memoryProfile } from './profiles.js';
