@@ -12,7 +12,9 @@
 # Default: all four.
 #
 # Environment:
-#   BROKERS_DIR     work dir for state, data and logs (default: <repo>/.brokers)
+#   BROKERS_DIR     work dir for state, data, logs and the test CA (default: /var/tmp/omnibus-brokers;
+#                   the brokers and their ports are the machine's, so every clone of the repository
+#                   on this machine shares them, the CA and what `down`/`restart` may stop)
 #   KAFKA_VERSION   Apache Kafka version from Maven Central (default 4.4.0; 3.9.x works too)
 #   KAFKA_NODES     1 (default: one combined broker+controller on 9092) or 3 (9092-9094)
 #                   Unset, both keep the layout Kafka's data dir was formatted for, if any;
@@ -36,7 +38,7 @@ set -euo pipefail
 # Debian puts rabbitmq-server, rabbitmq-plugins and mosquitto in /usr/sbin.
 PATH=$PATH:/usr/sbin:/sbin
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-WORK=${BROKERS_DIR:-$REPO/.brokers}
+WORK=${BROKERS_DIR:-/var/tmp/omnibus-brokers}
 PROBE="$REPO/scripts/broker-probe.mjs"
 WAIT=${BROKERS_WAIT:-120}
 ALL=(rabbitmq mosquitto activemq kafka)

@@ -2,16 +2,13 @@
  * The TLS listeners and access-control set-up of `scripts/brokers.sh` (docs/brokers.md, "TLS and
  * access control"): where they are, the test CA, and the users the security tests log in as.
  *
- * The CA and the broker certificate are in `<BROKERS_DIR>/tls` (default `<repo>/.brokers/tls`;
+ * The CA and the broker certificate are in `<BROKERS_DIR>/tls` (default `/var/tmp/omnibus-brokers/tls`;
  * OMNIBUS_TLS_DIR overrides it). Like `brokerAvailable`, `secureAvailable` skips a suite whose
  * listener does not answer, or fails it under OMNIBUS_REQUIRE_BROKERS=1.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type BrokerAvailability, brokersRequired, tcpReachable } from './brokers.js';
-
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** One TLS (or password-only) listener of `scripts/brokers.sh`. */
 export type SecureListener =
@@ -64,7 +61,7 @@ export interface TlsFiles {
 export function tlsFiles(env: NodeJS.ProcessEnv = process.env): TlsFiles {
   const dir =
     env.OMNIBUS_TLS_DIR?.trim() ||
-    (env.BROKERS_DIR?.trim() ? join(env.BROKERS_DIR.trim(), 'tls') : join(repo, '.brokers', 'tls'));
+    (env.BROKERS_DIR?.trim() ? join(env.BROKERS_DIR.trim(), 'tls') : join('/var/tmp/omnibus-brokers', 'tls'));
   return { dir, ca: join(dir, 'ca.pem'), otherCa: join(dir, 'other-ca.pem') };
 }
 
