@@ -94,17 +94,30 @@ export function prettyMessage(record: MessageRecord, paint: Paint): string {
   const lines = [
     `${paint('cyan', paint('bold', where))}  ${paint('dim', record.timestamp)}  ${paint('yellow', meta.join(' '))}`,
   ];
+  return [...lines, ...bodyAndHeaders(record, paint)].join('\n');
+}
+
+/** A message's payload (indented, base64 said so) and its headers, as readable lines. */
+export function bodyAndHeaders(
+  record: {
+    readonly payload: unknown;
+    readonly encoding?: 'base64' | undefined;
+    readonly contentType?: string | undefined;
+    readonly headers: Readonly<Record<string, string>>;
+  },
+  paint: Paint,
+): string[] {
   const body =
     typeof record.payload === 'string' && record.encoding === undefined
       ? record.payload
       : record.encoding === 'base64'
         ? `${paint('magenta', `(${record.contentType}, base64)`)} ${String(record.payload)}`
         : JSON.stringify(record.payload, null, 2);
-  lines.push(...body.split('\n').map((line) => `  ${line}`));
+  const lines = body.split('\n').map((line) => `  ${line}`);
   const headers = Object.entries(record.headers);
   if (headers.length > 0)
     lines.push(`  ${paint('dim', headers.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' '))}`);
-  return lines.join('\n');
+  return lines;
 }
 
 /**

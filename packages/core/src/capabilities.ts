@@ -3,6 +3,17 @@ import { type MissingCapability, UnsupportedCapabilityError } from './errors.js'
 /** `native`: the broker does it. `emulated`: Omnibus does it on top, same observable semantics. `none`: not available. */
 export type Support = 'native' | 'emulated' | 'none';
 
+/** The admin and dead-letter features added with operations, for tables that list them apart. */
+export const ADMIN_FEATURES = [
+  'depth',
+  'purge',
+  'browse',
+  'redrive',
+  'deleteSubscription',
+  'resetGroup',
+  'lag',
+] as const;
+
 /** Features an application can depend on. Each is proven by the contract suite in both directions. */
 export const FEATURES = [
   'queue',
@@ -16,13 +27,7 @@ export const FEATURES = [
   'headers',
   'durableSubscriptions',
   'consumerGroups',
-  'depth',
-  'purge',
-  'browse',
-  'redrive',
-  'deleteSubscription',
-  'resetGroup',
-  'lag',
+  ...ADMIN_FEATURES,
 ] as const;
 
 export type Feature = (typeof FEATURES)[number];
@@ -223,35 +228,16 @@ export const FEATURE_NEEDS: Readonly<Partial<Record<Feature, Feature>>> = {
   lag: 'consumerGroups',
 };
 
-/** The admin and dead-letter features added with operations, for tables that list them apart. */
-export const ADMIN_FEATURES = [
-  'depth',
-  'purge',
-  'browse',
-  'redrive',
-  'deleteSubscription',
-  'resetGroup',
-  'lag',
-] as const satisfies readonly Feature[];
+type AdminFeature = (typeof ADMIN_FEATURES)[number];
+
+function eachAdmin<T>(value: T): Readonly<Record<AdminFeature, T>> {
+  return Object.fromEntries(ADMIN_FEATURES.map((feature) => [feature, value])) as Record<AdminFeature, T>;
+}
 
 /** Every admin feature `none`: for capability literals (profiles, tests) without them. */
-export const NO_ADMIN: Readonly<Record<(typeof ADMIN_FEATURES)[number], Support>> = {
-  depth: 'none',
-  purge: 'none',
-  browse: 'none',
-  redrive: 'none',
-  deleteSubscription: 'none',
-  resetGroup: 'none',
-  lag: 'none',
-};
+export const NO_ADMIN: Readonly<Record<AdminFeature, Support>> = eachAdmin<Support>('none');
 
 /** The `none` reasons of an adapter that does not implement the admin features yet (`declareCapabilities`). */
-export const ADMIN_NOT_YET: Readonly<Record<(typeof ADMIN_FEATURES)[number], string>> = {
-  depth: 'not implemented on this adapter yet',
-  purge: 'not implemented on this adapter yet',
-  browse: 'not implemented on this adapter yet',
-  redrive: 'not implemented on this adapter yet',
-  deleteSubscription: 'not implemented on this adapter yet',
-  resetGroup: 'not implemented on this adapter yet',
-  lag: 'not implemented on this adapter yet',
-};
+export const ADMIN_NOT_YET: Readonly<Record<AdminFeature, string>> = eachAdmin(
+  'not implemented on this adapter yet',
+);

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { type ConnectionFlags, connectionOptions } from '../broker.js';
 import { CliError, describeFailure, EXIT, exitCodeOf } from '../exit.js';
 import { parsePositiveInt } from '../options.js';
-import { colourEnabled, decodeBody, type Paint, Progress, painter } from '../output.js';
+import { bodyAndHeaders, colourEnabled, decodeBody, type Paint, Progress, painter } from '../output.js';
 import { withBus } from './admin.js';
 
 interface SourceFlags extends ConnectionFlags {
@@ -315,15 +315,5 @@ function prettyLetter(record: LetterRecord, paint: Paint): string {
     `${paint('cyan', paint('bold', where))}  ${paint('dim', record.failedAt ?? record.timestamp)}  ${paint('yellow', meta.join(' '))}`,
     `  ${paint('red', `reason: ${record.reason ?? '(none)'}`)}`,
   ];
-  const body =
-    typeof record.payload === 'string' && record.encoding === undefined
-      ? record.payload
-      : record.encoding === 'base64'
-        ? `${paint('magenta', `(${record.contentType}, base64)`)} ${String(record.payload)}`
-        : JSON.stringify(record.payload, null, 2);
-  lines.push(...body.split('\n').map((line) => `  ${line}`));
-  const headers = Object.entries(record.headers);
-  if (headers.length > 0)
-    lines.push(`  ${paint('dim', headers.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' '))}`);
-  return lines.join('\n');
+  return [...lines, ...bodyAndHeaders(record, paint)].join('\n');
 }
