@@ -17,6 +17,7 @@ import {
 } from '@omnibus/core';
 import { type BrokerName, brokerAvailable } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
+import { errorTexts } from './security.js';
 
 /** Distinctive words joined by every URL-special character: a leak of any piece shows as a word. */
 const PIECES = ['Zk9sQ1', 'Qw4eR2', 'Rt7yU3', 'Yu8iO4', 'Io5pA6', 'Pa3sD7', 'Sd2fG8', 'Fg6hJ9', 'Hj1kL0'];
@@ -46,19 +47,6 @@ const families: Family[] = [
     url: 'kafka://u:{}@127.0.0.1:9092?connectionTimeoutMs=2000&retries=0',
   },
 ];
-
-/** Every text an error exposes, through its cause chain. */
-function errorTexts(error: unknown, depth = 0): string[] {
-  if (!(error instanceof Error) || depth > 10) return [String(error)];
-  const issues = (error as { issues?: unknown }).issues;
-  return [
-    error.message,
-    String(error),
-    error.stack ?? '',
-    ...(Array.isArray(issues) ? issues.map(String) : []),
-    ...(error.cause === undefined ? [] : errorTexts(error.cause, depth + 1)),
-  ];
-}
 
 function text(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (v instanceof Error ? errorTexts(v) : v)) ?? '';
