@@ -25,6 +25,7 @@ import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { connectionError, isConnectionProblem, rootCause } from './errors.js';
 import type { ResolvedKafkaOptions } from './options.js';
 import { fromRecord } from './record.js';
+import { type OffsetsSource, topicOffsets, topicOffsetsAt } from './topic-offsets.js';
 
 /** What the operations need of the adapter. */
 export interface OperationsContext {
@@ -57,7 +58,11 @@ interface Span {
 }
 
 export class KafkaOperations {
-  constructor(private readonly ctx: OperationsContext) {}
+  private readonly offsets: OffsetsSource;
+
+  constructor(private readonly ctx: OperationsContext) {
+    this.offsets = { kafka: ctx.kafka, admin: ctx.admin, timeoutMs: ctx.options.requestTimeoutMs };
+  }
 
   async depth(queue: QueueSpec): Promise<number> {
     const what = `reading the depth of "${queue.name}"`;
@@ -171,7 +176,7 @@ export class KafkaOperations {
 
   private async spans(groupId: string, topic: string): Promise<Span[]> {
     const [offsets, [committed]] = await Promise.all([
-      this.ctx.admin.fetchTopicOffsets(topic),
+      topicOffsets(this.offsets, topic),
       this.ctx.admin.fetchOffsets({ groupId, topics: [topic] }),
     ]);
     const commits = new Map(
@@ -197,22 +202,16 @@ export class KafkaOperations {
 
   /** The offsets `to` means on each partition of `topic`. */
   private async targets(topic: string, to: ResetTarget): Promise<{ partition: number; offset: string }[]> {
-    const admin = this.ctx.admin;
     switch (to.kind) {
       case 'earliest':
       case 'latest':
-        return (await admin.fetchTopicOffsets(topic)).map(({ partition, low, high }) => ({
+        return (await topicOffsets(this.offsets, topic)).map(({ partition, low, high }) => ({
           partition,
           offset: to.kind === 'earliest' ? low : high,
         }));
       case 'timestamp':
         // The first offset whose CreateTime is at or after the time; the end where none is.
-        return (await admin.fetchTopicOffsetsByTimestamp(topic, to.timestamp)).map(
-          ({ partition, offset }) => ({
-            partition,
-            offset,
-          }),
-        );
+        return topicOffsetsAt(this.offsets, topic, to.timestamp);
     }
   }
 

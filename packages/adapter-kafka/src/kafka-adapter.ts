@@ -43,6 +43,7 @@ import { type KafkaOptions, type ResolvedKafkaOptions, resolveOptions, retryOpti
 import { startPositions } from './positions.js';
 import { recordBatcher } from './producer.js';
 import { type OutgoingRecord, toRecord } from './record.js';
+import type { OffsetsSource } from './topic-offsets.js';
 import { Topics } from './topics.js';
 
 const { Kafka: KafkaClient, logLevel: LogLevel, Partitioners } = kafkajs;
@@ -125,6 +126,7 @@ class KafkaAdapter implements Adapter {
   readonly capabilities: Capabilities;
   private readonly kafka: Kafka;
   private readonly admin: Admin;
+  private readonly offsetsSource: OffsetsSource;
   private readonly producer: Producer;
   private readonly batcher: Batcher<OutgoingRecord, LogPosition>;
   private readonly recovery: Recovery;
@@ -171,6 +173,7 @@ class KafkaAdapter implements Adapter {
       logCreator: () => (entry) => this.log(entry),
     });
     this.admin = this.kafka.admin({ retry: retryOptions(options) });
+    this.offsetsSource = { kafka: this.kafka, admin: this.admin, timeoutMs: options.requestTimeoutMs };
     this.probeAdmin = new KafkaClient({
       ...clientConfig(options),
       clientId: `${options.clientId}-probe`,
@@ -298,7 +301,7 @@ class KafkaAdapter implements Adapter {
   ): Promise<Subscription> {
     const actual = await this.ensure(topic, partitions);
     const start = await this.guard(`opening "${topic}"`, () =>
-      startPositions(this.admin, topic, actual, from, throwaway ? undefined : groupId),
+      startPositions(this.offsetsSource, topic, actual, from, throwaway ? undefined : groupId),
     );
     const consumer = new GroupConsumer(
       this.consumerContext,

@@ -7,6 +7,7 @@
  */
 import { type ResolvedReadFrom, ValidationError } from '@omnibus/core';
 import type { Admin } from 'kafkajs';
+import { type OffsetsSource, topicOffsets, topicOffsetsAt } from './topic-offsets.js';
 
 interface StartPositions {
   /** For partitions without a committed offset and without a seed. */
@@ -19,13 +20,14 @@ interface StartPositions {
  * committed yet (`groupId` undefined: a new, empty group).
  */
 export async function startPositions(
-  admin: Admin,
+  source: OffsetsSource,
   topic: string,
   partitions: number,
   from: ResolvedReadFrom,
   groupId: string | undefined,
 ): Promise<StartPositions> {
   if (from.kind === 'earliest') return { fromBeginning: true, seeds: new Map() };
+  const { admin } = source;
   const open = groupId === undefined ? undefined : await uncommitted(admin, groupId, topic);
   if (open !== undefined && open.size === 0)
     return { fromBeginning: from.kind !== 'latest', seeds: new Map() };
@@ -33,14 +35,14 @@ export async function startPositions(
   const seeds = new Map<number, number>();
   switch (from.kind) {
     case 'latest': {
-      for (const { partition, high } of await admin.fetchTopicOffsets(topic)) {
+      for (const { partition, high } of await topicOffsets(source, topic, partitions)) {
         if (wanted(partition)) seeds.set(partition, Number(high));
       }
       return { fromBeginning: false, seeds };
     }
     case 'timestamp': {
       // The first offset whose timestamp is at or after `from`; the end of the partition when none is.
-      const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, from.timestamp);
+      const offsets = await topicOffsetsAt(source, topic, from.timestamp, partitions);
       for (const { partition, offset } of offsets)
         if (wanted(partition)) seeds.set(partition, Number(offset));
       return { fromBeginning: false, seeds };

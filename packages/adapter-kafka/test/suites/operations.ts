@@ -5,13 +5,39 @@
 import { recorder, waitFor } from '@omnibus/contract';
 import { ValidationError } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
-import { connectKafka, eventually, suiteAdmin, uniqueName } from '../helpers.js';
+import { topicOffsets } from '../../src/topic-offsets.js';
+import { connectKafka, eventually, kafkaClient, suiteAdmin, uniqueName } from '../helpers.js';
 
 const TIMEOUT = 60_000;
 
 export function operationsTests(): void {
   describe('kafka operations', () => {
     const admin = suiteAdmin();
+
+    it('reads whole offsets of a topic the moment another client created it without waiting for leaders', {
+      timeout: 120_000,
+    }, async () => {
+      // kafkajs' fetchTopicOffsets gives up at once on "not the leader" and throws a TypeError on a
+      // cached topic without partitions; here most rounds hit the first. topicOffsets asks again
+      // with fresh metadata until the answer covers every partition.
+      const kafka = kafkaClient('omnibus-test-offsets');
+      const reader = kafka.admin();
+      await reader.connect();
+      try {
+        for (let round = 0; round < 10; round++) {
+          const topic = uniqueName('unsettled');
+          await admin().createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: false });
+          const offsets = await topicOffsets({ kafka, admin: reader, timeoutMs: 30_000 }, topic);
+          expect(offsets.map((p) => [p.partition, p.low, p.high]).sort()).toEqual([
+            [0, '0', '0'],
+            [1, '0', '0'],
+            [2, '0', '0'],
+          ]);
+        }
+      } finally {
+        await reader.disconnect();
+      }
+    });
 
     it('resets a group of a partitioned log to a time on every partition', { timeout: 120_000 }, async () => {
       const bus = await connectKafka();
