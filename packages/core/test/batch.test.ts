@@ -10,7 +10,6 @@ import {
   CHANNELS,
   connect,
   type Message,
-  type ProcessContext,
   type SendContext,
 } from '../src/index.js';
 import { until } from './helpers.js';
