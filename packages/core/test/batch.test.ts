@@ -5,13 +5,7 @@
  */
 import { tracingChannel } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  CapacityError,
-  CHANNELS,
-  connect,
-  type Message,
-  type SendContext,
-} from '../src/index.js';
+import { CapacityError, CHANNELS, connect, type Message, type SendContext } from '../src/index.js';
 import { until } from './helpers.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
