@@ -90,12 +90,13 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
    * the single send's path, before any is awaited, so an adapter that batches (Kafka) gets them
    * together. One result per entry, in order; a failure is its entry's alone.
    */
-  protected async sendAll<E extends { readonly payload: TIn }>(
+  protected async sendAll<E extends { readonly payload: TIn }, R>(
     operation: SendContext['operation'],
     entries: readonly E[],
     build: (entry: E) => Mutable<OutgoingMessage>,
     send: (message: Mutable<OutgoingMessage>) => Promise<unknown>,
-  ): Promise<({ readonly ok: true; readonly id: string; readonly value: unknown } | BatchFailure)[]> {
+    succeeded: (id: string, value: unknown) => R,
+  ): Promise<(R | BatchFailure)[]> {
     this.bus.assertOpen();
     if (!Array.isArray(entries)) {
       throw new ValidationError(
@@ -138,15 +139,13 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
       }
     }
     const outcomes = await Promise.allSettled(sent);
-    const results = new Array<
-      { readonly ok: true; readonly id: string; readonly value: unknown } | BatchFailure
-    >(count);
+    const results = new Array<R | BatchFailure>(count);
     for (let i = 0; i < count; i++) {
       const failed = failures[i];
       const outcome = outcomes[i]!;
       if (failed !== undefined) results[i] = failed;
       else if (outcome.status === 'rejected') results[i] = this.failure(operation, i, outcome.reason);
-      else results[i] = { ok: true, id: messages[i]!.id, value: outcome.value };
+      else results[i] = succeeded(messages[i]!.id, outcome.value);
     }
     return results;
   }
@@ -243,14 +242,14 @@ export class QueueHandle<T, TIn>
 
   async sendBatch(messages: readonly SendBatchEntry<TIn>[]): Promise<SendBatchResult[]> {
     const spec = this.queueSpec;
-    const results = await this.sendAll(
+    return this.sendAll(
       'send',
       messages,
       (entry) =>
         this.sendable(this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry), entry),
       (message) => this.transmit('queue', 'send', message, (driver) => driver.send(spec, message)),
+      sent,
     );
-    return results.map(sendResult);
   }
 
   /** Checks and sets what only a queue's message has: priority and delay. */
@@ -330,7 +329,7 @@ export class TopicHandle<T, TIn>
   }
 
   async publishBatch(messages: readonly PublishBatchEntry<TIn>[]): Promise<SendBatchResult[]> {
-    const results = await this.sendAll(
+    return this.sendAll(
       'publish',
       messages,
       (entry) => {
@@ -338,8 +337,8 @@ export class TopicHandle<T, TIn>
         return this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry);
       },
       (message) => this.transmit('topic', 'publish', message, (driver) => driver.publish(this.spec, message)),
+      sent,
     );
-    return results.map(sendResult);
   }
 
   subscribe(
@@ -414,13 +413,13 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
 
   async appendBatch(messages: readonly AppendBatchEntry<TIn>[]): Promise<AppendBatchResult[]> {
     const spec = { name: this.name, partitions: this.partitions };
-    const results = await this.sendAll(
+    return this.sendAll(
       'append',
       messages,
       (entry) => this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry),
       (message) => this.transmit('log', 'append', message, (driver) => driver.append(spec, message)),
+      appended,
     );
-    return results.map((r) => (r.ok ? { ok: true, id: r.id, position: r.value as LogPosition } : r));
   }
 
   // Every adapter's log read sets `position` (the contract suite's log tests check it), so a
@@ -492,10 +491,13 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
 }
 
 /** A batch result of `send`/`publish`: the id alone. */
-function sendResult(
-  r: { readonly ok: true; readonly id: string; readonly value: unknown } | BatchFailure,
-): SendBatchResult {
-  return r.ok ? { ok: true, id: r.id } : r;
+function sent(id: string): SendBatchResult {
+  return { ok: true, id };
+}
+
+/** A batch result of `append`: the id and the position the adapter resolved with. */
+function appended(id: string, position: unknown): AppendBatchResult {
+  return { ok: true, id, position: position as LogPosition };
 }
 
 function isEntry(value: unknown): value is { readonly payload: unknown } {
