@@ -21,7 +21,7 @@ export interface BatchConsumption<T> {
   readonly handler: Handler<T>;
   /** The consumer options with `batch` taken out and `concurrency` counted in messages. */
   readonly options: ConsumeOptions;
-  /** For the engine's `onWaiting`: deliveries wait behind held messages, or it is closing. */
+  /** For the engine's `onWaiting`: deliveries wait behind busy keys, or it is closing. */
   readonly onWaiting: () => void;
 }
 
@@ -93,8 +93,9 @@ class BatchCollector<T> {
   };
 
   /**
-   * Messages wait behind the ones held here (a key already in the batch, every slot taken) or the
-   * consumer closes: the forming batch goes at the next turn (messages that arrived with it join).
+   * Messages wait behind busy keys (perhaps one in this batch) or the consumer closes: the forming
+   * batch goes at the next turn (what is settled or arrives by then still joins). Waiting for free
+   * slots is not a reason: other batches finish, and `waitMs` bounds the wait.
    */
   readonly onWaiting = (): void => {
     if (this.forming === undefined || this.flushScheduled) return;

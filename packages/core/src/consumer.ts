@@ -51,8 +51,8 @@ export interface EngineOptions<T> {
   readonly onSettle: (outcome: 'retry' | 'deadLetter', event: SettleEvent) => void;
   readonly onClose: (engine: ConsumerEngine<T>) => void;
   /**
-   * Deliveries wait behind the running handlers (their key is busy, or every slot is taken), or the
-   * consumer is closing: a handler holding messages for more (a batch) should finish now.
+   * Every waiting delivery's key is being handled, or the consumer is closing: a handler holding
+   * messages while it waits for more (a batch) should finish now.
    */
   readonly onWaiting?: (() => void) | undefined;
 }
@@ -241,12 +241,14 @@ export class ConsumerEngine<T> implements Consumer {
   private pump(): void {
     while (this.running < this.o.concurrency && this.pendingHead < this.pending.length && !this.closing) {
       const entry = this.takeRunnable();
-      if (entry === undefined) break;
+      if (entry === undefined) {
+        this.o.onWaiting?.();
+        return;
+      }
       this.running++;
       if (entry.key !== undefined) this.busyKeys.add(entry.key);
       void this.run(entry);
     }
-    if (this.o.onWaiting !== undefined && this.pendingHead < this.pending.length) this.o.onWaiting();
   }
 
   /** The first pending entry whose key is not being handled; earlier entries of a key always go first. */
