@@ -321,6 +321,63 @@ export const batchTests = defineTests([
     },
   },
   {
+    id: 'batch: a group reading in batches commits what it handled and resumes after it',
+    ...requires('log', 'consumerGroups', 'replay'),
+    async run(t) {
+      const name = t.name('l');
+      const group = t.name('g');
+      const log = (await t.connect()).log<number>(name);
+      await log.appendBatch(Array.from({ length: 10 }, (_, n) => ({ payload: n })));
+      const first = batches<number>();
+      const reader = await (await t.connect())
+        .log<number>(name)
+        .read(first.handler, { group, from: 'earliest', batch: { size: 4, waitMs: 100 } });
+      await waitFor(
+        () => first.messages.length >= 10,
+        `10 messages (got ${first.messages.length})`,
+        t.timeoutMs,
+      );
+      await reader.close();
+      await log.appendBatch(Array.from({ length: 5 }, (_, n) => ({ payload: 10 + n })));
+      const second = batches<number>();
+      await (await t.connect())
+        .log<number>(name)
+        .read(second.handler, { group, from: 'earliest', batch: { size: 4, waitMs: 100 } });
+      await waitFor(
+        () => second.messages.length >= 5,
+        `5 messages (got ${second.messages.length})`,
+        t.timeoutMs,
+      );
+      expect(first.messages.map((m) => m.payload)).toEqual([...Array(10).keys()]);
+      expect(second.messages.map((m) => m.payload)).toEqual([10, 11, 12, 13, 14]);
+    },
+  },
+  {
+    id: 'batch: a message that fails the schema is dead-lettered without reaching the batch handler',
+    ...requires('queue', 'deadLetter'),
+    async run(t) {
+      const name = t.name('q');
+      const dead = await deadLetters(await t.connect(), `${name}.dlq`);
+      const seen = batches<number>();
+      await (await t.connect())
+        .queue<number>(name, { schema: numbers })
+        .consume(seen.handler, { batch: { size: 5, waitMs: 100 } });
+      // Sent without the schema, as another application (or an older version) would.
+      const results = await (await t.connect())
+        .queue<unknown>(name)
+        .sendBatch([{ payload: 1 }, { payload: 'two' }, { payload: 3 }]);
+      expect(results.every((r) => r.ok)).toBe(true);
+      await waitFor(() => dead.messages.length >= 1, 'the invalid message dead-lettered', t.timeoutMs);
+      await waitFor(
+        () => seen.messages.length >= 2,
+        `2 valid messages (got ${seen.messages.length})`,
+        t.timeoutMs,
+      );
+      expect(dead.payloads()).toEqual(['two']);
+      expect(seen.messages.map((m) => m.payload).sort()).toEqual([1, 3]);
+    },
+  },
+  {
     id: 'batch: a batch subscription gets what is published after it, in arrays of at most size',
     ...requires('topic'),
     async run(t) {
