@@ -82,6 +82,37 @@ async function omnibus(kind: 'queue' | 'log'): Promise<Runner> {
   };
 }
 
+/** Omnibus's batch API against the same raw side: `sendBatch` of 500, consumed in batches of 500. */
+async function omnibusBatches(): Promise<Runner> {
+  const bus: Bus = await connect(`kafka://${BROKERS.join(',')}?maxWaitTimeMs=100`, {
+    adapters: [kafka()],
+  });
+  const counter = new Counter();
+  const body = payload();
+  const queue = bus.queue<Uint8Array>(name('batch'), { codec: 'bytes' });
+  await queue.consume(
+    (batch) => {
+      for (const _ of batch) counter.hit();
+    },
+    { batch: { size: BATCH }, prefetch: 2000 },
+  );
+  const entries = Array.from({ length: BATCH }, () => ({ payload: body }));
+  const send = (n: number) => queue.sendBatch(n === BATCH ? entries : entries.slice(0, n));
+  return {
+    async throughput(count) {
+      const done = counter.expect(count);
+      for (let sent = 0; sent < count; sent += BATCH) await send(Math.min(BATCH, count - sent));
+      await done;
+    },
+    async roundTrip() {
+      const done = counter.expect(1);
+      await send(1);
+      await done;
+    },
+    close: () => bus.close(),
+  };
+}
+
 export const kafkaScenarios: Scenario[] = [
   {
     name: 'kafka send→consume (raw: batches of 500)',
@@ -94,6 +125,13 @@ export const kafkaScenarios: Scenario[] = [
     name: 'kafka append→read (raw: batches of 500)',
     raw,
     omnibus: { setup: () => omnibus('log') },
+    count: 20_000,
+    roundTrips: 200,
+  },
+  {
+    name: 'kafka sendBatch→consume in batches (both: batches of 500)',
+    raw,
+    omnibus: { setup: omnibusBatches },
     count: 20_000,
     roundTrips: 200,
   },

@@ -95,6 +95,35 @@ export async function omnibusSide(
   };
 }
 
+/** The batch API: `sendBatch` of a window of messages, consumed in batches of the same size. */
+async function omnibusBatches(): Promise<Runner> {
+  const bus: Bus = await connect('memory://bench-omnibus');
+  const counter = new Counter();
+  const body = payload();
+  const queue = bus.queue<Uint8Array>(`omnibus-batch-${unique++}`, { codec: 'bytes' });
+  await queue.consume(
+    (batch) => {
+      for (const _ of batch) counter.hit();
+    },
+    { batch: { size: WINDOW }, prefetch: 2 * WINDOW },
+  );
+  const entries = Array.from({ length: WINDOW }, () => ({ payload: body }));
+  const send = (n: number) => queue.sendBatch(n === WINDOW ? entries : entries.slice(0, n));
+  return {
+    async throughput(count) {
+      const done = counter.expect(count);
+      for (let sent = 0; sent < count; sent += WINDOW) await send(Math.min(WINDOW, count - sent));
+      await done;
+    },
+    async roundTrip() {
+      const done = counter.expect(1);
+      await send(1);
+      await done;
+    },
+    close: () => bus.close(),
+  };
+}
+
 export const memoryScenarios: Scenario[] = [
   {
     name: 'memory send→consume',
@@ -107,6 +136,13 @@ export const memoryScenarios: Scenario[] = [
     name: 'memory publish→subscribe',
     raw: rawTopic,
     omnibus: { setup: () => omnibusSide('topic') },
+    count: 200_000,
+    roundTrips: 2000,
+  },
+  {
+    name: 'memory send→consume (batch API)',
+    raw: rawQueue,
+    omnibus: { setup: omnibusBatches },
     count: 200_000,
     roundTrips: 2000,
   },

@@ -10,6 +10,7 @@
 import type { Bus, Capabilities, ConnectOptions } from '@omnibus/core';
 import { describe, it } from 'vitest';
 import { type ContractContext, type ContractTest, type Inject, uniqueName } from './harness.js';
+import { batchTests } from './suites/batch.js';
 import { capabilityTests } from './suites/capabilities.js';
 import { errorTests } from './suites/errors.js';
 import { lifecycleTests } from './suites/lifecycle.js';
@@ -28,6 +29,7 @@ const AREAS = {
   errors: errorTests,
   semantics: semanticsTests,
   operations: operationsTests,
+  batch: batchTests,
 } as const;
 
 /** The name of every contract test; `skip` keys are checked against it. */

@@ -261,6 +261,8 @@ export class BusImpl implements Bus {
     readonly onEnd?: () => void;
     /** The durable subscription or log group, for instrumentation. */
     readonly consumer?: string | undefined;
+    /** For a batch consumer (batch-consumer.ts): see `EngineOptions.onWaiting`. */
+    readonly onWaiting?: (() => void) | undefined;
     readonly subscribe: (prefetch: number, deliver: Deliver) => Promise<Subscription>;
   }): Promise<Consumer> {
     this.assertOpen();
@@ -301,6 +303,7 @@ export class BusImpl implements Bus {
       nativeDelay: this.capabilities.delay !== 'none',
       reportError: (error) => this.connection.reportError(error),
       onSettle: (outcome, event) => this.connection.reportSettlement(outcome, event),
+      onWaiting: params.onWaiting,
       onClose: (closed) => {
         this.consumers.delete(closed as ConsumerEngine<unknown>);
         params.onEnd?.();

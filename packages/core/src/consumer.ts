@@ -50,6 +50,11 @@ export interface EngineOptions<T> {
   /** Retries and dead letters, for bus events and logs. */
   readonly onSettle: (outcome: 'retry' | 'deadLetter', event: SettleEvent) => void;
   readonly onClose: (engine: ConsumerEngine<T>) => void;
+  /**
+   * Every waiting delivery's key is being handled, or the consumer is closing: a handler holding
+   * messages while it waits for more (a batch) should finish now.
+   */
+  readonly onWaiting?: (() => void) | undefined;
 }
 
 interface Entry {
@@ -191,6 +196,7 @@ export class ConsumerEngine<T> implements Consumer {
     }
     this.pending.length = 0;
     this.pendingHead = 0;
+    this.o.onWaiting?.();
     if (this.running > 0) {
       const drained = new Promise<void>((resolve) => {
         this.idle = resolve;
@@ -235,7 +241,10 @@ export class ConsumerEngine<T> implements Consumer {
   private pump(): void {
     while (this.running < this.o.concurrency && this.pendingHead < this.pending.length && !this.closing) {
       const entry = this.takeRunnable();
-      if (entry === undefined) return;
+      if (entry === undefined) {
+        this.o.onWaiting?.();
+        return;
+      }
       this.running++;
       if (entry.key !== undefined) this.busyKeys.add(entry.key);
       void this.run(entry);

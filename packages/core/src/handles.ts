@@ -12,27 +12,36 @@ import type {
   ResolvedReadFrom,
   Subscription,
 } from './adapter.js';
+import { batchConsumption } from './batch-consumer.js';
 import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
 import type { DestinationKind, SendContext } from './diagnostics.js';
-import { ValidationError } from './errors.js';
+import { describeError, ValidationError } from './errors.js';
 import { iterate } from './iterate.js';
 import { DEFAULT_MAX_PRIORITY, pick, positiveInt, retryPolicy } from './policy.js';
 import { validateName, validatePattern, validateSubject } from './routing.js';
 import { validatePayload } from './schema.js';
 import type {
+  AppendBatchEntry,
+  AppendBatchResult,
   AppendOptions,
   AppendResult,
+  Batched,
+  BatchFailure,
+  BatchHandler,
   ConsumeOptions,
   Consumer,
   DestinationOptions,
   GroupLag,
   Handler,
   Log,
+  LogBatchHandler,
   LogHandler,
   LogMessage,
   LogOptions,
+  LogPosition,
   Message,
+  PublishBatchEntry,
   PublishOptions,
   Queue,
   QueueOptions,
@@ -40,6 +49,8 @@ import type {
   ReadOptions,
   ResetFrom,
   RetryPolicy,
+  SendBatchEntry,
+  SendBatchResult,
   SendOptions,
   SendResult,
   SubscribeOptions,
@@ -73,6 +84,89 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     return this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
   }
 
+  /**
+   * The batch form of a send: each entry is checked (schema, then `build`: options, encoding,
+   * capabilities) before anything of it is sent; then every valid one is issued through `send`,
+   * the single send's path, before any is awaited, so an adapter that batches (Kafka) gets them
+   * together. One result per entry, in order; a failure is its entry's alone.
+   */
+  protected async sendAll<E extends { readonly payload: TIn }, R>(
+    operation: SendContext['operation'],
+    entries: readonly E[],
+    build: (entry: E) => Mutable<OutgoingMessage>,
+    send: (message: Mutable<OutgoingMessage>) => Promise<unknown>,
+    succeeded: (id: string, value: unknown) => R,
+  ): Promise<(R | BatchFailure)[]> {
+    this.bus.assertOpen();
+    if (!Array.isArray(entries)) {
+      throw new ValidationError(
+        `${operation}Batch to "${this.name}" takes an array of { payload, ...options }, got ${describeValue(entries)}`,
+      );
+    }
+    const count = entries.length;
+    if (count === 0) return [];
+    const schema = this.options.schema;
+    const checked =
+      schema === undefined
+        ? undefined
+        : await Promise.allSettled(
+            entries.map((entry) =>
+              validatePayload(
+                schema,
+                isEntry(entry) ? entry.payload : undefined,
+                `payload for "${this.name}"`,
+              ),
+            ),
+          );
+    const failures: (BatchFailure | undefined)[] = new Array(count);
+    const messages: (Mutable<OutgoingMessage> | undefined)[] = new Array(count);
+    const sent: (Promise<unknown> | undefined)[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const entry = entries[i];
+      try {
+        if (!isEntry(entry)) {
+          throw new ValidationError('a batch entry is an object { payload, ...options }', [], {
+            adapter: this.bus.adapter,
+          });
+        }
+        const check = checked?.[i];
+        if (check !== undefined && check.status === 'rejected') throw check.reason;
+        const message = build(entry as E);
+        messages[i] = message;
+        sent[i] = send(message);
+      } catch (error) {
+        failures[i] = this.failure(operation, i, error);
+      }
+    }
+    const outcomes = await Promise.allSettled(sent);
+    const results = new Array<R | BatchFailure>(count);
+    for (let i = 0; i < count; i++) {
+      const failed = failures[i];
+      const outcome = outcomes[i]!;
+      if (failed !== undefined) results[i] = failed;
+      else if (outcome.status === 'rejected') results[i] = this.failure(operation, i, outcome.reason);
+      else results[i] = succeeded(messages[i]!.id, outcome.value);
+    }
+    return results;
+  }
+
+  /** An entry's failure: a validation error is restated with the entry's index; others are kept as they are. */
+  private failure(operation: SendContext['operation'], index: number, error: unknown): BatchFailure {
+    if (error instanceof ValidationError) {
+      const what = error.message.replace(/^\[omnibus\] (\[[^\]]*\] )?/, '');
+      return {
+        ok: false,
+        index,
+        error: new ValidationError(
+          `${operation}Batch to "${this.name}": entry ${index} is invalid`,
+          error.issues.length > 0 ? error.issues : [what],
+          { adapter: error.adapter, cause: error },
+        ),
+      };
+    }
+    return { ok: false, index, error: error instanceof Error ? error : new Error(describeError(error)) };
+  }
+
   protected transmit<R>(
     kind: DestinationKind,
     operation: SendContext['operation'],
@@ -88,23 +182,29 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
   /** The way in: a consumer of this destination, started by the engine the same way for every semantic. */
   protected startConsumer(
     kind: DestinationKind,
-    handler: Handler<T>,
-    options: ConsumeOptions,
+    handler: Handler<T> | BatchHandler<T>,
+    options: ConsumeOptions & Partial<Batched>,
     onEnd: (() => void) | undefined,
     open: (driver: Adapter, prefetch: number, deliver: Deliver) => Promise<Subscription>,
     more: { readonly consumer?: string | undefined; readonly policy?: RetryPolicy } = {},
   ): Promise<Consumer> {
     const driver = this.bus.driverFor;
+    // A batch consumer is the same engine with a handler that gathers (batch-consumer.ts).
+    const batched =
+      options.batch === undefined || onEnd !== undefined
+        ? undefined
+        : batchConsumption(this.name, handler as BatchHandler<T>, options as ConsumeOptions & Batched);
     return this.bus.startConsumer<T>({
       kind,
       destination: this.name,
       codec: this.codec,
       schema: this.options.schema,
       policy: more.policy ?? this.options,
-      handler,
-      options,
+      handler: batched?.handler ?? (handler as Handler<T>),
+      options: batched?.options ?? options,
       consumer: more.consumer,
       ...(onEnd === undefined ? {} : { onEnd }),
+      ...(batched === undefined ? {} : { onWaiting: batched.onWaiting }),
       subscribe: (prefetch, deliver) => open(driver, prefetch, deliver),
     });
   }
@@ -134,7 +234,26 @@ export class QueueHandle<T, TIn>
   }
 
   async send(payload: TIn, options: SendOptions = {}): Promise<SendResult> {
-    const message = await this.outgoing(payload, options);
+    const message = this.sendable(await this.outgoing(payload, options), options);
+    const spec = this.queueSpec;
+    await this.transmit('queue', 'send', message, (driver) => driver.send(spec, message));
+    return { id: message.id };
+  }
+
+  async sendBatch(messages: readonly SendBatchEntry<TIn>[]): Promise<SendBatchResult[]> {
+    const spec = this.queueSpec;
+    return this.sendAll(
+      'send',
+      messages,
+      (entry) =>
+        this.sendable(this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry), entry),
+      (message) => this.transmit('queue', 'send', message, (driver) => driver.send(spec, message)),
+      sent,
+    );
+  }
+
+  /** Checks and sets what only a queue's message has: priority and delay. */
+  private sendable(message: Mutable<OutgoingMessage>, options: SendOptions): Mutable<OutgoingMessage> {
     if (options.priority !== undefined) {
       this.bus.feature('priority', 'send without a priority, or use a broker with priority queues');
       // One rule on every broker: some order undeclared queues by priority, others drop it silently.
@@ -155,12 +274,15 @@ export class QueueHandle<T, TIn>
         message.delayMs = delayMs;
       }
     }
-    const spec = this.queueSpec;
-    await this.transmit('queue', 'send', message, (driver) => driver.send(spec, message));
-    return { id: message.id };
+    return message;
   }
 
-  async consume(handler: Handler<T>, options: ConsumeOptions = {}): Promise<Consumer> {
+  consume(handler: BatchHandler<T>, options: ConsumeOptions & Batched): Promise<Consumer>;
+  consume(handler: Handler<T>, options?: ConsumeOptions): Promise<Consumer>;
+  async consume(
+    handler: Handler<T> | BatchHandler<T>,
+    options: ConsumeOptions & Partial<Batched> = {},
+  ): Promise<Consumer> {
     return this.start(handler, options);
   }
 
@@ -181,7 +303,11 @@ export class QueueHandle<T, TIn>
     return this.bus.connection.run(`purging "${this.name}"`, () => this.bus.driverFor.purge(this.queueSpec));
   }
 
-  private async start(handler: Handler<T>, options: ConsumeOptions, onEnd?: () => void): Promise<Consumer> {
+  private async start(
+    handler: Handler<T> | BatchHandler<T>,
+    options: ConsumeOptions & Partial<Batched>,
+    onEnd?: () => void,
+  ): Promise<Consumer> {
     const spec = this.queueSpec;
     return this.startConsumer('queue', handler, options, onEnd, (driver, prefetch, deliver) =>
       driver.consume(spec, { prefetch }, deliver),
@@ -202,7 +328,30 @@ export class TopicHandle<T, TIn>
     return { id: message.id };
   }
 
-  async subscribe(pattern: string, handler: Handler<T>, options: SubscribeOptions = {}): Promise<Consumer> {
+  async publishBatch(messages: readonly PublishBatchEntry<TIn>[]): Promise<SendBatchResult[]> {
+    return this.sendAll(
+      'publish',
+      messages,
+      (entry) => {
+        if (entry.subject !== undefined) validateSubject(entry.subject);
+        return this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry);
+      },
+      (message) => this.transmit('topic', 'publish', message, (driver) => driver.publish(this.spec, message)),
+      sent,
+    );
+  }
+
+  subscribe(
+    pattern: string,
+    handler: BatchHandler<T>,
+    options: SubscribeOptions & Batched,
+  ): Promise<Consumer>;
+  subscribe(pattern: string, handler: Handler<T>, options?: SubscribeOptions): Promise<Consumer>;
+  async subscribe(
+    pattern: string,
+    handler: Handler<T> | BatchHandler<T>,
+    options: SubscribeOptions & Partial<Batched> = {},
+  ): Promise<Consumer> {
     return this.start(pattern, handler, options);
   }
 
@@ -222,8 +371,8 @@ export class TopicHandle<T, TIn>
 
   private start(
     pattern: string,
-    handler: Handler<T>,
-    options: SubscribeOptions,
+    handler: Handler<T> | BatchHandler<T>,
+    options: SubscribeOptions & Partial<Batched>,
     onEnd?: () => void,
   ): Promise<Consumer> {
     this.bus.assertOpen();
@@ -262,9 +411,25 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     return { id: message.id, position };
   }
 
+  async appendBatch(messages: readonly AppendBatchEntry<TIn>[]): Promise<AppendBatchResult[]> {
+    const spec = { name: this.name, partitions: this.partitions };
+    return this.sendAll(
+      'append',
+      messages,
+      (entry) => this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry),
+      (message) => this.transmit('log', 'append', message, (driver) => driver.append(spec, message)),
+      appended,
+    );
+  }
+
   // Every adapter's log read sets `position` (the contract suite's log tests check it), so a
   // log's messages are `LogMessage`s.
-  async read(handler: LogHandler<T>, options: ReadOptions = {}): Promise<Consumer> {
+  read(handler: LogBatchHandler<T>, options: ReadOptions & Batched): Promise<Consumer>;
+  read(handler: LogHandler<T>, options?: ReadOptions): Promise<Consumer>;
+  async read(
+    handler: LogHandler<T> | LogBatchHandler<T>,
+    options: ReadOptions & Partial<Batched> = {},
+  ): Promise<Consumer> {
     return this.start(handler as Handler<T>, options);
   }
 
@@ -297,7 +462,11 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     return { total: partitions.reduce((sum, p) => sum + p.lag, 0), partitions };
   }
 
-  private async start(handler: Handler<T>, options: ReadOptions, onEnd?: () => void): Promise<Consumer> {
+  private async start(
+    handler: Handler<T> | BatchHandler<T>,
+    options: ReadOptions & Partial<Batched>,
+    onEnd?: () => void,
+  ): Promise<Consumer> {
     this.bus.assertOpen();
     const replay = this.bus.capabilities.replay !== 'none';
     const from = resolveFrom(options.from ?? (replay ? 'earliest' : 'latest'));
@@ -319,6 +488,24 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
       { consumer: group },
     );
   }
+}
+
+/** A batch result of `send`/`publish`: the id alone. */
+function sent(id: string): SendBatchResult {
+  return { ok: true, id };
+}
+
+/** A batch result of `append`: the id and the position the adapter resolved with. */
+function appended(id: string, position: unknown): AppendBatchResult {
+  return { ok: true, id, position: position as LogPosition };
+}
+
+function isEntry(value: unknown): value is { readonly payload: unknown } {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && 'payload' in value;
+}
+
+function describeValue(value: unknown): string {
+  return value === null ? 'null' : typeof value;
 }
 
 function resolveFrom(from: ReadFrom): ResolvedReadFrom {

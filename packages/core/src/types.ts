@@ -108,6 +108,56 @@ export interface AppendResult {
   readonly position: LogPosition;
 }
 
+/** One message of `sendBatch`: its payload and the options `send` takes. */
+export type SendBatchEntry<TIn> = SendOptions & { readonly payload: TIn };
+/** One message of `publishBatch`: its payload and the options `publish` takes. */
+export type PublishBatchEntry<TIn> = PublishOptions & { readonly payload: TIn };
+/** One message of `appendBatch`: its payload and the options `append` takes. */
+export type AppendBatchEntry<TIn> = AppendOptions & { readonly payload: TIn };
+
+/**
+ * A message of a batch that was not sent (or not confirmed): invalid (`ValidationError` naming its
+ * index), refused by a capability, a full buffer (`CapacityError`), or the broker's refusal.
+ */
+export interface BatchFailure {
+  readonly ok: false;
+  /** Its index in the batch. */
+  readonly index: number;
+  readonly error: Error;
+}
+
+/** What `sendBatch`/`publishBatch` resolve with, one per message, in order. */
+export type SendBatchResult = ({ readonly ok: true } & SendResult) | BatchFailure;
+/** What `appendBatch` resolves with, one per message, in order. */
+export type AppendBatchResult = ({ readonly ok: true } & AppendResult) | BatchFailure;
+
+/** Batch consumption: the handler gets arrays of messages, each settled on its own. */
+export interface BatchOptions {
+  /** Most messages in one batch, 1 to 10000. `prefetch` must be at least this. */
+  readonly size: number;
+  /**
+   * How long a batch waits to fill after its first message arrived; a batch also goes as soon as
+   * the consumer holds messages that cannot join it (a key already in it). @default 0 (ms): what
+   * arrived by the next turn of the event loop
+   */
+  readonly waitMs?: number;
+}
+
+/** Options of a batch consumer: `concurrency` counts batches (up to `concurrency × size` messages held). */
+export interface Batched {
+  readonly batch: BatchOptions;
+}
+
+/**
+ * A batch handler. Each message settles on its own: one it settled explicitly (`ack`, `retry`,
+ * `reject`, `requeue`) stays so; the others are acked when the handler resolves and retried when
+ * it throws, as a single message's handler.
+ */
+export type BatchHandler<T> = (messages: Message<T>[]) => unknown;
+
+/** A log reader's batch handler: its messages always have a `position`. */
+export type LogBatchHandler<T> = (messages: LogMessage<T>[]) => unknown;
+
 /**
  * Settings shared by every destination handle. `T` is what handlers receive (the schema's output),
  * `TIn` what `send`/`publish`/`append` take (the schema's input: fields with defaults optional,
@@ -189,6 +239,13 @@ export interface Queue<T, TIn = T> {
   readonly name: string;
   /** Resolves when the broker has the message. */
   send(payload: TIn, options?: SendOptions): Promise<SendResult>;
+  /**
+   * Sends every message the way `send` does (each checked before it is sent, all issued before any
+   * is awaited); resolves with one result per message, in order. One failure fails only its message.
+   */
+  sendBatch(messages: readonly SendBatchEntry<TIn>[]): Promise<SendBatchResult[]>;
+  /** With `batch`, the handler gets arrays of up to `batch.size` messages (see `BatchHandler`). */
+  consume(handler: BatchHandler<T>, options: ConsumeOptions & Batched): Promise<Consumer>;
   consume(handler: Handler<T>, options?: ConsumeOptions): Promise<Consumer>;
   /** Messages one at a time. Advancing the loop acks the previous message; leaving it requeues it. */
   messages(options?: ConsumeOptions): AsyncIterableIterator<Message<T>>;
@@ -201,7 +258,14 @@ export interface Queue<T, TIn = T> {
 export interface Topic<T, TIn = T> {
   readonly name: string;
   publish(payload: TIn, options?: PublishOptions): Promise<SendResult>;
-  /** `*` matches one word, `#` zero or more. */
+  /** Publishes every message the way `publish` does; one result per message, in order (see `Queue.sendBatch`). */
+  publishBatch(messages: readonly PublishBatchEntry<TIn>[]): Promise<SendBatchResult[]>;
+  /** `*` matches one word, `#` zero or more. With `batch`, the handler gets arrays (see `BatchHandler`). */
+  subscribe(
+    pattern: string,
+    handler: BatchHandler<T>,
+    options: SubscribeOptions & Batched,
+  ): Promise<Consumer>;
   subscribe(pattern: string, handler: Handler<T>, options?: SubscribeOptions): Promise<Consumer>;
   messages(pattern: string, options?: SubscribeOptions): AsyncIterableIterator<Message<T>>;
   /**
@@ -214,6 +278,10 @@ export interface Topic<T, TIn = T> {
 export interface Log<T, TIn = T> {
   readonly name: string;
   append(payload: TIn, options?: AppendOptions): Promise<AppendResult>;
+  /** Appends every message the way `append` does; one result (with its position) per message, in order. */
+  appendBatch(messages: readonly AppendBatchEntry<TIn>[]): Promise<AppendBatchResult[]>;
+  /** With `batch`, the handler gets arrays of up to `batch.size` messages (see `BatchHandler`). */
+  read(handler: LogBatchHandler<T>, options: ReadOptions & Batched): Promise<Consumer>;
   read(handler: LogHandler<T>, options?: ReadOptions): Promise<Consumer>;
   messages(options?: ReadOptions): AsyncIterableIterator<LogMessage<T>>;
   /**

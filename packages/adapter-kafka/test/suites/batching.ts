@@ -35,6 +35,32 @@ export function batchingTests(): void {
       }
     });
 
+    it('sendBatch and appendBatch hand the producer whole batches: a handful of requests for 1000 messages', async () => {
+      const bus = await connectKafka();
+      try {
+        const log = bus.log<number>(uniqueName('batch-api'), { partitions: 3 });
+        const queue = bus.queue<number>(uniqueName('batch-api'));
+        await log.append(-1);
+        await queue.send(-1);
+        let before = adapterOf(bus).produceRequests;
+        const appended = await log.appendBatch(
+          Array.from({ length: 1000 }, (_, i) => ({ payload: i, key: `k${i % 7}` })),
+        );
+        expect(adapterOf(bus).produceRequests - before).toBeLessThanOrEqual(6);
+        const positions = appended.map((r) => {
+          if (!r.ok) throw r.error;
+          return key(r.position);
+        });
+        expect(new Set(positions).size).toBe(1000);
+        before = adapterOf(bus).produceRequests;
+        const sent = await queue.sendBatch(Array.from({ length: 1000 }, (_, i) => ({ payload: i })));
+        expect(sent.every((r) => r.ok)).toBe(true);
+        expect(adapterOf(bus).produceRequests - before).toBeLessThanOrEqual(6);
+      } finally {
+        await bus.close();
+      }
+    });
+
     it('keeps a key in one partition and in send order within a batch', async () => {
       const bus = await connectKafka();
       try {

@@ -1,0 +1,149 @@
+/**
+ * The batch API on the in-memory broker, where the contract suite cannot reach: the send path's
+ * guarantees per message (tracing, CapacityError), the batch consumer's early hand-over when a key
+ * blocks, its handler timeout per message, and close with a batch still forming.
+ */
+import { tracingChannel } from 'node:diagnostics_channel';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CapacityError, CHANNELS, connect, type Message, type SendContext } from '../src/index.js';
+import { until } from './helpers.js';
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+let n = 0;
+async function bus(query = '') {
+  const b = await connect(`memory://batch-${process.pid}-${n++}${query}`);
+  cleanups.push(() => b.close());
+  return b;
+}
+
+function starts<C>(name: string): C[] {
+  const seen: C[] = [];
+  const handlers = {
+    start: (context: unknown) => void seen.push(context as C),
+    end: () => undefined,
+    asyncStart: () => undefined,
+    asyncEnd: () => undefined,
+    error: () => undefined,
+  };
+  tracingChannel(name).subscribe(handlers);
+  cleanups.push(() => tracingChannel(name).unsubscribe(handlers));
+  return seen;
+}
+
+describe('sendBatch, publishBatch, appendBatch', () => {
+  it('sends each message through the traced send path: one omnibus:send event per message', async () => {
+    const sends = starts<SendContext>(CHANNELS.send);
+    const b = await bus();
+    const results = await b
+      .queue<number>('q')
+      .sendBatch([{ payload: 1, key: 'a' }, { payload: 2 }, { payload: 3 }]);
+    const ids = results.map((r) => (r.ok ? r.id : 'failed'));
+    expect(sends.map((s) => s.id)).toEqual(ids);
+    expect(sends.map((s) => s.operation)).toEqual(['send', 'send', 'send']);
+    expect(sends[0]!.key).toBe('a');
+    const appended = await b.log<number>('l').appendBatch([{ payload: 1 }, { payload: 2 }]);
+    expect(sends.slice(3).map((s) => s.position)).toEqual(
+      appended.map((r) => (r.ok ? r.position : undefined)),
+    );
+  });
+
+  it('a full queue fails the messages that do not fit with CapacityError, the others are sent', async () => {
+    const b = await bus('?maxQueueLength=3');
+    const results = await b.queue<number>('q').sendBatch([0, 1, 2, 3, 4].map((payload) => ({ payload })));
+    expect(results.map((r) => r.ok)).toEqual([true, true, true, false, false]);
+    const failed = results[3]!;
+    if (failed.ok) throw new Error('expected a failure');
+    expect(failed.index).toBe(3);
+    expect(failed.error).toBeInstanceOf(CapacityError);
+  });
+
+  it('a priority on a queue declared without maxPriority fails its entry alone, naming the index', async () => {
+    const b = await bus();
+    const results = await b.queue<number>('q').sendBatch([{ payload: 0 }, { payload: 1, priority: 3 }]);
+    expect(results[0]!.ok).toBe(true);
+    const failed = results[1]!;
+    if (failed.ok) throw new Error('expected a failure');
+    expect(failed.error.message).toMatch(/entry 1 is invalid: .*maxPriority/);
+  });
+
+  it('rejects with ClosedError on a closed bus', async () => {
+    const b = await bus();
+    const queue = b.queue('q');
+    await b.close();
+    await expect(queue.sendBatch([{ payload: 1 }])).rejects.toMatchObject({ code: 'OMNIBUS_CLOSED' });
+  });
+});
+
+describe('batch consumption', () => {
+  it('hands a batch over at once when the next message waits behind a key in it, not after waitMs', async () => {
+    const b = await bus();
+    const queue = b.queue<number>('q');
+    await queue.sendBatch(Array.from({ length: 20 }, (_, i) => ({ payload: i, key: 'same' })));
+    const sizes: number[] = [];
+    const order: number[] = [];
+    const consumer = await queue.consume(
+      (batch: Message<number>[]) => {
+        sizes.push(batch.length);
+        for (const m of batch) order.push(m.payload);
+      },
+      { batch: { size: 10, waitMs: 60_000 } },
+    );
+    // One message of a key at a time: batches of one, each handed over as soon as the next of its
+    // key waits behind it (a minute of waitMs would fail the wait below).
+    await until(() => order.length === 19, 10_000, '19 messages');
+    // The last has nothing behind it: it waits out waitMs, or the consumer closing.
+    expect(order.length).toBe(19);
+    await consumer.close();
+    expect(order.length).toBe(20);
+    expect(sizes.every((size) => size === 1)).toBe(true);
+    expect(order).toEqual([...Array(20).keys()]);
+  });
+
+  it('times out each message of a batch whose handler runs too long: they are retried', async () => {
+    const b = await bus();
+    const queue = b.queue<string>('q', { maxAttempts: 3 });
+    const attempts: string[] = [];
+    await queue.consume(
+      async (batch: Message<string>[]) => {
+        for (const m of batch) attempts.push(`${m.payload}#${m.attempt}`);
+        if (batch.some((m) => m.attempt === 1)) await new Promise((resolve) => setTimeout(resolve, 1000));
+      },
+      { batch: { size: 2, waitMs: 50 }, handlerTimeoutMs: 100 },
+    );
+    await queue.sendBatch([{ payload: 'a' }, { payload: 'b' }]);
+    await until(() => attempts.includes('a#2') && attempts.includes('b#2'), 5000, 'second attempts');
+  });
+
+  it('close hands over a batch still forming instead of waiting out waitMs', async () => {
+    const b = await bus();
+    const queue = b.queue<number>('q');
+    const got: number[] = [];
+    const consumer = await queue.consume(
+      (batch: Message<number>[]) => {
+        for (const m of batch) got.push(m.payload);
+      },
+      { batch: { size: 100, waitMs: 60_000 }, prefetch: 100 },
+    );
+    await queue.send(1);
+    await until(() => (b.health().consumers[0]?.inFlight ?? 0) === 1, 5000, 'the message held');
+    const started = Date.now();
+    await consumer.close();
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(got).toEqual([1]);
+  });
+
+  it('refuses bad batch options with ValidationError naming them', async () => {
+    const b = await bus();
+    const queue = b.queue('q');
+    const noop = async () => undefined;
+    await expect(queue.consume(noop, { batch: { size: 2, waitMs: -1 } })).rejects.toThrow(/batch\.waitMs/);
+    await expect(queue.consume(noop, { batch: { size: 2, linger: 1 } as never })).rejects.toThrow(/linger/);
+    await expect(queue.consume(noop, { batch: { size: 5_000 }, concurrency: 3 })).rejects.toThrow(
+      /concurrency × batch\.size/,
+    );
+  });
+});
