@@ -84,8 +84,10 @@ async function attempt<T extends { partition: number }>(
     answer = await read();
   } catch (error) {
     // The TypeError of a cached topic without partitions.
-    if (error instanceof TypeError) return { problem: 'the client has no partitions of the topic in its metadata' };
-    const type = (rootCause(error) as { type?: unknown } | undefined)?.type ?? (error as { type?: unknown }).type;
+    if (error instanceof TypeError)
+      return { problem: 'the client has no partitions of the topic in its metadata' };
+    const type =
+      (rootCause(error) as { type?: unknown } | undefined)?.type ?? (error as { type?: unknown }).type;
     if (typeof type === 'string' && UNSETTLED.has(type)) return { problem: `the broker answered ${type}` };
     throw error;
   }
