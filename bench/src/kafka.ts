@@ -3,12 +3,13 @@
  * 500 records built by hand (acks=all), read with `eachBatch`. Omnibus sends one message per call
  * from many concurrent callers (the adapter coalesces them into batches) and reads with a
  * consumer whose offsets are committed as handlers finish. Both sides go from send to handler.
+ * The "send only" pair isolates the producer: until the broker confirmed (acks=all), no consumer.
  */
 import { randomBytes } from 'node:crypto';
 import { kafka } from '@omnibus/adapter-kafka';
 import { type Bus, connect } from '@omnibus/core';
 import kafkajs from 'kafkajs';
-import { Counter, counting, payload, type Runner, type Scenario, type Side } from './harness.js';
+import { Counter, counting, payload, pipelined, type Runner, type Scenario, type Side } from './harness.js';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
 const WINDOW = 1000;
@@ -113,7 +114,57 @@ async function omnibusBatches(): Promise<Runner> {
   };
 }
 
+/** kafkajs producer alone: hand-built batches of 500, each awaited (acks=all). */
+const rawSend: Side = {
+  async setup(): Promise<Runner> {
+    const client = new kafkajs.Kafka({ brokers: BROKERS, logLevel: kafkajs.logLevel.NOTHING });
+    const admin = client.admin();
+    const producer = client.producer({ createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
+    const topic = name('raw-send');
+    await Promise.all([admin.connect(), producer.connect()]);
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+    const value = Buffer.from(payload());
+    const send = (n: number) =>
+      producer.send({ topic, acks: -1, messages: Array.from({ length: n }, () => ({ value })) });
+    return {
+      async throughput(count) {
+        for (let sent = 0; sent < count; sent += BATCH) await send(Math.min(BATCH, count - sent));
+      },
+      async roundTrip() {
+        await send(1);
+      },
+      async close() {
+        await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+        await Promise.all([producer.disconnect(), admin.disconnect()]);
+      },
+    };
+  },
+};
+
+/** Omnibus: one `send` per message from `WINDOW` concurrent callers, each resolved when confirmed. */
+const omnibusSend: Side = {
+  async setup(): Promise<Runner> {
+    const bus = await connect(`kafka://${BROKERS.join(',')}`, { adapters: [kafka()] });
+    const queue = bus.queue<Uint8Array>(name('send'), { codec: 'bytes' });
+    const body = payload();
+    const send = () => queue.send(body);
+    await send();
+    return {
+      throughput: (count) => pipelined(count, WINDOW, send),
+      roundTrip: async () => void (await send()),
+      close: () => bus.close(),
+    };
+  },
+};
+
 export const kafkaScenarios: Scenario[] = [
+  {
+    name: 'kafka send, producer only (raw: batches of 500)',
+    raw: rawSend,
+    omnibus: omnibusSend,
+    count: 20_000,
+    roundTrips: 200,
+  },
   {
     name: 'kafka send→consume (raw: batches of 500)',
     raw,

@@ -42,7 +42,7 @@ import { watchedSockets } from './monitor.js';
 import { type KafkaOptions, type ResolvedKafkaOptions, resolveOptions, retryOptions } from './options.js';
 import { startPositions } from './positions.js';
 import { recordBatcher } from './producer.js';
-import { type OutgoingRecord, toRecord } from './record.js';
+import { OutgoingRecord } from './record.js';
 import type { OffsetsSource } from './topic-offsets.js';
 import { Topics } from './topics.js';
 
@@ -202,7 +202,7 @@ class KafkaAdapter implements Adapter {
       createPartitioner: Partitioners.DefaultPartitioner,
       retry: retryOptions(options),
     });
-    this.batcher = recordBatcher(this.producer, options);
+    this.batcher = recordBatcher(this.producer, options, (error) => this.recovery.lost(error));
   }
 
   async connect(): Promise<void> {
@@ -234,20 +234,21 @@ class KafkaAdapter implements Adapter {
     return this.batcher.requests;
   }
 
-  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
-    await this.produce(queue.name, this.options.partitions, message);
+  // The position a send resolves with is ignored by core: no extra async frame to drop it.
+  send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    return this.produce(queue.name, this.options.partitions, message) as Promise<unknown> as Promise<void>;
   }
 
-  async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
-    await this.produce(topic.name, this.options.partitions, message);
+  publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    return this.produce(topic.name, this.options.partitions, message) as Promise<unknown> as Promise<void>;
   }
 
-  async append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+  append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
     return this.produce(log.name, log.partitions, message);
   }
 
-  async sendTo(address: string, message: OutgoingMessage): Promise<void> {
-    await this.produce(address, this.options.partitions, message);
+  sendTo(address: string, message: OutgoingMessage): Promise<void> {
+    return this.produce(address, this.options.partitions, message) as Promise<unknown> as Promise<void>;
   }
 
   consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
@@ -314,10 +315,31 @@ class KafkaAdapter implements Adapter {
     return consumer;
   }
 
-  private async produce(topic: string, partitions: number, message: OutgoingMessage): Promise<LogPosition> {
+  /**
+   * The per-message path: once the topic is known, the record goes straight to the batcher (no
+   * async frame, no promise but the batcher's); a batch that fails for want of a connection reports
+   * it once, in producer.ts, not once per message.
+   */
+  private produce(topic: string, partitions: number, message: OutgoingMessage): Promise<LogPosition> {
+    const actual = this.topics?.partitionsOf(topic);
+    if (actual === undefined) return this.produceFirst(topic, partitions, message);
+    try {
+      const record = new OutgoingRecord(message, actual);
+      return this.batcher.add(topic, record, record.size);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The first send to a topic: it is created (or its partitions read) first. */
+  private async produceFirst(
+    topic: string,
+    partitions: number,
+    message: OutgoingMessage,
+  ): Promise<LogPosition> {
     const actual = await this.ensure(topic, partitions);
-    const record = toRecord(message, actual);
-    return this.guard(`sending to "${topic}"`, () => this.batcher.add(topic, record, record.size));
+    const record = new OutgoingRecord(message, actual);
+    return this.batcher.add(topic, record, record.size);
   }
 
   private ensure(topic: string, partitions: number) {

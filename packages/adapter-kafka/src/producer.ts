@@ -30,10 +30,14 @@ export function partitionForKey(key: string, partitions: number): number {
   });
 }
 
-/** Core's batcher, sending each batch of a topic's records in one Produce request (acks=all). */
+/**
+ * Core's batcher, sending each batch of a topic's records in one Produce request (acks=all).
+ * `lost` hears once per batch that failed (or lost a partition's answer) for want of a connection.
+ */
 export function recordBatcher(
   producer: Producer,
   options: ResolvedKafkaOptions,
+  lost: (error: ConnectionError) => void,
 ): Batcher<OutgoingRecord, LogPosition> {
   const compression = options.compression === 'gzip' ? Compression.GZIP : Compression.None;
   /** Rotates the partition of unkeyed batches. */
@@ -50,13 +54,17 @@ export function recordBatcher(
     try {
       const result = await producer.send({
         topic,
-        messages: records.map((r) => r.message),
+        // Each record is its kafkajs message (record.ts).
+        messages: records as OutgoingRecord[],
         acks: -1,
         // The broker's wait for the in-sync replicas' acknowledgements.
         timeout: options.requestTimeoutMs,
         compression,
       });
-      return offsets(records, result);
+      const positions = offsets(records, result);
+      const unanswered = positions.find((p) => p instanceof ConnectionError);
+      if (unanswered !== undefined) lost(unanswered as ConnectionError);
+      return positions;
     } catch (error) {
       if (records.length > 1 && TOO_LARGE.has(String((rootCause(error) as { type?: unknown }).type))) {
         const results: (LogPosition | Error)[] = [];
@@ -64,6 +72,7 @@ export function recordBatcher(
         return results;
       }
       const failure = publishError(`sending ${records.length} message(s) to "${topic}"`, error);
+      if (failure instanceof ConnectionError && failure.retriable) lost(failure);
       return records.map(() => failure);
     }
   };
@@ -72,7 +81,7 @@ export function recordBatcher(
     send: (topic, records) => {
       // Unkeyed records get their partition when their batch is formed: one partition per batch.
       const partition = sticky++ % records[records.length - 1]!.partitions;
-      for (const record of records) if (record.sticky) record.message.partition = partition;
+      for (const record of records) if (record.sticky) record.partition = partition;
       return request(topic, records);
     },
     maxItems: options.batchMaxMessages,
@@ -90,7 +99,7 @@ function offsets(
   for (const r of result) base.set(r.partition, Number(r.baseOffset ?? r.offset ?? -1));
   const next = new Map<number, number>();
   return records.map((record) => {
-    const partition = record.message.partition;
+    const partition = record.partition;
     const start = base.get(partition);
     if (start === undefined || start < 0) {
       // kafkajs can resolve a batch without an answer for a partition whose leader moved during the

@@ -16,42 +16,45 @@ import { partitionForKey } from './producer.js';
 // kafkajs encodes each header separately, at a measurable cost per record: JSON, the default, goes without.
 const NATIVE = { key: true, timestamp: true, contentType: 'unless-default' } as const;
 
-/** A record ready for kafkajs and the batcher. */
-export interface OutgoingRecord {
-  readonly message: Message & { partition: number };
+/**
+ * A record ready for the batcher, and itself the kafkajs message (one object per message, not two):
+ * kafkajs reads `key`, `value`, `headers`, `timestamp` and `partition`.
+ */
+export class OutgoingRecord implements Message {
+  readonly key: string | null;
+  readonly value: Buffer;
+  readonly headers: Record<string, string>;
+  readonly timestamp: string;
+  /** Given when the batch is formed for an unkeyed record (see producer.ts). */
+  partition: number;
   /** Unkeyed: it goes to the partition its batch is given (see producer.ts). */
   readonly sticky: boolean;
-  /** Partitions of the topic it goes to. */
-  readonly partitions: number;
   /** Rough encoded size, for batch limits. */
   readonly size: number;
-}
 
-/** `message` as a record of a topic with `partitions` partitions: a keyed one goes to its key's partition. */
-export function toRecord(message: OutgoingMessage, partitions: number): OutgoingRecord {
-  const headers = toHeaders(message, { native: NATIVE });
-  let size = message.body.byteLength + 80 + (message.key?.length ?? 0);
-  for (const [name, value] of Object.entries(headers)) size += name.length + value.length * 3 + 4;
-  return {
-    message: {
-      key: message.key ?? null,
-      value: Buffer.from(message.body.buffer, message.body.byteOffset, message.body.byteLength),
-      headers,
-      timestamp: String(message.timestamp),
-      partition: message.key === undefined ? 0 : partitionForKey(message.key, partitions),
-    },
-    sticky: message.key === undefined,
-    partitions,
-    size,
-  };
+  constructor(
+    message: OutgoingMessage,
+    /** Partitions of the topic it goes to. */
+    readonly partitions: number,
+  ) {
+    const headers = toHeaders(message, { native: NATIVE });
+    const body = message.body;
+    let size = body.byteLength + 80 + (message.key?.length ?? 0);
+    for (const name in headers) size += name.length + headers[name]!.length * 3 + 4;
+    this.key = message.key ?? null;
+    this.value = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    this.headers = headers;
+    this.timestamp = String(message.timestamp);
+    this.partition = message.key === undefined ? 0 : partitionForKey(message.key, partitions);
+    this.sticky = message.key === undefined;
+    this.size = size;
+  }
 }
 
 /** A fetched record's body, headers (every one as text), key and CreateTime. */
 export function fromRecord(record: KafkaMessage) {
-  const value = record.value;
   return {
-    body:
-      value === null ? new Uint8Array(0) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
+    body: bodyOf(record),
     headers: decodeHeaders(record.headers),
     key: record.key === null ? undefined : record.key.toString('utf8'),
     timestamp: Number(record.timestamp),
@@ -64,19 +67,26 @@ export function fromRecord(record: KafkaMessage) {
  */
 export abstract class RecordDelivery extends BaseDelivery {
   constructor(record: KafkaMessage, raw: unknown) {
-    const fields = fromRecord(record);
-    super(fields.body, fields.headers, raw);
-    this.key = fields.key;
-    this.timestamp = fields.timestamp;
+    super(bodyOf(record), decodeHeaders(record.headers), raw);
+    this.key = record.key === null ? undefined : record.key.toString('utf8');
+    this.timestamp = Number(record.timestamp);
     // JSON goes without a header (see NATIVE).
     this.contentType = DEFAULT_CONTENT_TYPE;
   }
 }
 
+function bodyOf(record: KafkaMessage): Uint8Array {
+  const value = record.value;
+  return value === null
+    ? new Uint8Array(0)
+    : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
 function decodeHeaders(headers: IHeaders | undefined): Headers {
   const out: Headers = {};
   if (headers === undefined) return out;
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     // A header repeated by another producer: the last value wins, as in most Kafka clients' lastHeader().
     const last = Array.isArray(value) ? value[value.length - 1] : value;
     if (last === undefined) continue;

@@ -19,9 +19,21 @@ export class Topics {
     private readonly timeoutMs: number,
   ) {}
 
+  /** Partitions of each topic provisioned so far: lets the send path skip a promise per message. */
+  private readonly partitions = new Map<string, number>();
+
   /** Creates `name` with `partitions` unless it exists; resolves with the partitions it really has. */
   ensure(name: string, partitions: number): Promise<number> {
-    return this.known.run(name, () => this.provision(name, partitions));
+    return this.known.run(name, async () => {
+      const actual = await this.provision(name, partitions);
+      this.partitions.set(name, actual);
+      return actual;
+    });
+  }
+
+  /** The partitions `name` has, once `ensure` has succeeded for it; undefined before. */
+  partitionsOf(name: string): number | undefined {
+    return this.partitions.get(name);
   }
 
   private async provision(name: string, partitions: number): Promise<number> {

@@ -3,8 +3,13 @@
  * one request per message costs a round trip each. Items queue per destination; a batch leaves
  * when nothing is in flight for that destination (after `lingerMs`, or at the end of the current
  * tick) or when it is full, and each item's promise settles from the answer for the whole batch.
+ * When a request returns, what queued meanwhile leaves at once, as the next batch (as kafkajs'
+ * own pipelining does): under concurrent senders batches fill by themselves, with no linger.
  * One request per destination is in flight at a time, so a destination gets its items in the order
  * they were added. Exported for adapters.
+ *
+ * The per-item path allocates the item's promise and one small object, no closure: `add` is called
+ * once per message.
  */
 
 export interface BatcherOptions<T, R> {
@@ -21,25 +26,50 @@ export interface BatcherOptions<T, R> {
   readonly lingerMs?: number;
 }
 
-interface Entry<T, R> {
-  readonly item: T;
-  readonly bytes: number;
-  readonly resolve: (result: R) => void;
-  readonly reject: (error: Error) => void;
+/** One queued item and the settlement of its promise. */
+class Entry<T, R> {
+  resolve!: (result: R) => void;
+  reject!: (error: Error) => void;
+
+  constructor(
+    readonly item: T,
+    readonly bytes: number,
+  ) {}
 }
 
-interface Destination<T, R> {
-  readonly pending: Entry<T, R>[];
-  bytes: number;
-  inFlight: boolean;
-  scheduled: boolean;
-  readonly idle: (() => void)[];
+/** The entry whose promise is being made: lets one shared executor fill it in, instead of a closure per item. */
+let making: Entry<unknown, unknown> | undefined;
+function capture(resolve: (result: unknown) => void, reject: (error: Error) => void): void {
+  making!.resolve = resolve;
+  making!.reject = reject;
+}
+
+class Destination<T, R> {
+  readonly pending: Entry<T, R>[] = [];
+  bytes = 0;
+  inFlight = false;
+  scheduled = false;
+  readonly idle: (() => void)[] = [];
+  /** Fires the scheduled batch (made once per destination, not per item). */
+  readonly fire: () => void;
+
+  constructor(
+    readonly name: string,
+    run: (d: Destination<T, R>) => void,
+  ) {
+    this.fire = () => {
+      this.scheduled = false;
+      run(this);
+    };
+  }
 }
 
 export class Batcher<T, R> {
   private readonly destinations = new Map<string, Destination<T, R>>();
   /** Batches sent so far, for tests and benchmarks. */
   requests = 0;
+  /** Items sent so far (with `requests`: the mean batch size), for tests and benchmarks. */
+  items = 0;
 
   constructor(private readonly o: BatcherOptions<T, R>) {}
 
@@ -47,27 +77,25 @@ export class Batcher<T, R> {
   add(destination: string, item: T, bytes: number): Promise<R> {
     let d = this.destinations.get(destination);
     if (d === undefined) {
-      d = { pending: [], bytes: 0, inFlight: false, scheduled: false, idle: [] };
+      d = new Destination<T, R>(destination, (queue) => void this.run(queue));
       this.destinations.set(destination, d);
     }
-    const queue = d;
-    return new Promise<R>((resolve, reject) => {
-      queue.pending.push({ item, bytes, resolve, reject });
-      queue.bytes += bytes;
-      if (queue.inFlight) return;
-      if (queue.pending.length >= this.o.maxItems || queue.bytes >= this.o.maxBytes) {
-        void this.run(destination, queue);
-      } else if (!queue.scheduled) {
-        queue.scheduled = true;
-        const fire = () => {
-          queue.scheduled = false;
-          void this.run(destination, queue);
-        };
-        // setImmediate gathers everything added in this tick (e.g. Promise.all over many sends).
-        if ((this.o.lingerMs ?? 0) > 0) setTimeout(fire, this.o.lingerMs);
-        else setImmediate(fire);
-      }
-    });
+    const entry = new Entry<T, R>(item, bytes);
+    making = entry as Entry<unknown, unknown>;
+    const promise = new Promise<R>(capture as (resolve: (r: R) => void, reject: (e: Error) => void) => void);
+    making = undefined;
+    d.pending.push(entry);
+    d.bytes += bytes;
+    if (d.inFlight) return promise;
+    if (d.pending.length >= this.o.maxItems || d.bytes >= this.o.maxBytes) {
+      void this.run(d);
+    } else if (!d.scheduled) {
+      d.scheduled = true;
+      // setImmediate gathers everything added in this tick (e.g. Promise.all over many sends).
+      if ((this.o.lingerMs ?? 0) > 0) setTimeout(d.fire, this.o.lingerMs);
+      else setImmediate(d.fire);
+    }
+    return promise;
   }
 
   /** Resolves when every queued item has been answered. */
@@ -79,7 +107,7 @@ export class Batcher<T, R> {
     );
   }
 
-  private async run(destination: string, d: Destination<T, R>): Promise<void> {
+  private async run(d: Destination<T, R>): Promise<void> {
     if (d.inFlight || d.pending.length === 0) return;
     let count = 0;
     let bytes = 0;
@@ -90,27 +118,28 @@ export class Batcher<T, R> {
       count++;
     }
     const batch = d.pending.splice(0, count);
+    const items: T[] = new Array(count);
+    for (let i = 0; i < count; i++) items[i] = batch[i]!.item;
     d.bytes -= bytes;
     d.inFlight = true;
     this.requests++;
+    this.items += count;
     try {
-      const results = await this.o.send(
-        destination,
-        batch.map((e) => e.item),
-      );
-      batch.forEach((entry, i) => {
+      const results = await this.o.send(d.name, items);
+      for (let i = 0; i < count; i++) {
+        const entry = batch[i]!;
         const result = results[i];
         if (result instanceof Error) entry.reject(result);
         else if (i >= results.length) entry.reject(new Error(`no result for item ${i} of the batch`));
         else entry.resolve(result as R);
-      });
+      }
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
       for (const entry of batch) entry.reject(failure);
     } finally {
       d.inFlight = false;
       // What waited while the request was in flight goes now, together.
-      if (d.pending.length > 0) void this.run(destination, d);
+      if (d.pending.length > 0) void this.run(d);
       else for (const wake of d.idle.splice(0)) wake();
     }
   }

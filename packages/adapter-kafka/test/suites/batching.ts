@@ -2,10 +2,39 @@
 import { waitFor } from '@omnibus/contract';
 import { type LogPosition, PublishError } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
-import { adapterOf, connectKafka, TEST_PARAMS, uniqueName } from '../helpers.js';
+import { adapterOf, connectKafka, suiteAdmin, TEST_PARAMS, uniqueName } from '../helpers.js';
 
 export function batchingTests(): void {
   describe('kafka producer batching', () => {
+    const admin = suiteAdmin();
+
+    it('fills batches from callers that send again as soon as their send resolves', async () => {
+      const bus = await connectKafka();
+      try {
+        const queue = bus.queue<number>(uniqueName('lanes'));
+        await queue.send(-1);
+        const before = adapterOf(bus).produceRequests;
+        // 1000 callers, each sending its next message when the last one is confirmed (the bench's
+        // shape): what they send while a request is in flight leaves together when it returns.
+        const count = 3000;
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 1000 }, async () => {
+            while (next < count) await queue.send(next++);
+          }),
+        );
+        const requests = adapterOf(bus).produceRequests - before;
+        // 500 a request at most: 6 when every batch is full; a flush per tick or per message is far more.
+        expect(requests).toBeGreaterThanOrEqual(6);
+        expect(requests).toBeLessThanOrEqual(10);
+        // Each resolved send is on the broker, counted by a plain kafkajs admin.
+        const offsets = await admin().fetchTopicOffsets(queue.name);
+        expect(offsets.reduce((sum, p) => sum + Number(p.high), 0)).toBe(count + 1);
+      } finally {
+        await bus.close();
+      }
+    });
+
     it('coalesces concurrent appends into few requests, resolving each with its own position', async () => {
       const bus = await connectKafka();
       try {

@@ -63,6 +63,13 @@ export function provisioningTests(): void {
           Array.from({ length: 20 }, (_, i) => log.append(i, { key: `k${i}` }).then((r) => r.position)),
         );
         expect(new Set(positions.map((p) => p.partition))).toEqual(new Set([0, 1]));
+        // Later appends take the send path that skips the topic check: the same 2 partitions.
+        const later = await Promise.all(
+          Array.from({ length: 20 }, (_, i) => log.append(i, { key: `k${i}` }).then((r) => r.position)),
+        );
+        expect(later.map((p) => p.partition)).toEqual(positions.map((p) => p.partition));
+        const offsets = await admin().fetchTopicOffsets(name);
+        expect(offsets.reduce((sum, p) => sum + Number(p.high), 0)).toBe(40);
         expect(await partitionsOf(name)).toHaveLength(2);
         const warning = lines.find((l) => l.level === 'warn' && l.message.includes(name));
         expect(warning?.message).toMatch(/exists with 2 partition\(s\).*asked for 4.*Using it as it is/);
