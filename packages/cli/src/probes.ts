@@ -524,6 +524,8 @@ const USE: Record<Feature, (t: ProbeContext) => Promise<unknown>> = {
   purge: async (t) => t.bus.queue(t.name('denied')).purge(),
   browse: async (t) => t.bus.deadLetters({ queue: t.name('denied') }).peek(1),
   redrive: async (t) => t.bus.deadLetters({ queue: t.name('denied') }).redrive(),
+  redriveSubscription: async (t) =>
+    t.bus.deadLetters({ topic: t.name('denied'), subscription: 'omnibus-check' }).redrive(),
   deleteSubscription: async (t) => t.bus.topic(t.name('denied')).deleteSubscription('omnibus-check'),
   resetGroup: async (t) => t.bus.log(t.name('denied')).resetGroup('omnibus-check', 'earliest'),
   lag: async (t) => t.bus.log(t.name('denied')).lag('omnibus-check'),
