@@ -173,6 +173,8 @@ class RedriveRun {
   private seen = 0;
   private done = false;
   private readonly inbox: Delivery[] = [];
+  /** The delivery that ended the run unsettled (its marker came back, or it could not be sent back). */
+  private held: Delivery | undefined;
   private wake: (() => void) | undefined;
   /** Addresses of durable subscriptions, resolved once per run. */
   private readonly addresses = new Map<string, Promise<string>>();
@@ -198,8 +200,9 @@ class RedriveRun {
     const driver = this.bus.driverFor;
     const subscription: Subscription = await this.bus.connection.run(`redriving "${this.queue}"`, () =>
       driver.consume({ name: this.queue }, { prefetch: PREFETCH }, async (delivery) => {
-        // After the run, deliveries stay unsettled: closing the subscription gives them back in order.
-        if (!this.done) this.inbox.push(delivery);
+        // After the run, what still arrives goes back untouched (as a closing consumer's does).
+        if (this.done) delivery.release?.();
+        else this.inbox.push(delivery);
         this.wake?.();
       }),
     );
@@ -207,9 +210,16 @@ class RedriveRun {
       await this.loop();
     } finally {
       this.done = true;
-      // What was delivered but not handled goes back untouched, in order, when the consumer closes.
-      this.inbox.length = 0;
-      await subscription.close();
+      // What was delivered but not handled goes back untouched, in order: released, as a closing
+      // consumer gives back what never reached a handler (MQTT resends it), or returned by the close.
+      try {
+        await subscription.stop?.();
+      } finally {
+        this.held?.release?.();
+        this.held = undefined;
+        for (const delivery of this.inbox.splice(0)) delivery.release?.();
+        await subscription.close();
+      }
     }
     return this.result();
   }
@@ -222,6 +232,7 @@ class RedriveRun {
       if (delivery === undefined) return;
       if (delivery.headers[HEADER.redriveRun] === this.o.runId) {
         // Back during this run (it failed again, or the filter left it): the snapshot is done.
+        this.held = delivery;
         return;
       }
       this.seen++;
@@ -248,6 +259,7 @@ class RedriveRun {
       } catch (error) {
         this.failed++;
         this.error = error instanceof Error ? error : new Error(String(error));
+        this.held = delivery;
         return;
       }
       this.o.onProgress?.(this.result());
