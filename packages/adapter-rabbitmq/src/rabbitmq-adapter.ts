@@ -54,7 +54,7 @@ export function rabbitmqCapabilities(maxMessageBytes = 128 * 1024 * 1024): Capab
       redrive:
         'no redrive primitive (a shovel cannot strip headers): core consumes the dead-letter queue and sends confirmed copies',
       redriveSubscription:
-        "a durable subscription is a queue: core sends the copies to it through the default exchange, so it alone gets them",
+        'a durable subscription is a queue: core sends the copies to it through the default exchange, so it alone gets them',
     },
     none: {
       browse:

@@ -1,4 +1,10 @@
-import { type Bus, HEADER, type SettleEvent, UnsupportedCapabilityError, ValidationError } from '@omnibus/core';
+import {
+  type Bus,
+  HEADER,
+  type SettleEvent,
+  UnsupportedCapabilityError,
+  ValidationError,
+} from '@omnibus/core';
 import { expect } from 'vitest';
 import {
   type ContractContext,
@@ -198,7 +204,12 @@ export const operationsTests = defineTests([
       await left.waitFor(3, t.timeoutMs);
       // The one that ended the run went back when it closed: in order, or (MQTT, STOMP) resent behind.
       expect(left.payloads()[2]).toBe('marker');
-      expect(left.messages.slice(0, 2).map((m) => m.id).sort()).toEqual([...ids].sort());
+      expect(
+        left.messages
+          .slice(0, 2)
+          .map((m) => m.id)
+          .sort(),
+      ).toEqual([...ids].sort());
       for (const m of left.messages.slice(0, 2)) {
         expect(m.headers[HEADER.redriveRun]).toBe(result.runId);
         expect(m.headers[HEADER.redrives]).toBe('1');
