@@ -26,15 +26,21 @@ import {
 } from '@omnibus/core';
 import { type Frame, type LoopbackBroker, loopbackBroker, type Queue, type Session } from './broker.js';
 
+// A queue's dead letters go back through core alone (consume, send): no adapter method needed.
+const { redrive: _redrive, ...adminNotYet } = ADMIN_NOT_YET;
+
 export const LOOPBACK_CAPABILITIES: Capabilities = declareCapabilities({
   native: ['queue', 'topic', 'routing', 'delay', 'headers', 'durableSubscriptions'],
-  emulated: { deadLetter: 'no dead-letter primitive: core sends a copy to the dead-letter queue, then acks' },
+  emulated: {
+    deadLetter: 'no dead-letter primitive: core sends a copy to the dead-letter queue, then acks',
+    redrive: 'core consumes the dead-letter queue and sends confirmed copies',
+  },
   none: {
     log: 'the broker keeps no retained stream',
     priority: 'its queues are FIFO',
     replay: 'no log',
     consumerGroups: 'no log',
-    ...ADMIN_NOT_YET,
+    ...adminNotYet,
   },
   ordering: 'key', // FIFO queues, requeue to the original place; core keeps keys in order under concurrency
   limits: {}, // in process: no frame or header size to break
@@ -59,7 +65,7 @@ class LoopbackAdapter implements Adapter, Session {
   readonly depth = unsupported('loopback', 'depth');
   readonly purge = unsupported('loopback', 'purge');
   readonly browse = unsupported('loopback', 'browse');
-  readonly subscriptionAddress = unsupported('loopback', 'redrive');
+  readonly subscriptionAddress = unsupported('loopback', 'redriveSubscription');
   readonly deleteSubscription = unsupported('loopback', 'deleteSubscription');
   readonly resetGroup = unsupported('loopback', 'resetGroup');
   readonly groupLag = unsupported('loopback', 'lag');

@@ -78,11 +78,14 @@ export const KAFKA_CAPABILITIES: Capabilities = declareCapabilities({
     depth: "what the queue's group has not committed: messages out with a consumer count too",
     purge: 'DeleteRecords up to the end, messages out with a consumer included',
     browse: "read from the queue group's position by a throwaway group that never commits",
+    redrive:
+      'no redrive primitive: core consumes the dead-letter topic in its queue group and sends confirmed copies',
   },
   none: {
     priority: 'a partition is an ordered log; nothing can jump the line',
     delay: 'no delayed delivery in Kafka; nothing exact can be built on top of it',
-    redrive: 'a copy cannot reach one durable subscription of a topic and no other',
+    redriveSubscription:
+      "a durable subscription is a group's offsets in the topic: a copy appended there reaches every subscription",
   },
   ordering: 'key',
   limits: { maxMessageBytes: 1_000_000 },
@@ -118,7 +121,7 @@ class KafkaAdapter implements Adapter {
   readonly depth: Adapter['depth'] = (queue) => this.operations.depth(queue);
   readonly purge: Adapter['purge'] = (queue) => this.operations.purge(queue);
   readonly browse: Adapter['browse'] = (queue, limit) => this.operations.browse(queue, limit);
-  readonly subscriptionAddress = unsupported('kafka', 'redrive');
+  readonly subscriptionAddress = unsupported('kafka', 'redriveSubscription');
   readonly deleteSubscription: Adapter['deleteSubscription'] = (topic, durable) =>
     this.operations.deleteSubscription(topic, durable);
   readonly resetGroup: Adapter['resetGroup'] = (log, group, to) => this.operations.resetGroup(log, group, to);

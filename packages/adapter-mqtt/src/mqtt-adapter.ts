@@ -53,6 +53,8 @@ export function mqttCapabilities(
       queue: 'shared subscriptions, and a holder session while no consumer exists (holder.ts)',
       deadLetter:
         'no nack and no dead-letter queue in MQTT: core copies the message to the dead-letter queue',
+      redrive:
+        'core consumes the dead-letter queue and publishes confirmed copies; without a count, a run ends at its own marker or when nothing arrives',
     },
     none: {
       log: 'MQTT keeps no log: retained messages are one last value per topic, not a history',
@@ -63,7 +65,7 @@ export function mqttCapabilities(
       depth: 'nothing in MQTT shows what a session holds',
       purge: 'nothing in MQTT shows or removes what a session holds',
       browse: 'nothing in MQTT shows what a session holds',
-      redrive: 'a session has no address of its own: a copy would reach every subscriber',
+      redriveSubscription: 'a session has no address of its own: a copy would reach every subscriber',
       deleteSubscription:
         'nothing tells whether a client is connected without taking its session over (a live subscriber would be kicked)',
       resetGroup: 'no log',
@@ -99,7 +101,7 @@ export class MqttAdapter implements Adapter {
   readonly depth = unsupported('mqtt', 'depth');
   readonly purge = unsupported('mqtt', 'purge');
   readonly browse = unsupported('mqtt', 'browse');
-  readonly subscriptionAddress = unsupported('mqtt', 'redrive');
+  readonly subscriptionAddress = unsupported('mqtt', 'redriveSubscription');
   readonly deleteSubscription = unsupported('mqtt', 'deleteSubscription');
   readonly resetGroup = unsupported('mqtt', 'resetGroup');
   readonly groupLag = unsupported('mqtt', 'lag');

@@ -19,8 +19,10 @@ export const ADMIN_CAPABILITIES = {
   purge: 'native',
   // basic.get then requeue sets the redelivered flag (and counts a delivery on quorum queues): no look is free.
   browse: 'none',
-  // No redrive primitive (a shovel cannot strip headers or reach one subscription): core consumes and sends confirmed copies.
+  // No redrive primitive (a shovel cannot strip headers): core consumes and sends confirmed copies.
   redrive: 'emulated',
+  // A durable subscription is a queue: a copy sent to it by the default exchange reaches it alone.
+  redriveSubscription: 'emulated',
   deleteSubscription: 'native',
   // Resetting to 'latest' (or past the last entry) needs a stream's end offset, which AMQP 0-9-1 never tells (declare-ok says 0 messages).
   resetGroup: 'none',

@@ -52,7 +52,9 @@ export function rabbitmqCapabilities(maxMessageBytes = 128 * 1024 * 1024): Capab
       consumerGroups:
         'streams keep no progress for AMQP 0-9-1 readers: Omnibus stores it, one active reader per group',
       redrive:
-        'no redrive primitive (a shovel cannot strip headers or reach one subscription): core consumes and sends confirmed copies',
+        'no redrive primitive (a shovel cannot strip headers): core consumes the dead-letter queue and sends confirmed copies',
+      redriveSubscription:
+        'a durable subscription is a queue: core sends the copies to it through the default exchange, so it alone gets them',
     },
     none: {
       browse:

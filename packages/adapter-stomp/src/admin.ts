@@ -65,8 +65,8 @@ export class StompAdmin {
    * message it was handed meanwhile (prefetch 1) goes back to the queue, flagged redelivered.
    */
   async subscriptionAddress(topic: TopicSpec, durable: string): Promise<string> {
-    if (this.profile.capabilities.redrive === 'none' || this.profile.name !== 'rabbitmq') {
-      return unsupported(ADAPTER, 'redrive')();
+    if (this.profile.capabilities.redriveSubscription === 'none' || this.profile.name !== 'rabbitmq') {
+      return unsupported(ADAPTER, 'redriveSubscription')();
     }
     const address = `/amq/queue/${rabbitmqDurableQueue(topic.name, durable)}`;
     const what = `durable subscription "${durable}" of topic "${topic.name}"`;

@@ -71,8 +71,9 @@ export const RABBITMQ_CAPABILITIES: Capabilities = declareCapabilities({
   emulated: {
     deadLetter:
       'Omnibus sends the copy to the dead-letter queue and then ACKs (no DLX is declared over STOMP)',
-    redrive:
-      'core consumes the dead-letter queue and sends the copies; a durable subscription is a queue, so `/amq/queue/<its queue>` reaches it alone',
+    redrive: 'no redrive frame: core consumes the dead-letter queue and sends confirmed copies',
+    redriveSubscription:
+      'a durable subscription is a queue, so a copy core sends to `/amq/queue/<its queue>` reaches it alone',
   },
   none: {
     delay: 'no delayed delivery over STOMP without a plugin; a retry delay waits in the process',
@@ -107,8 +108,10 @@ export const ACTIVEMQ_CAPABILITIES: Capabilities = {
   // subscription is deleted by UNSUBSCRIBE from the subscriber's client-id.
   browse: 'native',
   deleteSubscription: 'native',
-  // A copy cannot reach one durable topic subscription alone (they have no address of their own).
-  redrive: 'none',
+  // A queue's dead letters go back through core (consume the dead-letter queue, send copies), but a
+  // copy cannot reach one durable topic subscription alone (they have no address of their own).
+  redrive: 'emulated',
+  redriveSubscription: 'none',
   // Resolved at connect: native when the broker's scheduler answers (see `withDelay`).
   delay: 'none',
   // ActiveMQ's STOMP transport reads header lines of at most 10,240 bytes.
@@ -130,6 +133,7 @@ export const GENERIC_CAPABILITIES: Capabilities = {
   // subscriptions, dead letters go back to queues only, through core.
   ...NO_ADMIN,
   redrive: 'emulated',
+  redriveSubscription: 'none',
   // The smallest header line of the servers above.
   limits: { maxHeaderBytes: headerLimit(10_240) },
 };

@@ -448,6 +448,57 @@ const redriveProbe: Probe = {
   },
 };
 
+const redriveSubscriptionProbe: Probe = {
+  title: "a durable subscription's dead letter goes back to it alone",
+  features: ['topic', 'durableSubscriptions', 'deadLetter', 'redriveSubscription'],
+  async run(t) {
+    const name = t.name('rsub', 'topic');
+    const [failing, other] = [t.name('rsub-a', 'subscription'), t.name('rsub-b', 'subscription')];
+    t.name(`rsub.${failing}.dlq`, 'queue');
+    const topic = t.bus.topic<string>(name);
+    const state = { failing: true };
+    const a = collector<string>(t.timeoutMs);
+    const b = collector<string>(t.timeoutMs);
+    let dead = 0;
+    const off = t.bus.on('deadLetter', (event) => {
+      if (event.destination === name) dead++;
+    });
+    const subs = [
+      await topic.subscribe(
+        '#',
+        (m) => {
+          if (state.failing) throw new Error('omnibus check: fails once');
+          a.handler(m);
+        },
+        { durable: failing, maxAttempts: 1 },
+      ),
+      await topic.subscribe('#', b.handler, { durable: other }),
+    ];
+    try {
+      const { id } = await topic.publish('dead letter');
+      await eventually(async () => dead, 1, 'the dead letter', t.timeoutMs);
+      state.failing = false;
+      const result = await t.bus.deadLetters({ topic: name, subscription: failing }).redrive();
+      expectEqual(result.moved, 1, 'moved');
+      expectEqual(
+        (await a.waitFor(1, 'the redriven message')).map((m) => m.id),
+        [id],
+        'redriven id',
+      );
+      // The other subscription got it once: a marker published after the redrive comes next.
+      await topic.publish('marker');
+      expectEqual(
+        (await b.waitFor(2, 'the other subscription')).map((m) => m.payload),
+        ['dead letter', 'marker'],
+        'the other subscription received',
+      );
+    } finally {
+      off();
+      for (const s of subs) await s.close();
+    }
+  },
+};
+
 const deleteSubscriptionProbe: Probe = {
   title: 'a durable subscription can be deleted, and then is gone',
   features: ['topic', 'durableSubscriptions', 'deleteSubscription'],
@@ -498,6 +549,7 @@ export const PROBES: readonly Probe[] = [
   purgeProbe,
   browseProbe,
   redriveProbe,
+  redriveSubscriptionProbe,
   deleteSubscriptionProbe,
   groupAdminProbe,
 ];
@@ -524,6 +576,8 @@ const USE: Record<Feature, (t: ProbeContext) => Promise<unknown>> = {
   purge: async (t) => t.bus.queue(t.name('denied')).purge(),
   browse: async (t) => t.bus.deadLetters({ queue: t.name('denied') }).peek(1),
   redrive: async (t) => t.bus.deadLetters({ queue: t.name('denied') }).redrive(),
+  redriveSubscription: async (t) =>
+    t.bus.deadLetters({ topic: t.name('denied'), subscription: 'omnibus-check' }).redrive(),
   deleteSubscription: async (t) => t.bus.topic(t.name('denied')).deleteSubscription('omnibus-check'),
   resetGroup: async (t) => t.bus.log(t.name('denied')).resetGroup('omnibus-check', 'earliest'),
   lag: async (t) => t.bus.log(t.name('denied')).lag('omnibus-check'),

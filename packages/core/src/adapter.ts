@@ -210,9 +210,10 @@ export interface Adapter {
    */
   sendTo(address: string, message: OutgoingMessage): Promise<void>;
 
-  // Operations: each is a capability of its own (`depth`, `purge`, `browse`, `redrive`,
+  // Operations: each is a capability of its own (`depth`, `purge`, `browse`, `redriveSubscription`,
   // `deleteSubscription`, `resetGroup`, `lag`); where it is `none`, implement it with
   // `unsupported(name, feature)`. docs/adapters.md#operations states each contract in full.
+  // (`redrive` of a queue's dead letters needs no method: core consumes and sends.)
 
   /**
    * `depth`: how many messages of the queue are ready for delivery now — not those out with a
@@ -232,7 +233,7 @@ export interface Adapter {
    */
   browse(queue: QueueSpec, limit: number): Promise<BrowsedMessage[]>;
   /**
-   * `redrive`: an address for `sendTo` where a copy reaches the durable subscription `durable` of
+   * `redriveSubscription`: an address for `sendTo` where a copy reaches the durable subscription `durable` of
    * `topic` and no other (the same kind of address as a delivery's `retryAddress`). Rejects with
    * `ValidationError` when that durable subscription does not exist.
    */

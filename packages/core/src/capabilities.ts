@@ -9,6 +9,7 @@ export const ADMIN_FEATURES = [
   'purge',
   'browse',
   'redrive',
+  'redriveSubscription',
   'deleteSubscription',
   'resetGroup',
   'lag',
@@ -61,8 +62,13 @@ export interface Capabilities {
   readonly purge: Support;
   /** Admin: look at a queue's first messages without consuming them (a dead-letter queue's `peek(n)`). */
   readonly browse: Support;
-  /** Dead letters go back where they failed: their queue, or their own durable subscription only. */
+  /**
+   * Dead letters go back to a queue: a queue's to that queue, any others to the queue given as `to`
+   * (the dead-letter queue consumed, each copy confirmed before its letter is acked).
+   */
   readonly redrive: Support;
+  /** A durable subscription's dead letters go back to that subscription alone, not to the topic's other subscribers. */
+  readonly redriveSubscription: Support;
   /** Admin: delete a durable subscription and what it holds (`topic.deleteSubscription(name)`). */
   readonly deleteSubscription: Support;
   /** Admin: move a log group's committed position to earliest, latest or a time (`log.resetGroup`). */
@@ -223,6 +229,7 @@ export const FEATURE_NEEDS: Readonly<Partial<Record<Feature, Feature>>> = {
   purge: 'queue',
   browse: 'queue',
   redrive: 'deadLetter',
+  redriveSubscription: 'durableSubscriptions',
   deleteSubscription: 'durableSubscriptions',
   resetGroup: 'consumerGroups',
   lag: 'consumerGroups',

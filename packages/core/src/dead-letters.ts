@@ -6,7 +6,13 @@
  * confirmed where it goes, so a process that dies mid-run loses nothing (the one in hand may be
  * sent twice). Every copy it makes carries the run's id in `x-omnibus-redrive-run`; a delivery that
  * already carries it came back during this run (it failed again, or the filter left it), which ends
- * the run — so a run moves each message once and takes a snapshot of what was there.
+ * the run — so a run moves each message once and takes a snapshot of what was there. Where the
+ * broker counts (`depth`), the run also stops after the count it started with; where it cannot, the
+ * marker and `idleMs` with nothing arriving end it.
+ *
+ * Two capabilities gate it: `redrive` for copies sent to a queue (a queue's letters to it, anyone's
+ * to `to`), which needs only consume and send; `redriveSubscription` for a durable subscription's
+ * letters sent back to it alone, which needs an address that subscription, and no other, reads.
  */
 import { randomUUID } from 'node:crypto';
 import type { BrowsedMessage, Delivery, OutgoingMessage, Subscription } from './adapter.js';
@@ -33,6 +39,8 @@ interface Resolved {
   readonly queue: string;
   /** Set for a log, or a topic without a durable subscription: their letters need `to`. */
   readonly needsTo?: string;
+  /** Set for a durable subscription: without `to`, its letters go back to it alone. */
+  readonly subscription?: string;
 }
 
 function resolveSource(source: DeadLetterSource): Resolved {
@@ -58,7 +66,7 @@ function resolveSource(source: DeadLetterSource): Resolved {
       queue: custom ?? deadLetterName(topic, subscription),
       ...(subscription === undefined
         ? { needsTo: `the dead letters of a plain subscription of "${topic}"` }
-        : {}),
+        : { subscription: `durable subscription "${subscription}" of topic "${topic}"` }),
     };
   }
   if ('log' in source) {
@@ -77,6 +85,7 @@ function resolveSource(source: DeadLetterSource): Resolved {
 export class DeadLettersImpl implements DeadLetters {
   readonly queue: string;
   private readonly needsTo: string | undefined;
+  private readonly subscription: string | undefined;
 
   constructor(
     private readonly bus: BusImpl,
@@ -85,6 +94,7 @@ export class DeadLettersImpl implements DeadLetters {
     const resolved = resolveSource(source);
     this.queue = resolved.queue;
     this.needsTo = resolved.needsTo;
+    this.subscription = resolved.subscription;
   }
 
   async count(): Promise<number> {
@@ -107,7 +117,6 @@ export class DeadLettersImpl implements DeadLetters {
 
   async redrive(options: RedriveOptions = {}): Promise<RedriveResult> {
     this.bus.assertOpen();
-    this.bus.feature('redrive', 'consume the dead-letter queue and send its messages back yourself');
     const limit =
       options.limit === undefined
         ? Number.POSITIVE_INFINITY
@@ -116,6 +125,14 @@ export class DeadLettersImpl implements DeadLetters {
     const to = options.to === undefined ? undefined : validateName('queue', options.to);
     if (options.filter !== undefined && typeof options.filter !== 'function') {
       throw new ValidationError('filter must be a function');
+    }
+    if (to === undefined && this.subscription !== undefined) {
+      this.bus.feature(
+        'redriveSubscription',
+        `the dead letters of ${this.subscription} cannot reach it alone: redrive them with { to: <queue> } and consume that queue`,
+      );
+    } else {
+      this.bus.feature('redrive', 'consume the dead-letter queue and send its messages back yourself');
     }
     if (to === undefined && this.needsTo !== undefined) {
       throw new ValidationError(
@@ -156,6 +173,8 @@ class RedriveRun {
   private seen = 0;
   private done = false;
   private readonly inbox: Delivery[] = [];
+  /** The delivery that ended the run unsettled (its marker came back, or it could not be sent back). */
+  private held: Delivery | undefined;
   private wake: (() => void) | undefined;
   /** Addresses of durable subscriptions, resolved once per run. */
   private readonly addresses = new Map<string, Promise<string>>();
@@ -181,8 +200,9 @@ class RedriveRun {
     const driver = this.bus.driverFor;
     const subscription: Subscription = await this.bus.connection.run(`redriving "${this.queue}"`, () =>
       driver.consume({ name: this.queue }, { prefetch: PREFETCH }, async (delivery) => {
-        // After the run, deliveries stay unsettled: closing the subscription gives them back in order.
-        if (!this.done) this.inbox.push(delivery);
+        // After the run, what still arrives goes back untouched (as a closing consumer's does).
+        if (this.done) delivery.release?.();
+        else this.inbox.push(delivery);
         this.wake?.();
       }),
     );
@@ -190,9 +210,16 @@ class RedriveRun {
       await this.loop();
     } finally {
       this.done = true;
-      // What was delivered but not handled goes back untouched, in order, when the consumer closes.
-      this.inbox.length = 0;
-      await subscription.close();
+      // What was delivered but not handled goes back untouched, in order: released, as a closing
+      // consumer gives back what never reached a handler (MQTT resends it), or returned by the close.
+      try {
+        await subscription.stop?.();
+      } finally {
+        this.held?.release?.();
+        this.held = undefined;
+        for (const delivery of this.inbox.splice(0)) delivery.release?.();
+        await subscription.close();
+      }
     }
     return this.result();
   }
@@ -205,13 +232,15 @@ class RedriveRun {
       if (delivery === undefined) return;
       if (delivery.headers[HEADER.redriveRun] === this.o.runId) {
         // Back during this run (it failed again, or the filter left it): the snapshot is done.
+        this.held = delivery;
         return;
       }
       this.seen++;
       const letter = deadLetterOf(delivery);
       const accepted = this.o.filter === undefined || (await this.o.filter(letter));
-      const target = accepted ? this.targetOf(letter) : undefined;
       try {
+        // A letter it cannot send back stops the run untouched (redriveSubscription none).
+        const target = accepted ? this.targetOf(letter) : undefined;
         if (target === undefined) {
           await this.send(`leaving a dead letter in "${this.queue}"`, () =>
             this.bus.driverFor.send({ name: this.queue }, this.copy(delivery, false)),
@@ -230,6 +259,7 @@ class RedriveRun {
       } catch (error) {
         this.failed++;
         this.error = error instanceof Error ? error : new Error(String(error));
+        this.held = delivery;
         return;
       }
       this.o.onProgress?.(this.result());
@@ -262,6 +292,10 @@ class RedriveRun {
     if (origin === undefined) return undefined;
     if (origin.kind === 'queue') return { name: origin.name };
     if (origin.kind === 'topic' && origin.subscription !== undefined) {
+      this.bus.feature(
+        'redriveSubscription',
+        `a dead letter of durable subscription "${origin.subscription}" of topic "${origin.name}" cannot reach it alone: redrive with { to: <queue> }`,
+      );
       const key = `${origin.name}\u0000${origin.subscription}`;
       let address = this.addresses.get(key);
       if (address === undefined) {

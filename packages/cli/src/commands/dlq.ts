@@ -92,7 +92,7 @@ export function dlqCommand(program: Command): void {
     .command('dlq')
     .summary('count, peek and redrive dead letters')
     .description(
-      'The dead letters of a queue, a durable subscription or a log group: how many (depth capability), the first few without consuming them (browse), and sending them back where they failed (redrive). Where the broker lacks one, exit 3 names it.',
+      "The dead letters of a queue, a durable subscription or a log group: how many (depth capability), the first few without consuming them (browse), and sending them back where they failed (redrive; a durable subscription's to it alone: redriveSubscription). Where the broker lacks one, exit 3 names it.",
     )
     .addHelpText(
       'after',
@@ -164,7 +164,7 @@ Examples:
     dlq
       .command('redrive')
       .description(
-        "Sends dead letters back where they failed (redrive capability): a queue's to the queue, a durable subscription's to that subscription only; a log's and a plain subscription's need --to <queue>. Each leaves the dead letters only once its copy is confirmed. A snapshot: what was there when it started, each once; one that fails again waits for the next run. --id and --reason choose which (the others stay, at the back). Prints a summary (--json: the counts); a progress bar on a terminal.",
+        "Sends dead letters back where they failed: a queue's to the queue (redrive capability), a durable subscription's to that subscription only (redriveSubscription; where the broker lacks it, --to <queue> moves them); a log's and a plain subscription's need --to <queue>. Each leaves the dead letters only once its copy is confirmed. A snapshot: what was there when it started, each once; one that fails again waits for the next run. --id and --reason choose which (the others stay, at the back). Prints a summary (--json: the counts); a progress bar on a terminal.",
       ),
   )
     .option('-l, --limit <n>', 'move at most this many', parsePositiveInt)
@@ -182,6 +182,7 @@ Examples:
   $ omnibus dlq redrive orders --id 6ee836a0-85c6-48e7-980c-68b514911698
   $ omnibus dlq redrive orders --reason 'timeout|ECONNRESET' --limit 500
   $ omnibus dlq redrive shop --subscription billing
+  $ omnibus dlq redrive shop --subscription billing --to billing-retries
   $ omnibus dlq redrive audit --group indexer --to audit-retries`,
     )
     .action(async (name: string, flags: RedriveFlags) => {

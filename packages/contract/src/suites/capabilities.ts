@@ -28,6 +28,8 @@ const USE: Record<Feature, (t: ContractContext) => Promise<unknown>> = {
   purge: async (t) => (await t.connect()).queue(t.name('q')).purge(),
   browse: async (t) => (await t.connect()).deadLetters({ queue: t.name('q') }).peek(1),
   redrive: async (t) => (await t.connect()).deadLetters({ queue: t.name('q') }).redrive(),
+  redriveSubscription: async (t) =>
+    (await t.connect()).deadLetters({ topic: t.name('t'), subscription: t.name('d') }).redrive(),
   deleteSubscription: async (t) => (await t.connect()).topic(t.name('t')).deleteSubscription(t.name('d')),
   resetGroup: async (t) => (await t.connect()).log(t.name('l')).resetGroup(t.name('g'), 'earliest'),
   lag: async (t) => (await t.connect()).log(t.name('l')).lag(t.name('g')),

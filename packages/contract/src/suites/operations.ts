@@ -1,4 +1,10 @@
-import { type Bus, HEADER, type SettleEvent, ValidationError } from '@omnibus/core';
+import {
+  type Bus,
+  HEADER,
+  type SettleEvent,
+  UnsupportedCapabilityError,
+  ValidationError,
+} from '@omnibus/core';
 import { expect } from 'vitest';
 import {
   type ContractContext,
@@ -34,10 +40,10 @@ async function failingQueue(t: ContractContext, payloads: readonly string[]) {
   const handled = recorder<string>((m) => {
     if (state.failing) throw new Error(`boom ${m.payload}`);
   });
+  // Application headers where the broker carries them (MQTT 3.1.1 carries core's own, not these).
+  const headers = t.capabilities.headers === 'none' ? {} : { headers: { tenant: 'acme' } };
   const ids: string[] = [];
-  for (const payload of payloads) {
-    ids.push((await queue.send(payload, { headers: { tenant: 'acme' } })).id);
-  }
+  for (const payload of payloads) ids.push((await queue.send(payload, headers)).id);
   const consumer = await queue.consume(handled.handler);
   await dead.waitFor(payloads.length, t.timeoutMs);
   return { bus, queue, state, handled, ids, dead, consumer };
@@ -107,7 +113,7 @@ export const operationsTests = defineTests([
       expect(a!.origin).toEqual({ kind: 'queue', name: queue.name });
       expect(a!.reason).toBe('boom a');
       expect(a!.attempts).toBe(1);
-      expect(a!.headers).toMatchObject({ tenant: 'acme' });
+      if (t.capabilities.headers !== 'none') expect(a!.headers).toMatchObject({ tenant: 'acme' });
       expect(Object.keys(a!.headers).filter((h) => h.startsWith('x-omnibus-dead-letter'))).toEqual([]);
       expect(a!.failedAt).toBeInstanceOf(Date);
       expect(a!.redrives).toBe(0);
@@ -142,7 +148,7 @@ export const operationsTests = defineTests([
       expect(redriven.map((m) => m.payload)).toEqual(['a', 'b']);
       for (const m of redriven) {
         expect(m.attempt).toBe(1);
-        expect(m.headers.tenant).toBe('acme');
+        if (t.capabilities.headers !== 'none') expect(m.headers.tenant).toBe('acme');
         expect(m.headers[HEADER.redriveRun]).toBe(result.runId);
         expect(m.headers[HEADER.redrives]).toBe('1');
         expect(Object.keys(m.headers).filter((h) => h.startsWith('x-omnibus-dead-letter'))).toEqual([]);
@@ -173,6 +179,45 @@ export const operationsTests = defineTests([
     },
   },
   {
+    id: 'operations: a redrive run ends by itself, and a message failing again returns to the dead letters once',
+    ...requires('queue', 'deadLetter', 'redrive'),
+    async run(t) {
+      const { bus, queue, dead, ids, handled, consumer } = await failingQueue(t, ['a', 'b']);
+      const letters = bus.deadLetters({ queue: queue.name });
+      // No idle end in sight: the run ends at its count (depth) or at its own marker coming back.
+      const runs = letters.redrive({ idleMs: 2 ** 31 - 1 });
+      const ended = { done: false };
+      void runs.finally(() => {
+        ended.done = true;
+      });
+      await waitFor(() => ended.done, 'the redrive run to end', t.timeoutMs * 2);
+      const result = await runs;
+      expect(result).toMatchObject({ moved: 2, skipped: 0, failed: 0 });
+      await dead.waitFor(4, t.timeoutMs);
+      await handled.waitFor(4, t.timeoutMs);
+      expect(handled.messages.slice(2).map((m) => m.id)).toEqual(ids);
+      await consumer.close();
+      // Each came back once, from this run: the dead-letter queue holds the two and nothing more.
+      const left = await deadLetters<string>(bus, letters.queue);
+      await left.waitFor(2, t.timeoutMs);
+      await bus.queue(letters.queue).send('marker');
+      await left.waitFor(3, t.timeoutMs);
+      // The one that ended the run went back when it closed: in order, or (MQTT, STOMP) resent behind.
+      expect(left.payloads()[2]).toBe('marker');
+      expect(
+        left.messages
+          .slice(0, 2)
+          .map((m) => m.id)
+          .sort(),
+      ).toEqual([...ids].sort());
+      for (const m of left.messages.slice(0, 2)) {
+        expect(m.headers[HEADER.redriveRun]).toBe(result.runId);
+        expect(m.headers[HEADER.redrives]).toBe('1');
+      }
+      expect(dead.events.length).toBe(4);
+    },
+  },
+  {
     id: 'operations: redrive takes a limit and a filter, and leaves the others',
     ...requires('queue', 'deadLetter', 'redrive'),
     async run(t) {
@@ -193,7 +238,7 @@ export const operationsTests = defineTests([
   },
   {
     id: "operations: a durable subscription's dead letters have their own queue and go back to it alone",
-    ...requires('topic', 'durableSubscriptions', 'deadLetter', 'redrive'),
+    ...requires('topic', 'durableSubscriptions', 'deadLetter', 'redriveSubscription'),
     async run(t) {
       const bus = await t.connect();
       const dead = deadLetterEvents(bus);
@@ -232,6 +277,44 @@ export const operationsTests = defineTests([
         'OMNIBUS_VALIDATION',
         /to/,
       );
+    },
+  },
+  {
+    id: "operations: a durable subscription's dead letters go to a queue with `to`, and without it only where it can reach the subscription alone",
+    ...requires('topic', 'durableSubscriptions', 'deadLetter', 'queue', 'redrive'),
+    async run(t) {
+      const bus = await t.connect();
+      const dead = deadLetterEvents(bus);
+      const topic = bus.topic<string>(t.name('t'));
+      const durable = t.name('d');
+      await topic.subscribe(
+        '#',
+        () => {
+          throw new Error('no');
+        },
+        { durable, maxAttempts: 1 },
+      );
+      await topic.publish('one');
+      await topic.publish('two');
+      await dead.waitFor(2, t.timeoutMs);
+      const letters = bus.deadLetters({ topic: topic.name, subscription: durable });
+      if (t.capabilities.redriveSubscription === 'none') {
+        await rejectsWith(() => letters.redrive(), UnsupportedCapabilityError, 'OMNIBUS_UNSUPPORTED');
+        // Named by its queue, the run stops at the first letter it cannot send back, and leaves it.
+        const byName = await bus.deadLetters(letters.queue).redrive();
+        expect(byName).toMatchObject({ moved: 0, skipped: 0, failed: 1 });
+        expect(byName.error).toBeInstanceOf(UnsupportedCapabilityError);
+        expect(byName.error!.message).toContain('redriveSubscription');
+      }
+      const to = t.name('retries');
+      const result = await letters.redrive({ to, limit: 1 });
+      expect(result).toMatchObject({ moved: 1, failed: 0 });
+      const got = await deadLetters<string>(bus, to);
+      await got.waitFor(1, t.timeoutMs);
+      // The letter the refused run left went back to the front, or (MQTT, STOMP) was resent behind.
+      expect(['one', 'two']).toContain(got.payloads()[0]);
+      expect(got.payloads()).toHaveLength(1);
+      expect(got.messages[0]!.headers[HEADER.redrives]).toBe('1');
     },
   },
   {
