@@ -84,10 +84,20 @@ export function ratioSpec(run: BenchRun): TopLevelSpec {
         data: { values: rows },
         mark: { type: 'bar', tooltip: true },
         encoding: {
-          y: { field: 'pair', type: 'nominal', sort: pairs, title: null, axis: { labelLimit: 320 } },
+          y: { field: 'pair', type: 'nominal', sort: pairs, title: null, axis: { labelLimit: 480 } },
           yOffset: { field: 'depth', type: 'nominal', sort: depths },
           x: { field: 'ratio', type: 'quantitative', title: 'ratio', scale: { domain: [0, max] } },
           color: { field: 'depth', type: 'nominal', sort: depths, title: 'depth' },
+        },
+      },
+      {
+        data: { values: rows },
+        mark: { type: 'text', align: 'left', dx: 3, fontSize: 9 },
+        encoding: {
+          y: { field: 'pair', type: 'nominal', sort: pairs },
+          yOffset: { field: 'depth', type: 'nominal', sort: depths },
+          x: { field: 'ratio', type: 'quantitative' },
+          text: { field: 'ratio', type: 'quantitative', format: '.2f' },
         },
       },
       {
