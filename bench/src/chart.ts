@@ -154,13 +154,21 @@ export function throughputSpec(run: BenchRun): TopLevelSpec {
   };
 }
 
+/** The SVG of `spec`, with its title as the SVG's `<title>` (what a screen reader announces). */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new View(parse(compile(spec).spec), { renderer: 'none' });
   try {
-    return await view.toSVG();
+    const svg = await view.toSVG();
+    const title =
+      typeof spec.title === 'object' && spec.title !== null && 'text' in spec.title ? spec.title.text : '';
+    return svg.replace(/^<svg[^>]*>/, (open) => `${open}<title>${escapeXml(String(title))}</title>`);
   } finally {
     view.finalize();
   }
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** Writes bench-ratios.svg and bench-throughput.svg into `dir`; returns their paths. */

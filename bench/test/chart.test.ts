@@ -44,6 +44,7 @@ describe('bench charts', () => {
     expect(rule).not.toBeNull();
     expect(Number(rule![1]) / perUnit).toBeCloseTo(TARGET_RATIO, 2);
     expect(svg).toContain('load 4.5 → 6.25');
+    expect(svg).toMatch(/^<svg[^>]*><title>Omnibus \/ raw client throughput \(target ≥ 0.95\)<\/title>/);
   });
 
   it('draws raw and Omnibus msg/s for every pair and depth', async () => {
