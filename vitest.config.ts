@@ -18,6 +18,7 @@ export default defineConfig({
       'packages/*/src/**/*.test.ts',
       'examples/*/test/**/*.test.ts',
       'test/**/*.test.ts',
+      'bench/test/**/*.test.ts',
     ],
     testTimeout: 30_000,
     // Broker suites restart shared brokers (scripts/brokers.sh restart …): one test file at a time,

@@ -9,7 +9,17 @@ import { randomBytes } from 'node:crypto';
 import { kafka } from '@omnibus/adapter-kafka';
 import { type Bus, connect } from '@omnibus/core';
 import kafkajs from 'kafkajs';
-import { Counter, counting, payload, pipelined, type Runner, type Scenario, type Side } from './harness.js';
+import {
+  Counter,
+  counting,
+  markConfirmed,
+  markSent,
+  payload,
+  pipelined,
+  type Runner,
+  type Scenario,
+  type Side,
+} from './harness.js';
 
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',').map((b) => b.trim());
 const WINDOW = 1000;
@@ -41,9 +51,15 @@ const raw: Side = {
     const send = (n: number) =>
       producer.send({ topic, acks: -1, messages: Array.from({ length: n }, () => ({ value })) });
     return {
-      async throughput(count) {
+      // One batch in flight: `depth` messages in flight is a batch of `depth` (500 by default).
+      async throughput(count, depth = BATCH) {
         const done = counter.expect(count);
-        for (let sent = 0; sent < count; sent += BATCH) await send(Math.min(BATCH, count - sent));
+        for (let sent = 0; sent < count; sent += depth) {
+          const n = Math.min(depth, count - sent);
+          const first = markSent(n);
+          await send(n);
+          markConfirmed(first, n);
+        }
         await done;
       },
       async roundTrip() {

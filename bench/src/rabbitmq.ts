@@ -44,9 +44,9 @@ function runner(
   close: () => Promise<void>,
 ): Runner {
   return {
-    async throughput(count) {
+    async throughput(count, depth = WINDOW) {
       const done = counter?.expect(count);
-      await pipelined(count, WINDOW, send);
+      await pipelined(count, depth, send);
       await done;
     },
     async roundTrip() {

@@ -101,9 +101,9 @@ function rawSide(broker: keyof typeof STOMP_URLS): Side {
             .end(body),
         );
       return {
-        async throughput(count) {
+        async throughput(count, depth = WINDOW) {
           const done = counter.expect(count);
-          await pipelined(count, WINDOW, send);
+          await pipelined(count, depth, send);
           await done;
         },
         async roundTrip() {
@@ -133,9 +133,9 @@ function omnibusSide(broker: keyof typeof STOMP_URLS): Side {
       const body = payload();
       const send = () => queue.send(body);
       return {
-        async throughput(count) {
+        async throughput(count, depth = WINDOW) {
           const done = counter.expect(count);
-          await pipelined(count, WINDOW, send);
+          await pipelined(count, depth, send);
           await done;
         },
         async roundTrip() {

@@ -44,7 +44,7 @@ function traced(side: Side): Side {
       const instrumentation: OmnibusInstrumentation = instrumentOmnibus({ tracerProvider, meterProvider });
       const runner = await side.setup();
       return {
-        throughput: (count) => runner.throughput(count),
+        throughput: (count, depth) => runner.throughput(count, depth),
         roundTrip: () => runner.roundTrip(),
         async close() {
           await runner.close();

@@ -1,0 +1,144 @@
+/**
+ * CPU profiles of one pair: each side's timed round under the inspector's sampling profiler
+ * (node:inspector, the same profiler as `node --cpu-prof`), written as .cpuprofile files that
+ * Chrome DevTools or speedscope open, and a text summary of the top self-time functions.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { measure, type Scenario } from './harness.js';
+
+/** The parts of a .cpuprofile (the DevTools protocol's Profiler.Profile) the summary reads. */
+export interface CpuProfile {
+  readonly nodes: readonly {
+    readonly id: number;
+    readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+    readonly hitCount?: number;
+  }[];
+  readonly startTime: number;
+  readonly endTime: number;
+  readonly samples?: readonly number[];
+  readonly timeDeltas?: readonly number[];
+}
+
+export interface SelfTime {
+  readonly functionName: string;
+  /** The script, shortened to its package path (`node_modules/amqplib/…`, `packages/core/…`). */
+  readonly url: string;
+  readonly selfMs: number;
+  /** Share of all sampled time, idle and garbage collection included. */
+  readonly percent: number;
+}
+
+/**
+ * Self time per function+url, most first. Each sample is charged the interval until the next
+ * sample (the last one the mean interval), as DevTools does; without samples, hit counts share
+ * the profile's duration.
+ */
+export function selfTimes(profile: CpuProfile, top = 20): SelfTime[] {
+  const byNode = new Map<number, number>();
+  const { samples, timeDeltas } = profile;
+  if (samples !== undefined && timeDeltas !== undefined && samples.length > 0) {
+    const mean = (profile.endTime - profile.startTime) / samples.length;
+    for (let i = 0; i < samples.length; i++) {
+      const us = i + 1 < timeDeltas.length ? timeDeltas[i + 1]! : mean;
+      byNode.set(samples[i]!, (byNode.get(samples[i]!) ?? 0) + Math.max(0, us));
+    }
+  } else {
+    const hits = profile.nodes.reduce((sum, n) => sum + (n.hitCount ?? 0), 0);
+    const per = hits === 0 ? 0 : (profile.endTime - profile.startTime) / hits;
+    for (const n of profile.nodes) if (n.hitCount) byNode.set(n.id, n.hitCount * per);
+  }
+  const byFunction = new Map<string, { functionName: string; url: string; us: number }>();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const us = byNode.get(node.id);
+    if (us === undefined) continue;
+    total += us;
+    const functionName = node.callFrame.functionName || '(anonymous)';
+    const url = shortUrl(node.callFrame.url);
+    const key = `${functionName}\u0000${url}`;
+    const entry = byFunction.get(key);
+    if (entry === undefined) byFunction.set(key, { functionName, url, us });
+    else entry.us += us;
+  }
+  return [...byFunction.values()]
+    .sort((a, b) => b.us - a.us)
+    .slice(0, top)
+    .map((e) => ({
+      functionName: e.functionName,
+      url: e.url,
+      selfMs: Math.round(e.us) / 1000,
+      percent: total === 0 ? 0 : Math.round((e.us / total) * 1000) / 10,
+    }));
+}
+
+export function shortUrl(url: string): string {
+  if (url === '') return '';
+  const path = url.replace(/^file:\/\//, '');
+  const modules = path.lastIndexOf('/node_modules/');
+  if (modules >= 0) return `node_modules/${path.slice(modules + '/node_modules/'.length)}`;
+  const packages = path.lastIndexOf('/packages/');
+  if (packages >= 0) return path.slice(packages + 1);
+  const bench = path.lastIndexOf('/bench/');
+  if (bench >= 0) return path.slice(bench + 1);
+  return path;
+}
+
+export function summaryText(title: string, rows: readonly SelfTime[]): string {
+  const lines = [`${title}`, `${'self ms'.padStart(10)} ${'%'.padStart(5)}  function  (script)`];
+  for (const r of rows)
+    lines.push(
+      `${r.selfMs.toFixed(1).padStart(10)} ${r.percent.toFixed(1).padStart(5)}  ${r.functionName}  ${r.url ? `(${r.url})` : ''}`,
+    );
+  return lines.join('\n');
+}
+
+/**
+ * Runs each side of `scenario` once at `depth`, profiling its timed round only (set-up and warm-up
+ * are not sampled), writes `<dir>/<pair>-d<depth>-<side>.cpuprofile` and `<pair>-d<depth>.txt`,
+ * and returns the summary text.
+ */
+export async function profilePair(
+  scenario: Scenario,
+  depth: number,
+  count: number,
+  dir: string,
+): Promise<string> {
+  const session = new Session();
+  session.connect();
+  const slug = scenario.name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
+  const parts: string[] = [];
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    for (const side of ['raw', 'omnibus'] as const) {
+      let profile: CpuProfile | undefined;
+      const m = await measure(scenario[side], scenario, depth, count, {
+        before: async () => {
+          await session.post('Profiler.start');
+        },
+        after: async () => {
+          profile = (await session.post('Profiler.stop')).profile as CpuProfile;
+        },
+      });
+      if (profile === undefined) throw new Error(`no profile was taken of ${scenario.name} (${side})`);
+      writeFileSync(join(dir, `${slug}-d${depth}-${side}.cpuprofile`), JSON.stringify(profile));
+      parts.push(
+        summaryText(
+          `${scenario.name}, ${side}, ${depth} in flight, ${count} messages: ${Math.round(m.throughput)} msg/s`,
+          selfTimes(profile),
+        ),
+      );
+    }
+  } finally {
+    await session.post('Profiler.disable').catch(() => undefined);
+    session.disconnect();
+  }
+  const text = `${parts.join('\n\n')}\n`;
+  writeFileSync(join(dir, `${slug}-d${depth}.txt`), text);
+  return text;
+}
