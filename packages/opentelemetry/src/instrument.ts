@@ -241,7 +241,11 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       if (custom) {
         const creation = trace.getSpanContext(extract(c.headers));
         if (creation !== undefined && trace.isSpanContextValid(creation)) {
-          spanOptions = { ...spanOptions, links: [{ context: creation }] };
+          spanOptions = {
+            kind: SpanKind.PRODUCER,
+            attributes: target.attributes,
+            links: [{ context: creation }],
+          };
         }
       }
       const span = tracer.startSpan(target.spanName, spanOptions, parent);
@@ -284,7 +288,7 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       const span = tracer.startSpan(
         target.spanName,
         creation !== undefined && trace.isSpanContextValid(creation)
-          ? { ...target.options, links: [{ context: creation }] }
+          ? { kind: SpanKind.CONSUMER, attributes: target.attributes, links: [{ context: creation }] }
           : target.options,
         parent,
       );
