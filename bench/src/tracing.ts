@@ -22,7 +22,14 @@ import { context, propagation } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, type SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
+import {
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
 import type { Runner, Scenario, Side } from './harness.js';
 import { memoryScenarios, omnibusSide } from './memory.js';
 
@@ -40,12 +47,24 @@ class KeptInMemory extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
 }
 
+/**
+ * BENCH_OTEL_SAMPLE, a ratio (`0.1`), samples as users configure it: parent-based, a new trace
+ * sampled at that ratio. Unset: the SDK's default, every span recorded.
+ */
+function sampler(): Sampler | undefined {
+  const ratio = process.env.BENCH_OTEL_SAMPLE;
+  if (ratio === undefined) return undefined;
+  return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(Number(ratio)) });
+}
+
 /** The same side, with instrumentation on while it runs. */
 function traced(side: Side): Side {
   return {
     async setup() {
+      const sampling = sampler();
       const tracerProvider = new TracerProvider({
         spanProcessors: [new BatchSpanProcessor({ exporter: discard })],
+        ...(sampling === undefined ? {} : { sampler: sampling }),
       });
       const meterProvider = new MeterProvider({ readers: [new KeptInMemory()] });
       const instrumentation: OmnibusInstrumentation = instrumentOmnibus({ tracerProvider, meterProvider });
@@ -68,9 +87,34 @@ export function tracingScenarios(scenarios: readonly Scenario[]): Scenario[] {
   return scenarios.map((s) => ({
     ...s,
     name: `${s.name}: OpenTelemetry on / off`,
-    raw: s.omnibus,
-    omnibus: traced(s.omnibus),
+    raw: cpuLogged(s.omnibus, `${s.name}, off`),
+    omnibus: cpuLogged(traced(s.omnibus), `${s.name}, on`),
   }));
+}
+
+/**
+ * The side, printing the process's CPU time a message of each timed throughput round (not the
+ * warm-up): what this process spends, which the machine's other load disturbs far less than
+ * throughput. The broker's own work is in another process and not counted.
+ */
+function cpuLogged(side: Side, label: string): Side {
+  return {
+    async setup() {
+      const runner = await side.setup();
+      return {
+        async throughput(count) {
+          const before = process.cpuUsage();
+          await runner.throughput(count);
+          const used = process.cpuUsage(before);
+          if (count > 1000) {
+            console.error(`    ${label}: ${((used.user + used.system) / count).toFixed(1)} µs CPU a message`);
+          }
+        },
+        roundTrip: () => runner.roundTrip(),
+        close: () => runner.close(),
+      };
+    },
+  };
 }
 
 /**
