@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bus } from '@omnibus/core';
 import { instrumentOmnibus, type OmnibusInstrumentation } from '@omnibus/opentelemetry';
-import { context, propagation } from '@opentelemetry/api';
+import { context, metrics, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
@@ -67,7 +67,13 @@ function traced(side: Side): Side {
         ...(sampling === undefined ? {} : { sampler: sampling }),
       });
       const meterProvider = new MeterProvider({ readers: [new KeptInMemory()] });
-      const instrumentation: OmnibusInstrumentation = instrumentOmnibus({ tracerProvider, meterProvider });
+      // BENCH_OTEL_ONLY=metrics|traces|none leaves the other (or both) to the API's no-op providers,
+      // to tell apart what each part costs.
+      const only = process.env.BENCH_OTEL_ONLY;
+      const instrumentation: OmnibusInstrumentation = instrumentOmnibus({
+        tracerProvider: only === undefined || only === 'traces' ? tracerProvider : trace.getTracerProvider(),
+        meterProvider: only === undefined || only === 'metrics' ? meterProvider : metrics.getMeterProvider(),
+      });
       const runner = await side.setup();
       return {
         throughput: (count) => runner.throughput(count),
