@@ -11,8 +11,10 @@ import {
   type DestinationKind,
   type ProcessContext,
   processChannel,
+  processContext,
   type Outcome as SettleOutcome,
   settleChannel,
+  settleMessage,
 } from './diagnostics.js';
 import { type Envelope, HEADER, readEnvelope } from './envelope.js';
 import { describeError, TimeoutError } from './errors.js';
@@ -343,17 +345,17 @@ export class ConsumerEngine<T> implements Consumer {
   /** `handleOnce` inside the `omnibus:process` tracing channel. */
   private traced(run: Attempt): Promise<Next> {
     const { d, envelope, attempt, redelivered } = run;
-    const context: ProcessContext = {
-      ...this.source,
-      id: envelope.id,
-      key: envelope.key,
-      subject: envelope.subject,
+    const context = processContext(
+      this.source,
+      envelope.id,
+      envelope.key,
+      envelope.subject,
       attempt,
       redelivered,
-      position: d.position,
-      bodySize: d.body.byteLength,
-      headers: envelope.headers,
-    };
+      d.position,
+      d.body.byteLength,
+      envelope.headers,
+    );
     return processChannel.tracePromise(() => this.handleOnce(run, context), context);
   }
 
@@ -450,24 +452,20 @@ export class ConsumerEngine<T> implements Consumer {
     if (!reported && !settleChannel.hasSubscribers) return next;
     // One description of the settlement for the bus events and the diagnostics channel.
     const reason = outcome.type === 'retry' || outcome.type === 'reject' ? outcome.reason : undefined;
-    const { adapter, clientId, ...where } = this.source;
-    const settled = {
-      ...where,
-      id: envelope.id,
+    const settled = settleMessage(
+      this.source,
+      envelope.id,
       attempt,
-      ...(name === 'retry' && outcome.type === 'retry' ? { delayMs: this.delayOf(outcome, attempt) } : {}),
-      ...(name === 'deadLetter' ? { deadLetter: this.o.deadLetter } : {}),
-    };
-    if (reported) this.o.onSettle(name, { ...settled, reason: reason ?? '' });
-    if (settleChannel.hasSubscribers) {
-      settleChannel.publish({
-        ...settled,
-        adapter,
-        clientId,
-        outcome: name,
-        ...(reason === undefined ? {} : { reason }),
-      });
+      name,
+      reason,
+      name === 'retry' && outcome.type === 'retry' ? this.delayOf(outcome, attempt) : undefined,
+      name === 'deadLetter' ? this.o.deadLetter : undefined,
+    );
+    if (reported) {
+      const { adapter: _adapter, clientId: _clientId, outcome: _outcome, ...event } = settled;
+      this.o.onSettle(name, { ...event, reason: reason ?? '' });
     }
+    if (settleChannel.hasSubscribers) settleChannel.publish(settled);
     return next;
   }
 

@@ -3,8 +3,8 @@
  * where they name one, `messaging.omnibus.*` for what only Omnibus knows. docs/observability.md
  * lists the same table for readers.
  */
-import type { ProcessContext, SendContext } from '@omnibus/core';
-import type { Attributes } from '@opentelemetry/api';
+import type { ConsumedMessage, ProcessContext, SendContext } from '@omnibus/core';
+import type { Attributes, Span } from '@opentelemetry/api';
 
 export const ATTR = {
   system: 'messaging.system',
@@ -39,7 +39,10 @@ export function messagingSystem(adapter: string): string {
   return adapter;
 }
 
-/** What is both a span attribute and a metric attribute: low cardinality only. */
+/**
+ * What a send span starts with and its metrics carry: low cardinality only, the same for every
+ * message to one destination, so made once per destination (samplers see these).
+ */
 export function sendMetricAttributes(c: SendContext): Attributes {
   return {
     [ATTR.system]: messagingSystem(c.adapter),
@@ -49,20 +52,18 @@ export function sendMetricAttributes(c: SendContext): Attributes {
   };
 }
 
-export function sendSpanAttributes(c: SendContext): Attributes {
-  const attributes: Attributes = {
-    ...sendMetricAttributes(c),
-    [ATTR.destinationKind]: c.kind,
-    [ATTR.messageId]: c.id,
-    [ATTR.bodySize]: c.bodySize,
-  };
-  keyAndSubject(attributes, c.adapter, c.key, c.subject);
-  if (c.priority !== undefined) attributes[ATTR.priority] = c.priority;
-  if (c.delayMs !== undefined) attributes[ATTR.delayMs] = c.delayMs;
-  return attributes;
+/** The rest of a send span's attributes, set on a span that records only. */
+export function setSendSpanAttributes(span: Span, c: SendContext): void {
+  span.setAttribute(ATTR.destinationKind, c.kind);
+  span.setAttribute(ATTR.messageId, c.id);
+  span.setAttribute(ATTR.bodySize, c.bodySize);
+  keyAndSubject(span, c.adapter, c.key, c.subject);
+  if (c.priority !== undefined) span.setAttribute(ATTR.priority, c.priority);
+  if (c.delayMs !== undefined) span.setAttribute(ATTR.delayMs, c.delayMs);
 }
 
-export function processMetricAttributes(c: ProcessContext): Attributes {
+/** As `sendMetricAttributes`, for a handler run: once per destination and consumer. */
+export function processMetricAttributes(c: ConsumedMessage): Attributes {
   const attributes: Attributes = {
     [ATTR.system]: messagingSystem(c.adapter),
     [ATTR.operationType]: 'process',
@@ -76,39 +77,48 @@ export function processMetricAttributes(c: ProcessContext): Attributes {
   return attributes;
 }
 
-export function processSpanAttributes(c: ProcessContext): Attributes {
+/** The rest of a process span's attributes, set on a span that records only. */
+export function setProcessSpanAttributes(span: Span, c: ProcessContext): void {
+  span.setAttribute(ATTR.destinationKind, c.kind);
+  span.setAttribute(ATTR.messageId, c.id);
+  span.setAttribute(ATTR.bodySize, c.bodySize);
+  span.setAttribute(ATTR.attempt, c.attempt);
+  span.setAttribute(ATTR.redelivered, c.redelivered);
+  keyAndSubject(span, c.adapter, c.key, c.subject);
+  if (c.position !== undefined) position(span, c.adapter, c.position);
+}
+
+/** Where retries and dead letters are counted: the destination and its consumer. */
+export function settleMetricAttributes(c: ConsumedMessage): Attributes {
   const attributes: Attributes = {
-    ...processMetricAttributes(c),
-    [ATTR.destinationKind]: c.kind,
-    [ATTR.messageId]: c.id,
-    [ATTR.bodySize]: c.bodySize,
-    [ATTR.attempt]: c.attempt,
-    [ATTR.redelivered]: c.redelivered,
+    [ATTR.system]: messagingSystem(c.adapter),
+    [ATTR.destination]: c.destination,
   };
-  keyAndSubject(attributes, c.adapter, c.key, c.subject);
-  if (c.position !== undefined) position(attributes, c.adapter, c.position);
+  if (c.consumer !== undefined) {
+    attributes[c.kind === 'topic' ? ATTR.subscription : ATTR.consumerGroup] = c.consumer;
+  }
   return attributes;
 }
 
 /** A log position: Kafka's partition and offset, or Omnibus's for other logs. */
 export function position(
-  attributes: Attributes,
+  span: Span,
   adapter: string,
   at: { readonly partition: number; readonly offset: number },
 ): void {
-  attributes[ATTR.partition] = String(at.partition);
-  attributes[adapter === 'kafka' ? ATTR.kafkaOffset : ATTR.offset] = at.offset;
+  span.setAttribute(ATTR.partition, String(at.partition));
+  span.setAttribute(adapter === 'kafka' ? ATTR.kafkaOffset : ATTR.offset, at.offset);
 }
 
 function keyAndSubject(
-  attributes: Attributes,
+  span: Span,
   adapter: string,
   key: string | undefined,
   subject: string | undefined,
 ): void {
-  if (key !== undefined) attributes[adapter === 'kafka' ? ATTR.kafkaKey : ATTR.key] = key;
+  if (key !== undefined) span.setAttribute(adapter === 'kafka' ? ATTR.kafkaKey : ATTR.key, key);
   if (subject !== undefined) {
-    attributes[adapter === 'rabbitmq' ? ATTR.rabbitmqRoutingKey : ATTR.subject] = subject;
+    span.setAttribute(adapter === 'rabbitmq' ? ATTR.rabbitmqRoutingKey : ATTR.subject, subject);
   }
 }
 

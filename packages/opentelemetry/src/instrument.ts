@@ -5,20 +5,26 @@
  */
 import { channel, tracingChannel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import { CHANNELS, type ProcessContext, type SendContext, type SettleMessage } from '@omnibus/core';
+import {
+  CHANNELS,
+  type ConsumedMessage,
+  type ProcessContext,
+  type SendContext,
+  type SettleMessage,
+} from '@omnibus/core';
 import {
   type Attributes,
   type Context,
   context,
   defaultTextMapGetter,
   defaultTextMapSetter,
-  type Link,
   type MeterProvider,
   metrics,
   propagation,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   type TextMapPropagator,
   type TracerProvider,
@@ -27,12 +33,12 @@ import {
 import {
   ATTR,
   errorType,
-  messagingSystem,
   position,
   processMetricAttributes,
-  processSpanAttributes,
   sendMetricAttributes,
-  sendSpanAttributes,
+  setProcessSpanAttributes,
+  setSendSpanAttributes,
+  settleMetricAttributes,
 } from './attributes.js';
 import { createInstruments, type Instruments } from './metrics.js';
 
@@ -82,18 +88,106 @@ export function instrumentOmnibus(options: InstrumentOmnibusOptions = {}): Omnib
   return instrumentation;
 }
 
-interface SendState {
-  readonly span: Span;
-  readonly started: number;
+/**
+ * What every message to one destination shares, made on its first message: the span name, the
+ * attributes a span starts with (the metric attributes too, frozen, so the tallies and histograms
+ * find them by identity), the span options. Per message there remain the ids, sizes and positions.
+ */
+class SendTarget {
+  next: SendTarget | undefined;
+  readonly spanName: string;
+  readonly attributes: Attributes;
+  readonly options: SpanOptions;
+  readonly adapter: string;
+  readonly operation: SendContext['operation'];
+  readonly kind: SendContext['kind'];
+  private readonly failed = new Map<string, Attributes>();
+
+  constructor(c: SendContext) {
+    this.adapter = c.adapter;
+    this.operation = c.operation;
+    this.kind = c.kind;
+    this.spanName = `send ${c.destination}`;
+    this.attributes = Object.freeze(sendMetricAttributes(c));
+    this.options = { kind: SpanKind.PRODUCER, attributes: this.attributes };
+  }
+
+  matches(c: SendContext): boolean {
+    return this.adapter === c.adapter && this.operation === c.operation && this.kind === c.kind;
+  }
+
+  /** The metric attributes with `error.type`. */
+  failedWith(type: string): Attributes {
+    return withErrorType(this.failed, this.attributes, type);
+  }
 }
 
-interface ProcessState {
-  readonly span: Span;
-  readonly started: number;
-  readonly metricKey: string;
-  readonly metricAttributes: Attributes;
-  readonly settleKey: string;
+class ProcessTarget {
+  next: ProcessTarget | undefined;
+  readonly spanName: string;
+  readonly attributes: Attributes;
+  readonly options: SpanOptions;
+  /** Retries and dead letters are counted with these. */
+  readonly settleAttributes: Attributes;
+  private readonly failed = new Map<string, Attributes>();
+  readonly adapter: string;
+  readonly kind: ProcessContext['kind'];
+  readonly consumer: string | undefined;
+
+  constructor(c: ConsumedMessage) {
+    this.adapter = c.adapter;
+    this.kind = c.kind;
+    this.consumer = c.consumer;
+    this.spanName = `process ${c.destination}`;
+    this.attributes = Object.freeze(processMetricAttributes(c));
+    this.settleAttributes = Object.freeze(settleMetricAttributes(c));
+    this.options = { kind: SpanKind.CONSUMER, attributes: this.attributes };
+  }
+
+  matches(c: ConsumedMessage): boolean {
+    return this.adapter === c.adapter && this.kind === c.kind && this.consumer === c.consumer;
+  }
+
+  failedWith(type: string): Attributes {
+    return withErrorType(this.failed, this.attributes, type);
+  }
 }
+
+/** One send in flight, kept on its channel context object. */
+class SendRun {
+  constructor(
+    readonly span: Span,
+    readonly started: number,
+    readonly target: SendTarget,
+  ) {}
+}
+
+/** One handler run in flight, kept on its channel context object. */
+class ProcessRun {
+  constructor(
+    readonly span: Span,
+    readonly started: number,
+    readonly target: ProcessTarget,
+    readonly context: ProcessContext,
+  ) {}
+
+  /** Whether a settlement is this run's. */
+  settles(s: SettleMessage): boolean {
+    const c = this.context;
+    return (
+      c.attempt === s.attempt &&
+      c.destination === s.destination &&
+      c.adapter === s.adapter &&
+      c.consumer === s.consumer &&
+      c.clientId === s.clientId
+    );
+  }
+}
+
+// The channel context objects are core's; the instrumentation's state rides on them under a symbol
+// (cheaper than a WeakMap on every message).
+const RUN = Symbol('omnibus.opentelemetry.run');
+type WithRun<C, R> = C & { [RUN]?: R | undefined };
 
 function subscribe(options: InstrumentOmnibusOptions): () => void {
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
@@ -110,71 +204,74 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       : propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
   const fields = () => (propagator === undefined ? propagation.fields() : propagator.fields());
 
-  // Metric attribute sets, one frozen object per set, found by a key made of a few strings.
-  const attributeSets = new Map<string, Attributes>();
-  const cached = (key: string, make: () => Attributes): Attributes => {
-    let attributes = attributeSets.get(key);
-    if (attributes === undefined) {
-      attributes = Object.freeze(make());
-      attributeSets.set(key, attributes);
-    }
-    return attributes;
+  // Per destination, a short chain of targets (one per adapter, operation, consumer seen there).
+  const sendTargets = new Map<string, SendTarget>();
+  const processTargets = new Map<string, ProcessTarget>();
+  const sendTarget = (c: SendContext): SendTarget => {
+    const first = sendTargets.get(c.destination);
+    for (let t = first; t !== undefined; t = t.next) if (t.matches(c)) return t;
+    const made = new SendTarget(c);
+    made.next = first;
+    sendTargets.set(c.destination, made);
+    return made;
+  };
+  const processTarget = (c: ConsumedMessage): ProcessTarget => {
+    const first = processTargets.get(c.destination);
+    for (let t = first; t !== undefined; t = t.next) if (t.matches(c)) return t;
+    const made = new ProcessTarget(c);
+    made.next = first;
+    processTargets.set(c.destination, made);
+    return made;
   };
 
-  const sends = new WeakMap<object, SendState>();
-  const runs = new WeakMap<object, ProcessState>();
-  // Settlements arrive on a plain channel without the run's context object: find its span by message.
-  const running = new Map<string, Span>();
+  // Settlements arrive on a plain channel without the run's context object: the runs whose span
+  // records, by message id, for the retries, dead letters and requeues to find their span.
+  const running = new Map<string, ProcessRun>();
 
   const send = {
     end: ignore,
     asyncStart: ignore,
     start(message: unknown) {
-      const c = message as SendContext;
+      const c = message as WithRun<SendContext, SendRun>;
+      const target = sendTarget(c);
       const parent = context.active();
-      const links: Link[] = [];
       // A creation context the application put in the headers itself is kept, and linked.
-      const custom = fields().some((field) => c.headers[field] !== undefined);
+      const custom = hasAny(c.headers) && hasAnyOf(c.headers, fields());
+      let spanOptions = target.options;
       if (custom) {
         const creation = trace.getSpanContext(extract(c.headers));
-        if (creation !== undefined && trace.isSpanContextValid(creation)) links.push({ context: creation });
+        if (creation !== undefined && trace.isSpanContextValid(creation)) {
+          spanOptions = {
+            kind: SpanKind.PRODUCER,
+            attributes: target.attributes,
+            links: [{ context: creation }],
+          };
+        }
       }
-      const span = tracer.startSpan(
-        `send ${c.destination}`,
-        { kind: SpanKind.PRODUCER, attributes: sendSpanAttributes(c), links },
-        parent,
-      );
+      const span = tracer.startSpan(target.spanName, spanOptions, parent);
+      if (span.isRecording()) setSendSpanAttributes(span, c);
       if (!custom) inject(trace.setSpan(parent, span), c.headers);
-      sends.set(c, { span, started: performance.now() });
+      c[RUN] = new SendRun(span, performance.now(), target);
     },
     error(message: unknown) {
-      const c = message as SendContext;
-      const state = sends.get(c);
-      if (state === undefined) return;
-      state.span.recordException(asException(c.error));
-      state.span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(c.error) });
-      state.span.setAttribute(ATTR.errorType, errorType(c.error));
+      const c = message as WithRun<SendContext, SendRun>;
+      const run = c[RUN];
+      if (run === undefined) return;
+      run.span.recordException(asException(c.error));
+      run.span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(c.error) });
+      run.span.setAttribute(ATTR.errorType, errorType(c.error));
     },
     asyncEnd(message: unknown) {
-      const c = message as SendContext;
-      const state = sends.get(c);
-      if (state === undefined) return;
-      sends.delete(c);
-      if (c.position !== undefined) {
-        const attributes: Attributes = {};
-        position(attributes, c.adapter, c.position);
-        state.span.setAttributes(attributes);
-      }
-      const error = c.error === undefined ? '' : errorType(c.error);
-      const key = `${c.adapter}\u0000${c.operation}\u0000${c.destination}\u0000${error}`;
-      const attributes = cached(key, () => {
-        const made = sendMetricAttributes(c);
-        if (error !== '') made[ATTR.errorType] = error;
-        return made;
-      });
-      m.sent.add(key, attributes);
-      m.operationDuration.record(seconds(state.started), attributes);
-      state.span.end();
+      const c = message as WithRun<SendContext, SendRun>;
+      const run = c[RUN];
+      if (run === undefined) return;
+      c[RUN] = undefined;
+      const { span, target } = run;
+      if (c.position !== undefined && span.isRecording()) position(span, c.adapter, c.position);
+      const attributes = c.error === undefined ? target.attributes : target.failedWith(errorType(c.error));
+      m.sent.add(attributes);
+      m.operationDuration.record(seconds(run.started), attributes);
+      span.end();
     },
   };
 
@@ -182,78 +279,71 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
     end: ignore,
     asyncStart: ignore,
     start(message: unknown) {
-      const c = message as ProcessContext;
+      const c = message as WithRun<ProcessContext, ProcessRun>;
+      const target = processTarget(c);
       // The producer's context, from the headers; none (a foreign message, a protocol without
       // headers) starts a new trace rather than joining whatever context the consumer loop has.
-      const parent = extract(c.headers);
+      const parent = hasAny(c.headers) ? extract(c.headers) : ROOT_CONTEXT;
       const creation = trace.getSpanContext(parent);
-      const links: Link[] =
-        creation !== undefined && trace.isSpanContextValid(creation) ? [{ context: creation }] : [];
       const span = tracer.startSpan(
-        `process ${c.destination}`,
-        { kind: SpanKind.CONSUMER, attributes: processSpanAttributes(c), links },
+        target.spanName,
+        creation !== undefined && trace.isSpanContextValid(creation)
+          ? { kind: SpanKind.CONSUMER, attributes: target.attributes, links: [{ context: creation }] }
+          : target.options,
         parent,
       );
       const active = trace.setSpan(parent, span);
       c.scope = (run) => context.with(active, run);
-      const metricKey = `${c.adapter}\u0000${c.kind}\u0000${c.destination}\u0000${c.consumer ?? ''}`;
-      const metricAttributes = cached(metricKey, () => processMetricAttributes(c));
-      const settleKey = keyOf(c.adapter, c.destination, c.consumer, c.id, c.attempt);
-      running.set(settleKey, span);
-      runs.set(c, { span, started: performance.now(), metricKey, metricAttributes, settleKey });
-      m.consumed.add(metricKey, metricAttributes);
-      m.active.add(metricKey, metricAttributes);
+      const run = new ProcessRun(span, performance.now(), target, c);
+      c[RUN] = run;
+      if (span.isRecording()) {
+        setProcessSpanAttributes(span, c);
+        running.set(c.id, run);
+      }
+      m.consumed.add(target.attributes);
+      m.active.add(target.attributes);
     },
     error(message: unknown) {
       // Settling failed (the dead-letter destination refused the copy, say): the broker keeps it.
-      const c = message as ProcessContext;
-      const state = runs.get(c);
-      if (state === undefined) return;
-      state.span.recordException(asException(c.error));
-      state.span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(c.error) });
+      const c = message as WithRun<ProcessContext, ProcessRun>;
+      const run = c[RUN];
+      if (run === undefined) return;
+      run.span.recordException(asException(c.error));
+      run.span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(c.error) });
     },
     asyncEnd(message: unknown) {
-      const c = message as ProcessContext;
-      const state = runs.get(c);
-      if (state === undefined) return;
-      runs.delete(c);
-      running.delete(state.settleKey);
-      const { span } = state;
-      let attributes = state.metricAttributes;
-      const failed = c.error ?? (c.outcome === 'retry' || c.outcome === 'deadLetter' ? c.failure : undefined);
+      const c = message as WithRun<ProcessContext, ProcessRun>;
+      const run = c[RUN];
+      if (run === undefined) return;
+      c[RUN] = undefined;
+      if (running.get(c.id) === run) running.delete(c.id);
+      const { span, target } = run;
+      let attributes = target.attributes;
       if (c.error !== undefined || c.outcome === 'retry' || c.outcome === 'deadLetter') {
+        const failed = c.error ?? c.failure;
         const type = errorType(failed);
-        attributes = cached(`${state.metricKey}\u0000${type}`, () => ({
-          ...state.metricAttributes,
-          [ATTR.errorType]: type,
-        }));
+        attributes = target.failedWith(type);
         span.setAttribute(ATTR.errorType, type);
         if (c.failure !== undefined && c.error === undefined) span.recordException(asException(c.failure));
         span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(failed ?? c.outcome) });
+      } else if (c.outcome === 'ack' && span.isRecording()) {
+        // An ack says nothing the run does not know: its event is made here, not from omnibus:settle.
+        span.addEvent('settle ack', c.attempt === 1 ? FIRST_ACK : ackEvent(c.attempt));
       }
-      m.active.add(state.metricKey, state.metricAttributes, -1);
-      m.processDuration.record(seconds(state.started), attributes);
+      m.active.add(target.attributes, -1);
+      m.processDuration.record(seconds(run.started), attributes);
       span.end();
     },
   };
 
   const settle = (message: unknown) => {
     const s = message as SettleMessage;
-    const span = running.get(keyOf(s.adapter, s.destination, s.consumer, s.id, s.attempt));
+    if (s.outcome === 'ack') return;
     if (s.outcome === 'retry' || s.outcome === 'deadLetter') {
-      const key = `settle\u0000${s.adapter}\u0000${s.kind}\u0000${s.destination}\u0000${s.consumer ?? ''}`;
-      const attributes = cached(key, () => {
-        const made: Attributes = {
-          [ATTR.system]: messagingSystem(s.adapter),
-          [ATTR.destination]: s.destination,
-        };
-        if (s.consumer !== undefined)
-          made[s.kind === 'topic' ? ATTR.subscription : ATTR.consumerGroup] = s.consumer;
-        return made;
-      });
-      (s.outcome === 'retry' ? m.retried : m.deadLettered).add(key, attributes);
+      (s.outcome === 'retry' ? m.retried : m.deadLettered).add(processTarget(s).settleAttributes);
     }
-    if (span === undefined) return;
+    const run = running.get(s.id);
+    if (run === undefined || !run.settles(s)) return;
     const event: Attributes = {
       [ATTR.operationType]: 'settle',
       [ATTR.operationName]: s.outcome,
@@ -262,7 +352,7 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
     if (s.reason !== undefined) event[ATTR.settleReason] = s.reason;
     if (s.delayMs !== undefined) event[ATTR.retryDelayMs] = s.delayMs;
     if (s.deadLetter !== undefined) event[ATTR.deadLetter] = s.deadLetter;
-    span.addEvent(`settle ${s.outcome}`, event);
+    run.span.addEvent(`settle ${s.outcome}`, event);
   };
 
   const sendChannel = tracingChannel(CHANNELS.send);
@@ -279,17 +369,33 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
   };
 }
 
-function ignore(): void {}
+const FIRST_ACK: Attributes = Object.freeze(ackEvent(1));
 
-function keyOf(
-  adapter: string,
-  destination: string,
-  consumer: string | undefined,
-  id: string,
-  attempt: number,
-): string {
-  return `${adapter}\u0000${destination}\u0000${consumer ?? ''}\u0000${id}\u0000${attempt}`;
+function ackEvent(attempt: number): Attributes {
+  return { [ATTR.operationType]: 'settle', [ATTR.operationName]: 'ack', [ATTR.attempt]: attempt };
 }
+
+function withErrorType(cache: Map<string, Attributes>, attributes: Attributes, type: string): Attributes {
+  let made = cache.get(type);
+  if (made === undefined) {
+    made = Object.freeze({ ...attributes, [ATTR.errorType]: type });
+    cache.set(type, made);
+  }
+  return made;
+}
+
+/** Whether an object has an own enumerable key (most messages carry no headers). */
+function hasAny(headers: Readonly<Record<string, string>>): boolean {
+  for (const _ in headers) return true;
+  return false;
+}
+
+function hasAnyOf(headers: Readonly<Record<string, string>>, names: readonly string[]): boolean {
+  for (const name of names) if (headers[name] !== undefined) return true;
+  return false;
+}
+
+function ignore(): void {}
 
 function seconds(startedMs: number): number {
   return (performance.now() - startedMs) / 1000;
