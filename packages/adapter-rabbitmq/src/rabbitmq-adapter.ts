@@ -120,7 +120,15 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
     session.onFresh = () => this.topology.clear();
   }
 
-  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+  send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    // The common case, the queue declared and no delay, goes straight to the publisher.
+    if (this.topology.hasQueue(queue.name, queue.maxPriority) && (message.delayMs ?? 0) === 0) {
+      return this.publisher.publish('', queue.name, asBuffer(message.body), publishOptions(message));
+    }
+    return this.declareAndSend(queue, message);
+  }
+
+  private async declareAndSend(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
     if (!this.topology.hasQueue(queue.name, queue.maxPriority)) {
       await this.topology.queue(queue.name, queue.maxPriority);
     }
@@ -131,8 +139,7 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
   async sendTo(address: string, message: OutgoingMessage): Promise<void> {
     const delayMs = message.delayMs ?? 0;
     const exchange = delayMs > 0 ? await this.topology.delay(delayMs) : '';
-    const body = asBuffer(message.body);
-    await this.publisher.publish(exchange, address, body, publishOptions(message), true);
+    await this.publisher.publish(exchange, address, asBuffer(message.body), publishOptions(message));
   }
 
   consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
@@ -143,17 +150,20 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
     return consumeQueue(this, { label: `queue "${queue.name}"`, prepare }, spec, deliver);
   }
 
-  async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
-    if (!this.topology.hasTopic(topic.name)) await this.topology.topic(topic.name);
+  publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    if (!this.topology.hasTopic(topic.name)) return this.declareAndPublish(topic, message);
     // No subject: the empty routing key, which only `#` matches. Routed to no queue is fine.
-    const body = asBuffer(message.body);
-    await this.publisher.publish(
+    return this.publisher.publish(
       topic.name,
       message.subject ?? '',
-      body,
+      asBuffer(message.body),
       publishOptions(message, true),
-      false,
     );
+  }
+
+  private async declareAndPublish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    await this.topology.topic(topic.name);
+    await this.publish(topic, message);
   }
 
   subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
@@ -170,10 +180,10 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
   }
 
   async append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
-    await this.topology.stream(log.name);
+    if (!this.topology.hasStream(log.name)) await this.topology.stream(log.name);
     const body = asBuffer(message.body);
     return this.readBack.append(log.name, (extra) =>
-      this.publisher.publish('', log.name, body, publishOptions(message, false, extra), true),
+      this.publisher.publish('', log.name, body, publishOptions(message, false, extra)),
     );
   }
 
