@@ -179,9 +179,14 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
     return consumeQueue(this, source, spec, deliver);
   }
 
-  async append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+  /** `position: false`: resolves on the confirm, without the read-back (`AppendOptions.position`). */
+  async append(log: LogSpec, message: OutgoingMessage, position = true): Promise<LogPosition | undefined> {
     if (!this.topology.hasStream(log.name)) await this.topology.stream(log.name);
     const body = asBuffer(message.body);
+    if (!position) {
+      await this.publisher.publish('', log.name, body, publishOptions(message));
+      return undefined;
+    }
     return this.readBack.append(log.name, (extra) =>
       this.publisher.publish('', log.name, body, publishOptions(message, false, extra)),
     );

@@ -97,6 +97,13 @@ export interface AppendOptions {
   readonly headers?: Headers;
   /** Messages with the same key go to the same partition and keep their order. */
   readonly key?: string;
+  /**
+   * `false`: resolve once the broker confirmed the entry, without its position (the result has no
+   * `position`, on every broker). Where the broker does not say where an entry landed (RabbitMQ
+   * streams, STOMP), learning it costs a read-back of the entry; this skips that cost.
+   * @default true
+   */
+  readonly position?: boolean;
 }
 
 export interface SendResult {
@@ -213,6 +220,8 @@ export interface Topic<T, TIn = T> {
 
 export interface Log<T, TIn = T> {
   readonly name: string;
+  /** With `{ position: false }`, resolves on the broker's confirm with the id only (see `AppendOptions.position`). */
+  append(payload: TIn, options: AppendOptions & { readonly position: false }): Promise<SendResult>;
   append(payload: TIn, options?: AppendOptions): Promise<AppendResult>;
   read(handler: LogHandler<T>, options?: ReadOptions): Promise<Consumer>;
   messages(options?: ReadOptions): AsyncIterableIterator<LogMessage<T>>;
