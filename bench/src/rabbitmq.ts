@@ -5,6 +5,7 @@
  * - send→consume: a durable queue; the raw consumer acks in its callback.
  * - publish→subscribe: a topic exchange, subject `orders.eu.created`, pattern `orders.*.created`.
  * - log append: a stream; raw resolves on the confirm, Omnibus also reads the offset back.
+ * - log append without position: Omnibus with `{ position: false }`, resolving on the confirm as raw does.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { rabbitmq } from '@omnibus/adapter-rabbitmq';
@@ -58,7 +59,9 @@ function runner(
   };
 }
 
-function rawSide(kind: 'queue' | 'topic' | 'append'): Side {
+type Kind = 'queue' | 'topic' | 'append' | 'append-unpositioned';
+
+function rawSide(kind: Kind): Side {
   return {
     async setup() {
       const connections: ChannelModel[] = [await amqp(URL), await amqp(URL)];
@@ -69,9 +72,9 @@ function rawSide(kind: 'queue' | 'topic' | 'append'): Side {
       const sub: Channel = await consumer.createChannel();
       const body = Buffer.from(payload());
       const destination = name(kind);
-      const counter = kind === 'append' ? undefined : new Counter();
+      const counter = kind.startsWith('append') ? undefined : new Counter();
       let send: () => Promise<void>;
-      if (kind === 'append') {
+      if (kind.startsWith('append')) {
         await pub.assertQueue(destination, { durable: true, arguments: { 'x-queue-type': 'stream' } });
         await delay(200); // the stream's replica starts
         send = () => confirmed(pub, '', destination, body);
@@ -102,20 +105,21 @@ function rawSide(kind: 'queue' | 'topic' | 'append'): Side {
   };
 }
 
-function omnibusSide(kind: 'queue' | 'topic' | 'append'): Side {
+function omnibusSide(kind: Kind): Side {
   return {
     async setup() {
       const options = { adapters: [rabbitmq()] };
       const buses: Bus[] = [await connect(URL, options), await connect(URL, options)];
       const [producer, consumer] = buses as [Bus, Bus];
       const destination = name(kind);
-      const counter = kind === 'append' ? undefined : new Counter();
+      const counter = kind.startsWith('append') ? undefined : new Counter();
       const body = payload();
       let send: () => Promise<unknown>;
       const consume = { concurrency: PREFETCH, prefetch: PREFETCH };
-      if (kind === 'append') {
+      if (kind.startsWith('append')) {
         const log = producer.log<Uint8Array>(destination, { codec: 'bytes' });
-        send = () => log.append(body);
+        const options = { position: kind === 'append' } as const;
+        send = () => log.append(body, options);
       } else if (kind === 'topic') {
         await consumer
           .topic<Uint8Array>(destination, { codec: 'bytes' })
@@ -160,6 +164,13 @@ export const rabbitmqScenarios: Scenario[] = [
     name: 'rabbitmq log append (omnibus reads the offset back)',
     raw: rawSide('append'),
     omnibus: omnibusSide('append'),
+    count,
+    roundTrips: 300,
+  },
+  {
+    name: 'rabbitmq log append, position: false',
+    raw: rawSide('append-unpositioned'),
+    omnibus: omnibusSide('append-unpositioned'),
     count,
     roundTrips: 300,
   },

@@ -11,7 +11,8 @@
  */
 import type { Attached, ConsumeSpec, Deliver, Subscription } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { AmqpDelivery, quietly } from './message.js';
+import { Acks } from './acks.js';
+import { AmqpDelivery } from './message.js';
 import type { Settings } from './options.js';
 import type { Publisher } from './publisher.js';
 import { brokerError, closeQuietly, openChannel, replyCode, type Session } from './session.js';
@@ -45,34 +46,45 @@ export async function consumeQueue(
       what: `consuming from ${source.label}`,
       prefetch: spec.prefetch,
       prepare: async (channel) => ({ queue: await source.prepare(channel) }),
-      onMessage: (channel, msg, queue) => void deliver(new QueueDelivery(channel, msg, source.topic, queue)),
+      onMessage: (channel, msg, queue, acks) => {
+        acks.delivered(msg.fields.deliveryTag);
+        void deliver(new QueueDelivery(channel, msg, source.topic, queue, acks));
+      },
     }),
   );
 }
 
-/** A queue's (or a topic subscription's queue's) delivery: acked, or put back with a NACK. */
+/**
+ * A queue's (or a topic subscription's queue's) delivery: acked (coalesced with the channel's other
+ * acks, see acks.ts), or put back with a NACK of its own.
+ */
 class QueueDelivery extends AmqpDelivery {
   constructor(
     channel: Channel,
     msg: ConsumeMessage,
     topic: string | undefined,
     readonly retryAddress: string,
+    private readonly acks: Acks,
   ) {
     super(channel, msg, topic);
   }
 
-  async ack(): Promise<void> {
-    quietly(() => this.channel.ack(this.raw));
+  ack(): Promise<void> {
+    this.acks.ack(this.raw.fields.deliveryTag);
+    return DONE;
   }
 
-  async requeue(): Promise<void> {
+  requeue(): Promise<void> {
     this.release();
+    return DONE;
   }
 
   release(): void {
-    quietly(() => this.channel.nack(this.raw, false, true));
+    this.acks.nack(this.raw.fields.deliveryTag, true);
   }
 }
+
+const DONE = Promise.resolve();
 
 export interface ConsumerSetup {
   /** What is consumed, for errors. */
@@ -80,7 +92,8 @@ export interface ConsumerSetup {
   readonly prefetch: number;
   /** Declares what is needed; names the queue and the consume arguments. */
   prepare(channel: Channel): Promise<{ queue: string; arguments?: Record<string, unknown> }>;
-  onMessage(channel: Channel, msg: ConsumeMessage, queue: string): void;
+  /** `acks`: the channel's coalesced acks, for deliveries that settle with ack and NACK. */
+  onMessage(channel: Channel, msg: ConsumeMessage, queue: string, acks: Acks): void;
   /** The channel closed (with the connection, or alone). */
   onClose?(): void;
 }
@@ -95,17 +108,23 @@ export async function attachConsumer(
   const channel = await openChannel(model, setup.what);
   let failure: Error | undefined;
   let consumerTag: string | undefined;
+  const acks = new Acks(channel);
   const attached: Attached = {
     stop: async () => {
+      acks.flush();
       if (consumerTag !== undefined) await channel.cancel(consumerTag).catch(() => undefined);
     },
-    // Closing the channel gives unsettled deliveries back to the broker.
-    close: () => channel.close().catch(() => undefined),
+    // Acks still pending go out first; closing the channel gives unsettled deliveries back to the broker.
+    close: () => {
+      acks.flush();
+      return channel.close().catch(() => undefined);
+    },
   };
   channel.on('error', (error: Error) => {
     failure = error;
   });
   channel.on('close', () => {
+    acks.close();
     setup.onClose?.();
     broken(failure);
   });
@@ -115,7 +134,7 @@ export async function attachConsumer(
     const consumer = await channel.consume(
       queue,
       (msg) => {
-        if (msg !== null) return setup.onMessage(channel, msg, queue);
+        if (msg !== null) return setup.onMessage(channel, msg, queue, acks);
         // The broker cancelled the consumer (its queue was deleted): declare it again and start
         // over on a new channel.
         ctx.topology.clear();

@@ -5,35 +5,40 @@
  * the application's headers go in the headers table, as strings. On receipt core gets the whole
  * table back as text, without what the broker adds for itself.
  */
-import type { Delivery, Headers, OutgoingMessage } from '@omnibus/core';
+import type { Delivery, Headers, OutgoingMessage, ToHeadersOptions } from '@omnibus/core';
 import { toHeaders } from '@omnibus/core';
 import type { Options as AmqpOptions, Channel, ConsumeMessage } from 'amqplib';
 
 const NATIVE = { id: true, contentType: true } as const;
-/** Published to a topic exchange, the subject is the routing key. */
-const NATIVE_ON_TOPIC = { ...NATIVE, subject: true } as const;
+/** Made once: `toHeaders` options for a queue (or log) publish, and for a topic publish (the subject is the routing key). */
+const ON_QUEUE: ToHeadersOptions = { native: NATIVE };
+const ON_TOPIC: ToHeadersOptions = { native: { ...NATIVE, subject: true } };
 
 /** Headers the broker adds (dead-lettering, streams, quorum queues, sender-selected routing). */
 const BROKER_HEADERS = new Set(['x-death', 'x-stream-offset', 'x-delivery-count', 'CC', 'BCC']);
 
 /**
- * Publish options for `message`. `onTopic`: the routing key carries the subject. `extra`: more
- * envelope headers (a log entry's append reference).
+ * Publish options for `message`, built once per message and handed to amqplib as they are.
+ * `onTopic`: the routing key carries the subject, and an unroutable message is fine (otherwise it
+ * is `mandatory`: the broker returns it, and the send fails). `extra`: more envelope headers (a log
+ * entry's append reference).
  */
 export function publishOptions(
   message: OutgoingMessage,
   onTopic = false,
   extra?: Readonly<Headers>,
 ): AmqpOptions.Publish {
-  const native = onTopic ? NATIVE_ON_TOPIC : NATIVE;
-  return {
+  const headerOptions = onTopic ? ON_TOPIC : ON_QUEUE;
+  const options: AmqpOptions.Publish = {
     messageId: message.id,
     contentType: message.contentType,
     timestamp: Math.floor(message.timestamp / 1000),
     persistent: true,
-    headers: toHeaders(message, extra === undefined ? { native } : { native, extra }),
-    ...(message.priority === undefined ? {} : { priority: message.priority }),
+    mandatory: !onTopic,
+    headers: toHeaders(message, extra === undefined ? headerOptions : { ...headerOptions, extra }),
   };
+  if (message.priority !== undefined) options.priority = message.priority;
+  return options;
 }
 
 /**

@@ -11,11 +11,98 @@ import type { Options as AmqpOptions, ConfirmChannel, Message } from 'amqplib';
 import { ADAPTER } from './options.js';
 import { closeQuietly, lost, replyCode, type Session } from './session.js';
 
-interface Pending {
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly messageId: unknown;
-  returned: string | undefined;
+/**
+ * One publish waiting for its confirm. A class with the confirm callback as its only closure: one is
+ * made per message. Mandatory ones also wait in their channel's `mandatory` list, in publish order,
+ * to be matched with a return.
+ */
+class Confirm {
+  returned: string | undefined = undefined;
+  /** Confirmed (or failed): no longer matched with returns. */
+  done = false;
+  readonly callback = (error: unknown): void => this.confirmed(error);
+
+  constructor(
+    private readonly publisher: Publisher,
+    readonly open: OpenChannel,
+    readonly exchange: string,
+    readonly routingKey: string,
+    readonly messageId: unknown,
+    readonly mandatory: boolean,
+    private readonly resolve: () => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  private confirmed(error: unknown): void {
+    if (this.mandatory) this.open.mandatory.settled(this);
+    if (error !== null && error !== undefined)
+      this.reject(this.publisher.failure(this.open, target(this), error));
+    else if (this.returned === undefined) this.resolve();
+    else {
+      const why = `the broker returned it as unroutable (${this.returned}); does the queue exist?`;
+      this.reject(new PublishError(`${target(this)} did not take the message: ${why}`, { adapter: ADAPTER }));
+    }
+  }
+
+  /** `publish()` threw: it never reached the channel. */
+  failed(error: unknown): void {
+    if (this.mandatory) this.open.mandatory.settled(this);
+    this.reject(
+      error instanceof RangeError
+        ? new PublishError(`cannot publish to ${target(this)}: ${error.message}`, {
+            adapter: ADAPTER,
+            cause: error,
+          })
+        : lost(`publishing to ${target(this)}`, error),
+    );
+  }
+}
+
+/** What a publish went to, for errors (built only when one happens). */
+function target(confirm: Confirm): string {
+  return confirm.exchange === '' ? `queue "${confirm.routingKey}"` : `exchange "${confirm.exchange}"`;
+}
+
+/**
+ * Mandatory publishes awaiting their confirm, oldest first: an array with a moving head, not a Set
+ * churned per message. Confirms come (nearly always) in publish order, so the head moves on as they do.
+ */
+class MandatoryList {
+  private readonly items: Confirm[] = [];
+  private head = 0;
+
+  add(confirm: Confirm): void {
+    this.items.push(confirm);
+  }
+
+  settled(confirm: Confirm): void {
+    confirm.done = true;
+    const items = this.items;
+    while (this.head < items.length && items[this.head]!.done) this.head++;
+    if (this.head === items.length) {
+      items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > items.length) {
+      items.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The oldest unconfirmed publish that matches a returned message. */
+  match(exchange: string, routingKey: string, messageId: unknown): Confirm | undefined {
+    for (let i = this.head; i < this.items.length; i++) {
+      const c = this.items[i]!;
+      if (
+        !c.done &&
+        c.returned === undefined &&
+        c.exchange === exchange &&
+        c.routingKey === routingKey &&
+        c.messageId === messageId
+      )
+        return c;
+    }
+    return undefined;
+  }
 }
 
 interface OpenChannel {
@@ -23,7 +110,7 @@ interface OpenChannel {
   /** Why the broker closed it, when it did. */
   error: Error | undefined;
   /** Mandatory publishes awaiting their confirm, in publish order, to match returns. */
-  readonly mandatory: Set<Pending>;
+  readonly mandatory: MandatoryList;
   /** Set while `publish()` reported a full buffer; resolves on `drain` (or close). */
   drained: Promise<void> | undefined;
 }
@@ -39,56 +126,54 @@ export class Publisher {
   ) {}
 
   /**
-   * Publishes and resolves on the broker's confirm. `mandatory`: an unroutable message is an error
-   * (sends to a queue); without it, routing to no queue is fine (topic publishes).
+   * Publishes and resolves on the broker's confirm. `options.mandatory`: an unroutable message is an
+   * error (sends to a queue); without it, routing to no queue is fine (topic publishes). The hot
+   * path is synchronous up to amqplib's publish: no async frame while the channel is open and writable.
    */
-  async publish(
+  publish(
     exchange: string,
     routingKey: string,
     content: Buffer,
     options: AmqpOptions.Publish,
-    mandatory: boolean,
   ): Promise<void> {
-    // The hot path stays synchronous up to amqplib's publish: no await while the channel is open.
-    let open = this.current ?? (await this.ready());
+    const open = this.current;
+    if (open === undefined || open.drained !== undefined)
+      return this.publishLater(exchange, routingKey, content, options);
+    return new Promise<void>((resolve, reject) => {
+      const mandatory = options.mandatory === true;
+      const confirm = new Confirm(
+        this,
+        open,
+        exchange,
+        routingKey,
+        options.messageId,
+        mandatory,
+        resolve,
+        reject,
+      );
+      if (mandatory) open.mandatory.add(confirm);
+      try {
+        const writable = open.channel.publish(exchange, routingKey, content, options, confirm.callback);
+        if (!writable) open.drained ??= drained(open);
+      } catch (error) {
+        confirm.failed(error);
+      }
+    });
+  }
+
+  /** Opens the channel, or waits for its buffer to drain, then publishes. */
+  private async publishLater(
+    exchange: string,
+    routingKey: string,
+    content: Buffer,
+    options: AmqpOptions.Publish,
+  ): Promise<void> {
+    let open = await this.ready();
     while (open.drained !== undefined) {
       await open.drained;
       open = await this.ready();
     }
-    const target = exchange === '' ? `queue "${routingKey}"` : `exchange "${exchange}"`;
-    return new Promise<void>((resolve, reject) => {
-      const pending: Pending = { exchange, routingKey, messageId: options.messageId, returned: undefined };
-      if (mandatory) open.mandatory.add(pending);
-      const confirmed = (error: unknown) => {
-        open.mandatory.delete(pending);
-        if (error !== null && error !== undefined) reject(this.failure(open, target, error));
-        else if (pending.returned === undefined) resolve();
-        else {
-          const why = `the broker returned it as unroutable (${pending.returned}); does the queue exist?`;
-          reject(new PublishError(`${target} did not take the message: ${why}`, { adapter: ADAPTER }));
-        }
-      };
-      try {
-        const writable = open.channel.publish(
-          exchange,
-          routingKey,
-          content,
-          { ...options, mandatory },
-          confirmed,
-        );
-        if (!writable) open.drained ??= drained(open);
-      } catch (error) {
-        open.mandatory.delete(pending);
-        reject(
-          error instanceof RangeError
-            ? new PublishError(`cannot publish to ${target}: ${error.message}`, {
-                adapter: ADAPTER,
-                cause: error,
-              })
-            : lost(`publishing to ${target}`, error),
-        );
-      }
-    });
+    return this.publish(exchange, routingKey, content, options);
   }
 
   close(): void {
@@ -96,7 +181,8 @@ export class Publisher {
     this.current = undefined;
   }
 
-  private failure(open: OpenChannel, target: string, error: unknown): Error {
+  /** Why a publish got no positive confirm. */
+  failure(open: OpenChannel, target: string, error: unknown): Error {
     const message = describeError(error);
     if (message === 'message nacked') {
       return new PublishError(`the broker refused the message for ${target} (negative confirm)`, {
@@ -129,7 +215,12 @@ export class Publisher {
     const channel = await model.createConfirmChannel().catch((error: unknown) => {
       throw lost('opening the publishing channel', error);
     });
-    const open: OpenChannel = { channel, error: undefined, mandatory: new Set(), drained: undefined };
+    const open: OpenChannel = {
+      channel,
+      error: undefined,
+      mandatory: new MandatoryList(),
+      drained: undefined,
+    };
     channel.on('error', (error: Error) => {
       open.error = error;
       // Something declared earlier is gone (deleted by someone else): declare it again next time.
@@ -137,17 +228,8 @@ export class Publisher {
     });
     channel.on('return', (message: Message) => {
       const f = message.fields as { exchange: string; routingKey: string; replyText?: string };
-      for (const pending of open.mandatory) {
-        if (
-          pending.returned === undefined &&
-          pending.exchange === f.exchange &&
-          pending.routingKey === f.routingKey &&
-          pending.messageId === message.properties.messageId
-        ) {
-          pending.returned = f.replyText ?? 'NO_ROUTE';
-          break;
-        }
-      }
+      const confirm = open.mandatory.match(f.exchange, f.routingKey, message.properties.messageId);
+      if (confirm !== undefined) confirm.returned = f.replyText ?? 'NO_ROUTE';
     });
     channel.on('close', () => {
       if (this.current === open) this.current = undefined;

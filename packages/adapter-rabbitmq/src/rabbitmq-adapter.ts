@@ -122,7 +122,15 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
     session.onFresh = () => this.topology.clear();
   }
 
-  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+  send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    // The common case, the queue declared and no delay, goes straight to the publisher.
+    if (this.topology.hasQueue(queue.name, queue.maxPriority) && (message.delayMs ?? 0) === 0) {
+      return this.publisher.publish('', queue.name, asBuffer(message.body), publishOptions(message));
+    }
+    return this.declareAndSend(queue, message);
+  }
+
+  private async declareAndSend(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
     if (!this.topology.hasQueue(queue.name, queue.maxPriority)) {
       await this.topology.queue(queue.name, queue.maxPriority);
     }
@@ -133,8 +141,7 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
   async sendTo(address: string, message: OutgoingMessage): Promise<void> {
     const delayMs = message.delayMs ?? 0;
     const exchange = delayMs > 0 ? await this.topology.delay(delayMs) : '';
-    const body = asBuffer(message.body);
-    await this.publisher.publish(exchange, address, body, publishOptions(message), true);
+    await this.publisher.publish(exchange, address, asBuffer(message.body), publishOptions(message));
   }
 
   consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
@@ -145,17 +152,20 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
     return consumeQueue(this, { label: `queue "${queue.name}"`, prepare }, spec, deliver);
   }
 
-  async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
-    if (!this.topology.hasTopic(topic.name)) await this.topology.topic(topic.name);
+  publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    if (!this.topology.hasTopic(topic.name)) return this.declareAndPublish(topic, message);
     // No subject: the empty routing key, which only `#` matches. Routed to no queue is fine.
-    const body = asBuffer(message.body);
-    await this.publisher.publish(
+    return this.publisher.publish(
       topic.name,
       message.subject ?? '',
-      body,
+      asBuffer(message.body),
       publishOptions(message, true),
-      false,
     );
+  }
+
+  private async declareAndPublish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    await this.topology.topic(topic.name);
+    await this.publish(topic, message);
   }
 
   subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
@@ -171,11 +181,16 @@ class RabbitmqAdapter implements Adapter, ConsumeContext {
     return consumeQueue(this, source, spec, deliver);
   }
 
-  async append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
-    await this.topology.stream(log.name);
+  /** `position: false`: resolves on the confirm, without the read-back (`AppendOptions.position`). */
+  async append(log: LogSpec, message: OutgoingMessage, position = true): Promise<LogPosition | undefined> {
+    if (!this.topology.hasStream(log.name)) await this.topology.stream(log.name);
     const body = asBuffer(message.body);
+    if (!position) {
+      await this.publisher.publish('', log.name, body, publishOptions(message));
+      return undefined;
+    }
     return this.readBack.append(log.name, (extra) =>
-      this.publisher.publish('', log.name, body, publishOptions(message, false, extra), true),
+      this.publisher.publish('', log.name, body, publishOptions(message, false, extra)),
     );
   }
 

@@ -276,8 +276,8 @@ class Group {
     const body = Buffer.from(
       JSON.stringify({ offset, at: new Date().toISOString(), by: this.ctx.session.context.clientId }),
     );
-    const options = { persistent: true, contentType: 'application/json' };
-    await this.ctx.publisher.publish('', this.offsets, body, options, true);
+    const options = { persistent: true, mandatory: true, contentType: 'application/json' };
+    await this.ctx.publisher.publish('', this.offsets, body, options);
     this.committed = offset;
   }
 }

@@ -15,6 +15,7 @@ import {
   type RecoveringChannelModel,
 } from 'amqplib';
 import { ADAPTER, type Settings } from './options.js';
+import { coalesceWrites } from './writes.js';
 
 export class Session {
   /** The live connection, or undefined while reconnecting. */
@@ -152,6 +153,7 @@ export class Session {
 
   private connected(model: ChannelModel): void {
     if (this.closing) return;
+    if (this.settings.coalesceWrites) coalesceWrites(model);
     this.model = model;
     this.onFresh();
     this.context.setState('connected');

@@ -36,6 +36,11 @@ export class Topology {
     return this.declared.done(`q:${name}:${maxPriority ?? ''}`);
   }
 
+  /** True when `stream(name)` already completed on this connection. */
+  hasStream(name: string): boolean {
+    return this.declared.done(`s:${name}`);
+  }
+
   /** True when `topic(name)` already completed on this connection. */
   hasTopic(name: string): boolean {
     return this.declared.done(`x:${name}`);

@@ -11,6 +11,7 @@ import { resolveSettings } from '../src/options.js';
 import { Session } from '../src/session.js';
 import { Topology } from '../src/topology.js';
 import { AMQP_URL, restartBroker, unavailable } from './broker.js';
+import { ackTests } from './live/acks.js';
 import { adminTests } from './live/admin.js';
 import { behaviourTests } from './live/behaviour.js';
 import { connectionTests } from './live/connection.js';
@@ -96,6 +97,7 @@ if (reason !== undefined) {
   });
   connectionTests();
   behaviourTests();
+  ackTests();
   logTests();
   adminTests();
   restartTests();

@@ -199,8 +199,12 @@ export interface Adapter {
   /** Every matching message published after this resolves is delivered (durable ones also while away). */
   subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription>;
 
-  /** Resolves with the stored position once the broker confirmed it. */
-  append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition>;
+  /**
+   * Resolves with the stored position once the broker confirmed it. `position: false`: the caller
+   * does not want it; an adapter that pays to learn it (a read-back) may resolve with undefined on
+   * the confirm instead.
+   */
+  append(log: LogSpec, message: OutgoingMessage, position?: boolean): Promise<LogPosition | undefined>;
   /** Delivers in position order per partition; with a group, commits acked positions (contiguously) and resumes. */
   read(log: LogSpec, spec: ReadSpec, deliver: Deliver): Promise<Subscription>;
 

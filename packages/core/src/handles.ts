@@ -16,7 +16,7 @@ import { batchConsumption } from './batch-consumer.js';
 import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
 import type { DestinationKind, SendContext } from './diagnostics.js';
-import { describeError, ValidationError } from './errors.js';
+import { describeError, PublishError, ValidationError } from './errors.js';
 import { iterate } from './iterate.js';
 import { DEFAULT_MAX_PRIORITY, pick, positiveInt, retryPolicy } from './policy.js';
 import { validateName, validatePattern, validateSubject } from './routing.js';
@@ -404,10 +404,22 @@ export class TopicHandle<T, TIn>
 export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, TIn>> implements Log<T, TIn> {
   private readonly partitions = positiveInt('partitions', this.options.partitions, 1, 10_000);
 
-  async append(payload: TIn, options: AppendOptions = {}): Promise<AppendResult> {
+  append(payload: TIn, options: AppendOptions & { readonly position: false }): Promise<SendResult>;
+  append(payload: TIn, options?: AppendOptions): Promise<AppendResult>;
+  async append(payload: TIn, options: AppendOptions = {}): Promise<AppendResult | SendResult> {
     const message = await this.outgoing(payload, options);
     const spec = { name: this.name, partitions: this.partitions };
-    const position = await this.transmit('log', 'append', message, (driver) => driver.append(spec, message));
+    const wanted = options.position !== false;
+    const position = await this.transmit('log', 'append', message, (driver) =>
+      driver.append(spec, message, wanted),
+    );
+    // One shape on every broker: without `position`, even one that knows it says nothing.
+    if (!wanted) return { id: message.id };
+    if (position === undefined) {
+      throw new PublishError(
+        `appending to "${this.name}": the adapter confirmed the entry without its position`,
+      );
+    }
     return { id: message.id, position };
   }
 
@@ -417,7 +429,15 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
       'append',
       messages,
       (entry) => this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry),
-      (message) => this.transmit('log', 'append', message, (driver) => driver.append(spec, message)),
+      (message) =>
+        this.transmit('log', 'append', message, (driver) => driver.append(spec, message, true)).then(
+          (position) => {
+            if (position !== undefined) return position;
+            throw new PublishError(
+              `appending to "${this.name}": the adapter confirmed the entry without its position`,
+            );
+          },
+        ),
       appended,
     );
   }

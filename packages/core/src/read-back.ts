@@ -75,6 +75,8 @@ class LogReadBack {
   private readonly waiting = new Map<string, Waiter>();
   private reader: Promise<Subscription> | undefined;
   private idle: NodeJS.Timeout | undefined;
+  /** When the last append came: an append only writes this, the idle timer reads it. */
+  private usedAt = 0;
 
   constructor(
     private readonly log: string,
@@ -119,6 +121,7 @@ class LogReadBack {
     for (const waiter of this.waiting.values()) waiter.reject(closing);
     this.waiting.clear();
     if (this.idle !== undefined) clearTimeout(this.idle);
+    this.idle = undefined;
     void this.reader?.then((reader) => reader.close()).catch(() => undefined);
     this.reader = undefined;
     this.onClose();
@@ -133,14 +136,25 @@ class LogReadBack {
     waiter.resolve(entry.position);
   }
 
-  /** Stops reading back after a quiet spell with nothing waiting. */
+  /**
+   * Stops reading back after a quiet spell with nothing waiting. One timer per spell, not per append
+   * (a clearTimeout and a setTimeout per append showed in the append profile): an append records
+   * its time, and the timer, when it fires early, waits out the rest.
+   */
   private touch(): void {
-    if (this.idle !== undefined) clearTimeout(this.idle);
+    this.usedAt = Date.now();
+    if (this.idle === undefined) this.arm(this.o.idleMs ?? 5_000);
+  }
+
+  private arm(ms: number): void {
     this.idle = setTimeout(() => {
       this.idle = undefined;
-      if (this.waiting.size === 0) this.close();
-      else this.touch();
-    }, this.o.idleMs ?? 5_000);
+      const idleMs = this.o.idleMs ?? 5_000;
+      const left = this.usedAt + idleMs - Date.now();
+      if (left > 0) this.arm(left);
+      else if (this.waiting.size === 0) this.close();
+      else this.arm(idleMs);
+    }, ms);
     this.idle.unref();
   }
 }

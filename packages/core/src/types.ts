@@ -97,6 +97,13 @@ export interface AppendOptions {
   readonly headers?: Headers;
   /** Messages with the same key go to the same partition and keep their order. */
   readonly key?: string;
+  /**
+   * `false`: resolve once the broker confirmed the entry, without its position (the result has no
+   * `position`, on every broker). Where the broker does not say where an entry landed (RabbitMQ
+   * streams, STOMP), learning it costs a read-back of the entry; this skips that cost.
+   * @default true
+   */
+  readonly position?: boolean;
 }
 
 export interface SendResult {
@@ -113,7 +120,8 @@ export type SendBatchEntry<TIn> = SendOptions & { readonly payload: TIn };
 /** One message of `publishBatch`: its payload and the options `publish` takes. */
 export type PublishBatchEntry<TIn> = PublishOptions & { readonly payload: TIn };
 /** One message of `appendBatch`: its payload and the options `append` takes. */
-export type AppendBatchEntry<TIn> = AppendOptions & { readonly payload: TIn };
+/** An entry of `appendBatch`: `append`'s options except `position` (a batch's results always carry it). */
+export type AppendBatchEntry<TIn> = Omit<AppendOptions, 'position'> & { readonly payload: TIn };
 
 /**
  * A message of a batch that was not sent (or not confirmed): invalid (`ValidationError` naming its
@@ -277,6 +285,8 @@ export interface Topic<T, TIn = T> {
 
 export interface Log<T, TIn = T> {
   readonly name: string;
+  /** With `{ position: false }`, resolves on the broker's confirm with the id only (see `AppendOptions.position`). */
+  append(payload: TIn, options: AppendOptions & { readonly position: false }): Promise<SendResult>;
   append(payload: TIn, options?: AppendOptions): Promise<AppendResult>;
   /** Appends every message the way `append` does; one result (with its position) per message, in order. */
   appendBatch(messages: readonly AppendBatchEntry<TIn>[]): Promise<AppendBatchResult[]>;

@@ -294,9 +294,9 @@ class FaultyAdapter implements Adapter {
     return this.inner.publish(topic, message);
   }
 
-  async append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
+  async append(log: LogSpec, message: OutgoingMessage, position?: boolean): Promise<LogPosition | undefined> {
     this.faults.beforeSend(log.name);
-    return this.inner.append(log, message);
+    return this.inner.append(log, message, position);
   }
 
   sendTo(address: string, message: OutgoingMessage): Promise<void> {

@@ -217,7 +217,9 @@ export function behaviourTests(): void {
       );
       const body = Buffer.alloc(1024, 1);
       await Promise.all(
-        Array.from({ length: 5000 }, () => publisher.publish('', queue, body, { persistent: false }, true)),
+        Array.from({ length: 5000 }, () =>
+          publisher.publish('', queue, body, { persistent: false, mandatory: true }),
+        ),
       );
       // Vacuous unless the buffer did fill up.
       expect(events.filter((e) => e === 'full').length).toBeGreaterThan(0);

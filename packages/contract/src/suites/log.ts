@@ -23,6 +23,23 @@ export const logTests = defineTests([
     },
   },
   {
+    id: 'log: append with position: false resolves with the id only, and the entry is there',
+    ...requires('log', 'replay'),
+    async run(t) {
+      const bus = await t.connect();
+      const log = bus.log<string>(t.name('l'));
+      const first = await log.append('a');
+      const second = await log.append('b', { position: false });
+      // One shape on every broker, even where the position comes for free.
+      expect(second).toEqual({ id: expect.any(String) });
+      const got = recorder<string>();
+      await log.read(got.handler, { from: { position: first.position } });
+      await got.waitFor(2, t.timeoutMs);
+      expect(got.payloads()).toEqual(['a', 'b']);
+      expect(got.messages[1]!.id).toBe(second.id);
+    },
+  },
+  {
     id: "log: a reader from 'earliest' gets every retained message in order",
     ...requires('log', 'replay'),
     async run(t) {
