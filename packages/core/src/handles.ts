@@ -403,43 +403,41 @@ export class TopicHandle<T, TIn>
 
 export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, TIn>> implements Log<T, TIn> {
   private readonly partitions = positiveInt('partitions', this.options.partitions, 1, 10_000);
+  private readonly spec = { name: this.name, partitions: this.partitions };
 
   append(payload: TIn, options: AppendOptions & { readonly position: false }): Promise<SendResult>;
   append(payload: TIn, options?: AppendOptions): Promise<AppendResult>;
   async append(payload: TIn, options: AppendOptions = {}): Promise<AppendResult | SendResult> {
     const message = await this.outgoing(payload, options);
-    const spec = { name: this.name, partitions: this.partitions };
-    const wanted = options.position !== false;
-    const position = await this.transmit('log', 'append', message, (driver) =>
-      driver.append(spec, message, wanted),
-    );
     // One shape on every broker: without `position`, even one that knows it says nothing.
-    if (!wanted) return { id: message.id };
+    if (options.position === false) {
+      await this.transmit('log', 'append', message, (driver) => driver.append(this.spec, message, false));
+      return { id: message.id };
+    }
+    return { id: message.id, position: await this.appendPositioned(message) };
+  }
+
+  async appendBatch(messages: readonly AppendBatchEntry<TIn>[]): Promise<AppendBatchResult[]> {
+    return this.sendAll(
+      'append',
+      messages,
+      (entry) => this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry),
+      (message) => this.appendPositioned(message),
+      appended,
+    );
+  }
+
+  /** Appends one entry and resolves with its position, which every adapter must give when asked. */
+  private async appendPositioned(message: Mutable<OutgoingMessage>): Promise<LogPosition> {
+    const position = await this.transmit('log', 'append', message, (driver) =>
+      driver.append(this.spec, message, true),
+    );
     if (position === undefined) {
       throw new PublishError(
         `appending to "${this.name}": the adapter confirmed the entry without its position`,
       );
     }
-    return { id: message.id, position };
-  }
-
-  async appendBatch(messages: readonly AppendBatchEntry<TIn>[]): Promise<AppendBatchResult[]> {
-    const spec = { name: this.name, partitions: this.partitions };
-    return this.sendAll(
-      'append',
-      messages,
-      (entry) => this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry),
-      (message) =>
-        this.transmit('log', 'append', message, (driver) => driver.append(spec, message, true)).then(
-          (position) => {
-            if (position !== undefined) return position;
-            throw new PublishError(
-              `appending to "${this.name}": the adapter confirmed the entry without its position`,
-            );
-          },
-        ),
-      appended,
-    );
+    return position;
   }
 
   // Every adapter's log read sets `position` (the contract suite's log tests check it), so a
@@ -465,7 +463,7 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     const name = validateName('consumer group', group);
     const target = resetTarget(to);
     this.bus.feature('resetGroup', 'read with a new group, from where it should start');
-    const spec = { name: this.name, partitions: this.partitions };
+    const { spec } = this;
     await this.bus.connection.run(`resetting group "${name}" of "${this.name}"`, () =>
       this.bus.driverFor.resetGroup(spec, name, target),
     );
@@ -475,7 +473,7 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     this.bus.assertOpen();
     const name = validateName('consumer group', group);
     this.bus.feature('lag', "watch the group with the broker's own tools");
-    const spec = { name: this.name, partitions: this.partitions };
+    const { spec } = this;
     const partitions = await this.bus.connection.run(`measuring the lag of "${name}" on "${this.name}"`, () =>
       this.bus.driverFor.groupLag(spec, name),
     );
@@ -497,7 +495,7 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     if (group !== undefined) {
       this.bus.feature('consumerGroups', 'read without a group and keep your own position');
     }
-    const spec = { name: this.name, partitions: this.partitions };
+    const { spec } = this;
     const read = { from, ...(group === undefined ? {} : { group }) };
     return this.startConsumer(
       'log',
