@@ -134,12 +134,16 @@ port_pid() {
 
 alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 
-# pid from FILE if that process still runs.
+# pid from FILE if that process still runs and is the one the file was written for. Every broker
+# started here names a file in the pidfile's directory on its command line; a pid left in the file
+# by a broker that died with an earlier session may since belong to another process.
 pidfile_pid() {
   local pid
   [[ -r $1 ]] || return 0
   pid=$(<"$1")
-  if alive "$pid"; then echo "$pid"; fi
+  alive "$pid" || return 0
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$(dirname "$1")/" || return 0
+  echo "$pid"
 }
 
 # stop_pid NAME PID [SECONDS]: SIGTERM, wait, then SIGKILL.
@@ -165,6 +169,8 @@ stop_pid() {
 start_detached() {
   local pidfile=$1 logfile=$2
   shift 2
+  # A pidfile left by a broker that died (killed with an earlier session) must not pass for the new one.
+  rm -f "$pidfile"
   # shellcheck disable=SC2016 # $$ and $@ are for the inner bash
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
   local i
@@ -1073,4 +1079,5 @@ main() {
   fi
 }
 
-main "$@"
+# Sourced (test/brokers/script.test.ts), it only defines the helpers.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then main "$@"; fi
