@@ -25,7 +25,7 @@ import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { connectionError, isConnectionProblem, rootCause } from './errors.js';
 import type { ResolvedKafkaOptions } from './options.js';
 import { fromRecord } from './record.js';
-import { type OffsetsSource, topicOffsets, topicOffsetsAt } from './topic-offsets.js';
+import { type OffsetsSource, topicOffsets, topicOffsetsAt, withSettledTopic } from './topic-offsets.js';
 
 /** What the operations need of the adapter. */
 export interface OperationsContext {
@@ -82,7 +82,13 @@ export class KafkaOperations {
         .filter((s) => s.end > s.low)
         .map((s) => ({ partition: s.partition, offset: String(s.end) }));
       if (partitions.length > 0) {
-        await this.request(what, () => this.ctx.admin.deleteTopicRecords({ topic: queue.name, partitions }));
+        // kafkajs finds each partition's leader in its cached metadata, and reads the topic's offsets
+        // again itself: both fail on a topic whose leaders were not settled when it was cached.
+        await this.request(what, () =>
+          withSettledTopic(this.offsets, what, (admin) =>
+            admin.deleteTopicRecords({ topic: queue.name, partitions }),
+          ),
+        );
       }
       return total(spans);
     });

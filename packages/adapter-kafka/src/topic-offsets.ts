@@ -1,5 +1,6 @@
 /**
- * A topic's offsets, read whole. kafkajs answers `fetchTopicOffsets` from its cached metadata: a
+ * A topic's offsets, read whole, and admin operations on a topic whose metadata may not have
+ * settled (`withSettledTopic`). kafkajs answers `fetchTopicOffsets` from its cached metadata: a
  * topic the client looked up before it existed stays cached with no partitions until the cache
  * expires (five minutes), and the call then throws a TypeError ("Cannot destructure property
  * 'partitions' of 'high.pop(...)'"); a cache that misses a partition answers for fewer partitions
@@ -55,45 +56,74 @@ async function whole<T extends { partition: number }>(
   partitions: number | undefined,
   read: (admin: Admin) => Promise<T[]>,
 ): Promise<T[]> {
-  const expected = partitions ?? (await partitionCount(source.admin, topic));
-  const first = await attempt(() => read(source.admin), expected);
-  if (first.answer !== undefined) return first.answer;
+  return withSettledTopic(source, `reading the offsets of "${topic}"`, async (admin) => {
+    // A metadata request too may not know a topic created a moment ago (UNKNOWN_TOPIC_OR_PARTITION).
+    const expected = partitions ?? (await partitionCount(admin, topic));
+    const answer = await read(admin);
+    const seen = new Set(answer.map((p) => p.partition)).size;
+    if (seen < expected) throw new Unsettled(`the broker answered for ${seen} of ${expected} partition(s)`);
+    return answer;
+  });
+}
+
+/** An answer that is not whole yet: the topic's metadata has not settled. */
+class Unsettled extends Error {}
+
+/**
+ * Runs `operation` on the source's admin client and, while it fails only because the topic's
+ * metadata has not settled (a topic just created, its leaders not elected, or cached without them:
+ * kafkajs answers from its cache and gives up on these at once), again on a new admin client with
+ * fresh metadata, backing off, until the request timeout. Any other error is thrown as it is.
+ */
+export async function withSettledTopic<T>(
+  source: OffsetsSource,
+  what: string,
+  operation: (admin: Admin) => Promise<T>,
+): Promise<T> {
+  let last: string;
+  try {
+    return await operation(source.admin);
+  } catch (error) {
+    last = unsettled(error) ?? rethrow(error);
+  }
   const deadline = Date.now() + source.timeoutMs;
-  let last = first.problem;
   for (let wait = 50; Date.now() < deadline; wait = Math.min(wait * 2, 1000)) {
     await sleep(wait);
     const fresh = source.kafka.admin({ retry: { retries: 0 } });
     try {
       await fresh.connect();
-      const next = await attempt(() => read(fresh), expected);
-      if (next.answer !== undefined) return next.answer;
-      last = next.problem;
+      return await operation(fresh);
+    } catch (error) {
+      last = unsettled(error) ?? rethrow(error);
     } finally {
       await fresh.disconnect().catch(() => undefined);
     }
   }
-  throw connectionError(`reading the offsets of "${topic}"`, new Error(last));
+  throw connectionError(what, new Error(last));
 }
 
-async function attempt<T extends { partition: number }>(
-  read: () => Promise<T[]>,
-  expected: number,
-): Promise<{ answer?: T[]; problem: string }> {
-  let answer: T[];
-  try {
-    answer = await read();
-  } catch (error) {
-    // The TypeError of a cached topic without partitions.
-    if (error instanceof TypeError)
-      return { problem: 'the client has no partitions of the topic in its metadata' };
-    const type =
-      (rootCause(error) as { type?: unknown } | undefined)?.type ?? (error as { type?: unknown }).type;
-    if (typeof type === 'string' && UNSETTLED.has(type)) return { problem: `the broker answered ${type}` };
-    throw error;
+function rethrow(error: unknown): never {
+  throw error;
+}
+
+/** Why `error` means the topic's metadata has not settled yet, or undefined when it means something else. */
+function unsettled(error: unknown): string | undefined {
+  if (error instanceof Unsettled) return error.message;
+  // kafkajs on a topic cached without partitions ("Cannot destructure property 'partitions' of 'high.pop(...)'").
+  if (error instanceof TypeError) return 'the client has no partitions of the topic in its metadata';
+  const name = (error as { name?: unknown }).name;
+  if (name === 'KafkaJSBrokerNotFound' || name === 'KafkaJSMetadataNotLoaded')
+    return 'the client knows no leader for a partition of the topic';
+  // deleteTopicRecords: one error per partition; unsettled only if each of them is.
+  const parts = (error as { partitions?: { error?: unknown }[] }).partitions;
+  if (name === 'KafkaJSDeleteTopicRecordsError' && Array.isArray(parts) && parts.length > 0) {
+    const reasons = parts.map((p) => (p.error === undefined ? undefined : unsettled(p.error)));
+    return reasons.every((r) => r !== undefined) ? reasons[0] : undefined;
   }
-  const seen = new Set(answer.map((p) => p.partition));
-  if (seen.size >= expected) return { answer, problem: '' };
-  return { problem: `the broker answered for ${seen.size} of ${expected} partition(s)` };
+  const type =
+    (rootCause(error) as { type?: unknown } | undefined)?.type ?? (error as { type?: unknown }).type;
+  if (typeof type === 'string' && UNSETTLED.has(type)) return `the broker answered ${type}`;
+  return undefined;
 }
 
 /** The topic's partition count, from a metadata request (not the client's cache). */
