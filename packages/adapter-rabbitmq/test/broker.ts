@@ -3,18 +3,12 @@
  * it answers (skip with the reason, or fail under OMNIBUS_REQUIRE_BROKERS=1), buses on it, and its
  * restart.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { type Bus, connect } from '@omnibus/core';
-import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
+import { brokerAvailable, brokerUrls, restarter } from '@omnibus/test-brokers';
 import { afterEach } from 'vitest';
 import { rabbitmq } from '../src/index.js';
 
 export const AMQP_URL = brokerUrls().amqp;
-
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** Resolves with why RabbitMQ cannot be used, or undefined when it answers. */
 export async function unavailable(): Promise<string | undefined> {
@@ -24,10 +18,11 @@ export async function unavailable(): Promise<string | undefined> {
   return availability.reason;
 }
 
-/** Restarts the whole broker node (`scripts/brokers.sh restart rabbitmq`): sockets close, the node boots again. */
-export async function restartBroker(): Promise<void> {
-  await run('bash', ['scripts/brokers.sh', 'restart', 'rabbitmq'], { cwd: root, timeout: 240_000 });
-}
+/**
+ * Restarts the whole broker node (`scripts/brokers.sh restart rabbitmq`): sockets close, the node
+ * boots again. Undefined without a brokers script (OMNIBUS_BROKERS_SH naming none skips the tests).
+ */
+export const restartBroker = restarter('rabbitmq');
 
 /** Opens buses on the test broker (`query` appended to its URL); each test's buses close after it. */
 export function openBuses(): (query?: string) => Promise<Bus> {

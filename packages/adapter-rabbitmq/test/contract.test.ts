@@ -91,7 +91,7 @@ if (reason !== undefined) {
     // wait that long for the reconnection, so the send buffer waits longer than its 30 s default.
     connect: (options) =>
       connect(AMQP_URL, { sendBuffer: { timeoutMs: 120_000 }, ...options, adapters: [rabbitmq()] }),
-    restartBroker,
+    ...(restartBroker === undefined ? {} : { restartBroker }),
     inject,
     testTimeoutMs: 180_000,
   });
