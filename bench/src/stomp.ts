@@ -130,7 +130,9 @@ function omnibusSide(broker: keyof typeof STOMP_URLS): Side {
       const consumer: Bus = await connect(STOMP_URLS[broker], options);
       const name = `bench-omnibus-${randomUUID()}`;
       const counter = new Counter();
-      await consumer.queue<Uint8Array>(name, { codec: 'bytes' }).consume(counter.hit, { concurrency: WINDOW, prefetch: WINDOW });
+      await consumer
+        .queue<Uint8Array>(name, { codec: 'bytes' })
+        .consume(counter.hit, { concurrency: WINDOW, prefetch: WINDOW });
       const queue = producer.queue<Uint8Array>(name, { codec: 'bytes' });
       const body = payload();
       const send = () => queue.send(body);

@@ -18,12 +18,53 @@ import type { IPublishPacket } from 'mqtt';
 /** MQTT's limit for a topic name, in UTF-8 bytes. */
 const MAX_TOPIC_BYTES = 65535;
 
+/**
+ * The last few hundred answers of a function of two strings: topic names and subjects repeat from
+ * message to message, and splitting, joining and checking them again cost measurably per message.
+ */
+class Memo<T> {
+  private readonly map = new Map<string, Map<string, T>>();
+  private size = 0;
+
+  constructor(private readonly compute: (a: string, b: string) => T) {}
+
+  get(a: string, b: string): T {
+    let inner = this.map.get(a);
+    const known = inner?.get(b);
+    if (known !== undefined) return known;
+    const value = this.compute(a, b);
+    if (this.size >= MEMO_SIZE) {
+      this.map.clear();
+      this.size = 0;
+      inner = undefined;
+    }
+    if (inner === undefined) {
+      inner = new Map();
+      this.map.set(a, inner);
+    }
+    inner.set(b, value);
+    this.size++;
+    return value;
+  }
+}
+
+const MEMO_SIZE = 512;
+
 /** `orders.eu.created` on topic `shop` → `shop/orders/eu/created`; no subject → `shop`. */
 export function topicName(topic: string, subject: string | undefined): string {
-  const name = subject === undefined ? topic : `${topic}/${subject.split('.').join('/')}`;
+  if (subject === undefined) {
+    assertTopicName(topic);
+    return topic;
+  }
+  // Only valid names are remembered: an invalid one throws every time.
+  return topicNames.get(topic, subject);
+}
+
+const topicNames = new Memo((topic, subject) => {
+  const name = `${topic}/${subject.split('.').join('/')}`;
   assertTopicName(name);
   return name;
-}
+});
 
 /** Rejects what a broker would refuse (or misread as a filter) before it is sent. */
 export function assertTopicName(name: string): void {
@@ -69,11 +110,15 @@ export function topicFilter(topic: string, pattern: string): TopicFilter {
 /** The subject of a message received on `name` for topic `topic` (undefined for the topic itself). */
 export function subjectOf(topic: string, name: string): string | undefined {
   if (name === topic || !name.startsWith(`${topic}/`)) return undefined;
-  return name
+  return subjects.get(topic, name);
+}
+
+const subjects = new Memo((topic, name) =>
+  name
     .slice(topic.length + 1)
     .split('/')
-    .join('.');
-}
+    .join('.'),
+);
 
 /** A PUBLISH's payload and (MQTT 5) properties, as the publisher takes them. */
 export interface Encoded {
