@@ -136,11 +136,12 @@ export interface Decoded {
 /**
  * Puts a header bag beside a body: MQTT 5 user properties (the content type is a property of its
  * own), or on 3.1.1 with `wrap` core's envelope in the payload; 3.1.1 without it carries the body
- * alone.
+ * alone. On MQTT 5 the bag becomes the user properties as it is: pass one made for this message.
  */
 export function encode(protocolVersion: 4 | 5, decoded: Decoded, wrap: boolean): Encoded {
   if (protocolVersion === 5) {
-    const properties: NonNullable<IPublishPacket['properties']> = { userProperties: { ...decoded.headers } };
+    // The bag is the caller's own (a fresh one per message): no copy.
+    const properties: NonNullable<IPublishPacket['properties']> = { userProperties: decoded.headers };
     if (decoded.contentType !== undefined) properties.contentType = decoded.contentType;
     return { payload: decoded.body, properties };
   }
@@ -166,7 +167,9 @@ export function decode(protocolVersion: 4 | 5, packet: IPublishPacket): Decoded 
   const payload = packet.payload as Buffer;
   if (protocolVersion === 4) return unwrapBody(payload);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(packet.properties?.userProperties ?? {})) {
+  const properties = packet.properties?.userProperties;
+  for (const name in properties) {
+    const value = properties[name];
     headers[name] = Array.isArray(value) ? (value[0] ?? '') : String(value);
   }
   return { headers, body: payload, contentType: packet.properties?.contentType };
