@@ -174,7 +174,8 @@ export class Receiver {
   /**
    * Set while PUBACKs wait for the socket to drain (mqtt.js waits for 'drain' when a write did not
    * fit its buffer): resolves once they have left, or once the connection is gone. PUBACKs written
-   * at once need nothing (the common case: no promise per acknowledgement).
+   * at once need nothing: no promise per acknowledgement. (mqtt-packet 9 reports every PUBACK as
+   * written at once, full buffer or not; this is for a version that does not.)
    */
   private draining: { readonly done: Promise<void>; readonly settle: () => void } | undefined;
   /** Set by `written` when mqtt.js calls back during the write itself (the packet fitted). */
