@@ -191,7 +191,9 @@ export class BusImpl implements Bus {
     send: () => Promise<R>,
   ): Promise<R> {
     if (!sendChannel.hasSubscribers) return send();
-    const headers = { ...message.headers };
+    // Copied entry by entry (see toHeaders: a spread that then gets the trace context entries is slow).
+    const headers: Record<string, string> = {};
+    for (const name in message.headers) headers[name] = message.headers[name]!;
     message.headers = headers;
     const context: SendContext = {
       adapter: this.adapter,
