@@ -46,13 +46,17 @@ export function frameHeaders(
   message: OutgoingMessage,
   extra: Readonly<Headers> = {},
 ): Record<string, string | number> {
-  return {
+  const headers: Record<string, string | number> = {
     destination,
     persistent: 'true',
     'content-type': message.contentType,
     'content-length': message.body.byteLength,
-    ...toHeaders(message, { native: { contentType: true }, escape: reserved, extra }),
   };
+  // Entry by entry, not spread: on node 20 a spread into an object that gets more fields costs
+  // microseconds a message (core's toHeaders says more).
+  const bag = toHeaders(message, { native: { contentType: true }, escape: reserved, extra });
+  for (const name in bag) headers[name] = bag[name]!;
+  return headers;
 }
 
 /**

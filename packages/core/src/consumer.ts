@@ -356,7 +356,7 @@ export class ConsumerEngine<T> implements Consumer {
       d.body.byteLength,
       envelope.headers,
     );
-    return processChannel.tracePromise(() => this.handleOnce(run, context), context);
+    return processChannel.tracePromise(this.handleOnce, context, this, run, context);
   }
 
   /** Runs the handler once and performs the settlement it leads to. */
