@@ -12,9 +12,12 @@ import {
 } from '@omnibus/core';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { partitionForKey } from './producer.js';
+import { ENCODED, encodeRecord, installRecordEncoder } from './wire.js';
 
 // kafkajs encodes each header separately, at a measurable cost per record: JSON, the default, goes without.
 const NATIVE = { key: true, timestamp: true, contentType: 'unless-default' } as const;
+
+const IN_ENCODED: Record<string, string> = Object.freeze({});
 
 /**
  * A record ready for the batcher, and itself the kafkajs message (one object per message, not two):
@@ -23,7 +26,10 @@ const NATIVE = { key: true, timestamp: true, contentType: 'unless-default' } as 
 export class OutgoingRecord implements Message {
   readonly key: string | null;
   readonly value: Buffer;
+  /** The header bag when kafkajs encodes the record itself; empty when `[ENCODED]` has them (see wire.ts). */
   readonly headers: Record<string, string>;
+  /** Key, value and headers encoded for kafkajs' Produce request, when wire.ts's encoder is in place. */
+  readonly [ENCODED]: Buffer | undefined;
   readonly timestamp: string;
   /** Given when the batch is formed for an unkeyed record (see producer.ts). */
   partition: number;
@@ -37,13 +43,24 @@ export class OutgoingRecord implements Message {
     /** Partitions of the topic it goes to. */
     readonly partitions: number,
   ) {
-    const headers = toHeaders(message, { native: NATIVE });
     const body = message.body;
-    let size = body.byteLength + 80 + (message.key?.length ?? 0);
-    for (const name in headers) size += name.length + headers[name]!.length * 3 + 4;
-    this.key = message.key ?? null;
-    this.value = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    this.headers = headers;
+    const key = message.key ?? null;
+    const value = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    let size: number;
+    if (installRecordEncoder()) {
+      const encoded = encodeRecord(message, key, value);
+      size = encoded.length + 20;
+      this.headers = IN_ENCODED;
+      this[ENCODED] = encoded;
+    } else {
+      const headers = toHeaders(message, { native: NATIVE });
+      size = body.byteLength + 80 + (message.key?.length ?? 0);
+      for (const name in headers) size += name.length + headers[name]!.length * 3 + 4;
+      this.headers = headers;
+      this[ENCODED] = undefined;
+    }
+    this.key = key;
+    this.value = value;
     this.timestamp = String(message.timestamp);
     this.partition = message.key === undefined ? 0 : partitionForKey(message.key, partitions);
     this.sticky = message.key === undefined;
