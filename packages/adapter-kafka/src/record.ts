@@ -24,25 +24,25 @@ const IN_ENCODED: Record<string, string> = Object.freeze({});
  * kafkajs reads `key`, `value`, `headers`, `timestamp` and `partition`.
  */
 export class OutgoingRecord implements Message {
-  readonly key: string | null;
-  readonly value: Buffer;
+  // Declared, not defined: the constructor sets each once, in one order (one shape, no computed-key define per record).
+  declare readonly key: string | null;
+  declare readonly value: Buffer;
   /** The header bag when kafkajs encodes the record itself; empty when `[ENCODED]` has them (see wire.ts). */
-  readonly headers: Record<string, string>;
+  declare readonly headers: Record<string, string>;
   /** Key, value and headers encoded for kafkajs' Produce request, when wire.ts's encoder is in place. */
-  readonly [ENCODED]: Buffer | undefined;
-  readonly timestamp: string;
+  declare readonly [ENCODED]: Buffer | undefined;
+  declare readonly timestamp: string;
   /** Given when the batch is formed for an unkeyed record (see producer.ts). */
-  partition: number;
+  declare partition: number;
   /** Unkeyed: it goes to the partition its batch is given (see producer.ts). */
-  readonly sticky: boolean;
+  declare readonly sticky: boolean;
   /** Rough encoded size, for batch limits. */
-  readonly size: number;
+  declare readonly size: number;
 
-  constructor(
-    message: OutgoingMessage,
-    /** Partitions of the topic it goes to. */
-    readonly partitions: number,
-  ) {
+  /** Partitions of the topic it goes to. */
+  declare readonly partitions: number;
+
+  constructor(message: OutgoingMessage, partitions: number) {
     const body = message.body;
     const key = message.key ?? null;
     const value = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -65,6 +65,7 @@ export class OutgoingRecord implements Message {
     this.partition = message.key === undefined ? 0 : partitionForKey(message.key, partitions);
     this.sticky = message.key === undefined;
     this.size = size;
+    this.partitions = partitions;
   }
 }
 

@@ -225,6 +225,15 @@ function writeString(out: Buffer, at: number, text: string, length = Buffer.byte
 /** Kafka's zigzag varint (varlong too: exact for |value| < 2^52, which timestamps and sizes are). */
 function writeVarint(out: Buffer, at: number, value: number): number {
   let v = value >= 0 ? value * 2 : -value * 2 - 1;
+  if (v < 0x4000) {
+    if (v < 0x80) {
+      out[at] = v;
+      return at + 1;
+    }
+    out[at] = (v & 0x7f) | 0x80;
+    out[at + 1] = v >>> 7;
+    return at + 2;
+  }
   while (v >= 0x80) {
     out[at++] = (v % 0x80) | 0x80;
     v = Math.floor(v / 0x80);
@@ -235,6 +244,8 @@ function writeVarint(out: Buffer, at: number, value: number): number {
 
 function varintSize(value: number): number {
   let v = value >= 0 ? value * 2 : -value * 2 - 1;
+  if (v < 0x80) return 1;
+  if (v < 0x4000) return 2;
   let size = 1;
   while (v >= 0x80) {
     v = Math.floor(v / 0x80);
