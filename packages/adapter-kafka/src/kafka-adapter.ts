@@ -208,7 +208,13 @@ class KafkaAdapter implements Adapter {
       createPartitioner: Partitioners.DefaultPartitioner,
       retry: retryOptions(options),
     });
-    this.batcher = recordBatcher(this.producer, options, (error) => this.recovery.lost(error));
+    this.batcher = recordBatcher(
+      this.producer,
+      options,
+      (error) => this.recovery.lost(error),
+      // Known when a record is made; partition 0 exists in every topic should it be forgotten since.
+      (topic) => this.topics?.partitionsOf(topic) ?? 1,
+    );
   }
 
   async connect(): Promise<void> {

@@ -15,14 +15,22 @@
  * difference. The replacement is installed into kafkajs' module cache before its Produce request
  * module is first loaded (kafkajs loads it on the first produce), and only when the kafkajs found
  * by `require` is the one this adapter imports and its encoder still writes what this one writes;
- * otherwise records carry their headers as kafkajs messages do and kafkajs encodes them.
+ * otherwise records carry their headers as kafkajs messages do and kafkajs encodes them (so an
+ * application that sent with kafkajs before importing this adapter gets correct, slower records).
+ * The batch fields are written into the record's own buffer, so one record must not appear twice
+ * in one request (the batcher sends each once; a retried request writes them again, identically).
  */
 import { createRequire } from 'node:module';
 import { DEFAULT_CONTENT_TYPE, HEADER, type OutgoingMessage } from '@omnibus/core';
 import kafkajs from 'kafkajs';
 
-/** The record's pre-encoded key, value and headers, behind `RESERVED` free bytes. */
-export const ENCODED = Symbol('omnibus.kafka.encoded');
+/**
+ * The `headers` of a record made by `encodeRecord`: its `value` is then its key, value and headers
+ * encoded, behind `RESERVED` free bytes. A marker compared by identity, never a bag kafkajs reads —
+ * and no extra property: kafkajs copies every record with `{ ...record, offsetDelta, timestampDelta }`,
+ * and that copy costs more with each property (a symbol most of all).
+ */
+export const ENCODED: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
 /** Room for the fields written per batch: length (≤ 5), attributes (1), timestamp delta (≤ 10), offset delta (≤ 5). */
 const RESERVED = 21;
@@ -31,7 +39,7 @@ interface KafkajsEncoder {
   buf: Buffer;
   offset: number;
 }
-type RecordEncoder = (record: Record<string | symbol, unknown>) => KafkajsEncoder;
+type RecordEncoder = (record: Record<string, unknown>) => KafkajsEncoder;
 
 const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
 const ENCODER_MODULE = 'kafkajs/src/protocol/encoder.js';
@@ -64,7 +72,7 @@ function install(): boolean {
     const module = cache[recordPath];
     if (module === undefined || module.exports !== original) return false;
     const replacement: RecordEncoder & { omnibus?: boolean } = (record) =>
-      record[ENCODED] === undefined ? original(record) : finishRecord(record);
+      record.headers === ENCODED ? finishRecord(record) : original(record);
     replacement.omnibus = true;
     if (!sameBytes(original)) return false;
     module.exports = replacement;
@@ -99,15 +107,19 @@ function sameBytes(original: RecordEncoder): boolean {
   ] as const) {
     const fields = { offsetDelta, timestampDelta };
     const theirs = original({ ...fields, key: 'key', value: message.body, headers: bag });
-    const ours = finishRecord({ ...fields, [ENCODED]: encodeRecord(message, 'key', message.body as Buffer) });
+    const ours = finishRecord({
+      ...fields,
+      headers: ENCODED,
+      value: encodeRecord(message, 'key', message.body as Buffer),
+    });
     if (!theirs.buf.subarray(0, theirs.offset).equals(ours.buf.subarray(0, ours.offset))) return false;
   }
   return true;
 }
 
 /** The batch-dependent fields in front of the record's encoded rest; kafkajs copies the result. */
-export function finishRecord(record: Record<string | symbol, unknown>): KafkajsEncoder {
-  const tail = record[ENCODED] as Buffer;
+export function finishRecord(record: Record<string, unknown>): KafkajsEncoder {
+  const tail = record.value as Buffer;
   const timestampDelta = (record.timestampDelta as number | undefined) ?? 0;
   const offsetDelta = (record.offsetDelta as number | undefined) ?? 0;
   const timestampSize = varintSize(timestampDelta);
