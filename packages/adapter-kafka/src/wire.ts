@@ -30,7 +30,15 @@ import kafkajs from 'kafkajs';
  * and no extra property: kafkajs copies every record with `{ ...record, offsetDelta, timestampDelta }`,
  * and that copy costs more with each property (a symbol most of all).
  */
-export const ENCODED: Record<string, string> = Object.freeze({}) as Record<string, string>;
+export const ENCODED: Record<string, string> = new Proxy(Object.freeze({}), {
+  // kafkajs' own encoder lists a record's headers: should one of these records ever reach it (its
+  // module cache reset behind the adapter's back), the send fails instead of writing it wrong.
+  ownKeys() {
+    throw new Error(
+      "a record the Kafka adapter encoded reached kafkajs' own record encoder (was kafkajs' module cache reset?); not sent",
+    );
+  },
+}) as Record<string, string>;
 
 /** Room for the fields written per batch: length (≤ 5), attributes (1), timestamp delta (≤ 10), offset delta (≤ 5). */
 const RESERVED = 21;

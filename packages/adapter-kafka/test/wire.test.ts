@@ -103,4 +103,22 @@ describe('records encoded once (wire.ts)', () => {
     // Again (a retried request encodes the same records a second time).
     expect(await request(records)).toBe(ours);
   });
+
+  it("fails the send, rather than writing it wrong, if such a record reaches kafkajs' own encoder", () => {
+    // kafkajs' encoder as it is before the adapter replaces it: loaded afresh, the cache put back.
+    const path = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+    const cached = require.cache[path];
+    delete require.cache[path];
+    let original: typeof kafkajsRecord;
+    try {
+      original = require(path) as typeof kafkajsRecord;
+    } finally {
+      require.cache[path] = cached;
+    }
+    const record = new OutgoingRecord(base, 1);
+    expect(() => original({ ...record, offsetDelta: 0, timestampDelta: 0 })).toThrow(
+      /reached kafkajs' own record encoder/,
+    );
+    expect(record.size).toBe(record.value.length);
+  });
 });
