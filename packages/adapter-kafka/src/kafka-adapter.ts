@@ -45,8 +45,11 @@ import { recordBatcher } from './producer.js';
 import { OutgoingRecord } from './record.js';
 import type { OffsetsSource } from './topic-offsets.js';
 import { Topics } from './topics.js';
+import { installRecordEncoder } from './wire.js';
 
 const { Kafka: KafkaClient, logLevel: LogLevel, Partitioners } = kafkajs;
+// Before anything in the process makes kafkajs load its Produce request (its first send): see wire.ts.
+installRecordEncoder();
 const LEVELS: Partial<Record<number, 'error' | 'warn' | 'info'>> = {
   [LogLevel.ERROR]: 'error',
   [LogLevel.WARN]: 'warn',
@@ -205,7 +208,13 @@ class KafkaAdapter implements Adapter {
       createPartitioner: Partitioners.DefaultPartitioner,
       retry: retryOptions(options),
     });
-    this.batcher = recordBatcher(this.producer, options, (error) => this.recovery.lost(error));
+    this.batcher = recordBatcher(
+      this.producer,
+      options,
+      (error) => this.recovery.lost(error),
+      // Known when a record is made; partition 0 exists in every topic should it be forgotten since.
+      (topic) => this.topics?.partitionsOf(topic) ?? 1,
+    );
   }
 
   async connect(): Promise<void> {

@@ -9,7 +9,7 @@ import type { Producer, RecordMetadata } from 'kafkajs';
 import kafkajs from 'kafkajs';
 import { publishError, rootCause } from './errors.js';
 import type { ResolvedKafkaOptions } from './options.js';
-import type { OutgoingRecord } from './record.js';
+import { type OutgoingRecord, UNASSIGNED } from './record.js';
 
 const { CompressionTypes: Compression, Partitioners } = kafkajs;
 const keyed = Partitioners.DefaultPartitioner();
@@ -38,6 +38,8 @@ export function recordBatcher(
   producer: Producer,
   options: ResolvedKafkaOptions,
   lost: (error: ConnectionError) => void,
+  /** The topic's partitions (known: a record is made once they are). */
+  partitionsOf: (topic: string) => number,
 ): Batcher<OutgoingRecord, LogPosition> {
   const compression = options.compression === 'gzip' ? Compression.GZIP : Compression.None;
   /** Rotates the partition of unkeyed batches. */
@@ -80,8 +82,8 @@ export function recordBatcher(
   return new Batcher({
     send: (topic, records) => {
       // Unkeyed records get their partition when their batch is formed: one partition per batch.
-      const partition = sticky++ % records[records.length - 1]!.partitions;
-      for (const record of records) if (record.sticky) record.partition = partition;
+      const partition = sticky++ % partitionsOf(topic);
+      for (const record of records) if (record.partition === UNASSIGNED) record.partition = partition;
       return request(topic, records);
     },
     maxItems: options.batchMaxMessages,

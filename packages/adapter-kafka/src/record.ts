@@ -1,7 +1,8 @@
 /**
  * Omnibus messages as Kafka records and back. The key is the record key and the timestamp the
  * record's CreateTime (what `read({ from: { timestamp } })` searches by); the rest of the envelope
- * travels as record headers, built by core (`toHeaders`).
+ * travels as record headers: those of core's `toHeaders`, written straight into the encoded record
+ * by wire.ts (or, where its encoder is not in place, the bag kafkajs encodes).
  */
 import {
   BaseDelivery,
@@ -12,42 +13,53 @@ import {
 } from '@omnibus/core';
 import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { partitionForKey } from './producer.js';
+import { ENCODED, encodeRecord, installRecordEncoder } from './wire.js';
 
 // kafkajs encodes each header separately, at a measurable cost per record: JSON, the default, goes without.
 const NATIVE = { key: true, timestamp: true, contentType: 'unless-default' } as const;
 
+/** `partition` of an unkeyed record until its batch is formed (see producer.ts). */
+export const UNASSIGNED = -1;
+
 /**
- * A record ready for the batcher, and itself the kafkajs message (one object per message, not two):
- * kafkajs reads `key`, `value`, `headers`, `timestamp` and `partition`.
+ * A record ready for the batcher, and itself the kafkajs message (one object per message, not two).
+ * As few own properties as kafkajs needs (it copies each record once per request, at a cost per
+ * property): `value`, `headers`, `timestamp`, `partition`, and `key` only when kafkajs encodes the
+ * record itself. With wire.ts's encoder in place, `value` is the whole record encoded and
+ * `headers` the `ENCODED` marker.
  */
 export class OutgoingRecord implements Message {
-  readonly key: string | null;
-  readonly value: Buffer;
-  readonly headers: Record<string, string>;
-  readonly timestamp: string;
-  /** Given when the batch is formed for an unkeyed record (see producer.ts). */
-  partition: number;
-  /** Unkeyed: it goes to the partition its batch is given (see producer.ts). */
-  readonly sticky: boolean;
-  /** Rough encoded size, for batch limits. */
-  readonly size: number;
+  // Declared, not defined: the constructor sets each once, in one order (one shape per mode).
+  /** Only when kafkajs encodes the record (otherwise it is in `value`). */
+  declare readonly key?: string | null;
+  declare readonly value: Buffer;
+  declare readonly headers: Record<string, string>;
+  declare readonly timestamp: string;
+  /** The key's partition, or `UNASSIGNED` until the record's batch gets one (see producer.ts). */
+  declare partition: number;
 
-  constructor(
-    message: OutgoingMessage,
-    /** Partitions of the topic it goes to. */
-    readonly partitions: number,
-  ) {
-    const headers = toHeaders(message, { native: NATIVE });
+  constructor(message: OutgoingMessage, partitions: number) {
     const body = message.body;
-    let size = body.byteLength + 80 + (message.key?.length ?? 0);
-    for (const name in headers) size += name.length + headers[name]!.length * 3 + 4;
-    this.key = message.key ?? null;
-    this.value = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    this.headers = headers;
+    const key = message.key ?? null;
+    const value = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    if (installRecordEncoder()) {
+      this.value = encodeRecord(message, key, value);
+      this.headers = ENCODED;
+    } else {
+      this.key = key;
+      this.value = value;
+      this.headers = toHeaders(message, { native: NATIVE });
+    }
     this.timestamp = String(message.timestamp);
-    this.partition = message.key === undefined ? 0 : partitionForKey(message.key, partitions);
-    this.sticky = message.key === undefined;
-    this.size = size;
+    this.partition = key === null ? UNASSIGNED : partitionForKey(key, partitions);
+  }
+
+  /** Rough encoded size, for batch limits. */
+  get size(): number {
+    if (this.headers === ENCODED) return this.value.length;
+    let size = this.value.length + 80 + (this.key?.length ?? 0);
+    for (const name in this.headers) size += name.length + this.headers[name]!.length * 3 + 4;
+    return size;
   }
 }
 
