@@ -60,14 +60,25 @@ export interface EngineOptions<T> {
   readonly onWaiting?: (() => void) | undefined;
 }
 
-interface Entry {
-  readonly delivery: Delivery;
-  readonly envelope: Envelope;
-  readonly key: string | undefined;
-  readonly done: () => void;
+/** A delivery in the engine, from its arrival to the end of its run. */
+class Entry {
   /** While running: when its handler slot was taken, and where it sits in `runningEntries`. */
-  startedAt: number;
-  slot: number;
+  startedAt = 0;
+  slot = -1;
+
+  constructor(
+    readonly delivery: Delivery,
+    readonly envelope: Envelope,
+    readonly key: string | undefined,
+    /** Resolves the promise `deliver` returned. */
+    readonly done: () => void,
+  ) {}
+}
+
+/** `new Promise(capture)` leaves its resolver here: one executor for every delivery, no closure each. */
+let captured: (() => void) | undefined;
+function capture(resolve: () => void): void {
+  captured = resolve;
 }
 
 /**
@@ -78,11 +89,6 @@ type Next =
   | { readonly again: false; readonly later?: undefined }
   | { readonly again: true; readonly delayMs: number; readonly attempt: number; readonly later?: undefined }
   | { readonly again: false; readonly later: { readonly delayMs: number; readonly copy: OutgoingMessage } };
-
-interface Failures {
-  first: string | undefined;
-  last: string | undefined;
-}
 
 /**
  * One run of a delivery through the handler, and what settling it needs; also what its message
@@ -99,7 +105,9 @@ class Attempt<T> implements Settler {
     readonly envelope: Envelope,
     readonly attempt: number,
     readonly redelivered: boolean,
-    readonly failures: Failures,
+    /** When the message first and last failed (ISO 8601), carried from attempt to attempt. */
+    public firstFailure: string | undefined,
+    public lastFailure: string | undefined,
     readonly traced: ProcessContext | undefined,
   ) {}
 
@@ -168,12 +176,18 @@ export class ConsumerEngine<T> implements Consumer {
       delivery.release?.();
       return Promise.resolve();
     }
-    return new Promise<void>((done) => {
-      const envelope = readEnvelope(delivery);
-      const key = this.o.concurrency > 1 ? envelope.key : undefined;
-      this.pending.push({ delivery, envelope, key, done, startedAt: 0, slot: -1 });
-      this.pump();
-    });
+    let envelope: Envelope;
+    try {
+      envelope = readEnvelope(delivery);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const settled = new Promise<void>(capture);
+    const done = captured!;
+    captured = undefined;
+    this.pending.push(new Entry(delivery, envelope, this.o.concurrency > 1 ? envelope.key : undefined, done));
+    this.pump();
+    return settled;
   };
 
   health(): ConsumerHealth {
@@ -322,10 +336,14 @@ export class ConsumerEngine<T> implements Consumer {
     let first: Attempt<T>;
     let next: Next | Promise<Next>;
     try {
-      first = this.attempt(d, envelope, envelope.attempt, envelope.redelivered, {
-        first: envelope.firstFailure,
-        last: undefined,
-      });
+      first = this.attempt(
+        d,
+        envelope,
+        envelope.attempt,
+        envelope.redelivered,
+        envelope.firstFailure,
+        undefined,
+      );
       next = this.handle(first);
     } catch (error) {
       this.o.reportError(asError(error));
@@ -342,7 +360,8 @@ export class ConsumerEngine<T> implements Consumer {
     envelope: Envelope,
     attempt: number,
     redelivered: boolean,
-    failures: Failures,
+    firstFailure: string | undefined,
+    lastFailure: string | undefined,
   ): Attempt<T> {
     const traced = processChannel.hasSubscribers
       ? processContext(
@@ -357,7 +376,7 @@ export class ConsumerEngine<T> implements Consumer {
           envelope.headers,
         )
       : undefined;
-    return new Attempt(this, d, envelope, attempt, redelivered, failures, traced);
+    return new Attempt(this, d, envelope, attempt, redelivered, firstFailure, lastFailure, traced);
   }
 
   /** `handleOnce`, inside the `omnibus:process` tracing channel when someone listens. */
@@ -386,7 +405,7 @@ export class ConsumerEngine<T> implements Consumer {
           d.release?.();
           break;
         }
-        run = this.attempt(d, run.envelope, next.attempt, true, run.failures);
+        run = this.attempt(d, run.envelope, next.attempt, true, run.firstFailure, run.lastFailure);
         next = await this.handle(run);
       }
     } catch (error) {
@@ -571,7 +590,7 @@ export class ConsumerEngine<T> implements Consumer {
   }
 
   private async settle(run: Attempt<T>, outcome: Outcome): Promise<Next> {
-    const { d, envelope, attempt, failures } = run;
+    const { d, envelope, attempt } = run;
     switch (outcome.type) {
       case 'ack':
         await d.ack();
@@ -588,8 +607,8 @@ export class ConsumerEngine<T> implements Consumer {
         return FINISHED;
       case 'retry': {
         const now = new Date().toISOString();
-        failures.first ??= now;
-        failures.last = now;
+        run.firstFailure ??= now;
+        run.lastFailure = now;
         if (attempt >= this.o.maxAttempts) {
           await this.deadLetter(run, outcome.reason);
           return FINISHED;
@@ -603,7 +622,7 @@ export class ConsumerEngine<T> implements Consumer {
         const copy = copyOf(d, envelope, this.o.codec.contentType, {
           ...envelope.headers,
           [HEADER.attempt]: String(attempt + 1),
-          [HEADER.firstFailure]: failures.first,
+          [HEADER.firstFailure]: run.firstFailure,
         });
         if (delayMs > 0 && !this.o.nativeDelay) return { again: false, later: { delayMs, copy } };
         if (delayMs > 0) copy.delayMs = delayMs;
@@ -621,7 +640,7 @@ export class ConsumerEngine<T> implements Consumer {
 
   /** A full copy to the dead-letter queue, with the fixed dead-letter headers; then the original is acked. */
   private async deadLetter(run: Attempt<T>, reason: string): Promise<void> {
-    const { d, envelope, attempt, failures } = run;
+    const { d, envelope, attempt } = run;
     const now = new Date().toISOString();
     const copy = copyOf(d, envelope, this.o.codec.contentType, {
       ...envelope.headers,
@@ -634,8 +653,8 @@ export class ConsumerEngine<T> implements Consumer {
           }),
       [HEADER.deadLetterReason]: reason.length > 1000 ? `${reason.slice(0, 1000)}…` : reason,
       [HEADER.deadLetterAttempts]: String(attempt),
-      [HEADER.deadLetterFirstFailure]: failures.first ?? now,
-      [HEADER.deadLetterLastFailure]: failures.last ?? now,
+      [HEADER.deadLetterFirstFailure]: run.firstFailure ?? now,
+      [HEADER.deadLetterLastFailure]: run.lastFailure ?? now,
     });
     await this.o.sendDeadLetter(this.o.deadLetter, copy);
     await d.ack();
