@@ -508,25 +508,40 @@ export class ConsumerEngine<T> implements Consumer {
     return run.settlement!;
   }
 
-  /**
-   * A handler that returned a promise: its outcome, or a retry when it times out first. One promise
-   * and a deadline per message (no race of promises).
-   */
-  private awaitHandler(
+  /** A handler that returned a promise: its outcome, or a retry when it times out first. */
+  private async awaitHandler(
     run: Attempt<T>,
     message: ReceivedMessage<T>,
     result: PromiseLike<unknown>,
   ): Promise<Next> {
-    const wait = new HandlerWait<T>(run, message, this.o.handlerTimeoutMs);
-    return new Promise<Next>((resolve) => {
-      wait.resolve = resolve;
-      wait.deadline = handlerTimeouts.add(wait.timeoutMs, () => wait.timedOut());
-      // A handler that outlives its timeout may still reject: it is caught here, never unhandled.
-      Promise.resolve(result).then(
-        () => wait.finished(undefined, false),
-        (error: unknown) => wait.finished(error, true),
-      );
+    const traced = run.traced;
+    // Only a handler that is still running can time out.
+    const running = Promise.resolve(result);
+    // A handler that outlives its timeout may still reject; that must not crash the process.
+    running.catch(noop);
+    let deadline: ReturnType<Deadlines['add']> | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      deadline = handlerTimeouts.add(this.o.handlerTimeoutMs, () => {
+        message.abort(
+          new TimeoutError(`handler timed out after ${this.o.handlerTimeoutMs} ms`, this.o.handlerTimeoutMs),
+        );
+        resolve();
+      });
     });
+    try {
+      await Promise.race([running, timedOut]);
+      if (message.abortReason !== undefined) {
+        if (traced !== undefined) traced.failure = message.abortReason;
+        run.decide({ type: 'retry', delayMs: undefined, reason: describeError(message.abortReason) });
+      }
+    } catch (error) {
+      if (traced !== undefined) traced.failure = error;
+      run.decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
+    } finally {
+      handlerTimeouts.remove(deadline);
+    }
+    run.decide(ACK);
+    return run.settlement!;
   }
 
   get maxAttempts(): number {
@@ -659,45 +674,6 @@ export class ConsumerEngine<T> implements Consumer {
     await this.o.sendDeadLetter(this.o.deadLetter, copy);
     await d.ack();
     this.lastAckAt = Date.now();
-  }
-}
-
-/** A handler's promise and its timeout: whichever comes first decides the outcome. */
-class HandlerWait<T> {
-  resolve: ((next: Next | Promise<Next>) => void) | undefined = undefined;
-  deadline: ReturnType<Deadlines['add']> | undefined = undefined;
-
-  constructor(
-    private readonly run: Attempt<T>,
-    private readonly message: ReceivedMessage<T>,
-    readonly timeoutMs: number,
-  ) {}
-
-  timedOut(): void {
-    const reason = new TimeoutError(`handler timed out after ${this.timeoutMs} ms`, this.timeoutMs);
-    this.message.abort(reason);
-    this.decided(true, reason);
-  }
-
-  finished(error: unknown, failed: boolean): void {
-    handlerTimeouts.remove(this.deadline);
-    // A handler that resolved after its message was aborted is retried like one that timed out.
-    if (failed) this.decided(true, error);
-    else if (this.message.abortReason !== undefined) this.decided(true, this.message.abortReason);
-    else this.decided(false, undefined);
-  }
-
-  private decided(failed: boolean, cause: unknown): void {
-    const resolve = this.resolve;
-    if (resolve === undefined) return;
-    this.resolve = undefined;
-    const run = this.run;
-    if (failed) {
-      if (run.traced !== undefined) run.traced.failure = cause;
-      run.decide({ type: 'retry', delayMs: undefined, reason: describeError(cause) });
-    }
-    run.decide(ACK);
-    resolve(run.settlement!);
   }
 }
 
