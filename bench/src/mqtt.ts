@@ -3,6 +3,13 @@
  * The raw side publishes and subscribes on two connections, as Omnibus does, and — on MQTT 5 —
  * carries the same id and timestamp user properties that Omnibus puts on every message (without
  * them it would be a client that loses both). Queue: a shared subscription with one member.
+ *
+ * The same windows on both sides: the publisher may have `WINDOW` publishes awaiting their PUBACK
+ * (raw mqtt.js has no limit of its own, so the depth is its only bound; Omnibus gets
+ * `maxInflight=WINDOW`), and the subscriber may hold `WINDOW` unacknowledged messages (MQTT 5
+ * receive maximum on both sides; Omnibus also runs up to `WINDOW` handlers at once, raw mqtt.js
+ * calls its handler as each message arrives and acks after it). On MQTT 3.1.1 there is no receive
+ * maximum: Mosquitto's `max_inflight_messages` (1000 in tools/mosquitto) bounds both alike.
  */
 import { randomUUID } from 'node:crypto';
 import { mqtt as mqttAdapter } from '@omnibus/adapter-mqtt';
@@ -11,11 +18,12 @@ import mqtt from 'mqtt';
 import { Counter, counting, payload, type Runner, type Scenario, type Side } from './harness.js';
 
 const URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
-const WINDOW = 256;
+/** Larger than the deepest depth the bench runs at (500), as the raw side has no window of its own. */
+const WINDOW = 1000;
 let unique = 0;
 
 function withVersion(version: 4 | 5): string {
-  return `${URL}${URL.includes('?') ? '&' : '?'}protocolVersion=${version}`;
+  return `${URL}${URL.includes('?') ? '&' : '?'}protocolVersion=${version}&maxInflight=${WINDOW}`;
 }
 
 function rawSide(version: 4 | 5, kind: 'queue' | 'topic'): Side {
@@ -25,7 +33,11 @@ function rawSide(version: 4 | 5, kind: 'queue' | 'topic'): Side {
       const topic = kind === 'queue' ? `omnibus/queue/${name}` : `${name}/orders/eu/created`;
       const filter = kind === 'queue' ? `$share/${name}/${topic}` : `${name}/orders/+/created`;
       const options = { protocolVersion: version, reconnectPeriod: 0 } as const;
-      const sub = await mqtt.connectAsync(URL, { ...options, clientId: `${name}-sub` });
+      const sub = await mqtt.connectAsync(URL, {
+        ...options,
+        clientId: `${name}-sub`,
+        ...(version === 5 ? { properties: { receiveMaximum: WINDOW } } : {}),
+      });
       const pub = await mqtt.connectAsync(URL, { ...options, clientId: `${name}-pub` });
       const counter = new Counter();
       sub.on('message', counter.hit);

@@ -2,7 +2,9 @@
  * stomp://: raw stompit against Omnibus on the same broker (RabbitMQ's STOMP plugin, ActiveMQ
  * Classic). Both sides do what at-least-once needs: persistent SENDs each with a RECEIPT,
  * SUBSCRIBE with `ack: client-individual`, one ACK per message after the handler, the same prefetch
- * window, a producer and a consumer connection each. The ratio is Omnibus's cost on top of stompit.
+ * window, a producer and a consumer connection each. Raw calls its handler as each frame arrives, so
+ * Omnibus runs as many handlers at once as the window allows (`concurrency` = `prefetch`). The
+ * ratio is Omnibus's cost on top of stompit.
  */
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -128,7 +130,9 @@ function omnibusSide(broker: keyof typeof STOMP_URLS): Side {
       const consumer: Bus = await connect(STOMP_URLS[broker], options);
       const name = `bench-omnibus-${randomUUID()}`;
       const counter = new Counter();
-      await consumer.queue<Uint8Array>(name, { codec: 'bytes' }).consume(counter.hit, { prefetch: WINDOW });
+      await consumer
+        .queue<Uint8Array>(name, { codec: 'bytes' })
+        .consume(counter.hit, { concurrency: WINDOW, prefetch: WINDOW });
       const queue = producer.queue<Uint8Array>(name, { codec: 'bytes' });
       const body = payload();
       const send = () => queue.send(body);

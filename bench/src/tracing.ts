@@ -1,8 +1,11 @@
 /**
  * What instrumentation costs. `otel-<target>`: each of the target's Omnibus sides with
- * `@omnibus/opentelemetry` on (a real SDK set-up: AsyncLocalStorage context, W3C propagation, a
- * batching span processor, metrics aggregated in memory) against the same side with it off. In
- * the table, "raw" is Omnibus without instrumentation.
+ * `@omnibus/opentelemetry` on against the same side with it off, in a process set up as the
+ * OpenTelemetry Node SDK sets one up (both sides): AsyncLocalStorage context, W3C propagation, the
+ * default parent-based always-on sampler, a `BatchSpanProcessor` with its defaults and a
+ * `PeriodicExportingMetricReader` with its default interval, both into exporters that discard (the
+ * cost measured is making, batching and aggregating, not serializing or a network). In the table,
+ * "raw" is Omnibus without instrumentation.
  *
  * `channels`: memory send→consume with core's diagnostics channels idle (nobody subscribes),
  * against a copy of this very build with the channels compiled out (`withoutChannels`: every
@@ -18,10 +21,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Bus } from '@omnibus/core';
 import { instrumentOmnibus, type OmnibusInstrumentation } from '@omnibus/opentelemetry';
-import { context, metrics, propagation, trace } from '@opentelemetry/api';
+import { context, metrics, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
 import {
   BatchSpanProcessor,
   ParentBasedSampler,
@@ -35,6 +42,12 @@ import { memoryScenarios, omnibusSide } from './memory.js';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+// Node 20's AsyncLocalStorage turns on its promise hooks at its first `run`, and leaves them on: every
+// promise of the process then costs more. In an application with the SDK that happens at its first
+// traced request, whatever else is instrumented; here it happens now, so that every round, on or off,
+// runs with them (else the first "off" round alone would run without). BENCH_OTEL_ALS=lazy leaves it
+// to the first instrumented message.
+if (process.env.BENCH_OTEL_ALS !== 'lazy') context.with(ROOT_CONTEXT, () => undefined);
 
 /** Finished spans go nowhere: the cost measured is making and batching them, not a network. */
 const discard: SpanExporter = {
@@ -42,10 +55,12 @@ const discard: SpanExporter = {
   shutdown: async () => undefined,
 };
 
-class KeptInMemory extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
+/** Collected metrics go nowhere, likewise. */
+const discardMetrics: PushMetricExporter = {
+  export: (_metrics, done) => done({ code: 0 }),
+  forceFlush: async () => undefined,
+  shutdown: async () => undefined,
+};
 
 /**
  * BENCH_OTEL_SAMPLE, a ratio (`0.1`), samples as users configure it: parent-based, a new trace
@@ -66,7 +81,9 @@ function traced(side: Side): Side {
         spanProcessors: [new BatchSpanProcessor({ exporter: discard })],
         ...(sampling === undefined ? {} : { sampler: sampling }),
       });
-      const meterProvider = new MeterProvider({ readers: [new KeptInMemory()] });
+      const meterProvider = new MeterProvider({
+        readers: [new PeriodicExportingMetricReader({ exporter: discardMetrics })],
+      });
       // BENCH_OTEL_ONLY=metrics|traces|none leaves the other (or both) to the API's no-op providers,
       // to tell apart what each part costs.
       const only = process.env.BENCH_OTEL_ONLY;

@@ -137,6 +137,29 @@ const SESSION_TAKEN_OVER = 142;
 const QUICK_CLOSE_MS = 5000;
 const QUICK_CLOSES = 3;
 const MARKER_TIMEOUT_MS = 10_000;
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** Nothing to acknowledge (QoS 0). */
+const NO_ACK: Ack = { ack: () => RESOLVED };
+
+/**
+ * The PUBACK of one QoS 1 PUBLISH. A class, not a literal with a closure: one is made per message.
+ */
+class PubAck implements Ack {
+  private acked = false;
+
+  constructor(
+    private readonly receiver: Receiver,
+    private readonly messageId: number,
+    private readonly generation: number,
+  ) {}
+
+  ack(): Promise<void> {
+    if (this.acked) return RESOLVED;
+    this.acked = true;
+    return this.receiver.puback(this.messageId, this.generation);
+  }
+}
 
 /** Tells mqtt.js to go on with the next packet without sending a PUBACK. */
 const DEFER = new Error('omnibus: PUBACK deferred until the handler settles');
@@ -148,8 +171,24 @@ export class Receiver {
   readonly client: MqttClient;
   /** Bumped on every lost connection: PUBACKs of earlier deliveries are not sent on a new one. */
   private generation = 0;
-  /** PUBACKs being written, with what settles them (also when the connection closes first). */
-  private readonly writes = new Map<Promise<void>, () => void>();
+  /**
+   * Set while PUBACKs wait for the socket to drain (mqtt.js waits for 'drain' when a write did not
+   * fit its buffer): resolves once they have left, or once the connection is gone. PUBACKs written
+   * at once need nothing: no promise per acknowledgement. (mqtt-packet 9 reports every PUBACK as
+   * written at once, full buffer or not; this is for a version that does not.)
+   */
+  private draining: { readonly done: Promise<void>; readonly settle: () => void } | undefined;
+  /** Set by `written` when mqtt.js calls back during the write itself (the packet fitted). */
+  private writtenAtOnce = false;
+  private readonly written = (): void => {
+    this.writtenAtOnce = true;
+    const draining = this.draining;
+    if (draining !== undefined) {
+      this.draining = undefined;
+      draining.settle();
+    }
+  };
+  private readonly sendPacket: SendPacket;
   private readonly markers = new Map<string, () => void>();
   /** Deliveries not acked yet. */
   private readonly unsettled = new Outstanding();
@@ -171,8 +210,9 @@ export class Receiver {
     this.client.on('close', () => {
       // mqtt.js waits for the stream's 'drain' when a write did not fit its buffer; a closed stream
       // never drains, so those writes are settled here (the PUBACKs are lost with the connection).
-      for (const settle of this.writes.values()) settle();
-      this.writes.clear();
+      const draining = this.draining;
+      this.draining = undefined;
+      draining?.settle();
       this.generation++;
       this.unsettled.reset();
       this.noticeQuickClose();
@@ -185,6 +225,8 @@ export class Receiver {
         this.takenOver('the broker said: session taken over (0x8E)');
     });
     this.client.handleMessage = (packet, callback) => this.handle(packet, callback);
+    const client = this.client as unknown as { _sendPacket: SendPacket };
+    this.sendPacket = (packet, cb) => client._sendPacket(packet, cb);
   }
 
   private connectedAt = 0;
@@ -243,8 +285,30 @@ export class Receiver {
   }
 
   /** Resolves when every PUBACK written so far has left. */
-  async flushed(): Promise<void> {
-    await Promise.all([...this.writes.keys()]);
+  flushed(): Promise<void> {
+    return this.draining?.done ?? RESOLVED;
+  }
+
+  /**
+   * Writes the PUBACK of a delivery of connection `generation` (nothing when that connection is
+   * gone: the broker sends the message again). Resolves once written.
+   */
+  puback(messageId: number, generation: number): Promise<void> {
+    if (generation !== this.generation) return RESOLVED;
+    this.unsettled.done();
+    if (!this.client.connected) return RESOLVED;
+    this.writtenAtOnce = false;
+    // mqtt.js calls back at once when the packet fitted the socket's buffer, else on 'drain'.
+    this.sendPacket({ cmd: 'puback', messageId, reasonCode: 0 }, this.written);
+    if (this.writtenAtOnce) return RESOLVED;
+    if (this.draining === undefined) {
+      let settle!: () => void;
+      const done = new Promise<void>((resolve) => {
+        settle = resolve;
+      });
+      this.draining = { done, settle };
+    }
+    return this.draining.done;
   }
 
   private handle(packet: IPublishPacket, callback: (error?: Error) => void): void {
@@ -258,31 +322,12 @@ export class Receiver {
     if (packet.qos !== 1) {
       // QoS 0 has no acknowledgement; QoS 2 is never granted (subscriptions use QoS 1 at most).
       callback();
-      this.onPublish(packet, { ack: () => Promise.resolve() });
+      this.onPublish(packet, NO_ACK);
       return;
     }
-    const generation = this.generation;
-    let acked = false;
     this.unsettled.add();
     callback(DEFER);
-    this.onPublish(packet, {
-      ack: () => {
-        if (acked) return Promise.resolve();
-        acked = true;
-        if (generation !== this.generation) return Promise.resolve();
-        this.unsettled.done();
-        if (!this.client.connected) return Promise.resolve();
-        let written!: () => void;
-        const write = new Promise<void>((resolve) => {
-          written = resolve;
-        });
-        this.writes.set(write, written);
-        void write.then(() => this.writes.delete(write));
-        const send = (this.client as unknown as { _sendPacket: SendPacket })._sendPacket.bind(this.client);
-        send({ cmd: 'puback', messageId: packet.messageId, reasonCode: 0 }, () => written());
-        return write;
-      },
-    });
+    this.onPublish(packet, new PubAck(this, packet.messageId!, this.generation));
   }
 }
 

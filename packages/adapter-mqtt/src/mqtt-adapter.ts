@@ -10,7 +10,6 @@ import {
   ConnectionError,
   type ConsumeSpec,
   type Deliver,
-  type Delivery,
   declareCapabilities,
   type OutgoingMessage,
   PublishError,
@@ -23,12 +22,13 @@ import {
 } from '@omnibus/core';
 import type { IPublishPacket } from 'mqtt';
 import { type Ack, type OnPublish, Receiver, type SessionSpec } from './client.js';
+import { MqttDelivery } from './delivery.js';
 import { Holders } from './holder.js';
 import { type MqttOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { Publisher } from './publisher.js';
 import { QueueConsumer } from './queue.js';
 import { TopicSubscriber } from './topic.js';
-import { assertTopicName, decode, type Encoded, encodeMessage, topicName } from './wire.js';
+import { assertTopicName, type Encoded, encodeMessage, topicName } from './wire.js';
 
 /** MQTT's largest packet (a 4-byte remaining length), less room for the topic and properties. */
 const MAX_PACKET_BYTES = 268_435_455;
@@ -235,17 +235,8 @@ export class MqttAdapter implements Adapter {
   }
 
   /** A received PUBLISH for core; its PUBACK is sent when core acks it. */
-  delivery(packet: IPublishPacket, ack: Ack, fields: Partial<Delivery> = {}): Delivery {
-    const { headers, body, contentType } = decode(this.o.protocolVersion, packet);
-    return {
-      body,
-      headers,
-      contentType,
-      redelivered: packet.dup,
-      raw: packet,
-      ack: () => ack.ack(),
-      ...fields,
-    };
+  delivery(packet: IPublishPacket, ack: Ack): MqttDelivery {
+    return new MqttDelivery(this.o.protocolVersion, packet, ack);
   }
 
   async close(): Promise<void> {

@@ -80,6 +80,8 @@ declare module '@omnibus/core' {
 /** Every option name, for the README check. */
 export const OPTION_NAMES = Object.keys(spec);
 
+const noLog = (): void => undefined;
+
 /** Options with every default applied, and the mqtt.js options every connection shares (`base`). */
 export type ResolvedOptions = ReturnType<typeof resolveOptions>;
 
@@ -123,6 +125,9 @@ export function resolveOptions(url: ParsedUrl, defaults: MqttOptions, raw: Recor
     connectTimeout: o.connectTimeoutMs,
     // Core buffers sends during an outage (bounded); mqtt.js's own offline queue is unbounded.
     queueQoSZero: false,
+    // mqtt.js logs every packet through `debug` (several calls per message, a few per cent of the
+    // CPU even when nothing is printed); with DEBUG set, its logging stays as it was.
+    ...(process.env.DEBUG ? {} : { log: noLog }),
     ...tls,
   };
   return { ...o, base };

@@ -13,6 +13,9 @@ import type { ResolvedOptions } from './options.js';
 
 /** PUBACK reason code 0x10: the broker took the message but no subscription matched it. */
 const NO_MATCHING_SUBSCRIBERS = 16;
+/** What a publish resolves with: two constants, not an object per message. */
+const ROUTED: { readonly routed: boolean } = Object.freeze({ routed: true });
+const UNROUTED: { readonly routed: boolean } = Object.freeze({ routed: false });
 
 export class Publisher {
   readonly client: MqttClient;
@@ -94,41 +97,65 @@ export class Publisher {
    * Publishes and resolves once the broker has it (PUBACK/PUBCOMP; QoS 0: once written).
    * `routed` is false when an MQTT 5 broker said no subscription matched (the message is gone).
    */
-  async publish(
+  publish(
     topic: string,
     payload: Buffer | Uint8Array,
     qos: 0 | 1 | 2,
     properties?: IPublishPacket['properties'],
   ): Promise<{ routed: boolean }> {
-    await this.slot();
-    let fail: ((error: Error) => void) | undefined;
-    try {
-      return await new Promise<{ routed: boolean }>((resolve, reject) => {
-        fail = reject;
-        this.unconfirmed.add(reject);
-        const body = Buffer.isBuffer(payload)
-          ? payload
-          : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-        try {
-          this.client.publish(
-            topic,
-            body,
-            { qos, ...(properties === undefined ? {} : { properties }) },
-            (error, packet) => {
-              if (error) return reject(this.publishError(topic, error));
-              const id = (packet as { messageId?: number } | undefined)?.messageId;
-              resolve({ routed: id === undefined || !this.unrouted.delete(id) });
-            },
-          );
-        } catch (error) {
-          reject(this.unwritable(topic, error));
-        }
-      });
-    } finally {
-      if (fail !== undefined) this.unconfirmed.delete(fail);
-      this.inflight--;
-      this.pump();
+    if (!this.ready) return Promise.reject(this.notConnected());
+    // The common case: a slot is free and nobody waits for one; no promise but the publish's own.
+    if (this.inflight < this.limit && this.waiting.length === 0) {
+      this.inflight++;
+      return this.issue(topic, payload, qos, properties);
     }
+    return this.slot().then(() => this.issue(topic, payload, qos, properties));
+  }
+
+  /** Hands one publish to mqtt.js, its in-flight slot taken; frees the slot once it settles. */
+  private issue(
+    topic: string,
+    payload: Buffer | Uint8Array,
+    qos: 0 | 1 | 2,
+    properties: IPublishPacket['properties'] | undefined,
+  ): Promise<{ routed: boolean }> {
+    return new Promise<{ routed: boolean }>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        this.unconfirmed.delete(fail);
+        this.release();
+        reject(error);
+      };
+      this.unconfirmed.add(fail);
+      const body = Buffer.isBuffer(payload)
+        ? payload
+        : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+      try {
+        this.client.publish(
+          topic,
+          body,
+          properties === undefined ? { qos } : { qos, properties },
+          (error, packet) => {
+            if (error) return fail(this.publishError(topic, error));
+            if (settled) return;
+            settled = true;
+            this.unconfirmed.delete(fail);
+            this.release();
+            const id = (packet as { messageId?: number } | undefined)?.messageId;
+            resolve(id === undefined || !this.unrouted.delete(id) ? ROUTED : UNROUTED);
+          },
+        );
+      } catch (error) {
+        fail(this.unwritable(topic, error));
+      }
+    });
+  }
+
+  private release(): void {
+    this.inflight--;
+    if (this.waiting.length > 0) this.pump();
   }
 
   async close(): Promise<void> {
@@ -153,12 +180,8 @@ export class Publisher {
     this.client.outgoingStore = new Store();
   }
 
+  /** Waits for an in-flight slot (none is free, or others wait before this one) and takes it. */
   private async slot(): Promise<void> {
-    if (!this.ready) throw this.notConnected();
-    if (this.inflight < this.limit && this.waiting.length === 0) {
-      this.inflight++;
-      return;
-    }
     if (this.waiting.length >= this.o.maxPendingPublishes) {
       throw new CapacityError(
         `${this.waiting.length} publishes already wait for one of ${this.limit} in-flight slots; slow down or raise maxPendingPublishes`,

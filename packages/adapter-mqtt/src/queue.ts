@@ -18,6 +18,7 @@ import {
 } from '@omnibus/core';
 import type { IPublishPacket, ISubscriptionMap } from 'mqtt';
 import { type Ack, endClient, endSession, type Receiver, whileConnected } from './client.js';
+import { MqttDelivery } from './delivery.js';
 import type { HolderConsumer } from './holder.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { encode } from './wire.js';
@@ -33,7 +34,7 @@ export class QueueConsumer implements Subscription, HolderConsumer {
 
   constructor(
     private readonly shared: MqttAdapter,
-    private readonly queue: string,
+    readonly queue: string,
     prefetch: number,
     private readonly deliver: Deliver,
     /** `<base>:q:<queue>:<slot>`: stable, so a consumer that crashed finds its session again. */
@@ -107,18 +108,14 @@ export class QueueConsumer implements Subscription, HolderConsumer {
   }
 
   private delivery(packet: IPublishPacket, ack: Ack): Delivery {
-    const delivery: Delivery = this.shared.delivery(packet, ack, {
-      retryAddress: this.queue,
-      release: () => this.giveBack(delivery, ack),
-    });
-    return delivery;
+    return new QueueDelivery(this, this.shared.o.protocolVersion, packet, ack);
   }
 
   /**
    * MQTT has no nack, and an ended session's messages are not given to another share-group member:
    * what this consumer will not handle goes back to the queue as a copy, then the original is acked.
    */
-  private giveBack(delivery: Delivery, ack: Ack): void {
+  giveBack(delivery: Delivery, ack: Ack): void {
     const { headers, body, contentType } = delivery;
     const copy = { headers: { ...headers, [HEADER.redelivered]: '1' }, body, contentType };
     const giving = this.shared
@@ -172,5 +169,22 @@ export class QueueConsumer implements Subscription, HolderConsumer {
 
   private warn(text: string): void {
     this.shared.context.logger.warn({ destination: this.queue }, `consumer of "${this.queue}": ${text}`);
+  }
+}
+
+/** A queue's delivery: copies for retries go to the queue, and a release gives it back there. */
+class QueueDelivery extends MqttDelivery {
+  constructor(
+    private readonly consumer: QueueConsumer,
+    protocolVersion: 4 | 5,
+    packet: IPublishPacket,
+    ack: Ack,
+  ) {
+    super(protocolVersion, packet, ack);
+    this.retryAddress = consumer.queue;
+  }
+
+  release(): void {
+    this.consumer.giveBack(this, this.pubAck);
   }
 }

@@ -49,7 +49,11 @@ export class TopicSubscriber implements Subscription {
         // A pattern MQTT cannot express is filtered here; what does not match is acknowledged unseen.
         if (matches !== undefined && !matches(subject)) void ack.ack();
         // No retry address: a copy published to the topic would reach every subscriber.
-        else void this.deliver(this.shared.delivery(packet, ack, { subject }));
+        else {
+          const delivery = this.shared.delivery(packet, ack);
+          delivery.subject = subject;
+          void this.deliver(delivery);
+        }
       },
     );
     this.receiver = receiver;

@@ -18,12 +18,53 @@ import type { IPublishPacket } from 'mqtt';
 /** MQTT's limit for a topic name, in UTF-8 bytes. */
 const MAX_TOPIC_BYTES = 65535;
 
+/**
+ * The last few hundred answers of a function of two strings: topic names and subjects repeat from
+ * message to message, and splitting, joining and checking them again cost measurably per message.
+ */
+class Memo<T> {
+  private readonly map = new Map<string, Map<string, T>>();
+  private size = 0;
+
+  constructor(private readonly compute: (a: string, b: string) => T) {}
+
+  get(a: string, b: string): T {
+    let inner = this.map.get(a);
+    const known = inner?.get(b);
+    if (known !== undefined) return known;
+    const value = this.compute(a, b);
+    if (this.size >= MEMO_SIZE) {
+      this.map.clear();
+      this.size = 0;
+      inner = undefined;
+    }
+    if (inner === undefined) {
+      inner = new Map();
+      this.map.set(a, inner);
+    }
+    inner.set(b, value);
+    this.size++;
+    return value;
+  }
+}
+
+const MEMO_SIZE = 512;
+
 /** `orders.eu.created` on topic `shop` → `shop/orders/eu/created`; no subject → `shop`. */
 export function topicName(topic: string, subject: string | undefined): string {
-  const name = subject === undefined ? topic : `${topic}/${subject.split('.').join('/')}`;
+  if (subject === undefined) {
+    assertTopicName(topic);
+    return topic;
+  }
+  // Only valid names are remembered: an invalid one throws every time.
+  return topicNames.get(topic, subject);
+}
+
+const topicNames = new Memo((topic, subject) => {
+  const name = `${topic}/${subject.split('.').join('/')}`;
   assertTopicName(name);
   return name;
-}
+});
 
 /** Rejects what a broker would refuse (or misread as a filter) before it is sent. */
 export function assertTopicName(name: string): void {
@@ -69,11 +110,15 @@ export function topicFilter(topic: string, pattern: string): TopicFilter {
 /** The subject of a message received on `name` for topic `topic` (undefined for the topic itself). */
 export function subjectOf(topic: string, name: string): string | undefined {
   if (name === topic || !name.startsWith(`${topic}/`)) return undefined;
-  return name
+  return subjects.get(topic, name);
+}
+
+const subjects = new Memo((topic, name) =>
+  name
     .slice(topic.length + 1)
     .split('/')
-    .join('.');
-}
+    .join('.'),
+);
 
 /** A PUBLISH's payload and (MQTT 5) properties, as the publisher takes them. */
 export interface Encoded {
@@ -91,11 +136,12 @@ export interface Decoded {
 /**
  * Puts a header bag beside a body: MQTT 5 user properties (the content type is a property of its
  * own), or on 3.1.1 with `wrap` core's envelope in the payload; 3.1.1 without it carries the body
- * alone.
+ * alone. On MQTT 5 the bag becomes the user properties as it is: pass one made for this message.
  */
 export function encode(protocolVersion: 4 | 5, decoded: Decoded, wrap: boolean): Encoded {
   if (protocolVersion === 5) {
-    const properties: NonNullable<IPublishPacket['properties']> = { userProperties: { ...decoded.headers } };
+    // The bag is the caller's own (a fresh one per message): no copy.
+    const properties: NonNullable<IPublishPacket['properties']> = { userProperties: decoded.headers };
     if (decoded.contentType !== undefined) properties.contentType = decoded.contentType;
     return { payload: decoded.body, properties };
   }
@@ -121,7 +167,9 @@ export function decode(protocolVersion: 4 | 5, packet: IPublishPacket): Decoded 
   const payload = packet.payload as Buffer;
   if (protocolVersion === 4) return unwrapBody(payload);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(packet.properties?.userProperties ?? {})) {
+  const properties = packet.properties?.userProperties;
+  for (const name in properties) {
+    const value = properties[name];
     headers[name] = Array.isArray(value) ? (value[0] ?? '') : String(value);
   }
   return { headers, body: payload, contentType: packet.properties?.contentType };

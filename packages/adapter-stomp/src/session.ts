@@ -17,6 +17,7 @@
  * 'error' and crashes the process.
  */
 import { isIP, connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { ClosedError, ConnectionError, PublishError, retryWithBackoff, withTimeout } from '@omnibus/core';
 import type { StompSettings } from './options.js';
@@ -149,7 +150,10 @@ export class StompSession {
         readBody(frame, (body) =>
           subscription.message(frame.headers, body, (command) => {
             // A delivery of a lost connection is the broker's again.
-            if (this.client === client) client.sendFrame(command, settleHeaders(frame.headers)).end();
+            if (this.client === client) {
+              hold(client);
+              client.sendFrame(command, settleHeaders(frame.headers)).end();
+            }
           }),
         );
     });
@@ -182,6 +186,7 @@ export class StompSession {
         if (error === undefined) resolve();
         else reject(error);
       };
+      hold(client);
       const frame = client.sendFrame(command, headers, { onReceipt: () => settle() });
       const receipt = String(headers.receipt);
       this.pending.set(receipt, { settle, refused });
@@ -282,7 +287,7 @@ export class StompSession {
             });
       socket.setNoDelay(true);
       const Client = stompitClient();
-      const client = new Client(socket, {
+      const client: StompitClient = new Client(socket, {
         heartbeat: [s.heartbeatMs, s.heartbeatMs],
         // Beat twice per promised interval: a broker allows ~1.5 intervals of silence (ActiveMQ's
         // grace), which a busy event loop would otherwise eat. STOMP allows beating more often.
@@ -293,6 +298,7 @@ export class StompSession {
         maxHeaders: MAX_HEADERS,
         resetDisconnect: false,
       });
+      corkers.set(client, corkPerTick(socket));
       let connected = false;
       const fail = (error: Error) => {
         if (connected) return this.lost(client, error);
@@ -375,6 +381,33 @@ function readBody(frame: IncomingFrame, done: (body: Buffer) => void): void {
   frame.on('error', () => undefined);
   frame.on('data', (chunk: Buffer) => chunks.push(chunk));
   frame.on('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+}
+
+/**
+ * Frames written in one turn of the event loop leave in one write: stompit writes every frame in
+ * pieces (headers, body, NUL), each its own system call on a socket without Nagle. The socket is
+ * corked at the first frame of a turn and uncorked on the next tick (`process.nextTick`), so this
+ * adds no delay. The sockets are this module's own.
+ */
+const corkers = new WeakMap<StompitClient, () => void>();
+
+function corkPerTick(socket: Duplex): () => void {
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  return () => {
+    if (corked) return;
+    corked = true;
+    socket.cork();
+    process.nextTick(uncork);
+  };
+}
+
+/** Corks the connection of `client` for the rest of this tick (see `corkPerTick`). */
+function hold(client: StompitClient): void {
+  corkers.get(client)?.();
 }
 
 /** DISCONNECT with a receipt (bounded: a lost connection never sends it), then the socket closed. */

@@ -127,7 +127,8 @@ class StompAdapter implements Adapter {
   send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
     // RabbitMQ declares `/queue/` destinations on first use; the priority range is a queue argument
     // and must be the same on every SEND/SUBSCRIBE that may declare it.
-    const headers = { ...frameHeaders(`/queue/${queue.name}`, message), ...this.queueArguments(queue) };
+    // Not a spread of frameHeaders' object: that costs microseconds a message on node 20.
+    const headers = Object.assign(frameHeaders(`/queue/${queue.name}`, message), this.queueArguments(queue));
     return this.session.send(this.withNative(headers, message), message.body, `queue "${queue.name}"`);
   }
 
@@ -198,7 +199,7 @@ class StompAdapter implements Adapter {
   append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
     if (this.capabilities.log === 'none') return unsupported(this.name, 'log')();
     return this.readBack.append(log.name, (extra) => {
-      const headers = { ...frameHeaders(`/queue/${log.name}`, message, extra), ...STREAM };
+      const headers = Object.assign(frameHeaders(`/queue/${log.name}`, message, extra), STREAM);
       return this.session.send(headers, message.body, `log "${log.name}"`);
     });
   }

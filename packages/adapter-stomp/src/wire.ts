@@ -25,9 +25,17 @@ const RESERVED_PREFIXES = [
 ].flatMap((words) => words.split(' '));
 
 export function reserved(name: string): boolean {
+  const known = reservedNames.get(name);
+  if (known !== undefined) return known;
   const lower = name.toLowerCase();
-  return RESERVED.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p));
+  const answer = RESERVED.has(lower) || RESERVED_PREFIXES.some((p) => lower.startsWith(p));
+  // Header names repeat from frame to frame: remember the answers (bounded, for foreign producers).
+  if (reservedNames.size >= 1024) reservedNames.clear();
+  reservedNames.set(name, answer);
+  return answer;
 }
+
+const reservedNames = new Map<string, boolean>();
 
 /**
  * SEND headers for a message: the envelope, application and control headers, and `content-length`.
@@ -38,13 +46,17 @@ export function frameHeaders(
   message: OutgoingMessage,
   extra: Readonly<Headers> = {},
 ): Record<string, string | number> {
-  return {
+  const headers: Record<string, string | number> = {
     destination,
     persistent: 'true',
     'content-type': message.contentType,
     'content-length': message.body.byteLength,
-    ...toHeaders(message, { native: { contentType: true }, escape: reserved, extra }),
   };
+  // Entry by entry, not spread: on node 20 a spread into an object that gets more fields costs
+  // microseconds a message (core's toHeaders says more).
+  const bag = toHeaders(message, { native: { contentType: true }, escape: reserved, extra });
+  for (const name in bag) headers[name] = bag[name]!;
+  return headers;
 }
 
 /**
@@ -60,7 +72,8 @@ export function received(
   subjectOf?: (destination: string) => string | undefined,
 ) {
   const headers: Headers = {};
-  for (const [name, value] of Object.entries(frame)) {
+  for (const name in frame) {
+    const value = frame[name];
     if (value !== undefined && !reserved(name)) headers[name] = String(value);
   }
   const text = (name: string) => (frame[name] === undefined ? undefined : String(frame[name]));

@@ -191,7 +191,9 @@ export class BusImpl implements Bus {
     send: () => Promise<R>,
   ): Promise<R> {
     if (!sendChannel.hasSubscribers) return send();
-    const headers = { ...message.headers };
+    // Copied entry by entry (see toHeaders: a spread that then gets the trace context entries is slow).
+    const headers: Record<string, string> = {};
+    for (const name in message.headers) headers[name] = message.headers[name]!;
     message.headers = headers;
     const context: SendContext = {
       adapter: this.adapter,
@@ -207,11 +209,11 @@ export class BusImpl implements Bus {
       bodySize: message.body.byteLength,
       headers: this.capabilities.headers === 'none' ? {} : headers,
     };
-    return sendChannel.tracePromise(async () => {
-      const result = await send();
-      if (operation === 'append') context.position = result as LogPosition;
-      return result;
-    }, context);
+    // Only an append has something to add before `asyncEnd` (its position): the others trace the
+    // send itself, without a wrapper (each extra promise costs more while an AsyncLocalStorage, as
+    // OpenTelemetry's context manager, is enabled).
+    if (operation !== 'append') return sendChannel.tracePromise(send, context);
+    return sendChannel.tracePromise(positioned, context, undefined, send, context);
   }
 
   /** Refuses a header (or an id, key or subject, which travel as headers) the protocol cannot carry. */
@@ -346,3 +348,10 @@ export class BusImpl implements Bus {
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export type { DestinationOptions };
+
+/** An append inside `omnibus:send`: its position goes on the channel message before `asyncEnd`. */
+async function positioned<R>(send: () => Promise<R>, context: SendContext): Promise<R> {
+  const result = await send();
+  context.position = result as LogPosition;
+  return result;
+}

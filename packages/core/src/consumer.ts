@@ -383,7 +383,12 @@ export class ConsumerEngine<T> implements Consumer {
   private handle(run: Attempt<T>): Next | Promise<Next> {
     const traced = run.traced;
     if (traced === undefined) return this.handleOnce(run);
-    return processChannel.tracePromise(async () => this.handleOnce(run), traced);
+    // The channel wants a promise; no closure per message (`this` and `run` passed as arguments).
+    return processChannel.tracePromise(this.handleTraced, traced, this, run);
+  }
+
+  private async handleTraced(run: Attempt<T>): Promise<Next> {
+    return this.handleOnce(run);
   }
 
   /** The rest of a run whose settlement did not finish at once: waits, retries in place, delayed copies. */

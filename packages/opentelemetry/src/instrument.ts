@@ -23,6 +23,7 @@ import {
   propagation,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   type SpanOptions,
   SpanStatusCode,
@@ -93,83 +94,111 @@ export function instrumentOmnibus(options: InstrumentOmnibusOptions = {}): Omnib
  * attributes a span starts with (the metric attributes too, frozen, so the tallies and histograms
  * find them by identity), the span options. Per message there remain the ids, sizes and positions.
  */
-class SendTarget {
-  next: SendTarget | undefined;
-  readonly spanName: string;
+abstract class Target<C> {
+  /** The next target of the same destination (another adapter, operation or consumer). */
+  next: Target<C> | undefined;
   readonly attributes: Attributes;
   readonly options: SpanOptions;
+  private readonly failed = new Map<string, Attributes>();
+
+  constructor(
+    readonly spanName: string,
+    private readonly spanKind: SpanKind,
+    attributes: Attributes,
+  ) {
+    this.attributes = Object.freeze(attributes);
+    this.options = { kind: spanKind, attributes: this.attributes };
+  }
+
+  abstract matches(c: C): boolean;
+
+  /** The span options with a link to the message's creation context. */
+  linkedTo(creation: SpanContext): SpanOptions {
+    return { kind: this.spanKind, attributes: this.attributes, links: [{ context: creation }] };
+  }
+
+  /** The metric attributes with `error.type`, one object per type. */
+  failedWith(type: string): Attributes {
+    let made = this.failed.get(type);
+    if (made === undefined) {
+      made = Object.freeze({ ...this.attributes, [ATTR.errorType]: type });
+      this.failed.set(type, made);
+    }
+    return made;
+  }
+}
+
+class SendTarget extends Target<SendContext> {
   readonly adapter: string;
   readonly operation: SendContext['operation'];
   readonly kind: SendContext['kind'];
-  private readonly failed = new Map<string, Attributes>();
 
   constructor(c: SendContext) {
+    super(`send ${c.destination}`, SpanKind.PRODUCER, sendMetricAttributes(c));
     this.adapter = c.adapter;
     this.operation = c.operation;
     this.kind = c.kind;
-    this.spanName = `send ${c.destination}`;
-    this.attributes = Object.freeze(sendMetricAttributes(c));
-    this.options = { kind: SpanKind.PRODUCER, attributes: this.attributes };
   }
 
   matches(c: SendContext): boolean {
     return this.adapter === c.adapter && this.operation === c.operation && this.kind === c.kind;
   }
-
-  /** The metric attributes with `error.type`. */
-  failedWith(type: string): Attributes {
-    return withErrorType(this.failed, this.attributes, type);
-  }
 }
 
-class ProcessTarget {
-  next: ProcessTarget | undefined;
-  readonly spanName: string;
-  readonly attributes: Attributes;
-  readonly options: SpanOptions;
+class ProcessTarget extends Target<ConsumedMessage> {
   /** Retries and dead letters are counted with these. */
   readonly settleAttributes: Attributes;
-  private readonly failed = new Map<string, Attributes>();
   readonly adapter: string;
   readonly kind: ProcessContext['kind'];
   readonly consumer: string | undefined;
 
   constructor(c: ConsumedMessage) {
+    super(`process ${c.destination}`, SpanKind.CONSUMER, processMetricAttributes(c));
     this.adapter = c.adapter;
     this.kind = c.kind;
     this.consumer = c.consumer;
-    this.spanName = `process ${c.destination}`;
-    this.attributes = Object.freeze(processMetricAttributes(c));
     this.settleAttributes = Object.freeze(settleMetricAttributes(c));
-    this.options = { kind: SpanKind.CONSUMER, attributes: this.attributes };
   }
 
   matches(c: ConsumedMessage): boolean {
     return this.adapter === c.adapter && this.kind === c.kind && this.consumer === c.consumer;
   }
+}
 
-  failedWith(type: string): Attributes {
-    return withErrorType(this.failed, this.attributes, type);
+/** The targets seen, per destination a short chain (one per adapter, operation, consumer seen there). */
+class Targets<C extends { readonly destination: string }, T extends Target<C>> {
+  private readonly byDestination = new Map<string, T>();
+
+  constructor(private readonly make: new (c: C) => T) {}
+
+  of(c: C): T {
+    const first = this.byDestination.get(c.destination);
+    for (let t: Target<C> | undefined = first; t !== undefined; t = t.next) if (t.matches(c)) return t as T;
+    const made = new this.make(c);
+    made.next = first;
+    this.byDestination.set(c.destination, made);
+    return made;
   }
 }
 
-/** One send in flight, kept on its channel context object. */
-class SendRun {
+/** One send or handler run in flight, kept on its channel context object. */
+class Run<T> {
   constructor(
     readonly span: Span,
     readonly started: number,
-    readonly target: SendTarget,
+    readonly target: T,
   ) {}
 }
 
-/** One handler run in flight, kept on its channel context object. */
-class ProcessRun {
+class ProcessRun extends Run<ProcessTarget> {
   constructor(
-    readonly span: Span,
-    readonly started: number,
-    readonly target: ProcessTarget,
+    span: Span,
+    started: number,
+    target: ProcessTarget,
     readonly context: ProcessContext,
-  ) {}
+  ) {
+    super(span, started, target);
+  }
 
   /** Whether a settlement is this run's. */
   settles(s: SettleMessage): boolean {
@@ -204,25 +233,8 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       : propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
   const fields = () => (propagator === undefined ? propagation.fields() : propagator.fields());
 
-  // Per destination, a short chain of targets (one per adapter, operation, consumer seen there).
-  const sendTargets = new Map<string, SendTarget>();
-  const processTargets = new Map<string, ProcessTarget>();
-  const sendTarget = (c: SendContext): SendTarget => {
-    const first = sendTargets.get(c.destination);
-    for (let t = first; t !== undefined; t = t.next) if (t.matches(c)) return t;
-    const made = new SendTarget(c);
-    made.next = first;
-    sendTargets.set(c.destination, made);
-    return made;
-  };
-  const processTarget = (c: ConsumedMessage): ProcessTarget => {
-    const first = processTargets.get(c.destination);
-    for (let t = first; t !== undefined; t = t.next) if (t.matches(c)) return t;
-    const made = new ProcessTarget(c);
-    made.next = first;
-    processTargets.set(c.destination, made);
-    return made;
-  };
+  const sendTargets = new Targets<SendContext, SendTarget>(SendTarget);
+  const processTargets = new Targets<ConsumedMessage, ProcessTarget>(ProcessTarget);
 
   // Settlements arrive on a plain channel without the run's context object: the runs whose span
   // records, by message id, for the retries, dead letters and requeues to find their span.
@@ -231,44 +243,37 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
   const send = {
     end: ignore,
     asyncStart: ignore,
+    error: failed,
     start(message: unknown) {
-      const c = message as WithRun<SendContext, SendRun>;
-      const target = sendTarget(c);
+      const c = message as WithRun<SendContext, Run<SendTarget>>;
+      const target = sendTargets.of(c);
       const parent = context.active();
       // A creation context the application put in the headers itself is kept, and linked.
       const custom = hasAny(c.headers) && hasAnyOf(c.headers, fields());
       let spanOptions = target.options;
       if (custom) {
         const creation = trace.getSpanContext(extract(c.headers));
-        if (creation !== undefined && trace.isSpanContextValid(creation)) {
-          spanOptions = {
-            kind: SpanKind.PRODUCER,
-            attributes: target.attributes,
-            links: [{ context: creation }],
-          };
-        }
+        if (creation !== undefined && trace.isSpanContextValid(creation))
+          spanOptions = target.linkedTo(creation);
       }
       const span = tracer.startSpan(target.spanName, spanOptions, parent);
       if (span.isRecording()) setSendSpanAttributes(span, c);
       if (!custom) inject(trace.setSpan(parent, span), c.headers);
-      c[RUN] = new SendRun(span, performance.now(), target);
-    },
-    error(message: unknown) {
-      const c = message as WithRun<SendContext, SendRun>;
-      const run = c[RUN];
-      if (run === undefined) return;
-      run.span.recordException(asException(c.error));
-      run.span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(c.error) });
-      run.span.setAttribute(ATTR.errorType, errorType(c.error));
+      c[RUN] = new Run(span, performance.now(), target);
     },
     asyncEnd(message: unknown) {
-      const c = message as WithRun<SendContext, SendRun>;
+      const c = message as WithRun<SendContext, Run<SendTarget>>;
       const run = c[RUN];
       if (run === undefined) return;
       c[RUN] = undefined;
       const { span, target } = run;
+      let attributes = target.attributes;
+      if (c.error !== undefined) {
+        const type = errorType(c.error);
+        attributes = target.failedWith(type);
+        span.setAttribute(ATTR.errorType, type);
+      }
       if (c.position !== undefined && span.isRecording()) position(span, c.adapter, c.position);
-      const attributes = c.error === undefined ? target.attributes : target.failedWith(errorType(c.error));
       m.sent.add(attributes);
       m.operationDuration.record(seconds(run.started), attributes);
       span.end();
@@ -278,9 +283,11 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
   const process = {
     end: ignore,
     asyncStart: ignore,
+    // Settling failed (the dead-letter destination refused the copy, say): the broker keeps it.
+    error: failed,
     start(message: unknown) {
       const c = message as WithRun<ProcessContext, ProcessRun>;
-      const target = processTarget(c);
+      const target = processTargets.of(c);
       // The producer's context, from the headers; none (a foreign message, a protocol without
       // headers) starts a new trace rather than joining whatever context the consumer loop has.
       const parent = hasAny(c.headers) ? extract(c.headers) : ROOT_CONTEXT;
@@ -288,7 +295,7 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       const span = tracer.startSpan(
         target.spanName,
         creation !== undefined && trace.isSpanContextValid(creation)
-          ? { kind: SpanKind.CONSUMER, attributes: target.attributes, links: [{ context: creation }] }
+          ? target.linkedTo(creation)
           : target.options,
         parent,
       );
@@ -303,14 +310,6 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       m.consumed.add(target.attributes);
       m.active.add(target.attributes);
     },
-    error(message: unknown) {
-      // Settling failed (the dead-letter destination refused the copy, say): the broker keeps it.
-      const c = message as WithRun<ProcessContext, ProcessRun>;
-      const run = c[RUN];
-      if (run === undefined) return;
-      run.span.recordException(asException(c.error));
-      run.span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(c.error) });
-    },
     asyncEnd(message: unknown) {
       const c = message as WithRun<ProcessContext, ProcessRun>;
       const run = c[RUN];
@@ -320,12 +319,12 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
       const { span, target } = run;
       let attributes = target.attributes;
       if (c.error !== undefined || c.outcome === 'retry' || c.outcome === 'deadLetter') {
-        const failed = c.error ?? c.failure;
-        const type = errorType(failed);
+        const failure = c.error ?? c.failure;
+        const type = errorType(failure);
         attributes = target.failedWith(type);
         span.setAttribute(ATTR.errorType, type);
         if (c.failure !== undefined && c.error === undefined) span.recordException(asException(c.failure));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(failed ?? c.outcome) });
+        span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(failure ?? c.outcome) });
       } else if (c.outcome === 'ack' && span.isRecording()) {
         // An ack says nothing the run does not know: its event is made here, not from omnibus:settle.
         span.addEvent('settle ack', c.attempt === 1 ? FIRST_ACK : ackEvent(c.attempt));
@@ -340,7 +339,7 @@ function subscribe(options: InstrumentOmnibusOptions): () => void {
     const s = message as SettleMessage;
     if (s.outcome === 'ack') return;
     if (s.outcome === 'retry' || s.outcome === 'deadLetter') {
-      (s.outcome === 'retry' ? m.retried : m.deadLettered).add(processTarget(s).settleAttributes);
+      (s.outcome === 'retry' ? m.retried : m.deadLettered).add(processTargets.of(s).settleAttributes);
     }
     const run = running.get(s.id);
     if (run === undefined || !run.settles(s)) return;
@@ -375,13 +374,13 @@ function ackEvent(attempt: number): Attributes {
   return { [ATTR.operationType]: 'settle', [ATTR.operationName]: 'ack', [ATTR.attempt]: attempt };
 }
 
-function withErrorType(cache: Map<string, Attributes>, attributes: Attributes, type: string): Attributes {
-  let made = cache.get(type);
-  if (made === undefined) {
-    made = Object.freeze({ ...attributes, [ATTR.errorType]: type });
-    cache.set(type, made);
-  }
-  return made;
+/** The `error` event of both tracing channels: the send, or the settlement, failed. */
+function failed(message: unknown): void {
+  const c = message as WithRun<{ readonly error?: unknown }, Run<unknown>>;
+  const run = c[RUN];
+  if (run === undefined) return;
+  run.span.recordException(asException(c.error));
+  run.span.setStatus({ code: SpanStatusCode.ERROR, message: messageOf(c.error) });
 }
 
 /** Whether an object has an own enumerable key (most messages carry no headers). */
