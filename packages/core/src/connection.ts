@@ -13,6 +13,13 @@ import type { BusEvents, ConnectionState, Logger, SettleEvent } from './types.js
 
 const sendTimeouts = new Deadlines(100);
 
+/**
+ * What an adapter's `send`, `publish` or `sendTo` returns when the broker took the message at once
+ * (the in-memory broker with room): the operation is confirmed, so core sets no deadline for it and
+ * makes no promise of its own. Any other promise is waited for, up to the send timeout.
+ */
+export const CONFIRMED: Promise<void> = Promise.resolve();
+
 export class Connection {
   state: ConnectionState = 'connecting';
   since = new Date();
@@ -98,14 +105,26 @@ export class Connection {
 
   /**
    * Runs a broker operation: waits (bounded) while reconnecting, retries after a retriable
-   * connection error once reconnected, and fails with `TimeoutError` past the deadline.
+   * connection error once reconnected, and fails with `TimeoutError` past the deadline. `arg` is
+   * passed to `operation`, so a caller can hand over a function made once instead of a closure per
+   * call. An operation that returns `CONFIRMED` was done at once: no deadline, no promise of its own.
    */
-  run<R>(what: string, operation: () => Promise<R>): Promise<R> {
+  run<R, A = undefined>(what: string, operation: (arg: A) => Promise<R>, arg?: A): Promise<R> {
+    if (this.state !== 'connected') return this.afterOutage(this.sendOf(what, operation, arg as A), 0);
+    // The common case, connected: one call; a deadline and a promise only when the broker answers later.
+    let pending: Promise<R>;
+    try {
+      pending = operation(arg as A);
+    } catch (error) {
+      return this.recover(this.sendOf(what, operation, arg as A), 0, error);
+    }
+    if (pending === (CONFIRMED as Promise<unknown>)) return pending;
+    return this.watch(this.sendOf(what, operation, arg as A), 0, pending);
+  }
+
+  private sendOf<R, A>(what: string, operation: (arg: A) => Promise<R>, arg: A): Send<R, A> {
     const timeoutMs = this.options.sendBuffer.timeoutMs;
-    const send: Send<R> = { what, operation, dueAt: Date.now() + timeoutMs, timeoutMs };
-    // The common case, connected, costs one promise: no async frames, no retry loop.
-    if (this.state === 'connected') return this.attempt(send, 0);
-    return this.afterOutage(send, 0);
+    return { what, operation, arg, dueAt: Date.now() + timeoutMs, timeoutMs };
   }
 
   /** Resolves when nothing is in flight, or after `timeoutMs`. */
@@ -119,7 +138,7 @@ export class Connection {
     timer.abort();
   }
 
-  private async afterOutage<R>(send: Send<R>, round: number): Promise<R> {
+  private async afterOutage<R, A>(send: Send<R, A>, round: number): Promise<R> {
     if (this.state === 'closed')
       throw new ClosedError(`${send.what}: the bus is closed`, { adapter: this.adapterName });
     if (this.state !== 'connected') await this.waitForConnection(send);
@@ -128,8 +147,27 @@ export class Connection {
     return this.attempt(send, round);
   }
 
-  private attempt<R>(send: Send<R>, round: number): Promise<R> {
-    const { what, operation, dueAt, timeoutMs } = send;
+  private attempt<R, A>(send: Send<R, A>, round: number): Promise<R> {
+    let pending: Promise<R>;
+    try {
+      pending = send.operation(send.arg);
+    } catch (error) {
+      return this.recover(send, round, error);
+    }
+    if (pending === (CONFIRMED as Promise<unknown>)) return pending;
+    return this.watch(send, round, pending);
+  }
+
+  /** An operation that failed at once: tried again after the outage when it may be, else its error. */
+  private recover<R, A>(send: Send<R, A>, round: number, error: unknown): Promise<R> {
+    const retriable = error instanceof ConnectionError && error.retriable;
+    if (!retriable || Date.now() >= send.dueAt || this.isClosed()) return Promise.reject(error);
+    return this.afterOutage(send, round + 1);
+  }
+
+  /** Waits for the broker's answer to an operation in flight, up to the send's deadline. */
+  private watch<R, A>(send: Send<R, A>, round: number, pending: Promise<R>): Promise<R> {
+    const { what, dueAt, timeoutMs } = send;
     this.inFlight++;
     return new Promise<R>((resolve, reject) => {
       const deadline = sendTimeouts.add(round === 0 ? timeoutMs : Math.max(1, dueAt - Date.now()), () =>
@@ -139,24 +177,18 @@ export class Connection {
           }),
         ),
       );
-      const failed = (error: unknown) => {
-        sendTimeouts.remove(deadline);
-        this.finished();
-        const retriable = error instanceof ConnectionError && error.retriable;
-        if (!retriable || Date.now() >= dueAt || this.isClosed()) return reject(error);
-        this.afterOutage(send, round + 1).then(resolve, reject);
-      };
-      let pending: Promise<R>;
-      try {
-        pending = operation();
-      } catch (error) {
-        return failed(error);
-      }
-      pending.then((value) => {
-        sendTimeouts.remove(deadline);
-        this.finished();
-        resolve(value);
-      }, failed);
+      pending.then(
+        (value) => {
+          sendTimeouts.remove(deadline);
+          this.finished();
+          resolve(value);
+        },
+        (error: unknown) => {
+          sendTimeouts.remove(deadline);
+          this.finished();
+          this.recover(send, round, error).then(resolve, reject);
+        },
+      );
     });
   }
 
@@ -168,7 +200,11 @@ export class Connection {
     }
   }
 
-  private async waitForConnection({ what, dueAt, timeoutMs }: Send<unknown>): Promise<void> {
+  private async waitForConnection({
+    what,
+    dueAt,
+    timeoutMs,
+  }: Pick<Send<unknown, unknown>, 'what' | 'dueAt' | 'timeoutMs'>): Promise<void> {
     const limit = this.options.sendBuffer.maxMessages;
     if (this.waiting >= limit) {
       throw new CapacityError(
@@ -237,9 +273,10 @@ export function childLogger(logger: Logger, bindings: Record<string, unknown>): 
 }
 
 /** One send through its retries: what it is (for errors), how to try it, and its deadline. */
-interface Send<R> {
+interface Send<R, A> {
   readonly what: string;
-  readonly operation: () => Promise<R>;
+  readonly operation: (arg: A) => Promise<R>;
+  readonly arg: A;
   readonly dueAt: number;
   readonly timeoutMs: number;
 }

@@ -6,6 +6,7 @@
  */
 import type { Deliver, Delivery, OutgoingMessage, Subscription } from './adapter.js';
 import type { Codec } from './codec.js';
+import { CONFIRMED } from './connection.js';
 import { Deadlines, delay } from './deadlines.js';
 import {
   type DestinationKind,
@@ -18,7 +19,7 @@ import {
 } from './diagnostics.js';
 import { type Envelope, HEADER, readEnvelope } from './envelope.js';
 import { describeError, TimeoutError } from './errors.js';
-import { type Outcome, ReceivedMessage } from './received-message.js';
+import { ACK, type Outcome, ReceivedMessage, type Settler } from './received-message.js';
 import type { StandardSchemaV1 } from './schema.js';
 import { validatePayload } from './schema.js';
 import { withTimeout } from './timing.js';
@@ -59,14 +60,25 @@ export interface EngineOptions<T> {
   readonly onWaiting?: (() => void) | undefined;
 }
 
-interface Entry {
-  readonly delivery: Delivery;
-  readonly envelope: Envelope;
-  readonly key: string | undefined;
-  readonly done: () => void;
+/** A delivery in the engine, from its arrival to the end of its run. */
+class Entry {
   /** While running: when its handler slot was taken, and where it sits in `runningEntries`. */
-  startedAt: number;
-  slot: number;
+  startedAt = 0;
+  slot = -1;
+
+  constructor(
+    readonly delivery: Delivery,
+    readonly envelope: Envelope,
+    readonly key: string | undefined,
+    /** Resolves the promise `deliver` returned. */
+    readonly done: () => void,
+  ) {}
+}
+
+/** `new Promise(capture)` leaves its resolver here: one executor for every delivery, no closure each. */
+let captured: (() => void) | undefined;
+function capture(resolve: () => void): void {
+  captured = resolve;
 }
 
 /**
@@ -78,18 +90,40 @@ type Next =
   | { readonly again: true; readonly delayMs: number; readonly attempt: number; readonly later?: undefined }
   | { readonly again: false; readonly later: { readonly delayMs: number; readonly copy: OutgoingMessage } };
 
-interface Failures {
-  first: string | undefined;
-  last: string | undefined;
-}
+/**
+ * One run of a delivery through the handler, and what settling it needs; also what its message
+ * settles through (a class, so a message costs no closures). The first outcome wins; later ones (a
+ * timeout after an explicit ack, say) change nothing.
+ */
+class Attempt<T> implements Settler {
+  /** The settlement the first outcome led to: `Next` when it finished at once. */
+  settlement: Next | Promise<Next> | undefined = undefined;
 
-/** One run of a delivery through the handler, and what settling it needs. */
-interface Attempt {
-  readonly d: Delivery;
-  readonly envelope: Envelope;
-  readonly attempt: number;
-  readonly redelivered: boolean;
-  readonly failures: Failures;
+  constructor(
+    private readonly engine: ConsumerEngine<T>,
+    readonly d: Delivery,
+    readonly envelope: Envelope,
+    readonly attempt: number,
+    readonly redelivered: boolean,
+    /** When the message first and last failed (ISO 8601), carried from attempt to attempt. */
+    public firstFailure: string | undefined,
+    public lastFailure: string | undefined,
+    readonly traced: ProcessContext | undefined,
+  ) {}
+
+  decide(outcome: Outcome): void {
+    if (this.settlement !== undefined) return;
+    if (this.traced !== undefined) {
+      this.traced.outcome = outcomeName(outcome, this.attempt, this.engine.maxAttempts);
+    }
+    this.settlement = this.engine.perform(this, outcome);
+  }
+
+  settle(outcome: Outcome): Promise<void> {
+    this.decide(outcome);
+    const settlement = this.settlement!;
+    return settlement instanceof Promise ? settlement.then(noop) : CONFIRMED;
+  }
 }
 
 const handlerTimeouts = new Deadlines(100);
@@ -142,12 +176,18 @@ export class ConsumerEngine<T> implements Consumer {
       delivery.release?.();
       return Promise.resolve();
     }
-    return new Promise<void>((done) => {
-      const envelope = readEnvelope(delivery);
-      const key = this.o.concurrency > 1 ? envelope.key : undefined;
-      this.pending.push({ delivery, envelope, key, done, startedAt: 0, slot: -1 });
-      this.pump();
-    });
+    let envelope: Envelope;
+    try {
+      envelope = readEnvelope(delivery);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const settled = new Promise<void>(capture);
+    const done = captured!;
+    captured = undefined;
+    this.pending.push(new Entry(delivery, envelope, this.o.concurrency > 1 ? envelope.key : undefined, done));
+    this.pump();
+    return settled;
   };
 
   health(): ConsumerHealth {
@@ -241,17 +281,26 @@ export class ConsumerEngine<T> implements Consumer {
   }
 
   private pump(): void {
-    while (this.running < this.o.concurrency && this.pendingHead < this.pending.length && !this.closing) {
-      const entry = this.takeRunnable();
-      if (entry === undefined) {
-        this.o.onWaiting?.();
-        return;
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.running < this.o.concurrency && this.pendingHead < this.pending.length && !this.closing) {
+        const entry = this.takeRunnable();
+        if (entry === undefined) {
+          this.o.onWaiting?.();
+          return;
+        }
+        this.running++;
+        if (entry.key !== undefined) this.busyKeys.add(entry.key);
+        this.run(entry);
       }
-      this.running++;
-      if (entry.key !== undefined) this.busyKeys.add(entry.key);
-      void this.run(entry);
+    } finally {
+      this.pumping = false;
     }
   }
+
+  /** True while `pump` runs: a run finishing inside it does not start another pump. */
+  private pumping = false;
 
   /** The first pending entry whose key is not being handled; earlier entries of a key always go first. */
   private takeRunnable(): Entry | undefined {
@@ -274,20 +323,80 @@ export class ConsumerEngine<T> implements Consumer {
     return undefined;
   }
 
-  private async run(entry: Entry): Promise<void> {
+  /**
+   * Runs a delivery's handler and settles it. A handler that returns at once and a delivery acked at
+   * once (the in-memory broker) finish here without a promise; anything that waits goes on in
+   * `runOn`.
+   */
+  private run(entry: Entry): void {
     const d = entry.delivery;
     const envelope = entry.envelope;
     entry.startedAt = Date.now();
     entry.slot = this.runningEntries.push(entry) - 1;
+    let first: Attempt<T>;
+    let next: Next | Promise<Next>;
     try {
-      let attempt = envelope.attempt;
-      let redelivered = envelope.redelivered;
-      const failures: Failures = { first: envelope.firstFailure, last: undefined };
+      first = this.attempt(
+        d,
+        envelope,
+        envelope.attempt,
+        envelope.redelivered,
+        envelope.firstFailure,
+        undefined,
+      );
+      next = this.handle(first);
+    } catch (error) {
+      this.o.reportError(asError(error));
+      d.release?.();
+      this.finish(entry);
+      return;
+    }
+    if (next === FINISHED) this.finish(entry);
+    else void this.runOn(entry, first, next);
+  }
+
+  private attempt(
+    d: Delivery,
+    envelope: Envelope,
+    attempt: number,
+    redelivered: boolean,
+    firstFailure: string | undefined,
+    lastFailure: string | undefined,
+  ): Attempt<T> {
+    const traced = processChannel.hasSubscribers
+      ? processContext(
+          this.source,
+          envelope.id,
+          envelope.key,
+          envelope.subject,
+          attempt,
+          redelivered,
+          d.position,
+          d.body.byteLength,
+          envelope.headers,
+        )
+      : undefined;
+    return new Attempt(this, d, envelope, attempt, redelivered, firstFailure, lastFailure, traced);
+  }
+
+  /** `handleOnce`, inside the `omnibus:process` tracing channel when someone listens. */
+  private handle(run: Attempt<T>): Next | Promise<Next> {
+    const traced = run.traced;
+    if (traced === undefined) return this.handleOnce(run);
+    // The channel wants a promise; no closure per message (`this` and `run` passed as arguments).
+    return processChannel.tracePromise(this.handleTraced, traced, this, run);
+  }
+
+  private async handleTraced(run: Attempt<T>): Promise<Next> {
+    return this.handleOnce(run);
+  }
+
+  /** The rest of a run whose settlement did not finish at once: waits, retries in place, delayed copies. */
+  private async runOn(entry: Entry, run: Attempt<T>, pending: Next | Promise<Next>): Promise<void> {
+    const d = entry.delivery;
+    try {
+      let next = await pending;
       for (;;) {
-        const run: Attempt = { d, envelope, attempt, redelivered, failures };
-        const next = processChannel.hasSubscribers
-          ? await this.traced(run)
-          : await this.handleOnce(run, undefined);
         if (next.later !== undefined) {
           this.sendLater(d, next.later.delayMs, next.later.copy);
           break;
@@ -301,25 +410,31 @@ export class ConsumerEngine<T> implements Consumer {
           d.release?.();
           break;
         }
-        attempt = next.attempt;
-        redelivered = true;
+        run = this.attempt(d, run.envelope, next.attempt, true, run.firstFailure, run.lastFailure);
+        next = await this.handle(run);
       }
     } catch (error) {
       // Settlement failed (e.g. the dead-letter queue refused the message): the broker keeps it.
       this.o.reportError(asError(error));
       d.release?.();
     } finally {
-      const last = this.runningEntries.pop()!;
-      if (last !== entry) {
-        last.slot = entry.slot;
-        this.runningEntries[entry.slot] = last;
-      }
-      this.running--;
-      if (entry.key !== undefined) this.busyKeys.delete(entry.key);
-      entry.done();
-      if (this.running === 0 && this.idle !== undefined) this.idle();
-      this.pump();
+      this.finish(entry);
     }
+  }
+
+  /** A run is over: its handler slot and key are free again. */
+  private finish(entry: Entry): void {
+    const last = this.runningEntries.pop()!;
+    if (last !== entry) {
+      last.slot = entry.slot;
+      this.runningEntries[entry.slot] = last;
+    }
+    this.running--;
+    if (entry.key !== undefined) this.busyKeys.delete(entry.key);
+    entry.done();
+    if (this.running === 0 && this.idle !== undefined) this.idle();
+    // A run that finished inside `pump` (at once) leaves the next one to that loop: no recursion.
+    if (!this.pumping) this.pump();
   }
 
   /** A retry copy sent once its delay has passed; closing first gives the original back instead. */
@@ -342,51 +457,38 @@ export class ConsumerEngine<T> implements Consumer {
     this.deferred.add(pending);
   }
 
-  /** `handleOnce` inside the `omnibus:process` tracing channel. */
-  private traced(run: Attempt): Promise<Next> {
-    const { d, envelope, attempt, redelivered } = run;
-    const context = processContext(
-      this.source,
-      envelope.id,
-      envelope.key,
-      envelope.subject,
-      attempt,
-      redelivered,
-      d.position,
-      d.body.byteLength,
-      envelope.headers,
-    );
-    return processChannel.tracePromise(this.handleOnce, context, this, run, context);
-  }
-
-  /** Runs the handler once and performs the settlement it leads to. */
-  private async handleOnce(run: Attempt, traced: ProcessContext | undefined): Promise<Next> {
-    const { d, envelope, attempt, redelivered } = run;
-    let settlement: Promise<Next> | undefined;
-    // The first outcome wins; later ones (a timeout after an explicit ack, say) change nothing.
-    const decide = (outcome: Outcome): void => {
-      if (settlement !== undefined) return;
-      if (traced !== undefined) traced.outcome = outcomeName(outcome, attempt, this.o.maxAttempts);
-      settlement = this.perform(run, outcome);
-    };
-    const settle = (outcome: Outcome): Promise<void> => {
-      decide(outcome);
-      return settlement!.then(noop);
-    };
-
+  /** Runs the handler once and performs the settlement it leads to (at once, when it can). */
+  private handleOnce(run: Attempt<T>): Next | Promise<Next> {
+    const d = run.d;
     let payload: T;
     try {
       const decoded = this.o.codec.decode(d.body);
-      payload =
-        this.o.schema === undefined
-          ? (decoded as T)
-          : await validatePayload(this.o.schema, decoded, 'message');
+      if (this.o.schema !== undefined) return this.validateThenHandle(run, decoded);
+      payload = decoded as T;
     } catch (error) {
-      if (traced !== undefined) traced.failure = error;
-      decide({ type: 'reject', reason: `invalid message: ${describeError(error)}` });
-      return settlement!;
+      return this.invalid(run, error);
     }
+    return this.handlePayload(run, payload);
+  }
 
+  private async validateThenHandle(run: Attempt<T>, decoded: unknown): Promise<Next> {
+    let payload: T;
+    try {
+      payload = await validatePayload(this.o.schema!, decoded, 'message');
+    } catch (error) {
+      return this.invalid(run, error);
+    }
+    return this.handlePayload(run, payload);
+  }
+
+  private invalid(run: Attempt<T>, error: unknown): Next | Promise<Next> {
+    if (run.traced !== undefined) run.traced.failure = error;
+    run.decide({ type: 'reject', reason: `invalid message: ${describeError(error)}` });
+    return run.settlement!;
+  }
+
+  private handlePayload(run: Attempt<T>, payload: T): Next | Promise<Next> {
+    const { d, envelope, attempt, redelivered, traced } = run;
     const message = new ReceivedMessage<T>(
       d,
       envelope,
@@ -395,7 +497,7 @@ export class ConsumerEngine<T> implements Consumer {
       attempt,
       redelivered,
       this.o.destination,
-      settle,
+      run,
     );
     let result: unknown;
     try {
@@ -403,46 +505,77 @@ export class ConsumerEngine<T> implements Consumer {
       result = scope === undefined ? this.o.handler(message) : scope(() => this.o.handler(message));
     } catch (error) {
       if (traced !== undefined) traced.failure = error;
-      decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
-      return settlement!;
+      run.decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
+      return run.settlement!;
     }
-    if (isPromiseLike(result)) {
-      // Only a handler that is still running can time out.
-      const running = Promise.resolve(result);
-      // A handler that outlives its timeout may still reject; that must not crash the process.
-      running.catch(noop);
-      let deadline: ReturnType<Deadlines['add']> | undefined;
-      const timedOut = new Promise<void>((resolve) => {
-        deadline = handlerTimeouts.add(this.o.handlerTimeoutMs, () => {
-          message.abort(
-            new TimeoutError(
-              `handler timed out after ${this.o.handlerTimeoutMs} ms`,
-              this.o.handlerTimeoutMs,
-            ),
-          );
-          resolve();
-        });
-      });
-      try {
-        await Promise.race([running, timedOut]);
-        if (message.abortReason !== undefined) {
-          if (traced !== undefined) traced.failure = message.abortReason;
-          decide({ type: 'retry', delayMs: undefined, reason: describeError(message.abortReason) });
-        }
-      } catch (error) {
-        if (traced !== undefined) traced.failure = error;
-        decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
-      } finally {
-        handlerTimeouts.remove(deadline);
-      }
-    }
-    decide({ type: 'ack' });
-    return settlement!;
+    if (isPromiseLike(result)) return this.awaitHandler(run, message, result);
+    run.decide(ACK);
+    return run.settlement!;
   }
 
-  private async perform(run: Attempt, outcome: Outcome): Promise<Next> {
+  /** A handler that returned a promise: its outcome, or a retry when it times out first. */
+  private async awaitHandler(
+    run: Attempt<T>,
+    message: ReceivedMessage<T>,
+    result: PromiseLike<unknown>,
+  ): Promise<Next> {
+    const traced = run.traced;
+    // Only a handler that is still running can time out.
+    const running = Promise.resolve(result);
+    // A handler that outlives its timeout may still reject; that must not crash the process.
+    running.catch(noop);
+    let deadline: ReturnType<Deadlines['add']> | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      deadline = handlerTimeouts.add(this.o.handlerTimeoutMs, () => {
+        message.abort(
+          new TimeoutError(`handler timed out after ${this.o.handlerTimeoutMs} ms`, this.o.handlerTimeoutMs),
+        );
+        resolve();
+      });
+    });
+    try {
+      await Promise.race([running, timedOut]);
+      if (message.abortReason !== undefined) {
+        if (traced !== undefined) traced.failure = message.abortReason;
+        run.decide({ type: 'retry', delayMs: undefined, reason: describeError(message.abortReason) });
+      }
+    } catch (error) {
+      if (traced !== undefined) traced.failure = error;
+      run.decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
+    } finally {
+      handlerTimeouts.remove(deadline);
+    }
+    run.decide(ACK);
+    return run.settlement!;
+  }
+
+  get maxAttempts(): number {
+    return this.o.maxAttempts;
+  }
+
+  /**
+   * Performs an outcome. An ack the adapter confirms at once, with no one listening to settlements,
+   * finishes here; everything else goes through `performAsync`.
+   */
+  perform(run: Attempt<T>, outcome: Outcome): Next | Promise<Next> {
+    if (outcome.type !== 'ack' || settleChannel.hasSubscribers) return this.performAsync(run, outcome);
+    let acked: Promise<void>;
+    try {
+      acked = run.d.ack();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (acked !== CONFIRMED) return this.performAsync(run, outcome, acked);
+    const now = Date.now();
+    this.lastAckAt = now;
+    this.lastProgressAt = now;
+    this.handled++;
+    return FINISHED;
+  }
+
+  private async performAsync(run: Attempt<T>, outcome: Outcome, acked?: Promise<void>): Promise<Next> {
     const { envelope, attempt } = run;
-    const next = await this.settle(run, outcome);
+    const next = acked === undefined ? await this.settle(run, outcome) : await this.acked(acked);
     this.lastProgressAt = Date.now();
     const name = outcomeName(outcome, attempt, this.o.maxAttempts);
     if (name === 'ack') this.handled++;
@@ -469,8 +602,15 @@ export class ConsumerEngine<T> implements Consumer {
     return next;
   }
 
-  private async settle(run: Attempt, outcome: Outcome): Promise<Next> {
-    const { d, envelope, attempt, failures } = run;
+  /** An ack the adapter was already asked for. */
+  private async acked(acked: Promise<void>): Promise<Next> {
+    await acked;
+    this.lastAckAt = Date.now();
+    return FINISHED;
+  }
+
+  private async settle(run: Attempt<T>, outcome: Outcome): Promise<Next> {
+    const { d, envelope, attempt } = run;
     switch (outcome.type) {
       case 'ack':
         await d.ack();
@@ -487,8 +627,8 @@ export class ConsumerEngine<T> implements Consumer {
         return FINISHED;
       case 'retry': {
         const now = new Date().toISOString();
-        failures.first ??= now;
-        failures.last = now;
+        run.firstFailure ??= now;
+        run.lastFailure = now;
         if (attempt >= this.o.maxAttempts) {
           await this.deadLetter(run, outcome.reason);
           return FINISHED;
@@ -502,7 +642,7 @@ export class ConsumerEngine<T> implements Consumer {
         const copy = copyOf(d, envelope, this.o.codec.contentType, {
           ...envelope.headers,
           [HEADER.attempt]: String(attempt + 1),
-          [HEADER.firstFailure]: failures.first,
+          [HEADER.firstFailure]: run.firstFailure,
         });
         if (delayMs > 0 && !this.o.nativeDelay) return { again: false, later: { delayMs, copy } };
         if (delayMs > 0) copy.delayMs = delayMs;
@@ -519,8 +659,8 @@ export class ConsumerEngine<T> implements Consumer {
   }
 
   /** A full copy to the dead-letter queue, with the fixed dead-letter headers; then the original is acked. */
-  private async deadLetter(run: Attempt, reason: string): Promise<void> {
-    const { d, envelope, attempt, failures } = run;
+  private async deadLetter(run: Attempt<T>, reason: string): Promise<void> {
+    const { d, envelope, attempt } = run;
     const now = new Date().toISOString();
     const copy = copyOf(d, envelope, this.o.codec.contentType, {
       ...envelope.headers,
@@ -533,8 +673,8 @@ export class ConsumerEngine<T> implements Consumer {
           }),
       [HEADER.deadLetterReason]: reason.length > 1000 ? `${reason.slice(0, 1000)}…` : reason,
       [HEADER.deadLetterAttempts]: String(attempt),
-      [HEADER.deadLetterFirstFailure]: failures.first ?? now,
-      [HEADER.deadLetterLastFailure]: failures.last ?? now,
+      [HEADER.deadLetterFirstFailure]: run.firstFailure ?? now,
+      [HEADER.deadLetterLastFailure]: run.lastFailure ?? now,
     });
     await this.o.sendDeadLetter(this.o.deadLetter, copy);
     await d.ack();

@@ -15,7 +15,8 @@ import type {
 import { batchConsumption } from './batch-consumer.js';
 import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
-import type { DestinationKind, SendContext } from './diagnostics.js';
+import { CONFIRMED } from './connection.js';
+import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
 import { describeError, PublishError, ValidationError } from './errors.js';
 import { iterate } from './iterate.js';
 import { DEFAULT_MAX_PRIORITY, pick, positiveInt, retryPolicy } from './policy.js';
@@ -75,12 +76,21 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     retryPolicy(name, options);
   }
 
-  protected async outgoing(
+  /** The outgoing message for a payload: at once without a schema, after validating it with one. */
+  protected outgoing(
+    payload: TIn,
+    options: SendOptions | PublishOptions | AppendOptions,
+  ): Mutable<OutgoingMessage> | Promise<Mutable<OutgoingMessage>> {
+    if (this.options.schema === undefined)
+      return this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
+    return this.validated(payload, options);
+  }
+
+  private async validated(
     payload: TIn,
     options: SendOptions | PublishOptions | AppendOptions,
   ): Promise<Mutable<OutgoingMessage>> {
-    if (this.options.schema !== undefined)
-      await validatePayload(this.options.schema, payload, `payload for "${this.name}"`);
+    await validatePayload(this.options.schema!, payload, `payload for "${this.name}"`);
     return this.bus.outgoing<unknown>(this.name, this.codec, payload, options);
   }
 
@@ -167,17 +177,26 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     return { ok: false, index, error: error instanceof Error ? error : new Error(describeError(error)) };
   }
 
+  /**
+   * Hands a message to the adapter through the connection (traced when someone listens). `send` is
+   * made once per handle, not per message; without a listener no closure is made per message.
+   */
   protected transmit<R>(
     kind: DestinationKind,
     operation: SendContext['operation'],
     message: Mutable<OutgoingMessage>,
-    send: (driver: Adapter) => Promise<R>,
+    send: (message: Mutable<OutgoingMessage>) => Promise<R>,
   ): Promise<R> {
-    const driver = this.bus.driverFor;
+    this.what ??= `${SENDING[operation]} "${this.name}"`;
+    const what = this.what;
+    if (!sendChannel.hasSubscribers) return this.bus.connection.run(what, send, message);
     return this.bus.traceSend(kind, operation, this.name, message, () =>
-      this.bus.connection.run(`${SENDING[operation]} "${this.name}"`, () => send(driver)),
+      this.bus.connection.run(what, send, message),
     );
   }
+
+  /** What a send is called in its errors (a handle sends one way: send, publish or append). */
+  private what: string | undefined;
 
   /** The way in: a consumer of this destination, started by the engine the same way for every semantic. */
   protected startConsumer(
@@ -233,21 +252,24 @@ export class QueueHandle<T, TIn>
     this.queueSpec = this.maxPriority === undefined ? { name } : { name, maxPriority: this.maxPriority };
   }
 
-  async send(payload: TIn, options: SendOptions = {}): Promise<SendResult> {
-    const message = this.sendable(await this.outgoing(payload, options), options);
-    const spec = this.queueSpec;
-    await this.transmit('queue', 'send', message, (driver) => driver.send(spec, message));
+  async send(payload: TIn, options: SendOptions = NO_OPTIONS): Promise<SendResult> {
+    const built = this.outgoing(payload, options);
+    const message = this.sendable(built instanceof Promise ? await built : built, options);
+    const sending = this.transmit('queue', 'send', message, this.sendOne);
+    if (sending !== CONFIRMED) await sending;
     return { id: message.id };
   }
 
+  private readonly sendOne = (message: OutgoingMessage): Promise<void> =>
+    this.bus.driverFor.send(this.queueSpec, message);
+
   async sendBatch(messages: readonly SendBatchEntry<TIn>[]): Promise<SendBatchResult[]> {
-    const spec = this.queueSpec;
     return this.sendAll(
       'send',
       messages,
       (entry) =>
         this.sendable(this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry), entry),
-      (message) => this.transmit('queue', 'send', message, (driver) => driver.send(spec, message)),
+      (message) => this.transmit('queue', 'send', message, this.sendOne),
       sent,
     );
   }
@@ -321,12 +343,17 @@ export class TopicHandle<T, TIn>
 {
   private readonly spec = { name: this.name };
 
-  async publish(payload: TIn, options: PublishOptions = {}): Promise<SendResult> {
+  async publish(payload: TIn, options: PublishOptions = NO_OPTIONS): Promise<SendResult> {
     if (options.subject !== undefined) validateSubject(options.subject);
-    const message = await this.outgoing(payload, options);
-    await this.transmit('topic', 'publish', message, (driver) => driver.publish(this.spec, message));
+    const built = this.outgoing(payload, options);
+    const message = built instanceof Promise ? await built : built;
+    const sending = this.transmit('topic', 'publish', message, this.publishOne);
+    if (sending !== CONFIRMED) await sending;
     return { id: message.id };
   }
+
+  private readonly publishOne = (message: OutgoingMessage): Promise<void> =>
+    this.bus.driverFor.publish(this.spec, message);
 
   async publishBatch(messages: readonly PublishBatchEntry<TIn>[]): Promise<SendBatchResult[]> {
     return this.sendAll(
@@ -336,7 +363,7 @@ export class TopicHandle<T, TIn>
         if (entry.subject !== undefined) validateSubject(entry.subject);
         return this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry);
       },
-      (message) => this.transmit('topic', 'publish', message, (driver) => driver.publish(this.spec, message)),
+      (message) => this.transmit('topic', 'publish', message, this.publishOne),
       sent,
     );
   }
@@ -411,7 +438,7 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     const message = await this.outgoing(payload, options);
     // One shape on every broker: without `position`, even one that knows it says nothing.
     if (options.position === false) {
-      await this.transmit('log', 'append', message, (driver) => driver.append(this.spec, message, false));
+      await this.transmit('log', 'append', message, this.appendUnpositioned);
       return { id: message.id };
     }
     return { id: message.id, position: await this.appendPositioned(message) };
@@ -427,11 +454,14 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     );
   }
 
+  private readonly appendOne = (message: OutgoingMessage) =>
+    this.bus.driverFor.append(this.spec, message, true);
+  private readonly appendUnpositioned = (message: OutgoingMessage) =>
+    this.bus.driverFor.append(this.spec, message, false);
+
   /** Appends one entry and resolves with its position, which every adapter must give when asked. */
   private async appendPositioned(message: Mutable<OutgoingMessage>): Promise<LogPosition> {
-    const position = await this.transmit('log', 'append', message, (driver) =>
-      driver.append(this.spec, message, true),
-    );
+    const position = await this.transmit('log', 'append', message, this.appendOne);
     if (position === undefined) {
       throw new PublishError(
         `appending to "${this.name}": the adapter confirmed the entry without its position`,
@@ -507,6 +537,9 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     );
   }
 }
+
+/** The options of a send without any: one object, not one per call. */
+const NO_OPTIONS = Object.freeze({});
 
 /** A batch result of `send`/`publish`: the id alone. */
 function sent(id: string): SendBatchResult {

@@ -14,6 +14,14 @@ export type Outcome =
   | { readonly type: 'reject'; readonly reason: string }
   | { readonly type: 'requeue' };
 
+/** The ack outcome: one object for every message. */
+export const ACK: Outcome = Object.freeze({ type: 'ack' });
+
+/** Where a message's settlement goes: the engine's run of it. */
+export interface Settler {
+  settle(outcome: Outcome): Promise<void>;
+}
+
 export class ReceivedMessage<T> implements Message<T> {
   readonly id: string;
   readonly body: Uint8Array;
@@ -35,7 +43,7 @@ export class ReceivedMessage<T> implements Message<T> {
     readonly attempt: number,
     readonly redelivered: boolean,
     readonly destination: string,
-    private readonly settleWith: (outcome: Outcome) => Promise<void>,
+    private readonly settler: Settler,
   ) {
     this.id = envelope.id;
     this.body = delivery.body;
@@ -71,7 +79,7 @@ export class ReceivedMessage<T> implements Message<T> {
   }
 
   ack(): Promise<void> {
-    return this.settle({ type: 'ack' });
+    return this.settle(ACK);
   }
 
   retry(options: RetryOptions = {}): Promise<void> {
@@ -95,6 +103,6 @@ export class ReceivedMessage<T> implements Message<T> {
 
   private settle(outcome: Outcome): Promise<void> {
     this.isSettled = true;
-    return this.settleWith(outcome);
+    return this.settler.settle(outcome);
   }
 }

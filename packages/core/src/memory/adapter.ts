@@ -23,6 +23,7 @@ import type {
 } from '../adapter.js';
 import { type Capabilities, declareCapabilities, FEATURES } from '../capabilities.js';
 import { readOptions } from '../config.js';
+import { CONFIRMED } from '../connection.js';
 import { BaseDelivery } from '../delivery.js';
 import { ConnectionError, ValidationError } from '../errors.js';
 import { type OptionsOf, option } from '../options.js';
@@ -86,16 +87,31 @@ class MemoryAdapter implements Adapter, MemorySession {
     broker.attach(this);
   }
 
-  async send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
-    this.assertConnected();
-    this.broker.queue(queue.name).enqueue(fresh(message), message.delayMs ?? 0);
+  // send, sendTo and publish take the message at once: `CONFIRMED`, so core sets no deadline for it,
+  // unless the queue is backlogged while consumed (`MemoryQueue.flow`): then the confirmation waits
+  // for the consumers to take messages off, so a producer cannot run away from its consumers.
+  send(queue: QueueSpec, message: OutgoingMessage): Promise<void> {
+    try {
+      this.assertConnected();
+      const target = this.broker.queue(queue.name);
+      target.enqueue(fresh(message), message.delayMs ?? 0);
+      return target.flow();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async sendTo(address: string, message: OutgoingMessage): Promise<void> {
-    this.assertConnected();
-    const queue = this.broker.addressed(address);
-    // A subscription that is gone takes its copies with it, as its queue would on a broker.
-    queue?.enqueue(fresh(message), message.delayMs ?? 0);
+  sendTo(address: string, message: OutgoingMessage): Promise<void> {
+    try {
+      this.assertConnected();
+      const queue = this.broker.addressed(address);
+      // A subscription that is gone takes its copies with it, as its queue would on a broker.
+      if (queue === undefined) return CONFIRMED;
+      queue.enqueue(fresh(message), message.delayMs ?? 0);
+      return queue.flow();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
@@ -109,9 +125,13 @@ class MemoryAdapter implements Adapter, MemorySession {
     );
   }
 
-  async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
-    this.assertConnected();
-    this.broker.publish(topic.name, stored(message));
+  publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+    try {
+      this.assertConnected();
+      return this.broker.publish(topic.name, stored(message));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
@@ -319,8 +339,9 @@ class QueueDelivery extends BaseDelivery {
     this.retryAddress = retryAddress;
   }
 
-  async ack(): Promise<void> {
+  ack(): Promise<void> {
     this.queue.settle(this.tag);
+    return CONFIRMED;
   }
 
   async requeue(): Promise<void> {

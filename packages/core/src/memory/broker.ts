@@ -1,3 +1,4 @@
+import { CONFIRMED } from '../connection.js';
 import { delay } from '../deadlines.js';
 import { compilePattern, type SubjectMatcher } from '../routing.js';
 import type { Headers } from '../types.js';
@@ -94,14 +95,34 @@ export class MemoryBroker {
     });
   }
 
-  /** Routes to every matching subscription, or to none; fails whole when one of them is full. */
-  publish(topic: string, message: StoredMessage): void {
+  /**
+   * Routes to every matching subscription, or to none; fails whole when one of them is full.
+   * Resolves like `MemoryQueue.flow`: at once, or once a backlogged subscription's consumers caught up.
+   */
+  publish(topic: string, message: StoredMessage): Promise<void> {
     const subscriptions = this.topics.get(topic);
-    if (subscriptions === undefined) return;
-    const targets = [...subscriptions.values()].filter((s) => s.matches(message.subject));
-    for (const target of targets) target.queue.assertRoom(1);
+    if (subscriptions === undefined) return CONFIRMED;
+    let targets: MemoryQueue[] | undefined;
+    let only: MemoryQueue | undefined;
+    for (const subscription of subscriptions.values()) {
+      if (!subscription.matches(message.subject)) continue;
+      subscription.queue.assertRoom(1);
+      if (only === undefined) only = subscription.queue;
+      else if (targets === undefined) targets = [only, subscription.queue];
+      else targets.push(subscription.queue);
+    }
+    if (only === undefined) return CONFIRMED;
     const item: QueuedItem = { message, attempt: 1, redelivered: false };
-    for (const target of targets) target.queue.enqueue(item, 0, true);
+    if (targets === undefined) {
+      only.enqueue(item, 0, true);
+      return only.flow();
+    }
+    let flow = CONFIRMED;
+    for (const target of targets) {
+      target.enqueue(item, 0, true);
+      if (flow === CONFIRMED) flow = target.flow();
+    }
+    return flow;
   }
 
   /** Creates a subscription, or returns the durable one of that name (with its waiting messages). */

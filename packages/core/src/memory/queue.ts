@@ -1,3 +1,4 @@
+import { CONFIRMED } from '../connection.js';
 import { CapacityError } from '../errors.js';
 import { Deque } from './deque.js';
 import type { QueuedItem } from './types.js';
@@ -8,6 +9,13 @@ import type { QueuedItem } from './types.js';
  * timers (which replace the global) do not hold a requeued message until someone advances them.
  */
 const { setImmediate: nextTurn, clearImmediate: cancelTurn } = globalThis;
+
+/**
+ * Ready messages a consumed queue holds before a send waits for its consumers (`flow`). Producer and
+ * consumers share one thread: without it a producer that is cheaper per message than its consumers
+ * fills the queue to `maxQueueLength` and every message waits behind that backlog.
+ */
+export const FLOW_THRESHOLD = 1024;
 
 /** A consumer attached to a queue; `credit` is how many more deliveries it may have outstanding. */
 export interface QueueConsumer {
@@ -43,6 +51,9 @@ export class MemoryQueue {
   private nextTag = 1;
   private scheduled = false;
   private requeued: NodeJS.Immediate | undefined;
+  /** Sends waiting for the consumers to catch up (`flow`), oldest first. */
+  private readonly waiters = new Deque<() => void>();
+  private releaseTimer: NodeJS.Immediate | undefined;
 
   constructor(
     readonly name: string,
@@ -74,6 +85,33 @@ export class MemoryQueue {
     this.schedule();
   }
 
+  /**
+   * What a send that just enqueued resolves with: `CONFIRMED`, or while consumers are attached and
+   * more than `FLOW_THRESHOLD` messages wait for them, a promise that resolves once they have taken
+   * one off per waiting send, or on the next turn of the event loop at the latest (a consumer that
+   * is stuck slows its producers down; it never holds them).
+   */
+  flow(): Promise<void> {
+    if (this.ready <= FLOW_THRESHOLD || this.consumers.length === 0) return CONFIRMED;
+    this.releaseTimer ??= nextTurn(() => {
+      this.releaseTimer = undefined;
+      this.release(this.waiters.length);
+    });
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private release(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const wake = this.waiters.shift();
+      if (wake === undefined) break;
+      wake();
+    }
+    if (this.waiters.length === 0 && this.releaseTimer !== undefined) {
+      cancelTurn(this.releaseTimer);
+      this.releaseTimer = undefined;
+    }
+  }
+
   assertRoom(count: number): void {
     const limit = this.limit();
     if (this.depth + count > limit) {
@@ -94,6 +132,7 @@ export class MemoryQueue {
   /** Detaches a consumer; its unacked messages go back to the front, in order, marked redelivered. */
   removeConsumer(consumer: QueueConsumer): void {
     this.consumers = this.consumers.filter((c) => c !== consumer);
+    if (this.consumers.length === 0) this.release(this.waiters.length);
     const mine = [...this.unacked].filter(([, u]) => u.consumer === consumer).sort(([a], [b]) => b - a);
     for (const [tag, { item }] of mine) {
       this.unacked.delete(tag);
@@ -170,6 +209,7 @@ export class MemoryQueue {
     this.delayTimer = undefined;
     if (this.requeued !== undefined) cancelTurn(this.requeued);
     this.requeued = undefined;
+    this.release(this.waiters.length);
   }
 
   private pushReady(item: QueuedItem, front: boolean): void {
@@ -204,15 +244,19 @@ export class MemoryQueue {
 
   private drain(): void {
     this.scheduled = false;
+    let delivered = 0;
     while (this.ready > 0) {
       const consumer = this.nextConsumer();
-      if (consumer === undefined) return;
+      if (consumer === undefined) break;
       const item = this.popReady()!;
       const tag = this.nextTag++;
       this.unacked.set(tag, { item, consumer });
       consumer.credit--;
+      delivered++;
       consumer.push(item, tag);
     }
+    // One waiting send goes on per message taken off; all of them once the backlog is gone.
+    if (this.waiters.length > 0) this.release(this.ready <= FLOW_THRESHOLD ? this.waiters.length : delivered);
   }
 
   private nextConsumer(): QueueConsumer | undefined {
