@@ -15,12 +15,16 @@
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
 import { ConnectionError, Pending, within } from '@omnibus/core';
-import { endClient, type OnPublish, type Receiver, type SessionSpec, whileConnected } from './client.js';
+import {
+  DRAIN_TIMEOUT_MS,
+  endClient,
+  type OnPublish,
+  type Receiver,
+  type SessionSpec,
+  whileConnected,
+} from './client.js';
 import type { MqttAdapter } from './mqtt-adapter.js';
 import { decode, encode } from './wire.js';
-
-/** How long a drain waits for the broker to confirm the messages it moved out of the holder. */
-const MOVE_TIMEOUT_MS = 10_000;
 
 /** A consumer of the queue on this bus; `subscribed` while its member is connected and in the share group. */
 export interface HolderConsumer {
@@ -262,7 +266,7 @@ export class Holders {
     if (
       !(await within(
         moves.settled().then(() => true),
-        MOVE_TIMEOUT_MS,
+        DRAIN_TIMEOUT_MS,
         false,
       ))
     ) {
@@ -270,7 +274,7 @@ export class Holders {
       this.report(
         queue,
         new Error(
-          `${moves.size} message(s) moved out of the holder not confirmed within ${MOVE_TIMEOUT_MS} ms; they stay in the holder`,
+          `${moves.size} message(s) moved out of the holder not confirmed within ${DRAIN_TIMEOUT_MS} ms; they stay in the holder`,
         ),
       );
     } else {

@@ -154,6 +154,58 @@ for (const version of [5, 4] as const) {
       }
     });
 
+    it("a drain that loses the holder's session while it waits for its marker lets the consumer go on at once, and the marker never becomes a message", async () => {
+      // The 3.1.1 contract test "competing consumers …" took 10 s: a second consumer's drain lost
+      // the holder's session to a sender's provision right after subscribing to its drain marker.
+      // It then waited the whole marker timeout with its live messages held back, and the marker,
+      // stored in the holder's session, was later moved to the queue by a sweep as an empty message.
+      try {
+        const sender = await open();
+        const name = unique('q');
+        // A first consumer leaves the holder's session on the broker (3.1.1: empty; 5: ended).
+        await (await sender.bus.queue<string>(name).consume(() => undefined)).close();
+        await sender.adapter.holders.provision(name);
+        const { bus, adapter } = await open('&holderCheckMs=200');
+        const deadLetters: string[] = [];
+        bus.on('deadLetter', (e) => void deadLetters.push(e.reason));
+        const original = adapter.receiver.bind(adapter);
+        let drainClient: MqttClient | undefined;
+        adapter.receiver = (spec, what, onPublish) => {
+          const receiver = original(spec, what, onPublish);
+          if (what.startsWith('holder')) drainClient ??= receiver.client;
+          return receiver;
+        };
+        const publish = adapter.publisher.publish.bind(adapter.publisher);
+        let hooked = false;
+        adapter.publisher.publish = async (...args: Parameters<typeof publish>) => {
+          if (!hooked && args[0].includes('/~drain/')) {
+            hooked = true;
+            // The drain subscribed to its marker: now the sender's provision takes the session over.
+            await sender.adapter.holders.provision(name);
+            await waitFor(() => drainClient?.connected === false, 'the drain connection taken over');
+          }
+          return publish(...args);
+        };
+        const got: string[] = [];
+        await bus.queue<string>(name).consume((m) => void got.push(m.payload));
+        await waitFor(() => hooked, 'the drain subscribed to its marker');
+        const sent = Date.now();
+        await bus.queue<string>(name).send('live');
+        await waitFor(() => got.includes('live'), 'the live message', 15_000);
+        // Held back for the marker timeout (10 s) before, whether it went to the consumer or to the
+        // holder (whose sweeps wait for the drain); now as long as a holder check (200 ms).
+        expect(Date.now() - sent, "the live message's wait").toBeLessThan(5000);
+        // A sweep takes what the holder's session stored (the lost marker, on the old code) over.
+        await adapter.holders.drain(name);
+        await bus.queue<string>(name).send('last');
+        await waitFor(() => got.includes('last'), 'the last message', 15_000);
+        expect(got).toEqual(['live', 'last']);
+        expect(deadLetters).toEqual([]);
+      } finally {
+        await closeAll();
+      }
+    });
+
     it('a consumer that finds no holder does not delete one another bus provisions meanwhile', async () => {
       // The SIGKILL fault test on 3.1.1 lost every other message: a starting consumer connected as
       // the holder, found no session, and ended it by connecting again with a clean session — after
