@@ -80,23 +80,22 @@ export async function withSettledTopic<T>(
   what: string,
   operation: (admin: Admin) => Promise<T>,
 ): Promise<T> {
-  let last: string;
-  try {
-    return await operation(source.admin);
-  } catch (error) {
-    last = unsettled(error) ?? rethrow(error);
-  }
   const deadline = Date.now() + source.timeoutMs;
-  for (let wait = 50; Date.now() < deadline; wait = Math.min(wait * 2, 1000)) {
-    await sleep(wait);
-    const fresh = source.kafka.admin({ retry: { retries: 0 } });
+  let last = '';
+  // The first try on the source's own client, each next one on a new client, after a back-off.
+  for (let attempt = 0, wait = 50; attempt === 0 || Date.now() < deadline; attempt++) {
+    if (attempt > 0) {
+      await sleep(wait);
+      wait = Math.min(wait * 2, 1000);
+    }
+    const admin = attempt === 0 ? source.admin : source.kafka.admin({ retry: { retries: 0 } });
     try {
-      await fresh.connect();
-      return await operation(fresh);
+      if (attempt > 0) await admin.connect();
+      return await operation(admin);
     } catch (error) {
       last = unsettled(error) ?? rethrow(error);
     } finally {
-      await fresh.disconnect().catch(() => undefined);
+      if (attempt > 0) await admin.disconnect().catch(() => undefined);
     }
   }
   throw connectionError(what, new Error(last));
