@@ -95,3 +95,13 @@ export function memoryLogger() {
 export function uniqueName(suffix: string): string {
   return `kt-${randomBytes(4).toString('hex')}-${suffix}`;
 }
+
+/** Runs `body` with the bus `connecting` resolves to, and closes that bus afterwards whatever happens. */
+export async function withBus(connecting: Promise<Bus>, body: (bus: Bus) => Promise<void>): Promise<void> {
+  const bus = await connecting;
+  try {
+    await body(bus);
+  } finally {
+    await bus.close();
+  }
+}

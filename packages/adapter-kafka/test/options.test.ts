@@ -1,3 +1,4 @@
+import { thrownBy } from '@omnibus/contract';
 import { ConfigError, parseUrl } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../src/options.js';
@@ -33,12 +34,9 @@ describe('kafka options', () => {
   });
 
   it('reports every invalid option at once', () => {
-    let error: unknown;
-    try {
-      resolve('kafka://localhost?partitions=0&lingerMs=-1&compression=lz4&nope=1&sessionTimeoutMs=abc');
-    } catch (e) {
-      error = e;
-    }
+    const error = thrownBy(() =>
+      resolve('kafka://localhost?partitions=0&lingerMs=-1&compression=lz4&nope=1&sessionTimeoutMs=abc'),
+    );
     expect(error).toBeInstanceOf(ConfigError);
     const issues = (error as ConfigError).issues.join('\n');
     for (const field of ['partitions', 'lingerMs', 'compression', 'sessionTimeoutMs'])

@@ -1,3 +1,4 @@
+import { thrownBy } from '@omnibus/contract';
 import { ConfigError, parseUrl } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
 import { resolveOptions } from '../src/options.js';
@@ -23,12 +24,9 @@ describe('options', () => {
   });
 
   it('lists every invalid option at once, without the password', () => {
-    let caught: unknown;
-    try {
-      resolve('mqtt://user:s3cret@broker?protocolVersion=3&qos=5&queuePrefix=a/%2B/b&bogus=1');
-    } catch (error) {
-      caught = error;
-    }
+    const caught = thrownBy(() =>
+      resolve('mqtt://user:s3cret@broker?protocolVersion=3&qos=5&queuePrefix=a/%2B/b&bogus=1'),
+    );
     expect(caught).toBeInstanceOf(ConfigError);
     const error = caught as ConfigError;
     expect(error.issues.length).toBeGreaterThanOrEqual(4);

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { thrownBy } from '@omnibus/contract';
 import { ConfigError, parseUrl, TLS_OPTION_NAMES } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
 import { OPTION_NAMES, resolveSettings } from '../src/options.js';
@@ -33,16 +34,13 @@ describe('rabbitmq options', () => {
   });
 
   it('reports every invalid option at once, without echoing secrets', () => {
-    let caught: unknown;
-    try {
+    const caught = thrownBy(() =>
       settings('amqp://u:topsecret@h?heartbeat=-1&queueType=stream&commitIntervalMs=0', {
         caFile: '/nope',
         rejectUnauthorized: 'maybe',
         unknownThing: 1,
-      });
-    } catch (error) {
-      caught = error;
-    }
+      }),
+    );
     expect(caught).toBeInstanceOf(ConfigError);
     const issues = (caught as ConfigError).issues.join('\n');
     for (const field of [
@@ -59,12 +57,9 @@ describe('rabbitmq options', () => {
   });
 
   it('rejects TLS options without amqps and inconsistent queue settings', () => {
-    let caught: unknown;
-    try {
-      settings('amqp://h', { caFile: '/etc/ca.pem', authMechanism: 'EXTERNAL', overflow: 'drop-head' });
-    } catch (error) {
-      caught = error;
-    }
+    const caught = thrownBy(() =>
+      settings('amqp://h', { caFile: '/etc/ca.pem', authMechanism: 'EXTERNAL', overflow: 'drop-head' }),
+    );
     const issues = (caught as ConfigError).issues;
     expect(issues.some((i) => i.startsWith('caFile: TLS options need an amqps:// URL'))).toBe(true);
     expect(issues.some((i) => i.startsWith('authMechanism'))).toBe(true);

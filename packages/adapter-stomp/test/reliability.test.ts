@@ -45,6 +45,14 @@ for (const target of targets) {
       await Promise.allSettled(open.splice(0).map((b) => b.close()));
       await Promise.allSettled(proxies.splice(0).map((p) => p.close()));
     });
+    /** Consumes `name` on `consumer` (4 handlers at a time), noting each payload once in the set returned. */
+    const distinct = async (consumer: Bus, name: string, prefetch: number) => {
+      const seen = new Set<number>();
+      await consumer
+        .queue<number>(name)
+        .consume((m) => void seen.add(m.payload), { concurrency: 4, prefetch });
+      return seen;
+    };
     const proxy = async () => {
       const u = parseUrl(target.url);
       const p = await startFaultProxy({ host: u.hosts[0]!.host, port: u.hosts[0]!.port ?? 61613 });
@@ -58,10 +66,7 @@ for (const target of targets) {
       const states: ConnectionState[] = [];
       client.on('state', (s) => states.push(s));
       const name = unique('q');
-      const seen = new Set<number>();
-      await client
-        .queue<number>(name)
-        .consume((m) => void seen.add(m.payload), { concurrency: 4, prefetch: 20 });
+      const seen = await distinct(client, name, 20);
       const queue = client.queue<number>(name);
       const sends: Promise<unknown>[] = [];
       for (let i = 0; i < 300; i++) {
@@ -89,10 +94,7 @@ for (const target of targets) {
         });
         const consumer = await bus(`${target.url}?reconnectDelayMs=100`);
         const name = unique('restart');
-        const seen = new Set<number>();
-        await consumer
-          .queue<number>(name)
-          .consume((m) => void seen.add(m.payload), { concurrency: 4, prefetch: 16 });
+        const seen = await distinct(consumer, name, 16);
         const queue = producer.queue<number>(name);
         const total = 400;
         let next = 0;

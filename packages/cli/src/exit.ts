@@ -32,21 +32,19 @@ export class CliError extends Error {
   }
 }
 
+/** The Omnibus error codes with an exit code of their own; any other is a failure. */
+const EXIT_OF_CODE: ReadonlyMap<string, ExitCode> = new Map([
+  ['OMNIBUS_CONFIG', EXIT.usage],
+  ['OMNIBUS_VALIDATION', EXIT.usage],
+  ['OMNIBUS_UNSUPPORTED', EXIT.unsupported],
+  ['OMNIBUS_CONNECTION', EXIT.connection],
+]);
+
 /** The exit code an error means. */
 export function exitCodeOf(error: unknown): ExitCode {
   if (error instanceof CliError) return error.exitCode;
   if (!isOmnibusError(error)) return EXIT.failure;
-  switch (error.code) {
-    case 'OMNIBUS_CONFIG':
-    case 'OMNIBUS_VALIDATION':
-      return EXIT.usage;
-    case 'OMNIBUS_UNSUPPORTED':
-      return EXIT.unsupported;
-    case 'OMNIBUS_CONNECTION':
-      return EXIT.connection;
-    default:
-      return EXIT.failure;
-  }
+  return EXIT_OF_CODE.get(error.code) ?? EXIT.failure;
 }
 
 /** One line (or a few) for stderr: the message, the issues of a config error, causes with `verbose`. Redacted. */

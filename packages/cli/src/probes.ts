@@ -61,7 +61,28 @@ function collector<T>(timeoutMs: number) {
       }
       return messages;
     },
+    /** Waits for `n` messages and fails unless their payloads, in order, are `expected`. */
+    async expectPayloads(n: number, what: string, expected: readonly T[], label: string): Promise<void> {
+      expectEqual(
+        (await this.waitFor(n, what)).map((m) => m.payload),
+        expected,
+        label,
+      );
+    },
   };
+}
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+/** Runs `body`, then closes what it used (one by one, in order), whether it passed or failed. */
+async function closing(used: Closable | readonly Closable[], body: () => Promise<unknown>): Promise<void> {
+  try {
+    await body();
+  } finally {
+    for (const resource of Array.isArray(used) ? used : [used]) await resource.close();
+  }
 }
 
 function expectEqual(actual: unknown, expected: unknown, what: string): void {
@@ -78,12 +99,10 @@ const queueRoundTrip: Probe = {
     const { id } = await queue.send({ check: 'queue' }, { key: 'k1' });
     const got = collector(t.timeoutMs);
     const consumer = await queue.consume(got.handler);
-    try {
+    await closing(consumer, async () => {
       const [m] = await got.waitFor(1, 'round trip');
       expectEqual([m?.id, m?.key, m?.payload], [id, 'k1', { check: 'queue' }], 'the message received');
-    } finally {
-      await consumer.close();
-    }
+    });
   },
 };
 
@@ -96,16 +115,14 @@ const headers: Probe = {
     await queue.send('h', { headers: sent });
     const got = collector(t.timeoutMs);
     const consumer = await queue.consume(got.handler);
-    try {
+    await closing(consumer, async () => {
       const [m] = await got.waitFor(1, 'headers');
       expectEqual(
         { 'trace-id': m?.headers['trace-id'], note: m?.headers.note },
         sent,
         'the headers received',
       );
-    } finally {
-      await consumer.close();
-    }
+    });
   },
 };
 
@@ -117,21 +134,11 @@ const topicFanOut: Probe = {
     const a = collector<number>(t.timeoutMs);
     const b = collector<number>(t.timeoutMs);
     const subs = [await topic.subscribe('#', a.handler), await topic.subscribe('#', b.handler)];
-    try {
+    await closing(subs, async () => {
       for (const n of [1, 2]) await topic.publish(n, { subject: 'check' });
-      expectEqual(
-        (await a.waitFor(2, 'first subscription')).map((m) => m.payload),
-        [1, 2],
-        'first',
-      );
-      expectEqual(
-        (await b.waitFor(2, 'second subscription')).map((m) => m.payload),
-        [1, 2],
-        'second',
-      );
-    } finally {
-      for (const s of subs) await s.close();
-    }
+      await a.expectPayloads(2, 'first subscription', [1, 2], 'first');
+      await b.expectPayloads(2, 'second subscription', [1, 2], 'second');
+    });
   },
 };
 
@@ -146,7 +153,7 @@ const routing: Probe = {
       await topic.subscribe('orders.*.created', star.handler),
       await topic.subscribe('orders.#', hash.handler),
     ];
-    try {
+    await closing(subs, async () => {
       for (const subject of [
         'orders.eu.created',
         'orders.eu.paid',
@@ -168,9 +175,7 @@ const routing: Probe = {
         ['marker', 'orders.eu.created', 'orders.eu.fr.created', 'orders.eu.paid'],
         'orders.# received',
       );
-    } finally {
-      for (const sub of subs) await sub.close();
-    }
+    });
   },
 };
 
@@ -189,15 +194,7 @@ const durable: Probe = {
     const second = await t.connect();
     const b = collector<string>(t.timeoutMs);
     const again = await second.topic<string>(name).subscribe('#', b.handler, { durable: durableName });
-    try {
-      expectEqual(
-        (await b.waitFor(1, 'after coming back')).map((m) => m.payload),
-        ['while away'],
-        'received',
-      );
-    } finally {
-      await again.close();
-    }
+    await closing(again, () => b.expectPayloads(1, 'after coming back', ['while away'], 'received'));
   },
 };
 
@@ -216,15 +213,7 @@ const logReplay: Probe = {
       throw new ProbeFailure(`positions of one key: ${JSON.stringify(positions)}`);
     const got = collector<number>(t.timeoutMs);
     const reader = await log.read(got.handler, { from: 'earliest' });
-    try {
-      expectEqual(
-        (await got.waitFor(3, 'replay')).map((m) => m.payload),
-        [1, 2, 3],
-        'replayed',
-      );
-    } finally {
-      await reader.close();
-    }
+    await closing(reader, () => got.expectPayloads(3, 'replay', [1, 2, 3], 'replayed'));
   },
 };
 
@@ -242,15 +231,7 @@ const groups: Probe = {
     await log.append(3, { key: 'k' });
     const second = collector<number>(t.timeoutMs);
     const again = await log.read(second.handler, { group, from: 'earliest' });
-    try {
-      expectEqual(
-        (await second.waitFor(1, 'second reader')).map((m) => m.payload),
-        [3],
-        'resumed with',
-      );
-    } finally {
-      await again.close();
-    }
+    await closing(again, () => second.expectPayloads(1, 'second reader', [3], 'resumed with'));
   },
 };
 
@@ -263,15 +244,7 @@ const priority: Probe = {
     for (const p of [1, 5, maxPriority]) await queue.send(p, { priority: p });
     const got = collector<number>(t.timeoutMs);
     const consumer = await queue.consume(got.handler, { prefetch: 1 });
-    try {
-      expectEqual(
-        (await got.waitFor(3, 'priority')).map((m) => m.payload),
-        [maxPriority, 5, 1],
-        'order',
-      );
-    } finally {
-      await consumer.close();
-    }
+    await closing(consumer, () => got.expectPayloads(3, 'priority', [maxPriority, 5, 1], 'order'));
   },
 };
 
@@ -283,7 +256,7 @@ const delay: Probe = {
     const queue = t.bus.queue<string>(t.name('delay', 'queue'));
     const got = collector<string>(t.timeoutMs + DELAY_MS);
     const consumer = await queue.consume(got.handler);
-    try {
+    await closing(consumer, async () => {
       const sentAt = Date.now();
       await queue.send('delayed', { delayMs: DELAY_MS });
       await queue.send('now');
@@ -295,9 +268,7 @@ const delay: Probe = {
         'order',
       );
       if (waited < DELAY_MS) throw new ProbeFailure(`the delayed message arrived after ${waited} ms`);
-    } finally {
-      await consumer.close();
-    }
+    });
   },
 };
 
@@ -351,11 +322,7 @@ const depthProbe: Probe = {
     await eventually(() => queue.depth(), 2, 'depth after two sends', t.timeoutMs);
     const got = collector(t.timeoutMs);
     const consumer = await queue.consume(got.handler);
-    try {
-      await got.waitFor(2, 'consuming them');
-    } finally {
-      await consumer.close();
-    }
+    await closing(consumer, () => got.waitFor(2, 'consuming them'));
     await eventually(() => queue.depth(), 0, 'depth once consumed', t.timeoutMs);
   },
 };
@@ -370,15 +337,7 @@ const purgeProbe: Probe = {
     await queue.send('marker');
     const got = collector(t.timeoutMs);
     const consumer = await queue.consume(got.handler);
-    try {
-      expectEqual(
-        (await got.waitFor(1, 'after the purge')).map((m) => m.payload),
-        ['marker'],
-        'left',
-      );
-    } finally {
-      await consumer.close();
-    }
+    await closing(consumer, () => got.expectPayloads(1, 'after the purge', ['marker'], 'left'));
   },
 };
 
@@ -420,11 +379,7 @@ const browseProbe: Probe = {
     }
     const drained = collector(t.timeoutMs);
     const dlq = await t.bus.queue(letters.queue).consume(drained.handler);
-    try {
-      await drained.waitFor(1, 'the dead letter, still there');
-    } finally {
-      await dlq.close();
-    }
+    await closing(dlq, () => drained.waitFor(1, 'the dead letter, still there'));
   },
 };
 
@@ -487,8 +442,9 @@ const redriveSubscriptionProbe: Probe = {
       );
       // The other subscription got it once: a marker published after the redrive comes next.
       await topic.publish('marker');
-      expectEqual(
-        (await b.waitFor(2, 'the other subscription')).map((m) => m.payload),
+      await b.expectPayloads(
+        2,
+        'the other subscription',
         ['dead letter', 'marker'],
         'the other subscription received',
       );
@@ -523,11 +479,7 @@ const groupAdminProbe: Probe = {
     await eventually(async () => (await log.lag(group)).total, 2, 'lag before reading', t.timeoutMs);
     const got = collector(t.timeoutMs);
     const reader = await log.read(got.handler, { group, from: 'earliest' });
-    try {
-      await got.waitFor(2, 'reading them');
-    } finally {
-      await reader.close();
-    }
+    await closing(reader, () => got.waitFor(2, 'reading them'));
     await eventually(async () => (await log.lag(group)).total, 0, 'lag once read', t.timeoutMs);
     await log.resetGroup(group, 'earliest');
     await eventually(async () => (await log.lag(group)).total, 2, 'lag after a reset', t.timeoutMs);

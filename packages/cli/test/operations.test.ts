@@ -7,7 +7,7 @@
  * the same program in this process (`run()`, what bin.js calls) against a named memory:// broker the
  * test shares; brokers-operations.test.ts runs them through the binary against every real broker.
  */
-import { connect } from '@omnibus/core';
+import { type Bus, connect } from '@omnibus/core';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run } from '../src/program.js';
 import { ensureBuilt, jsonLines, omnibus } from './omnibus.js';
@@ -155,10 +155,19 @@ describe('round trips on a memory:// broker this process shares (run(), as bin.j
     }
   };
 
-  it('dlq count, peek, redrive by id and by reason, the rest, then nothing left', async () => {
-    const url = `memory://cli-ops-${process.pid}-dlq`;
+  /** Runs `body` with a bus on a memory:// broker of its own, closed afterwards. */
+  const onBroker = async (suffix: string, body: (bus: Bus, url: string) => Promise<void>) => {
+    const url = `memory://cli-ops-${process.pid}-${suffix}`;
     const bus = await connect(url);
     try {
+      await body(bus, url);
+    } finally {
+      await bus.close();
+    }
+  };
+
+  it('dlq count, peek, redrive by id and by reason, the rest, then nothing left', () =>
+    onBroker('dlq', async (bus, url) => {
       const ids = await seedDeadLetters(bus, 'orders', ['boom a', 'timeout b', 'boom c'], 5000);
       const count = await omnibusHere(['dlq', 'count', 'orders', '--url', url]);
       expect(count).toMatchObject({ code: 0, stdout: '3\n' });
@@ -231,15 +240,10 @@ describe('round trips on a memory:// broker this process shares (run(), as bin.j
         expect(m.headers.tenant).toBe('acme');
         expect(Object.keys(m.headers).filter((h) => h.startsWith('x-omnibus-dead-letter'))).toEqual([]);
       }
-    } finally {
-      await bus.close();
-    }
-  });
+    }));
 
-  it('dlq redrive --to another queue, with --limit', async () => {
-    const url = `memory://cli-ops-${process.pid}-to`;
-    const bus = await connect(url);
-    try {
+  it('dlq redrive --to another queue, with --limit', () =>
+    onBroker('to', async (bus, url) => {
       await seedDeadLetters(bus, 'jobs', ['1', '2', '3'], 5000);
       const moved = await omnibusHere([
         'dlq',
@@ -257,15 +261,10 @@ describe('round trips on a memory:// broker this process shares (run(), as bin.j
       expect(await bus.queue('jobs-retry').depth()).toBe(2);
       expect(await bus.queue('jobs').depth()).toBe(0);
       expect(await bus.deadLetters({ queue: 'jobs' }).count()).toBe(1);
-    } finally {
-      await bus.close();
-    }
-  });
+    }));
 
-  it('depth, purge --yes, lag, reset and delete-subscription', async () => {
-    const url = `memory://cli-ops-${process.pid}-admin`;
-    const bus = await connect(url);
-    try {
+  it('depth, purge --yes, lag, reset and delete-subscription', () =>
+    onBroker('admin', async (bus, url) => {
       const queue = bus.queue<string>('work');
       for (const n of ['1', '2']) await queue.send(n);
       expect((await omnibusHere(['depth', 'work', '--url', url])).stdout).toBe('2\n');
@@ -277,28 +276,11 @@ describe('round trips on a memory:// broker this process shares (run(), as bin.j
       for (const n of ['1', '2', '3']) await log.append(n);
       const reader = await log.read(async () => undefined, { group: 'indexer', from: 'earliest' });
       await vi.waitFor(async () => expect((await log.lag('indexer')).total).toBe(0), { timeout: 5000 });
-      const busy = await omnibusHere([
-        'reset',
-        'audit',
-        '--group',
-        'indexer',
-        '--to',
-        'earliest',
-        '--url',
-        url,
-      ]);
+      const resetArgs = ['reset', 'audit', '--group', 'indexer', '--to', 'earliest', '--url', url];
+      const busy = await omnibusHere(resetArgs);
       expect(busy.code).toBe(2);
       await reader.close();
-      const reset = await omnibusHere([
-        'reset',
-        'audit',
-        '--group',
-        'indexer',
-        '--to',
-        'earliest',
-        '--url',
-        url,
-      ]);
+      const reset = await omnibusHere(resetArgs);
       expect(reset).toMatchObject({ code: 0, stdout: 'group indexer of log audit reset to earliest\n' });
       const lag = JSON.parse(
         (await omnibusHere(['lag', 'audit', '--group', 'indexer', '--json', '--url', url])).stdout,
@@ -325,8 +307,5 @@ describe('round trips on a memory:// broker this process shares (run(), as bin.j
         code: 0,
         stdout: 'no durable subscription billing on topic shop: nothing to delete\n',
       });
-    } finally {
-      await bus.close();
-    }
-  });
+    }));
 });

@@ -168,6 +168,16 @@ export function gate<T = void>() {
   return { promise, open };
 }
 
+/** What `fn` throws when called, or undefined when it returns (for tests that look into the error). */
+export function thrownBy(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 /** Asserts that `fn` rejects with an error of class `type` whose `code` is `code`. */
 export async function rejectsWith(
   fn: () => unknown,

@@ -171,6 +171,7 @@ export {
   type InjectTarget,
   recorder,
   rejectsWith,
+  thrownBy,
   uniqueName,
   waitFor,
 } from './harness.js';

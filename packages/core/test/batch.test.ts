@@ -3,10 +3,9 @@
  * guarantees per message (tracing, CapacityError), the batch consumer's early hand-over when a key
  * blocks, its handler timeout per message, and close with a batch still forming.
  */
-import { tracingChannel } from 'node:diagnostics_channel';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CapacityError, CHANNELS, connect, type Message, type SendContext } from '../src/index.js';
-import { until } from './helpers.js';
+import { tracedEvents, until } from './helpers.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -20,18 +19,10 @@ async function bus(query = '') {
   return b;
 }
 
-function starts<C>(name: string): C[] {
-  const seen: C[] = [];
-  const handlers = {
-    start: (context: unknown) => void seen.push(context as C),
-    end: () => undefined,
-    asyncStart: () => undefined,
-    asyncEnd: () => undefined,
-    error: () => undefined,
-  };
-  tracingChannel(name).subscribe(handlers);
-  cleanups.push(() => tracingChannel(name).unsubscribe(handlers));
-  return seen;
+/** The context of each start on the tracing channel `name` so far. */
+function starts<C extends object>(name: string): () => C[] {
+  const events = tracedEvents<C>(name, cleanups);
+  return () => events.filter((e) => e.event === 'start').map((e) => e.context);
 }
 
 describe('sendBatch, publishBatch, appendBatch', () => {
@@ -42,13 +33,15 @@ describe('sendBatch, publishBatch, appendBatch', () => {
       .queue<number>('q')
       .sendBatch([{ payload: 1, key: 'a' }, { payload: 2 }, { payload: 3 }]);
     const ids = results.map((r) => (r.ok ? r.id : 'failed'));
-    expect(sends.map((s) => s.id)).toEqual(ids);
-    expect(sends.map((s) => s.operation)).toEqual(['send', 'send', 'send']);
-    expect(sends[0]!.key).toBe('a');
+    expect(sends().map((s) => s.id)).toEqual(ids);
+    expect(sends().map((s) => s.operation)).toEqual(['send', 'send', 'send']);
+    expect(sends()[0]!.key).toBe('a');
     const appended = await b.log<number>('l').appendBatch([{ payload: 1 }, { payload: 2 }]);
-    expect(sends.slice(3).map((s) => s.position)).toEqual(
-      appended.map((r) => (r.ok ? r.position : undefined)),
-    );
+    expect(
+      sends()
+        .slice(3)
+        .map((s) => s.position),
+    ).toEqual(appended.map((r) => (r.ok ? r.position : undefined)));
   });
 
   it('a full queue fails the messages that do not fit with CapacityError, the others are sent', async () => {

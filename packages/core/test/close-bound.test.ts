@@ -1,25 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { Adapter, AdapterFactory, Subscription } from '../src/index.js';
-import { connect, memory } from '../src/index.js';
+import type { Adapter, Subscription } from '../src/index.js';
+import { connect } from '../src/index.js';
+import { memoryAs } from './helpers.js';
 
 /** The memory adapter, except that its consumers never finish closing (a broker that does not answer). */
-const stuck: AdapterFactory = {
-  name: 'stuck',
-  schemes: ['stuck'],
-  hostOptional: true,
-  async create(target, context) {
-    const adapter = await memory().create({ ...target, options: {} }, context);
-    return new Proxy(adapter, {
-      get: (inner, key) =>
-        key === 'consume'
-          ? async (...args: Parameters<Adapter['consume']>): Promise<Subscription> => {
-              await inner.consume(...args);
-              return { close: () => new Promise<void>(() => undefined) };
-            }
-          : Reflect.get(inner, key),
-    }) as Adapter;
+const stuck = memoryAs('stuck', (inner) => ({
+  consume: async (...args: Parameters<Adapter['consume']>): Promise<Subscription> => {
+    await inner.consume(...args);
+    return { close: () => new Promise<void>(() => undefined) };
   },
-};
+}));
 
 describe('closing a consumer', () => {
   it('does not hang on an adapter that cannot close its subscription: it reports a TimeoutError', async () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  type Adapter,
   type AdapterFactory,
   type Capabilities,
   ConfigError,
@@ -11,6 +10,7 @@ import {
   registerAdapter,
   UnsupportedCapabilityError,
 } from '../src/index.js';
+import { memoryAs } from './helpers.js';
 
 async function configError(run: () => Promise<unknown>): Promise<ConfigError> {
   try {
@@ -131,18 +131,7 @@ describe('connect: capabilities', () => {
     limits: {},
   };
   /** The memory adapter with flags turned off: proves that core, not the adapter, refuses. */
-  const limited: AdapterFactory = {
-    name: 'limited',
-    schemes: ['limited'],
-    hostOptional: true,
-    async create(target, context) {
-      const adapter = await memory().create({ ...target, options: {} }, context);
-      return new Proxy(adapter, {
-        get: (inner, key) =>
-          key === 'capabilities' ? NONE : key === 'name' ? 'limited' : Reflect.get(inner, key),
-      }) as Adapter;
-    },
-  };
+  const limited = memoryAs('limited', () => ({ capabilities: NONE, name: 'limited' }));
 
   it('fails at connect with every missing requirement listed', async () => {
     const error = await connect('limited://', {

@@ -9,27 +9,14 @@ import {
   type SendContext,
   type SettleMessage,
 } from '../src/index.js';
-import { until } from './helpers.js';
+import { tracedEvents, until } from './helpers.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
-function traceEvents<C extends object>(name: string) {
-  const events: { event: string; context: C }[] = [];
-  const handlers = {
-    start: (context: unknown) => events.push({ event: 'start', context: context as C }),
-    end: (context: unknown) => events.push({ event: 'end', context: context as C }),
-    asyncStart: (context: unknown) => events.push({ event: 'asyncStart', context: context as C }),
-    asyncEnd: (context: unknown) => events.push({ event: 'asyncEnd', context: context as C }),
-    error: (context: unknown) => events.push({ event: 'error', context: context as C }),
-  };
-  const traced = tracingChannel(name);
-  traced.subscribe(handlers);
-  cleanups.push(() => traced.unsubscribe(handlers));
-  return events;
-}
+const traceEvents = <C extends object>(name: string) => tracedEvents<C>(name, cleanups);
 
 function listen<M>(name: string): M[] {
   const messages: M[] = [];

@@ -2,15 +2,14 @@
 import { waitFor } from '@omnibus/contract';
 import { type LogPosition, PublishError } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
-import { adapterOf, connectKafka, suiteAdmin, TEST_PARAMS, uniqueName } from '../helpers.js';
+import { adapterOf, connectKafka, suiteAdmin, TEST_PARAMS, uniqueName, withBus } from '../helpers.js';
 
 export function batchingTests(): void {
   describe('kafka producer batching', () => {
     const admin = suiteAdmin();
 
-    it('fills batches from callers that send again as soon as their send resolves', async () => {
-      const bus = await connectKafka();
-      try {
+    it('fills batches from callers that send again as soon as their send resolves', () =>
+      withBus(connectKafka(), async (bus) => {
         const queue = bus.queue<number>(uniqueName('lanes'));
         await queue.send(-1);
         const before = adapterOf(bus).produceRequests;
@@ -30,14 +29,10 @@ export function batchingTests(): void {
         // Each resolved send is on the broker, counted by a plain kafkajs admin.
         const offsets = await admin().fetchTopicOffsets(queue.name);
         expect(offsets.reduce((sum, p) => sum + Number(p.high), 0)).toBe(count + 1);
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
-    it('coalesces concurrent appends into few requests, resolving each with its own position', async () => {
-      const bus = await connectKafka();
-      try {
+    it('coalesces concurrent appends into few requests, resolving each with its own position', () =>
+      withBus(connectKafka(), async (bus) => {
         const log = bus.log<number>(uniqueName('batch'), { partitions: 3 });
         await log.append(-1);
         const before = adapterOf(bus).produceRequests;
@@ -59,14 +54,10 @@ export function batchingTests(): void {
         results.forEach((r, i) => {
           expect(byPosition.get(key(r.position))).toBe(i);
         });
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
-    it('sendBatch and appendBatch hand the producer whole batches: a handful of requests for 1000 messages', async () => {
-      const bus = await connectKafka();
-      try {
+    it('sendBatch and appendBatch hand the producer whole batches: a handful of requests for 1000 messages', () =>
+      withBus(connectKafka(), async (bus) => {
         const log = bus.log<number>(uniqueName('batch-api'), { partitions: 3 });
         const queue = bus.queue<number>(uniqueName('batch-api'));
         await log.append(-1);
@@ -85,14 +76,10 @@ export function batchingTests(): void {
         const sent = await queue.sendBatch(Array.from({ length: 1000 }, (_, i) => ({ payload: i })));
         expect(sent.every((r) => r.ok)).toBe(true);
         expect(adapterOf(bus).produceRequests - before).toBeLessThanOrEqual(6);
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
-    it('keeps a key in one partition and in send order within a batch', async () => {
-      const bus = await connectKafka();
-      try {
+    it('keeps a key in one partition and in send order within a batch', () =>
+      withBus(connectKafka(), async (bus) => {
         const log = bus.log<number>(uniqueName('order'), { partitions: 4 });
         const results = await Promise.all(
           Array.from({ length: 200 }, (_, i) => log.append(i, { key: 'same' })),
@@ -100,61 +87,50 @@ export function batchingTests(): void {
         expect(new Set(results.map((r) => r.position.partition)).size).toBe(1);
         const offsets = results.map((r) => r.position.offset);
         expect(offsets).toEqual([...offsets].sort((a, b) => a - b));
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
-    it('splits batches by size, so a burst of large messages stays under the broker limit', async () => {
-      const bus = await connectKafka();
-      try {
+    it('splits batches by size, so a burst of large messages stays under the broker limit', () =>
+      withBus(connectKafka(), async (bus) => {
         const queue = bus.queue<string>(uniqueName('big'), { codec: 'text' });
         await queue.send('warm-up');
         const before = adapterOf(bus).produceRequests;
         // 40 × 100 KB = 4 MB, far over message.max.bytes (1 MiB) for one record batch.
         await Promise.all(Array.from({ length: 40 }, (_, i) => queue.send(`${i}`.padEnd(100_000, 'x'))));
         expect(adapterOf(bus).produceRequests - before).toBeGreaterThanOrEqual(4);
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
-    it('sends a batch the broker refuses as too large again record by record: only the oversize one fails', async () => {
+    it('sends a batch the broker refuses as too large again record by record: only the oversize one fails', () => {
       // The adapter's limits raised over the broker's message.max.bytes (1 MiB), so the broker refuses.
-      const bus = await connectKafka({}, `${TEST_PARAMS}&maxMessageBytes=3000000&batchMaxBytes=4000000`);
-      try {
-        const queue = bus.queue<string>(uniqueName('oversize'), { codec: 'text' });
-        await queue.send('warm-up');
-        // Sent in one tick with nothing in flight: one batch of four, 1.5 MB in all.
-        const outcomes = await Promise.allSettled(
-          ['a', 'b', 'x'.repeat(1_500_000), 'c'].map((payload) => queue.send(payload)),
-        );
-        expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-        const error = (outcomes[2] as PromiseRejectedResult).reason as Error;
-        expect(error).toBeInstanceOf(PublishError);
-        // Sent again alone: the refusal names one message.
-        expect(error.message).toMatch(/sending 1 message\(s\).*larger than the max message size/);
-        const got: string[] = [];
-        await queue.consume((m) => void got.push(m.payload));
-        await waitFor(() => got.length === 4, 'the four records that fit', 15_000);
-        expect(got).toEqual(['warm-up', 'a', 'b', 'c']);
-      } finally {
-        await bus.close();
-      }
+      return withBus(
+        connectKafka({}, `${TEST_PARAMS}&maxMessageBytes=3000000&batchMaxBytes=4000000`),
+        async (bus) => {
+          const queue = bus.queue<string>(uniqueName('oversize'), { codec: 'text' });
+          await queue.send('warm-up');
+          // Sent in one tick with nothing in flight: one batch of four, 1.5 MB in all.
+          const outcomes = await Promise.allSettled(
+            ['a', 'b', 'x'.repeat(1_500_000), 'c'].map((payload) => queue.send(payload)),
+          );
+          expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+          const error = (outcomes[2] as PromiseRejectedResult).reason as Error;
+          expect(error).toBeInstanceOf(PublishError);
+          // Sent again alone: the refusal names one message.
+          expect(error.message).toMatch(/sending 1 message\(s\).*larger than the max message size/);
+          const got: string[] = [];
+          await queue.consume((m) => void got.push(m.payload));
+          await waitFor(() => got.length === 4, 'the four records that fit', 15_000);
+          expect(got).toEqual(['warm-up', 'a', 'b', 'c']);
+        },
+      );
     });
 
-    it('a sequential sender still gets every message confirmed, one request each', async () => {
-      const bus = await connectKafka();
-      try {
+    it('a sequential sender still gets every message confirmed, one request each', () =>
+      withBus(connectKafka(), async (bus) => {
         const queue = bus.queue<number>(uniqueName('seq'));
         await queue.send(0);
         const before = adapterOf(bus).produceRequests;
         for (let i = 1; i <= 20; i++) await queue.send(i);
         expect(adapterOf(bus).produceRequests - before).toBe(20);
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
   });
 
   function key(p: LogPosition): string {

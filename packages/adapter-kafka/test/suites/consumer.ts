@@ -6,7 +6,7 @@
 import { gate, waitFor } from '@omnibus/contract';
 import type { Message, Queue } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
-import { connectKafka, eventually, suiteAdmin, TEST_PARAMS, uniqueName } from '../helpers.js';
+import { connectKafka, eventually, suiteAdmin, TEST_PARAMS, uniqueName, withBus } from '../helpers.js';
 
 /** Consumes `queue`, noting each delivery as `payload@attempt`; `fails` says which deliveries throw. */
 async function attempts<T>(queue: Queue<T>, fails: (m: Message<T>) => boolean, concurrency: number) {
@@ -34,9 +34,8 @@ export function consumerTests(): void {
     const high = async (topic: string): Promise<number> =>
       (await admin().fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(p.high), 0);
 
-    it('never commits past a handler that is still running, whatever order handlers finish in', async () => {
-      const bus = await connectKafka();
-      try {
+    it('never commits past a handler that is still running, whatever order handlers finish in', () =>
+      withBus(connectKafka(), async (bus) => {
         const name = uniqueName('l');
         const log = bus.log<number>(name);
         for (let i = 0; i < 10; i++) await log.append(i);
@@ -56,14 +55,10 @@ export function consumerTests(): void {
         release.open();
         await waitFor(() => done.size === 10, 'all handled', 15_000);
         await eventually(() => committed(`omnibus.log.${name}.g`, name), [10]);
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
-    it('close() commits what was acked and leaves the group cleanly', async () => {
-      const bus = await connectKafka({}, `${TEST_PARAMS}&commitIntervalMs=60000`);
-      try {
+    it('close() commits what was acked and leaves the group cleanly', () =>
+      withBus(connectKafka({}, `${TEST_PARAMS}&commitIntervalMs=60000`), async (bus) => {
         const name = uniqueName('q');
         const queue = bus.queue<number>(name);
         const seen: number[] = [];
@@ -75,10 +70,7 @@ export function consumerTests(): void {
         expect(await committed(`omnibus.queue.${name}`, name)).toEqual([5]);
         const { groups } = await admin().describeGroups([`omnibus.queue.${name}`]);
         expect(groups[0]).toMatchObject({ state: 'Empty', members: [] });
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
     it('rebalances lose nothing when members join and leave mid-stream; duplicates are counted', async () => {
       const params = `${TEST_PARAMS}&partitions=4`;
@@ -126,40 +118,36 @@ export function consumerTests(): void {
     }, 120_000);
 
     for (const prefetch of [1, 10]) {
-      it(`a handler longer than the session timeout keeps its membership (prefetch ${prefetch})`, async () => {
+      it(`a handler longer than the session timeout keeps its membership (prefetch ${prefetch})`, () => {
         // The broker's minimum session timeout is 6 s; the first handler runs 8 s.
-        const bus = await connectKafka(
-          {},
-          'sessionTimeoutMs=6000&heartbeatIntervalMs=1000&maxWaitTimeMs=250',
+        return withBus(
+          connectKafka({}, 'sessionTimeoutMs=6000&heartbeatIntervalMs=1000&maxWaitTimeMs=250'),
+          async (bus) => {
+            const name = uniqueName('q');
+            const queue = bus.queue<string>(name);
+            const calls: string[] = [];
+            await queue.consume(
+              async (m) => {
+                calls.push(m.payload);
+                if (m.payload === 'slow') await new Promise((resolve) => setTimeout(resolve, 8000));
+              },
+              { prefetch, handlerTimeoutMs: 20_000 },
+            );
+            await queue.send('slow');
+            await queue.send('next');
+            await waitFor(() => calls.includes('next'), 'the next message', 30_000);
+            // An evicted member would have rejoined and got the uncommitted 'slow' again.
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            expect(calls).toEqual(['slow', 'next']);
+            const { groups } = await admin().describeGroups([`omnibus.queue.${name}`]);
+            expect(groups[0]?.state).toBe('Stable');
+          },
         );
-        try {
-          const name = uniqueName('q');
-          const queue = bus.queue<string>(name);
-          const calls: string[] = [];
-          await queue.consume(
-            async (m) => {
-              calls.push(m.payload);
-              if (m.payload === 'slow') await new Promise((resolve) => setTimeout(resolve, 8000));
-            },
-            { prefetch, handlerTimeoutMs: 20_000 },
-          );
-          await queue.send('slow');
-          await queue.send('next');
-          await waitFor(() => calls.includes('next'), 'the next message', 30_000);
-          // An evicted member would have rejoined and got the uncommitted 'slow' again.
-          await new Promise((resolve) => setTimeout(resolve, 1500));
-          expect(calls).toEqual(['slow', 'next']);
-          const { groups } = await admin().describeGroups([`omnibus.queue.${name}`]);
-          expect(groups[0]?.state).toBe('Stable');
-        } finally {
-          await bus.close();
-        }
       }, 60_000);
     }
 
-    it('an unkeyed poison message is retried by re-publishing, so the queue goes on meanwhile', async () => {
-      const bus = await connectKafka();
-      try {
+    it('an unkeyed poison message is retried by re-publishing, so the queue goes on meanwhile', () =>
+      withBus(connectKafka(), async (bus) => {
         const name = uniqueName('q');
         const queue = bus.queue<string>(name, { maxAttempts: 3, retryDelayMs: 400 });
         const order = await attempts(queue, (m) => m.payload === 'poison', 1);
@@ -171,14 +159,10 @@ export function consumerTests(): void {
         // Two re-published copies; the group's commit reaches the end (no partition held up).
         expect(await high(name)).toBe(6);
         await eventually(() => committed(`omnibus.queue.${name}`, name), [6]);
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
-    it('a keyed queue message is retried in place, before later messages of its key', async () => {
-      const bus = await connectKafka();
-      try {
+    it('a keyed queue message is retried in place, before later messages of its key', () =>
+      withBus(connectKafka(), async (bus) => {
         const name = uniqueName('q');
         const queue = bus.queue<number>(name);
         const order = await attempts(queue, (m) => m.payload === 1 && m.attempt === 1, 4);
@@ -186,14 +170,10 @@ export function consumerTests(): void {
         await waitFor(() => order.length === 4, '4 deliveries', 15_000);
         expect(order).toEqual(['1@1', '1@2', '2@1', '3@1']);
         expect(await high(name)).toBe(3);
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
 
-    it('routing filters on the client and commits the records it skips', async () => {
-      const bus = await connectKafka();
-      try {
+    it('routing filters on the client and commits the records it skips', () =>
+      withBus(connectKafka(), async (bus) => {
         const name = uniqueName('t');
         const topic = bus.topic<string>(name);
         const got: string[] = [];
@@ -214,9 +194,6 @@ export function consumerTests(): void {
         await subscription.close();
         expect(got).toEqual(['orders.eu', 'orders.us', 'orders.end']);
         expect(await committed(`omnibus.topic.${name}.billing`, name)).toEqual([6]);
-      } finally {
-        await bus.close();
-      }
-    });
+      }));
   });
 }
