@@ -141,8 +141,11 @@ console.log(
 );
 const results: Result[] = [];
 const pairs: PairResult[] = [];
+/** Only the pairs whose name has this text (`BENCH_PAIR`), e.g. `BENCH_PAIR=sendBatch`. */
+const pairFilter = process.env.BENCH_PAIR || undefined;
 for (const target of targets) {
   for (const scenario of await TARGETS[target]!()) {
+    if (pairFilter !== undefined && !scenario.name.includes(pairFilter)) continue;
     for (const depth of depths) {
       const result = await compare(scenario, rounds, depth, countAt(scenario, depth, scale));
       results.push(result);

@@ -19,6 +19,7 @@
 import {
   type Attached,
   ClosedError,
+  CONFIRMED,
   Committer,
   ConnectionError,
   type Deliver,
@@ -340,45 +341,52 @@ export class GroupConsumer implements Subscription {
     const highWatermark = Number(batch.highWatermark);
     const known = this.states.get(partition);
     if (known !== undefined) known.highWatermark = highWatermark;
-    for (const message of batch.messages) {
-      if (!current()) return;
-      const offset = Number(message.offset);
-      let state = this.states.get(partition);
-      if (state === undefined) {
-        const committed = this.committedAtJoin.get(partition)?.offset ?? -1;
-        state = {
-          partition,
-          tracker: new OffsetTracker(offset),
-          high: -1,
-          committed,
-          committedMark: -1,
-          highWatermark,
-        };
-        this.states.set(partition, state);
+    // kafkajs' resolveOffset costs a Long parse and add per call, and only its last value counts
+    // (where the next fetch starts): the offsets handed out are resolved once, before anything
+    // waits or returns (so a stale or stopped batch resolves exactly what it handed out).
+    let resolved: string | undefined;
+    try {
+      for (const message of batch.messages) {
+        if (!current()) return;
+        const offset = Number(message.offset);
+        let state = this.states.get(partition);
+        if (state === undefined) {
+          const committed = this.committedAtJoin.get(partition)?.offset ?? -1;
+          state = {
+            partition,
+            tracker: new OffsetTracker(offset),
+            high: -1,
+            committed,
+            committedMark: -1,
+            highWatermark,
+          };
+          this.states.set(partition, state);
+        }
+        if (offset <= state.high) {
+          resolved = message.offset;
+          continue;
+        }
+        if (this.outstanding.size >= this.spec.prefetch) {
+          if (resolved !== undefined) resolveOffset(resolved);
+          resolved = undefined;
+          if (!(await this.waitForRoom(consumer, heartbeat, current))) return;
+        }
+        state.tracker.delivered(offset);
+        state.high = offset;
+        resolved = message.offset;
+        const delivery = new GroupDelivery(this, state, offset, message, this.spec);
+        if (this.spec.filter !== undefined && !this.spec.filter(delivery.headers[HEADER.subject])) {
+          // Routing on the client: not for this subscription, so done at once.
+          this.finish(state, offset);
+          continue;
+        }
+        this.outstanding.add();
+        // Core's deliver never rejects; if it did, the message stays uncommitted and comes back.
+        delivery.redelivered = this.handOut(state.partition, offset);
+        this.deliver(delivery).then(this.settled, this.failed);
       }
-      if (offset <= state.high) {
-        resolveOffset(message.offset);
-        continue;
-      }
-      if (
-        this.outstanding.size >= this.spec.prefetch &&
-        !(await this.waitForRoom(consumer, heartbeat, current))
-      ) {
-        return;
-      }
-      state.tracker.delivered(offset);
-      state.high = offset;
-      resolveOffset(message.offset);
-      const delivery = new GroupDelivery(this, state, offset, message, this.spec);
-      if (this.spec.filter !== undefined && !this.spec.filter(delivery.headers[HEADER.subject])) {
-        // Routing on the client: not for this subscription, so done at once.
-        this.finish(state, offset);
-        continue;
-      }
-      this.outstanding.add();
-      // Core's deliver never rejects; if it did, the message stays uncommitted and comes back.
-      delivery.redelivered = this.handOut(state.partition, offset);
-      this.deliver(delivery).then(this.settled, this.failed);
+    } finally {
+      if (resolved !== undefined) resolveOffset(resolved);
     }
   }
 
@@ -481,8 +489,10 @@ class GroupDelivery extends RecordDelivery {
     if (spec.kind === 'queue' && this.key === undefined) this.retryAddress = spec.topic;
   }
 
-  async ack(): Promise<void> {
+  /** Done at once (the offset is marked finished; the committer commits it soon): no promise per message. */
+  ack(): Promise<void> {
     this.consumer.finish(this.state, this.offset);
+    return CONFIRMED;
   }
 
   /** Released (consumer closing): left unfinished, so it is not committed and comes back. */

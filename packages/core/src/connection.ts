@@ -16,7 +16,9 @@ const sendTimeouts = new Deadlines(100);
 /**
  * What an adapter's `send`, `publish` or `sendTo` returns when the broker took the message at once
  * (the in-memory broker with room): the operation is confirmed, so core sets no deadline for it and
- * makes no promise of its own. Any other promise is waited for, up to the send timeout.
+ * makes no promise of its own. Any other promise is waited for, up to the send timeout. A
+ * delivery's `ack` may return it too when the ack was done at once (a Kafka offset marked finished):
+ * the engine then settles the message without a promise.
  */
 export const CONFIRMED: Promise<void> = Promise.resolve();
 

@@ -31,6 +31,7 @@ export {
   type SendBufferOptions,
 } from './config.js';
 export { connect } from './connect.js';
+export { CONFIRMED } from './connection.js';
 export { delay } from './deadlines.js';
 export { BaseDelivery } from './delivery.js';
 export {

@@ -16,6 +16,19 @@ describe('OffsetTracker', () => {
     expect(tracker.committable).toBe(14);
   });
 
+  it('finishing in order and out of order mixed, over the compaction of its list', () => {
+    const tracker = new OffsetTracker(0);
+    for (let o = 0; o < 3000; o++) tracker.delivered(o);
+    for (let o = 0; o < 2000; o++) expect(tracker.finish(o)).toBe(true);
+    expect(tracker.committable).toBe(2000);
+    expect(tracker.finish(2001)).toBe(false);
+    expect(tracker.finish(2000)).toBe(true);
+    expect(tracker.committable).toBe(2002);
+    for (let o = 2002; o < 3000; o++) tracker.finish(o);
+    expect(tracker.committable).toBe(3000);
+    expect(tracker.inFlight).toBe(0);
+  });
+
   it('handles gaps in offsets (compacted or transactional logs)', () => {
     const tracker = new OffsetTracker(0);
     for (const offset of [0, 5, 9]) tracker.delivered(offset);
