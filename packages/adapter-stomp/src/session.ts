@@ -19,7 +19,14 @@
 import { isIP, connect as netConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import { ClosedError, ConnectionError, PublishError, retryWithBackoff, withTimeout } from '@omnibus/core';
+import {
+  ClosedError,
+  ConnectionError,
+  delay,
+  PublishError,
+  retryWithBackoff,
+  withTimeout,
+} from '@omnibus/core';
 import type { StompSettings } from './options.js';
 import { type FrameHeaders, type IncomingFrame, type StompitClient, stompitClient } from './stompit.js';
 
@@ -33,6 +40,16 @@ const MAX_HEADERS = 1000;
 const MAX_REFUSALS = 3;
 /** The subscription's id: unique on its connection, the only one there. */
 const SUBSCRIPTION_ID = '1';
+/**
+ * ActiveMQ releases a client-id a moment after it has sent the DISCONNECT's receipt, and refuses a
+ * CONNECT with that id meanwhile ("Client: … already connected"): a durable subscription opened
+ * again, or deleted, right after its consumer closed. A refusal of a client-id this process let go
+ * within this window is tried again; any other is final at once (another subscriber holds it).
+ */
+const CLIENT_ID_RELEASE_MS = 5000;
+const CLIENT_ID_RETRY_MS = 25;
+/** Client-ids this process disconnected, and when: process-wide, as buses share the broker. */
+const released = new Map<string, number>();
 
 export interface SessionHooks {
   /** The connection was lost (`reconnecting`) or is back with its subscription (`connected`). */
@@ -137,7 +154,11 @@ export class StompSession {
     const client = this.client;
     this.client = undefined;
     this.failPending(new ClosedError('the connection was closed', { adapter: ADAPTER }));
-    if (client !== undefined) await disconnect(client, Math.min(this.settings.operationTimeoutMs, 3000));
+    if (client !== undefined) {
+      await disconnect(client, Math.min(this.settings.operationTimeoutMs, 3000));
+      const clientId = this.connectHeaders['client-id'];
+      if (clientId !== undefined) noteReleased(clientId);
+    }
     this.hooks.closed?.();
   }
 
@@ -259,15 +280,19 @@ export class StompSession {
   }
 
   private async connectAny(): Promise<StompitClient> {
-    let last: unknown;
-    for (const { host, port } of this.settings.hosts) {
-      try {
-        return await this.connectTo(host, port);
-      } catch (error) {
-        last = error;
+    const clientId = this.connectHeaders['client-id'];
+    for (;;) {
+      let last: unknown;
+      for (const { host, port } of this.settings.hosts) {
+        try {
+          return await this.connectTo(host, port);
+        } catch (error) {
+          last = error;
+        }
       }
+      if (!releasing(clientId, last) || this.closed) throw last;
+      await delay(CLIENT_ID_RETRY_MS);
     }
-    throw last;
   }
 
   private connectTo(host: string, port: number | undefined): Promise<StompitClient> {
@@ -411,6 +436,21 @@ function hold(client: StompitClient): void {
 }
 
 /** DISCONNECT with a receipt (bounded: a lost connection never sends it), then the socket closed. */
+function noteReleased(clientId: string): void {
+  const now = Date.now();
+  for (const [id, at] of released) if (now - at >= CLIENT_ID_RELEASE_MS) released.delete(id);
+  released.set(clientId, now);
+}
+
+/** True when `error` refuses `clientId` as in use and this process let that id go a moment ago. */
+function releasing(clientId: string | undefined, error: unknown): boolean {
+  if (clientId === undefined || !(error instanceof Error) || !/already connected/i.test(error.message)) {
+    return false;
+  }
+  const at = released.get(clientId);
+  return at !== undefined && Date.now() - at < CLIENT_ID_RELEASE_MS;
+}
+
 async function disconnect(client: StompitClient, timeoutMs: number): Promise<void> {
   const disconnected = new Promise<void>((resolve) => client.disconnect(() => resolve()));
   await withTimeout(disconnected, timeoutMs, () => new Error('no DISCONNECT receipt')).catch(() => undefined);
