@@ -23,7 +23,7 @@ import {
 } from '@omnibus/core';
 import type { StompSettings } from './options.js';
 import { type BrokerProfile, topicWord } from './profiles.js';
-import { ErrorFrame, type SessionSubscription, StompSession } from './session.js';
+import { clientIdInUse, ErrorFrame, type SessionSubscription, StompSession } from './session.js';
 import { boundedName } from './stomp-adapter.js';
 import { received } from './wire.js';
 
@@ -99,7 +99,7 @@ export class StompAdmin {
       undefined,
       { 'client-id': activemqDurableClientId(topic.name, durable) },
       (cause) =>
-        /already connected/i.test(cause.message)
+        clientIdInUse(cause)
           ? new ValidationError(
               `${what} has a subscriber attached: close it before deleting the subscription`,
             )

@@ -435,7 +435,11 @@ function hold(client: StompitClient): void {
   corkers.get(client)?.();
 }
 
-/** DISCONNECT with a receipt (bounded: a lost connection never sends it), then the socket closed. */
+/** ActiveMQ's refusal of a CONNECT whose client-id another connection holds. */
+export function clientIdInUse(error: unknown): boolean {
+  return error instanceof Error && /already connected/i.test(error.message);
+}
+
 function noteReleased(clientId: string): void {
   const now = Date.now();
   for (const [id, at] of released) if (now - at >= CLIENT_ID_RELEASE_MS) released.delete(id);
@@ -444,13 +448,12 @@ function noteReleased(clientId: string): void {
 
 /** True when `error` refuses `clientId` as in use and this process let that id go a moment ago. */
 function releasing(clientId: string | undefined, error: unknown): boolean {
-  if (clientId === undefined || !(error instanceof Error) || !/already connected/i.test(error.message)) {
-    return false;
-  }
+  if (clientId === undefined || !clientIdInUse(error)) return false;
   const at = released.get(clientId);
   return at !== undefined && Date.now() - at < CLIENT_ID_RELEASE_MS;
 }
 
+/** DISCONNECT with a receipt (bounded: a lost connection never sends it), then the socket closed. */
 async function disconnect(client: StompitClient, timeoutMs: number): Promise<void> {
   const disconnected = new Promise<void>((resolve) => client.disconnect(() => resolve()));
   await withTimeout(disconnected, timeoutMs, () => new Error('no DISCONNECT receipt')).catch(() => undefined);
