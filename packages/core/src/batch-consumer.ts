@@ -1,28 +1,30 @@
 /**
  * Batch consumption (`consume(handler, { batch: { size, waitMs } })`) on top of the per-message
- * engine, without a rule of its own: the engine runs each message as usual, and the per-message
- * handler given to it parks the message in the forming batch and returns the batch's promise. So
- * each message still has its own delivery, timeout, trace and settlement — explicit `ack`/`retry`/
- * `reject`/`requeue` on an element, and otherwise the engine's rule for the batch handler's
- * outcome (resolved → ack, threw → retry, timed out → retry) — and per-key ordering is the
- * engine's: a key has one message in flight, so a batch holds at most one message per key, and the
- * next one of that key waits until its predecessor is settled (retries included).
+ * engine, without a rule of its own: the engine runs each message as usual up to its handler, then
+ * hands the message and its run to the collector here instead (`Gather`). A batch is handled with
+ * one call, one wait and one handler deadline; when it is done, each of its runs goes on with the
+ * batch's outcome. So each message still has its own delivery, trace and settlement — explicit
+ * `ack`/`retry`/`reject`/`requeue` on an element, and otherwise the engine's rule for the batch
+ * handler's outcome (resolved → ack, threw → retry, timed out → retry, the timeout counted from
+ * the handler's call) — and per-key ordering is the engine's: a key has one message in flight, so
+ * a batch holds at most one message per key, and the next one of that key waits until its
+ * predecessor is settled (retries included).
  */
-import { ValidationError } from './errors.js';
+import { type BatchFailure, type Gather, type Gathered, handlerTimeouts, isPromiseLike } from './consumer.js';
+import type { Deadline } from './deadlines.js';
+import { TimeoutError, ValidationError } from './errors.js';
 import { positiveInt } from './policy.js';
-import type { BatchHandler, BatchOptions, ConsumeOptions, Handler, Message } from './types.js';
+import type { BatchHandler, BatchOptions, ConsumeOptions, Message } from './types.js';
 
 /** The engine's limit on handlers at once: a batch consumer's `concurrency × size` must fit. */
 const MAX_IN_HANDLERS = 10_000;
 
 /** What the engine is started with for a batch consumer. */
 export interface BatchConsumption<T> {
-  /** The per-message handler for the engine. */
-  readonly handler: Handler<T>;
+  /** The engine's collector. */
+  readonly gather: Gather<T>;
   /** The consumer options with `batch` taken out and `concurrency` counted in messages. */
   readonly options: ConsumeOptions;
-  /** For the engine's `onWaiting`: deliveries wait behind busy keys, or it is closing. */
-  readonly onWaiting: () => void;
 }
 
 /**
@@ -61,16 +63,14 @@ export function batchConsumption<T>(
       `prefetch (${rest.prefetch}) must be at least batch.size (${size}) for "${destination}": a batch fills only with what the broker hands over`,
     );
   }
-  const collector = new BatchCollector<T>(handler, size, waitMs);
   return {
-    handler: collector.handler,
+    gather: new BatchCollector<T>(handler, size, waitMs),
     options: { ...rest, concurrency: batches * size },
-    onWaiting: collector.onWaiting,
   };
 }
 
 /** Gathers the messages the engine hands over into batches and runs the batch handler on each. */
-class BatchCollector<T> {
+class BatchCollector<T> implements Gather<T> {
   private forming: Batch<T> | undefined;
   private flushScheduled = false;
 
@@ -80,7 +80,7 @@ class BatchCollector<T> {
     private readonly waitMs: number,
   ) {}
 
-  readonly handler: Handler<T> = (message) => {
+  add(message: Message<T>, run: Gathered): void {
     let batch = this.forming;
     if (batch === undefined) {
       batch = new Batch<T>(this);
@@ -88,9 +88,9 @@ class BatchCollector<T> {
       batch.arm(this.waitMs);
     }
     batch.messages.push(message);
+    batch.runs.push(run);
     if (batch.messages.length >= this.size) this.flush(batch);
-    return batch.done;
-  };
+  }
 
   /**
    * Messages wait behind busy keys (perhaps one in this batch) or the consumer closes: the forming
@@ -115,22 +115,17 @@ class BatchCollector<T> {
   }
 }
 
-/** One batch: its messages, and the promise each of their per-message handlers returns. */
+/** One batch: its messages, their runs, and the handler's one deadline. */
 class Batch<T> {
   readonly messages: Message<T>[] = [];
-  readonly done: Promise<void>;
-  private resolve!: () => void;
-  private reject!: (error: unknown) => void;
+  readonly runs: Gathered[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private immediate: ReturnType<typeof setImmediate> | undefined;
+  private deadline: Deadline | undefined;
   private started = false;
+  private ended = false;
 
-  constructor(private readonly collector: BatchCollector<T>) {
-    this.done = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
+  constructor(private readonly collector: BatchCollector<T>) {}
 
   /** Flushes the batch after `waitMs` (0: at the next turn of the event loop) unless it fills first. */
   arm(waitMs: number): void {
@@ -155,9 +150,34 @@ class Batch<T> {
     try {
       result = run(this.messages);
     } catch (error) {
-      this.reject(error);
+      this.end({ error, timedOut: false });
       return;
     }
-    Promise.resolve(result).then(() => this.resolve(), this.reject);
+    if (!isPromiseLike(result)) {
+      this.end(undefined);
+      return;
+    }
+    const timeoutMs = this.runs[0]!.handlerTimeoutMs;
+    this.deadline = handlerTimeouts.add(timeoutMs, () => {
+      this.deadline = undefined;
+      this.end({
+        error: new TimeoutError(`handler timed out after ${timeoutMs} ms`, timeoutMs),
+        timedOut: true,
+      });
+    });
+    // A handler that outlives its timeout may still reject: `end` has run by then and ignores it.
+    result.then(this.resolved, this.rejected);
+  }
+
+  private readonly resolved = (): void => this.end(undefined);
+  private readonly rejected = (error: unknown): void => this.end({ error, timedOut: false });
+
+  /** The handler is done (or timed out): every run of the batch goes on, once. */
+  private end(failure: BatchFailure | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    handlerTimeouts.remove(this.deadline);
+    this.deadline = undefined;
+    for (const run of this.runs) run.resume(failure);
   }
 }

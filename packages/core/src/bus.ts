@@ -8,7 +8,7 @@ import { assertCapability, type Capabilities } from './capabilities.js';
 import { type Codec, encodePayload } from './codec.js';
 import type { ResolvedConnectOptions } from './config.js';
 import type { Connection } from './connection.js';
-import { ConsumerEngine } from './consumer.js';
+import { ConsumerEngine, type Gather } from './consumer.js';
 import { DeadLettersImpl } from './dead-letters.js';
 import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
 import { HEADER } from './envelope.js';
@@ -263,8 +263,8 @@ export class BusImpl implements Bus {
     readonly onEnd?: () => void;
     /** The durable subscription or log group, for instrumentation. */
     readonly consumer?: string | undefined;
-    /** For a batch consumer (batch-consumer.ts): see `EngineOptions.onWaiting`. */
-    readonly onWaiting?: (() => void) | undefined;
+    /** A batch consumer's collector (batch-consumer.ts): see `EngineOptions.gather`. */
+    readonly gather?: Gather<T> | undefined;
     readonly subscribe: (prefetch: number, deliver: Deliver) => Promise<Subscription>;
   }): Promise<Consumer> {
     this.assertOpen();
@@ -305,7 +305,7 @@ export class BusImpl implements Bus {
       nativeDelay: this.capabilities.delay !== 'none',
       reportError: (error) => this.connection.reportError(error),
       onSettle: (outcome, event) => this.connection.reportSettlement(outcome, event),
-      onWaiting: params.onWaiting,
+      gather: params.gather,
       onClose: (closed) => {
         this.consumers.delete(closed as ConsumerEngine<unknown>);
         params.onEnd?.();

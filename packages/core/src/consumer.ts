@@ -23,7 +23,7 @@ import { ACK, type Outcome, ReceivedMessage, type Settler } from './received-mes
 import type { StandardSchemaV1 } from './schema.js';
 import { validatePayload } from './schema.js';
 import { withTimeout } from './timing.js';
-import type { Consumer, ConsumerHealth, Handler, Headers, SettleEvent } from './types.js';
+import type { Consumer, ConsumerHealth, Handler, Headers, Message, SettleEvent } from './types.js';
 
 export type { DestinationKind };
 
@@ -36,7 +36,10 @@ export interface EngineOptions<T> {
   readonly consumer: string | undefined;
   readonly codec: Codec<T>;
   readonly schema: StandardSchemaV1<unknown, T> | undefined;
+  /** Runs each message; not called when `gather` is set. */
   readonly handler: Handler<T>;
+  /** A batch consumer's collector: each message's run waits in it until its batch is handled. */
+  readonly gather?: Gather<T> | undefined;
   readonly concurrency: number;
   readonly handlerTimeoutMs: number;
   readonly closeTimeoutMs: number;
@@ -53,11 +56,36 @@ export interface EngineOptions<T> {
   /** Retries and dead letters, for bus events and logs. */
   readonly onSettle: (outcome: 'retry' | 'deadLetter', event: SettleEvent) => void;
   readonly onClose: (engine: ConsumerEngine<T>) => void;
+}
+
+/**
+ * A batch consumer's collector (batch-consumer.ts): the engine hands it each decoded message with
+ * its run, and the collector resumes every run of a batch once, when the batch handler is done.
+ * A batch costs one wait and one handler deadline, not one per message.
+ */
+export interface Gather<T> {
+  add(message: Message<T>, run: Gathered): void;
   /**
-   * Every waiting delivery's key is being handled, or the consumer is closing: a handler holding
-   * messages while it waits for more (a batch) should finish now.
+   * Every waiting delivery's key is being handled, or the consumer is closing: a batch holding
+   * messages while it waits for more should be handled now.
    */
-  readonly onWaiting?: (() => void) | undefined;
+  readonly onWaiting: () => void;
+}
+
+/** Why a batch handler failed: it threw (or its promise rejected), or it ran past its timeout. */
+export interface BatchFailure {
+  readonly error: unknown;
+  readonly timedOut: boolean;
+}
+
+/** A message's run while its batch forms and is handled. */
+export interface Gathered {
+  readonly handlerTimeoutMs: number;
+  /**
+   * The batch handler is done: resolved (`failure` undefined) or failed. A message the handler
+   * settled explicitly keeps that settlement; any other is acked, or retried on a failure.
+   */
+  resume(failure: BatchFailure | undefined): void;
 }
 
 /** A delivery in the engine, from its arrival to the end of its run. */
@@ -95,12 +123,17 @@ type Next =
  * settles through (a class, so a message costs no closures). The first outcome wins; later ones (a
  * timeout after an explicit ack, say) change nothing.
  */
-class Attempt<T> implements Settler {
+class Attempt<T> implements Settler, Gathered {
   /** The settlement the first outcome led to: `Next` when it finished at once. */
   settlement: Next | Promise<Next> | undefined = undefined;
+  /** The message its handler gets, once decoded (a batch's run needs it back when it resumes). */
+  message: ReceivedMessage<T> | undefined = undefined;
+  /** A traced run in a batch awaits its batch here, so its process span lasts until the batch is done. */
+  wake: ((failure: BatchFailure | undefined) => void) | undefined = undefined;
 
   constructor(
     private readonly engine: ConsumerEngine<T>,
+    readonly entry: Entry,
     readonly d: Delivery,
     readonly envelope: Envelope,
     readonly attempt: number,
@@ -124,10 +157,27 @@ class Attempt<T> implements Settler {
     const settlement = this.settlement!;
     return settlement instanceof Promise ? settlement.then(noop) : CONFIRMED;
   }
+
+  get handlerTimeoutMs(): number {
+    return this.engine.handlerTimeoutMs;
+  }
+
+  resume(failure: BatchFailure | undefined): void {
+    const wake = this.wake;
+    if (wake === undefined) {
+      this.engine.resume(this, failure);
+      return;
+    }
+    this.wake = undefined;
+    wake(failure);
+  }
 }
 
-const handlerTimeouts = new Deadlines(100);
+/** Every handler deadline of the process, a batch's too: one sweep. */
+export const handlerTimeouts = new Deadlines(100);
 const FINISHED: Next = { again: false };
+/** The run waits in a batch: whoever resumes it finishes or continues it (`ConsumerEngine.resume`). */
+const PARKED: Next = { again: false };
 
 export class ConsumerEngine<T> implements Consumer {
   private readonly pending: Entry[] = [];
@@ -238,7 +288,7 @@ export class ConsumerEngine<T> implements Consumer {
     }
     this.pending.length = 0;
     this.pendingHead = 0;
-    this.o.onWaiting?.();
+    this.o.gather?.onWaiting();
     if (this.running > 0) {
       const drained = new Promise<void>((resolve) => {
         this.idle = resolve;
@@ -287,7 +337,7 @@ export class ConsumerEngine<T> implements Consumer {
       while (this.running < this.o.concurrency && this.pendingHead < this.pending.length && !this.closing) {
         const entry = this.takeRunnable();
         if (entry === undefined) {
-          this.o.onWaiting?.();
+          this.o.gather?.onWaiting();
           return;
         }
         this.running++;
@@ -336,14 +386,7 @@ export class ConsumerEngine<T> implements Consumer {
     let first: Attempt<T>;
     let next: Next | Promise<Next>;
     try {
-      first = this.attempt(
-        d,
-        envelope,
-        envelope.attempt,
-        envelope.redelivered,
-        envelope.firstFailure,
-        undefined,
-      );
+      first = this.attempt(entry, envelope.attempt, envelope.redelivered, envelope.firstFailure, undefined);
       next = this.handle(first);
     } catch (error) {
       this.o.reportError(asError(error));
@@ -352,17 +395,18 @@ export class ConsumerEngine<T> implements Consumer {
       return;
     }
     if (next === FINISHED) this.finish(entry);
-    else void this.runOn(entry, first, next);
+    else if (next !== PARKED) void this.runOn(entry, first, next);
   }
 
   private attempt(
-    d: Delivery,
-    envelope: Envelope,
+    entry: Entry,
     attempt: number,
     redelivered: boolean,
     firstFailure: string | undefined,
     lastFailure: string | undefined,
   ): Attempt<T> {
+    const d = entry.delivery;
+    const envelope = entry.envelope;
     const traced = processChannel.hasSubscribers
       ? processContext(
           this.source,
@@ -376,7 +420,7 @@ export class ConsumerEngine<T> implements Consumer {
           envelope.headers,
         )
       : undefined;
-    return new Attempt(this, d, envelope, attempt, redelivered, firstFailure, lastFailure, traced);
+    return new Attempt(this, entry, d, envelope, attempt, redelivered, firstFailure, lastFailure, traced);
   }
 
   /** `handleOnce`, inside the `omnibus:process` tracing channel when someone listens. */
@@ -391,12 +435,20 @@ export class ConsumerEngine<T> implements Consumer {
     return this.handleOnce(run);
   }
 
-  /** The rest of a run whose settlement did not finish at once: waits, retries in place, delayed copies. */
+  /**
+   * The rest of a run whose settlement did not finish at once: waits, retries in place, delayed
+   * copies. A run that goes into a batch (`PARKED`) is left to `resume`, which goes on from there.
+   */
   private async runOn(entry: Entry, run: Attempt<T>, pending: Next | Promise<Next>): Promise<void> {
     const d = entry.delivery;
+    let parked = false;
     try {
       let next = await pending;
       for (;;) {
+        if (next === PARKED) {
+          parked = true;
+          return;
+        }
         if (next.later !== undefined) {
           this.sendLater(d, next.later.delayMs, next.later.copy);
           break;
@@ -410,7 +462,7 @@ export class ConsumerEngine<T> implements Consumer {
           d.release?.();
           break;
         }
-        run = this.attempt(d, run.envelope, next.attempt, true, run.firstFailure, run.lastFailure);
+        run = this.attempt(entry, next.attempt, true, run.firstFailure, run.lastFailure);
         next = await this.handle(run);
       }
     } catch (error) {
@@ -418,8 +470,44 @@ export class ConsumerEngine<T> implements Consumer {
       this.o.reportError(asError(error));
       d.release?.();
     } finally {
-      this.finish(entry);
+      if (!parked) this.finish(entry);
     }
+  }
+
+  /** A run that waited in a batch goes on: settled by the batch's outcome, then finished or continued. */
+  resume(run: Attempt<T>, failure: BatchFailure | undefined): void {
+    let next: Next | Promise<Next>;
+    try {
+      next = this.conclude(run, failure);
+    } catch (error) {
+      this.o.reportError(asError(error));
+      run.d.release?.();
+      this.finish(run.entry);
+      return;
+    }
+    if (next === FINISHED) this.finish(run.entry);
+    else void this.runOn(run.entry, run, next);
+  }
+
+  /** The settlement a batch's outcome leads to for one of its runs (an explicit one stays). */
+  private conclude(run: Attempt<T>, failure: BatchFailure | undefined): Next | Promise<Next> {
+    if (failure !== undefined) {
+      const error = failure.error;
+      if (failure.timedOut) run.message!.abort(asError(error));
+      if (run.traced !== undefined) run.traced.failure = error;
+      run.decide({ type: 'retry', delayMs: undefined, reason: describeError(error) });
+    }
+    run.decide(ACK);
+    return run.settlement!;
+  }
+
+  /** A traced run in a batch: its process span lasts until the batch is done. */
+  private async awaitGathered(run: Attempt<T>, gather: Gather<T>): Promise<Next> {
+    const failure = await new Promise<BatchFailure | undefined>((resolve) => {
+      run.wake = resolve;
+      gather.add(run.message!, run);
+    });
+    return this.conclude(run, failure);
   }
 
   /** A run is over: its handler slot and key are free again. */
@@ -499,6 +587,13 @@ export class ConsumerEngine<T> implements Consumer {
       this.o.destination,
       run,
     );
+    const gather = this.o.gather;
+    if (gather !== undefined) {
+      run.message = message;
+      if (traced !== undefined) return this.awaitGathered(run, gather);
+      gather.add(message, run);
+      return PARKED;
+    }
     let result: unknown;
     try {
       const scope = traced?.scope;
@@ -551,6 +646,10 @@ export class ConsumerEngine<T> implements Consumer {
 
   get maxAttempts(): number {
     return this.o.maxAttempts;
+  }
+
+  get handlerTimeoutMs(): number {
+    return this.o.handlerTimeoutMs;
   }
 
   /**
@@ -730,7 +829,7 @@ function date(ms: number | undefined): Date | undefined {
   return ms === undefined ? undefined : new Date(ms);
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (
     typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
   );

@@ -219,11 +219,12 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
       codec: this.codec,
       schema: this.options.schema,
       policy: more.policy ?? this.options,
-      handler: batched?.handler ?? (handler as Handler<T>),
+      // With `gather`, the engine hands messages to the collector and never calls `handler`.
+      handler: handler as Handler<T>,
+      gather: batched?.gather,
       options: batched?.options ?? options,
       consumer: more.consumer,
       ...(onEnd === undefined ? {} : { onEnd }),
-      ...(batched === undefined ? {} : { onWaiting: batched.onWaiting }),
       subscribe: (prefetch, deliver) => open(driver, prefetch, deliver),
     });
   }

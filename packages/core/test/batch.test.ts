@@ -1,10 +1,19 @@
 /**
  * The batch API on the in-memory broker, where the contract suite cannot reach: the send path's
  * guarantees per message (tracing, CapacityError), the batch consumer's early hand-over when a key
- * blocks, its handler timeout per message, and close with a batch still forming.
+ * blocks, its one handler timeout per batch, its process events, and close with a batch still
+ * forming.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { CapacityError, CHANNELS, connect, type Message, type SendContext } from '../src/index.js';
+import {
+  CapacityError,
+  CHANNELS,
+  connect,
+  type Message,
+  type ProcessContext,
+  type SendContext,
+  TimeoutError,
+} from '../src/index.js';
 import { tracedEvents, until } from './helpers.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
@@ -109,6 +118,96 @@ describe('batch consumption', () => {
     );
     await queue.sendBatch([{ payload: 'a' }, { payload: 'b' }]);
     await until(() => attempts.includes('a#2') && attempts.includes('b#2'), 5000, 'second attempts');
+  });
+
+  it('counts the handler timeout from the handler call, not from the wait for the batch to fill', async () => {
+    const b = await bus();
+    const queue = b.queue<string>('q');
+    const seen: string[] = [];
+    await queue.consume(
+      (batch: Message<string>[]) => {
+        for (const m of batch) seen.push(`${m.payload}#${m.attempt}`);
+      },
+      // The first message waits 400 ms for company, longer than the handler may take.
+      { batch: { size: 10, waitMs: 400 }, handlerTimeoutMs: 150 },
+    );
+    await queue.send('a');
+    await until(() => seen.length > 0, 5000, 'the batch');
+    await until(() => b.health().consumers[0]!.handled === 1, 5000, 'the ack');
+    expect(seen).toEqual(['a#1']);
+    expect(b.health().consumers[0]!.retried).toBe(0);
+  });
+
+  it("a batch that times out aborts each message's signal with TimeoutError, and late settlement changes nothing", async () => {
+    const b = await bus();
+    const queue = b.queue<string>('q', { maxAttempts: 2 });
+    const reasons: unknown[] = [];
+    const attempts: string[] = [];
+    let release!: () => void;
+    const late = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await queue.consume(
+      async (batch: Message<string>[]) => {
+        for (const m of batch) attempts.push(`${m.payload}#${m.attempt}`);
+        if (batch[0]!.attempt > 1) return;
+        await Promise.all(
+          batch.map(
+            (m) =>
+              new Promise<void>((resolve) =>
+                m.signal.addEventListener('abort', () => {
+                  reasons.push(m.signal.reason);
+                  resolve();
+                }),
+              ),
+          ),
+        );
+        await late;
+        // After the timeout: this ack must not undo the retry the timeout led to.
+        await Promise.all(batch.map((m) => m.ack()));
+      },
+      { batch: { size: 2, waitMs: 1000 }, handlerTimeoutMs: 100 },
+    );
+    await queue.sendBatch([{ payload: 'a' }, { payload: 'b' }]);
+    await until(() => reasons.length === 2, 5000, 'both aborted');
+    expect(reasons.every((reason) => reason instanceof TimeoutError)).toBe(true);
+    await until(() => attempts.includes('a#2') && attempts.includes('b#2'), 5000, 'second attempts');
+    release();
+    await until(() => b.health().consumers[0]!.handled === 2, 5000, 'the second attempts acked');
+    expect(b.health().consumers[0]!.retried).toBe(2);
+    expect(attempts.sort()).toEqual(['a#1', 'a#2', 'b#1', 'b#2']);
+  });
+
+  it("each message's omnibus:process event ends when its batch is done, with the batch's failure", async () => {
+    const events = tracedEvents<ProcessContext>(CHANNELS.process, cleanups);
+    const b = await bus();
+    const queue = b.queue<string>('q', { maxAttempts: 2 });
+    let finish!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    let calls = 0;
+    await queue.consume(
+      async (batch: Message<string>[]) => {
+        calls++;
+        await gate;
+        if (batch[0]!.attempt === 1) throw new Error('first attempt fails');
+      },
+      { batch: { size: 3, waitMs: 50 } },
+    );
+    await queue.sendBatch([{ payload: 'a' }, { payload: 'b' }, { payload: 'c' }]);
+    await until(() => calls === 1, 5000, 'the first batch');
+    const ended = () => events.filter((e) => e.event === 'asyncEnd');
+    expect(events.filter((e) => e.event === 'start')).toHaveLength(3);
+    // The batch handler is still running: no message's process has ended.
+    expect(ended()).toHaveLength(0);
+    finish();
+    await until(() => ended().length === 6, 5000, 'both attempts of the three');
+    const firsts = ended().filter((e) => e.context.attempt === 1);
+    expect(firsts.map((e) => e.context.outcome)).toEqual(['retry', 'retry', 'retry']);
+    expect(firsts.every((e) => e.context.failure instanceof Error)).toBe(true);
+    const seconds = ended().filter((e) => e.context.attempt === 2);
+    expect(seconds.map((e) => e.context.outcome)).toEqual(['ack', 'ack', 'ack']);
   });
 
   it('close hands over a batch still forming instead of waiting out waitMs', async () => {
