@@ -381,9 +381,8 @@ export class GroupConsumer implements Subscription {
           continue;
         }
         this.outstanding.add();
-        // Core's deliver never rejects; if it did, the message stays uncommitted and comes back.
         delivery.redelivered = this.handOut(state.partition, offset);
-        this.deliver(delivery).then(this.settled, this.failed);
+        this.deliver(delivery).then(this.settled);
       }
     } finally {
       if (resolved !== undefined) resolveOffset(resolved);
@@ -391,11 +390,6 @@ export class GroupConsumer implements Subscription {
   }
 
   private readonly settled = (): void => this.outstanding.done();
-
-  private readonly failed = (error: unknown): void => {
-    this.outstanding.done();
-    this.ctx.reportError(error instanceof Error ? error : new Error(String(error)));
-  };
 
   /** Waits until fewer than `prefetch` deliveries are outstanding, heartbeating meanwhile. */
   private async waitForRoom(

@@ -165,11 +165,20 @@ export interface Delivery {
 }
 
 /**
- * Hands a delivery to core. The promise resolves once core has settled it (after the handler ran);
- * push-based adapters may ignore it (their prefetch bounds what is outstanding), pull-based ones
- * may await it for back-pressure. It never rejects.
+ * Hands a delivery to core. What it returns settles once core has settled the delivery (after the
+ * handler ran): `await` it, or pass a callback to `then`. Push-based adapters may ignore it (their
+ * prefetch bounds what is outstanding), pull-based ones may wait on it for back-pressure. It never
+ * fails.
  */
-export type Deliver = (delivery: Delivery) => Promise<void>;
+export type Deliver = (delivery: Delivery) => Settled;
+
+/**
+ * A thenable, not a promise: core makes no promise per delivery for adapters that ignore it.
+ * `onSettled` runs once, at once when the delivery is settled already.
+ */
+export interface Settled {
+  then(onSettled: () => void, onError?: (error: unknown) => void): void;
+}
 
 export interface Subscription {
   /** Optional: messages behind the newest for this reader's group, where the broker reports it. */

@@ -4,7 +4,7 @@
  * explicit `ack`/`retry`/`reject`/`requeue` on the message. Concurrency with per-key ordering,
  * handler timeouts and draining on close live here, once.
  */
-import type { Deliver, Delivery, OutgoingMessage, Subscription } from './adapter.js';
+import type { Deliver, Delivery, OutgoingMessage, Settled, Subscription } from './adapter.js';
 import type { Codec } from './codec.js';
 import { CONFIRMED } from './connection.js';
 import { Deadlines, delay } from './deadlines.js';
@@ -88,26 +88,49 @@ export interface Gathered {
   resume(failure: BatchFailure | undefined): void;
 }
 
-/** A delivery in the engine, from its arrival to the end of its run. */
-class Entry {
+/**
+ * A delivery in the engine, from its arrival to the end of its run; also what `deliver` returned
+ * for it (a thenable: no promise unless the adapter waits on it with `await`).
+ */
+class Entry implements Settled {
   /** While running: when its handler slot was taken, and where it sits in `runningEntries`. */
   startedAt = 0;
   slot = -1;
+  private settled = false;
+  /** Who waits for the settlement: usually no one (push-based adapters), sometimes one. */
+  private waiters: (() => void) | (() => void)[] | undefined = undefined;
 
   constructor(
     readonly delivery: Delivery,
     readonly envelope: Envelope,
     readonly key: string | undefined,
-    /** Resolves the promise `deliver` returned. */
-    readonly done: () => void,
   ) {}
+
+  then(onSettled: () => void): void {
+    if (this.settled) onSettled();
+    else if (this.waiters === undefined) this.waiters = onSettled;
+    else if (typeof this.waiters === 'function') this.waiters = [this.waiters, onSettled];
+    else this.waiters.push(onSettled);
+  }
+
+  /** Settled (or given back): whoever waits on it goes on. Once. */
+  done(): void {
+    if (this.settled) return;
+    this.settled = true;
+    const waiters = this.waiters;
+    if (waiters === undefined) return;
+    this.waiters = undefined;
+    if (typeof waiters === 'function') waiters();
+    else for (const waiter of waiters) waiter();
+  }
 }
 
-/** `new Promise(capture)` leaves its resolver here: one executor for every delivery, no closure each. */
-let captured: (() => void) | undefined;
-function capture(resolve: () => void): void {
-  captured = resolve;
-}
+/** What `deliver` returns for a delivery it does not take (closing): settled already. */
+const SETTLED: Settled = {
+  then(onSettled) {
+    onSettled();
+  },
+};
 
 /**
  * How a delivery continues after its settlement: finished; handled again in process (a keyed or log
@@ -224,20 +247,20 @@ export class ConsumerEngine<T> implements Consumer {
     this.lastDeliveryAt = Date.now();
     if (this.closing) {
       delivery.release?.();
-      return Promise.resolve();
+      return SETTLED;
     }
     let envelope: Envelope;
     try {
       envelope = readEnvelope(delivery);
     } catch (error) {
-      return Promise.reject(error);
+      // Not settled: the broker keeps it (and redelivers it to another connection).
+      this.o.reportError(asError(error));
+      return SETTLED;
     }
-    const settled = new Promise<void>(capture);
-    const done = captured!;
-    captured = undefined;
-    this.pending.push(new Entry(delivery, envelope, this.o.concurrency > 1 ? envelope.key : undefined, done));
+    const entry = new Entry(delivery, envelope, this.o.concurrency > 1 ? envelope.key : undefined);
+    this.pending.push(entry);
     this.pump();
-    return settled;
+    return entry;
   };
 
   health(): ConsumerHealth {

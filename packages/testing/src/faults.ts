@@ -25,6 +25,7 @@ import {
   type QueueSpec,
   type ReadSpec,
   type ResetTarget,
+  type Settled,
   type Subscription,
   type SubscriptionSpec,
   type TopicSpec,
@@ -178,7 +179,7 @@ export class FaultInjector implements Faults {
     const line = { last: 0, pending: 0 };
     const held: (() => void)[] = [];
     let flushing = false;
-    const release = (d: Delivery): Promise<void> => {
+    const release = (d: Delivery): Settled => {
       const rates = this.rates(destination);
       if (kind !== 'log' && d.key === undefined && this.random.chance(rates.reorder)) {
         this.record('reorder', destination, d.id);
