@@ -106,6 +106,7 @@ class Entry implements Settled {
     readonly key: string | undefined,
   ) {}
 
+  // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose (adapters `await` it), see `Settled`
   then(onSettled: () => void): void {
     if (this.settled) onSettled();
     else if (this.waiters === undefined) this.waiters = onSettled;
@@ -127,6 +128,7 @@ class Entry implements Settled {
 
 /** What `deliver` returns for a delivery it does not take (closing): settled already. */
 const SETTLED: Settled = {
+  // biome-ignore lint/suspicious/noThenProperty: a thenable on purpose, see `Settled`
   then(onSettled) {
     onSettled();
   },
