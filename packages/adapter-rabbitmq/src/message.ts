@@ -11,8 +11,9 @@ import type { Options as AmqpOptions, Channel, ConsumeMessage } from 'amqplib';
 
 const NATIVE = { id: true, contentType: true } as const;
 /** Made once: `toHeaders` options for a queue (or log) publish, and for a topic publish (the subject is the routing key). */
+const NATIVE_ON_TOPIC = { ...NATIVE, subject: true } as const;
 const ON_QUEUE: ToHeadersOptions = { native: NATIVE };
-const ON_TOPIC: ToHeadersOptions = { native: { ...NATIVE, subject: true } };
+const ON_TOPIC: ToHeadersOptions = { native: NATIVE_ON_TOPIC };
 
 /** Headers the broker adds (dead-lettering, streams, quorum queues, sender-selected routing). */
 const BROKER_HEADERS = new Set(['x-death', 'x-stream-offset', 'x-delivery-count', 'CC', 'BCC']);
@@ -35,7 +36,11 @@ export function publishOptions(
     timestamp: Math.floor(message.timestamp / 1000),
     persistent: true,
     mandatory: !onTopic,
-    headers: toHeaders(message, extra === undefined ? headerOptions : { ...headerOptions, extra }),
+    // Fields written one by one: a spread followed by another field costs microseconds on node 20.
+    headers: toHeaders(
+      message,
+      extra === undefined ? headerOptions : { native: onTopic ? NATIVE_ON_TOPIC : NATIVE, extra },
+    ),
   };
   if (message.priority !== undefined) options.priority = message.priority;
   return options;

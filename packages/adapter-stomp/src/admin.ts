@@ -143,8 +143,7 @@ export class StompAdmin {
         message: (headers, body) => {
           if (headers.browser === 'end') return done?.();
           if (got.length >= limit) return;
-          const { redelivered: _, ...fields } = received(headers, body, this.profile.stableIds);
-          got.push(fields);
+          got.push(received(headers, body, this.profile.stableIds));
           if (got.length >= limit) done?.();
         },
       },

@@ -10,11 +10,11 @@
  * not found"), and a NACK before the UNSUBSCRIBE may be redelivered to the same subscription. A
  * consumer's own connection also confines an ERROR frame to that consumer.
  */
-import type { Deliver, Delivery, SubjectMatcher, Subscription } from '@omnibus/core';
+import { CONFIRMED, type Deliver, type SubjectMatcher, type Subscription } from '@omnibus/core';
 import type { BrokerProfile } from './profiles.js';
 import type { OpenSession, SessionSubscription, StompSession } from './session.js';
 import type { FrameHeaders } from './stompit.js';
-import { received } from './wire.js';
+import { FrameDelivery } from './wire.js';
 
 /** Where a consumer subscribes and what it does with what arrives. */
 export interface ConsumerRoute {
@@ -30,13 +30,13 @@ export interface ConsumerRoute {
 export class StompConsumer implements Subscription {
   private session: StompSession | undefined;
   /** Deliveries handed to core (or held) and not settled yet: each settles itself once. */
-  private readonly outstanding = new Set<(command?: 'ACK' | 'NACK') => void>();
-  protected stopping = false;
+  readonly outstanding = new Set<StompDelivery>();
+  stopping = false;
   private closing: Promise<void> | undefined;
 
   constructor(
-    protected readonly profile: BrokerProfile,
-    private readonly route: ConsumerRoute,
+    readonly profile: BrokerProfile,
+    readonly route: ConsumerRoute,
     protected readonly deliver: Deliver,
   ) {}
 
@@ -69,7 +69,7 @@ export class StompConsumer implements Subscription {
     this.closing ??= (async () => {
       this.stopping = true;
       // The DISCONNECT (with a receipt: ACKs sent before it count) gives back every unacked message.
-      for (const settle of [...this.outstanding]) settle();
+      for (const delivery of [...this.outstanding]) delivery.settle();
       await this.session?.close();
     })();
     return this.closing;
@@ -77,27 +77,52 @@ export class StompConsumer implements Subscription {
 
   protected onMessage(frame: FrameHeaders, body: Buffer, send: (command: 'ACK' | 'NACK') => void): void {
     if (this.closing !== undefined) return;
-    const settle = (command?: 'ACK' | 'NACK') => {
-      if (this.outstanding.delete(settle) && command !== undefined) send(command);
-    };
-    this.outstanding.add(settle);
-    const fields = received(frame, body, this.profile.stableIds, this.route.subjectOf);
+    const delivery = this.profile.nackRequeues
+      ? new RequeueableDelivery(frame, body, this, send)
+      : new StompDelivery(frame, body, this, send);
+    this.outstanding.add(delivery);
     // Broader broker match (ActiveMQ `>` for a `#` in the middle): not ours, done with it.
-    if (this.route.filter !== undefined && !this.route.filter(fields.subject)) {
-      settle('ACK');
+    if (this.route.filter !== undefined && !this.route.filter(delivery.subject)) {
+      delivery.settle('ACK');
       return;
     }
-    const { nackRequeues } = this.profile;
-    const delivery: Delivery = {
-      ...fields,
-      retryAddress: this.route.retryAddress,
-      ack: async () => settle('ACK'),
-      ...(nackRequeues ? { requeue: async () => settle('NACK') } : {}),
-      // Once stopping, the message is held and given back by the DISCONNECT in close().
-      release: () => {
-        if (nackRequeues && !this.stopping) settle('NACK');
-      },
-    };
     if (!this.stopping) void this.deliver(delivery);
+  }
+}
+
+/** A queue or topic message: ACK, or (where the broker requeues on NACK) NACK; each once. */
+class StompDelivery extends FrameDelivery {
+  constructor(
+    frame: FrameHeaders,
+    body: Buffer,
+    private readonly consumer: StompConsumer,
+    private readonly send: (command: 'ACK' | 'NACK') => void,
+  ) {
+    super(frame, body, consumer.profile.stableIds, consumer.route.subjectOf);
+    this.retryAddress = consumer.route.retryAddress;
+  }
+
+  /** The ACK is written with the next frames of this tick: nothing to wait for. */
+  ack(): Promise<void> {
+    this.settle('ACK');
+    return CONFIRMED;
+  }
+
+  /** Once stopping, the message is held and given back by the DISCONNECT in close(). */
+  release(): void {
+    if (this.consumer.profile.nackRequeues && !this.consumer.stopping) this.settle('NACK');
+  }
+
+  /** Settles it once; without a command it is only forgotten (the DISCONNECT gives it back). */
+  settle(command?: 'ACK' | 'NACK'): void {
+    if (this.consumer.outstanding.delete(this) && command !== undefined) this.send(command);
+  }
+}
+
+/** Where a NACK puts the message back (RabbitMQ): core's `requeue`. */
+class RequeueableDelivery extends StompDelivery {
+  requeue(): Promise<void> {
+    this.settle('NACK');
+    return CONFIRMED;
   }
 }

@@ -6,11 +6,11 @@
  * core's `ReadBack`: a reader of the log from 'latest' (a `StreamReader`) whose entries' reference
  * headers resolve the appends waiting for them.
  */
-import { type Deliver, type LogSpec, LogStart, type ReadSpec } from '@omnibus/core';
+import { CONFIRMED, type Deliver, type LogSpec, LogStart, type ReadSpec } from '@omnibus/core';
 import { StompConsumer } from './consume.js';
 import type { BrokerProfile } from './profiles.js';
 import type { FrameHeaders } from './stompit.js';
-import { received } from './wire.js';
+import { FrameDelivery } from './wire.js';
 
 export const STREAM = { 'x-queue-type': 'stream' } as const;
 
@@ -31,15 +31,32 @@ export class StreamReader extends StompConsumer {
   }
 
   protected override onMessage(frame: FrameHeaders, body: Buffer, settle: (command: 'ACK') => void): void {
-    const ack = () => settle('ACK');
     const offset = Number(frame['x-stream-offset']);
-    const fields = received(frame, body, false);
+    const entry = new StreamEntry(frame, body, offset, settle);
     // Chunk granularity and redelivery after a reconnection: skip what is before the start.
-    if (this.stopping || !Number.isInteger(offset) || offset < 0 || !this.from.accepts(offset, fields)) {
-      ack();
+    if (this.stopping || !Number.isInteger(offset) || offset < 0 || !this.from.accepts(offset, entry)) {
+      settle('ACK');
       return;
     }
     this.lastDelivered = offset;
-    void this.deliver({ ...fields, position: { partition: 0, offset }, ack: async () => ack() });
+    void this.deliver(entry);
+  }
+}
+
+/** An entry of the stream at `offset`; its ACK lets the broker's credit move on. */
+class StreamEntry extends FrameDelivery {
+  constructor(
+    frame: FrameHeaders,
+    body: Buffer,
+    offset: number,
+    private readonly settle: (command: 'ACK') => void,
+  ) {
+    super(frame, body, false);
+    this.position = { partition: 0, offset };
+  }
+
+  ack(): Promise<void> {
+    this.settle('ACK');
+    return CONFIRMED;
   }
 }

@@ -5,7 +5,7 @@
  * escaping (`\c`, `\n`, `\r`, `\\`) is done by stompit on both sides; bodies always carry
  * `content-length`, so binary bodies arrive whole.
  */
-import { HEADER, type Headers, type OutgoingMessage, toHeaders } from '@omnibus/core';
+import { BaseDelivery, HEADER, type Headers, type OutgoingMessage, toHeaders } from '@omnibus/core';
 import type { FrameHeaders } from './stompit.js';
 
 /** Headers STOMP or one of the brokers gives a meaning to (lower case). */
@@ -60,35 +60,61 @@ export function frameHeaders(
 }
 
 /**
- * Reads a MESSAGE frame: the header bag without the frame's and the brokers' own headers (escaped
- * ones stay, core restores them). `message-id` is the id only where the broker keeps it for the
- * message's life (`stableIds`: ActiveMQ's JMS id; RabbitMQ's names the delivery). `subjectOf`
- * derives a subject from the destination when a foreign producer sent none.
+ * A MESSAGE frame as core's delivery: the header bag without the frame's and the brokers' own
+ * headers (escaped ones stay, core restores them). `message-id` is the id only where the broker
+ * keeps it for the message's life (`stableIds`: ActiveMQ's JMS id; RabbitMQ's names the delivery).
+ * `subjectOf` derives a subject from the destination when a foreign producer sent none. A class, one
+ * per message, its fields set one by one: a literal spread with closures per message cost STOMP
+ * consumers microseconds each (docs/benchmarks.md). Subclasses settle it.
  */
-export function received(
-  frame: FrameHeaders,
-  body: Buffer,
-  stableIds: boolean,
-  subjectOf?: (destination: string) => string | undefined,
-) {
-  const headers: Headers = {};
-  for (const name in frame) {
-    const value = frame[name];
-    if (value !== undefined && !reserved(name)) headers[name] = String(value);
+export abstract class FrameDelivery extends BaseDelivery {
+  constructor(
+    frame: FrameHeaders,
+    body: Buffer,
+    stableIds: boolean,
+    subjectOf?: (destination: string) => string | undefined,
+  ) {
+    const headers: Headers = {};
+    for (const name in frame) {
+      const value = frame[name];
+      if (value !== undefined && !reserved(name)) headers[name] = String(value);
+    }
+    super(body, headers, { headers: frame, body });
+    if (stableIds) this.id = text(frame, 'message-id');
+    this.contentType = text(frame, 'content-type');
+    const destination = text(frame, 'destination');
+    this.subject =
+      headers[HEADER.subject] ?? (destination === undefined ? undefined : subjectOf?.(destination));
+    const priority = text(frame, 'priority');
+    if (priority !== undefined) this.priority = Number(priority);
+    const sentAt = Number(text(frame, 'timestamp'));
+    if (Number.isFinite(sentAt) && sentAt > 0) this.timestamp = sentAt;
+    this.redelivered = text(frame, 'redelivered') === 'true';
   }
-  const text = (name: string) => (frame[name] === undefined ? undefined : String(frame[name]));
-  const sentAt = Number(text('timestamp'));
-  const priority = text('priority');
-  const destination = text('destination');
+}
+
+function text(frame: FrameHeaders, name: string): string | undefined {
+  const value = frame[name];
+  return value === undefined ? undefined : String(value);
+}
+
+/** A MESSAGE frame's fields, as `browse` lists them. */
+export function received(frame: FrameHeaders, body: Buffer, stableIds: boolean) {
+  const d = new Browsed(frame, body, stableIds);
   return {
-    body,
-    headers,
-    id: stableIds ? text('message-id') : undefined,
-    contentType: text('content-type'),
-    subject: headers[HEADER.subject] ?? (destination === undefined ? undefined : subjectOf?.(destination)),
-    priority: priority === undefined ? undefined : Number(priority),
-    timestamp: Number.isFinite(sentAt) && sentAt > 0 ? sentAt : undefined,
-    redelivered: text('redelivered') === 'true',
-    raw: { headers: frame, body },
+    body: d.body,
+    headers: d.headers,
+    id: d.id,
+    contentType: d.contentType,
+    subject: d.subject,
+    priority: d.priority,
+    timestamp: d.timestamp,
+    raw: d.raw,
   };
+}
+
+class Browsed extends FrameDelivery {
+  ack(): Promise<void> {
+    return Promise.resolve();
+  }
 }
