@@ -38,6 +38,12 @@ export interface Measurement {
   /** Milliseconds, send to handler (or to the broker's confirm where a pair has no handler). */
   readonly p50: number;
   readonly p99: number;
+  /**
+   * CPU time of this process per message in the timed round, in µs (`process.cpuUsage`, user +
+   * system, every thread of the process: its garbage collector's helpers too; the broker is another
+   * process). Far steadier than msg/s on a shared machine. Absent in files written before it was.
+   */
+  readonly cpuUs?: number;
 }
 
 export interface Result {
@@ -212,6 +218,7 @@ export async function measure(
     await hooks.before?.();
     const timed = new Recording(count);
     recording = timed;
+    const cpu = process.cpuUsage();
     const started = performance.now();
     try {
       await runner.throughput(count, depth);
@@ -219,12 +226,14 @@ export async function measure(
       recording = undefined;
     }
     const seconds = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
     await hooks.after?.();
     const latencies = timed.latencies();
     return {
       throughput: count / seconds,
       p50: percentile(latencies, 0.5),
       p99: percentile(latencies, 0.99),
+      cpuUs: (used.user + used.system) / count,
     };
   } finally {
     recording = undefined;
@@ -272,6 +281,9 @@ export function table(results: readonly Result[]): string {
       'raw p99 ms',
       'omnibus p99 ms',
       'p99 ratio',
+      'raw CPU µs/msg',
+      'omnibus CPU µs/msg',
+      'CPU ratio',
     ],
   ];
   for (const r of results) {
@@ -286,6 +298,9 @@ export function table(results: readonly Result[]): string {
       fmt(r.raw.p99, 3),
       fmt(r.omnibus.p99, 3),
       fmt(r.omnibus.p99 / r.raw.p99, 2),
+      fmt(r.raw.cpuUs ?? Number.NaN, 1),
+      fmt(r.omnibus.cpuUs ?? Number.NaN, 1),
+      fmt(cpuRatio(r.raw, r.omnibus), 2),
     ]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
@@ -302,12 +317,20 @@ function percentile(sorted: ArrayLike<number>, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
+/**
+ * Raw's CPU per message over Omnibus's: read like the throughput ratio (1 is parity, below 1
+ * Omnibus costs more). NaN when a side has none.
+ */
+export function cpuRatio(raw: Measurement, omnibus: Measurement): number {
+  return raw.cpuUs === undefined || omnibus.cpuUs === undefined ? Number.NaN : raw.cpuUs / omnibus.cpuUs;
+}
+
 function median(values: readonly Measurement[]): Measurement {
   const pick = (key: keyof Measurement) => {
-    const sorted = values.map((v) => v[key]).sort((a, b) => a - b);
+    const sorted = values.map((v) => v[key] ?? Number.NaN).sort((a, b) => a - b);
     return sorted[Math.floor(sorted.length / 2)]!;
   };
-  return { throughput: pick('throughput'), p50: pick('p50'), p99: pick('p99') };
+  return { throughput: pick('throughput'), p50: pick('p50'), p99: pick('p99'), cpuUs: pick('cpuUs') };
 }
 
 function fmt(value: number, digits: number): string {

@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
-import type { Measurement, Result } from './harness.js';
+import { cpuRatio, type Measurement, type Result } from './harness.js';
 
 export interface Machine {
   readonly cpus: number;
@@ -33,6 +33,8 @@ export interface PairResult {
   /** Omnibus / raw throughput, and Omnibus / raw p99. */
   readonly ratio: number;
   readonly p99Ratio: number;
+  /** Raw / Omnibus CPU per message (1 is parity); absent in files written before it was measured. */
+  readonly cpuRatio?: number;
   /** Every round, in order. */
   readonly rawRounds: readonly Measurement[];
   readonly omnibusRounds: readonly Measurement[];
@@ -83,6 +85,7 @@ export function pairResult(target: string, rounds: number, result: Result): Pair
     omnibus: result.omnibus,
     ratio: result.omnibus.throughput / result.raw.throughput,
     p99Ratio: result.omnibus.p99 / result.raw.p99,
+    cpuRatio: cpuRatio(result.raw, result.omnibus),
     rawRounds: result.rawRounds ?? [result.raw],
     omnibusRounds: result.omnibusRounds ?? [result.omnibus],
   };

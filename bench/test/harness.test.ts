@@ -61,4 +61,27 @@ describe('bench harness', () => {
     // 40 messages, 10 at a time, each lane waiting ~1 ms per confirm: well under a second.
     expect(slowHandler.throughput).toBeGreaterThan(40);
   });
+
+  it("measures this process's CPU per message: a side that computes costs more than one that waits", async () => {
+    /** Each send busy-loops `spinMs` of CPU, then waits `waitMs` for its confirm. */
+    const side = (spinMs: number, waitMs: number): Side => ({
+      async setup(): Promise<Runner> {
+        const counter = new Counter();
+        const send = () => {
+          const until = performance.now() + spinMs;
+          while (performance.now() < until) {
+            // spin
+          }
+          counter.hit();
+          return new Promise<void>((resolve) => setTimeout(resolve, waitMs));
+        };
+        return { ...counting(counter, 4, send), close: async () => undefined };
+      },
+    });
+    const busy = await measure(side(0.5, 0), scenario(40, 20), 4, 40);
+    const idle = await measure(side(0, 5), scenario(40, 20), 4, 40);
+    // 0.5 ms of CPU a message is 500 µs; waiting costs the timer's bookkeeping only.
+    expect(busy.cpuUs).toBeGreaterThanOrEqual(450);
+    expect(idle.cpuUs).toBeLessThan(busy.cpuUs! / 3);
+  });
 });
