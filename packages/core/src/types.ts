@@ -210,7 +210,11 @@ export interface ConsumeOptions {
   readonly prefetch?: number;
   /** Aborting it closes the consumer. */
   readonly signal?: AbortSignal;
-  /** A handler running longer counts as failed (retry) and its message's signal is aborted. @default 30000 */
+  /**
+   * A handler running longer counts as failed (retry) and its message's signal is aborted; a batch
+   * handler's is counted from its call, and every message of the batch it did not settle is
+   * retried. @default 30000
+   */
   readonly handlerTimeoutMs?: number;
 }
 
