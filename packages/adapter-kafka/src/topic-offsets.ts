@@ -81,21 +81,23 @@ export async function withSettledTopic<T>(
   operation: (admin: Admin) => Promise<T>,
 ): Promise<T> {
   const deadline = Date.now() + source.timeoutMs;
-  let last = '';
-  // The first try on the source's own client, each next one on a new client, after a back-off.
-  for (let attempt = 0, wait = 50; attempt === 0 || Date.now() < deadline; attempt++) {
-    if (attempt > 0) {
-      await sleep(wait);
-      wait = Math.min(wait * 2, 1000);
-    }
-    const admin = attempt === 0 ? source.admin : source.kafka.admin({ retry: { retries: 0 } });
+  let last: string;
+  try {
+    return await operation(source.admin);
+  } catch (error) {
+    last = unsettled(error) ?? rethrow(error);
+  }
+  // Not settled: again on a new client each time (its metadata read fresh), backing off.
+  for (let wait = 50; Date.now() < deadline; wait = Math.min(wait * 2, 1000)) {
+    await sleep(wait);
+    const admin = source.kafka.admin({ retry: { retries: 0 } });
     try {
-      if (attempt > 0) await admin.connect();
+      await admin.connect();
       return await operation(admin);
     } catch (error) {
       last = unsettled(error) ?? rethrow(error);
     } finally {
-      if (attempt > 0) await admin.disconnect().catch(() => undefined);
+      await admin.disconnect().catch(() => undefined);
     }
   }
   throw connectionError(what, new Error(last));
