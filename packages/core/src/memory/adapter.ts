@@ -32,7 +32,7 @@ import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from '
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
 import { memoryProfile } from './profiles.js';
 import type { MemoryQueue, QueueConsumer } from './queue.js';
-import type { QueuedItem, StoredMessage } from './types.js';
+import { type QueuedItem, stored } from './types.js';
 
 const memoryOptions = {
   /** Messages one queue or subscription may hold (ready, delayed and unacked). @default 100000 */
@@ -407,19 +407,6 @@ function logDelivery(record: LogRecord, finish: () => void): Delivery {
     async ack() {
       finish();
     },
-  };
-}
-
-function stored(message: OutgoingMessage): StoredMessage {
-  return {
-    id: message.id,
-    body: message.body,
-    headers: message.headers,
-    contentType: message.contentType,
-    key: message.key,
-    subject: message.subject,
-    priority: message.priority ?? 0,
-    timestamp: message.timestamp,
   };
 }
 
