@@ -121,8 +121,22 @@ class Entry implements Settled {
     const waiters = this.waiters;
     if (waiters === undefined) return;
     this.waiters = undefined;
-    if (typeof waiters === 'function') waiters();
-    else for (const waiter of waiters) waiter();
+    if (typeof waiters === 'function') wake(waiters);
+    else for (const waiter of waiters) wake(waiter);
+  }
+}
+
+/**
+ * Calls an adapter's waiter. One that throws must not unwind the engine's bookkeeping: its error is
+ * thrown again outside it, as a promise callback's would have been (an uncaught error).
+ */
+function wake(waiter: () => void): void {
+  try {
+    waiter();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }
 
