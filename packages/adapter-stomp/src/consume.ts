@@ -95,7 +95,7 @@ class StompDelivery extends FrameDelivery {
   constructor(
     frame: FrameHeaders,
     body: Buffer,
-    private readonly consumer: StompConsumer,
+    protected readonly consumer: StompConsumer,
     private readonly send: (command: 'ACK' | 'NACK') => void,
   ) {
     super(frame, body, consumer.profile.stableIds, consumer.route.subjectOf);
@@ -108,21 +108,25 @@ class StompDelivery extends FrameDelivery {
     return CONFIRMED;
   }
 
-  /** Once stopping, the message is held and given back by the DISCONNECT in close(). */
-  release(): void {
-    if (this.consumer.profile.nackRequeues && !this.consumer.stopping) this.settle('NACK');
-  }
-
   /** Settles it once; without a command it is only forgotten (the DISCONNECT gives it back). */
   settle(command?: 'ACK' | 'NACK'): void {
     if (this.consumer.outstanding.delete(this) && command !== undefined) this.send(command);
   }
 }
 
-/** Where a NACK puts the message back (RabbitMQ): core's `requeue`. */
+/**
+ * Where a NACK puts the message back (RabbitMQ): core's `requeue`, and `release` for a consumer
+ * giving back what it holds. Elsewhere (ActiveMQ dead-letters on NACK) there is no `release`: the
+ * message stays unacked and the DISCONNECT in close() gives it back.
+ */
 class RequeueableDelivery extends StompDelivery {
   requeue(): Promise<void> {
     this.settle('NACK');
     return CONFIRMED;
+  }
+
+  /** Once stopping, the message is held and given back by the DISCONNECT in close(). */
+  release(): void {
+    if (!this.consumer.stopping) this.settle('NACK');
   }
 }
