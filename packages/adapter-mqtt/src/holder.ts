@@ -15,6 +15,7 @@
  * queue that has no consumer in this bus, and a bus's last consumer of a queue provisions it on close.
  */
 import { ConnectionError, Pending, within } from '@omnibus/core';
+import { type Claim, HolderClaims } from './claims.js';
 import {
   DRAIN_TIMEOUT_MS,
   endClient,
@@ -54,7 +55,11 @@ interface QueueState {
 export class Holders {
   private readonly queues = new Map<string, QueueState>();
 
-  constructor(private readonly shared: MqttAdapter) {}
+  readonly claims: HolderClaims;
+
+  constructor(private readonly shared: MqttAdapter) {
+    this.claims = new HolderClaims(shared);
+  }
 
   holderId(queue: string): string {
     return `${this.shared.o.clientIdPrefix}omnibus-holder:${this.shared.queueTopic(queue)}`;
@@ -112,6 +117,18 @@ export class Holders {
       return;
     }
     const unlock = await this.lock(queue);
+    let claim: Claim | undefined;
+    try {
+      claim = await this.claims.acquire(queue, 'provision');
+    } catch (error) {
+      unlock();
+      throw error;
+    }
+    if (claim === undefined) {
+      // Another bus drains the holder right now, for a consumer in the share group (see claims.ts).
+      unlock();
+      return;
+    }
     // Anything the holder already stores would be sent to this connection; it is never acked
     // here, so the broker keeps it (and sends it again, flagged as a duplicate, to a drainer).
     const holder = this.receiver(queue, { persistent: true, receiveMaximum: 1 }, () => undefined);
@@ -127,6 +144,7 @@ export class Holders {
       });
     } finally {
       await endClient(holder.client);
+      await claim.release();
       unlock();
     }
   }
@@ -183,9 +201,15 @@ export class Holders {
     // provisions until the drain is done (see `provision`).
     const done = this.lock(queue).then(async (unlock) => {
       void handedOver.then(unlock);
+      let claim: Claim | undefined;
       try {
-        await this.takeOver(queue, deliver, handed);
+        // Held until the drain is done (its messages settled), not only handed over.
+        claim = await this.claims.acquire(queue, 'drain');
+        // Undefined: another bus drains the holder right now.
+        if (claim === undefined) handed();
+        else await this.takeOver(queue, deliver, handed);
       } finally {
+        await claim?.release();
         unlock();
         const provisionAfter = state.draining?.provisionAfter === true;
         state.draining = undefined;
@@ -211,6 +235,7 @@ export class Holders {
   }
 
   close(): void {
+    this.claims.close();
     for (const state of this.queues.values()) clearInterval(state.timer);
   }
 

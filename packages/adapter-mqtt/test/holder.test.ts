@@ -39,6 +39,15 @@ for (const version of [5, 4] as const) {
     const closeAll = () => Promise.allSettled(buses.splice(0).map((b) => b.close()));
 
     /**
+     * Makes `adapter`'s holder operations skip their claim (claims.ts): a bus that connects as the
+     * holder while another bus holds it (whose claim lapsed, say). The races below are what such a
+     * takeover does to the bus it takes the holder from.
+     */
+    const unclaimed = (adapter: MqttAdapter) => {
+      adapter.holders.claims.acquire = async () => ({ release: async () => undefined });
+    };
+
+    /**
      * The next holder connection `adapter` opens has its session taken over by `taker` (another
      * bus's holder operation) right before its next SUBSCRIBE: the race seen after a broker restart,
      * when a sender provisions the holder while a consumer drains it.
@@ -101,6 +110,7 @@ for (const version of [5, 4] as const) {
       // it: the provision held the queue's holder lock for good, and every later send waited on it.
       try {
         const other = await open();
+        unclaimed(other.adapter);
         const { adapter } = await open();
         const name = unique('q');
         const hooked = takeOverBeforeSubscribe(adapter, () => other.adapter.holders.provision(name));
@@ -133,6 +143,7 @@ for (const version of [5, 4] as const) {
       // its message was never taken and the consumer's close hung (1 run in 3).
       try {
         const sender = await open();
+        unclaimed(sender.adapter);
         const name = unique('q');
         await sender.bus.queue<string>(name).send('x');
         const { bus, adapter } = await open('&holderCheckMs=200');
@@ -161,6 +172,7 @@ for (const version of [5, 4] as const) {
       // stored in the holder's session, was later moved to the queue by a sweep as an empty message.
       try {
         const sender = await open();
+        unclaimed(sender.adapter);
         const name = unique('q');
         // A first consumer leaves the holder's session on the broker (3.1.1: empty; 5: ended).
         await (await sender.bus.queue<string>(name).consume(() => undefined)).close();
@@ -206,12 +218,53 @@ for (const version of [5, 4] as const) {
       }
     });
 
+    it('two buses sweeping one holder at the same moment move each of its messages once', async () => {
+      // The 3.1.1 contract test "competing consumers handle each message exactly once" got 53
+      // deliveries for 40 messages: both consumers' buses swept the holder at the same moment. The
+      // second connection took the holder's session over before the first had acknowledged the
+      // messages it had moved, so the broker gave them to the second, which moved them again.
+      try {
+        const name = unique('q');
+        const a = await open('&holderCheckMs=0');
+        const b = await open('&holderCheckMs=0');
+        const sender = await open();
+        const handled: number[] = [];
+        for (const { bus } of [a, b])
+          await bus.queue<number>(name).consume((m) => void handled.push(m.payload));
+        // The holder joins the share group beside the two consumers and takes its share of 30.
+        await sender.adapter.holders.provision(name);
+        for (let i = 0; i < 30; i++) await sender.bus.queue<number>(name).send(i);
+        await waitFor(() => handled.length >= 10, "the consumers' shares");
+        const queued = (adapter: MqttAdapter) =>
+          (adapter.holders as unknown as { queues: Map<string, { draining?: unknown }> }).queues.get(name);
+        for (let round = 0; round < 3; round++) {
+          await Promise.all([a.adapter.holders.drain(name), b.adapter.holders.drain(name)]);
+          await waitFor(
+            () => queued(a.adapter)?.draining === undefined && queued(b.adapter)?.draining === undefined,
+            'both sweeps done',
+            15_000,
+          );
+        }
+        await waitFor(
+          () => new Set(handled).size === 30,
+          `30 distinct messages (got ${new Set(handled).size})`,
+        );
+        // Every move was confirmed by the broker before its sweep ended: a copy moved twice is
+        // already on its way to a consumer.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        expect([...handled].sort((x, y) => x - y)).toEqual([...Array(30).keys()]);
+      } finally {
+        await closeAll();
+      }
+    });
+
     it('a consumer that finds no holder does not delete one another bus provisions meanwhile', async () => {
       // The SIGKILL fault test on 3.1.1 lost every other message: a starting consumer connected as
       // the holder, found no session, and ended it by connecting again with a clean session — after
       // another bus had provisioned the holder and sent to it.
       try {
         const sender = await open();
+        unclaimed(sender.adapter);
         const name = unique('q');
         const { bus, adapter } = await open('&holderCheckMs=200');
         const original = adapter.receiver.bind(adapter);
@@ -236,7 +289,7 @@ for (const version of [5, 4] as const) {
         };
         const got = new Set<string>();
         await bus.queue<string>(name).consume((m) => void got.add(m.payload));
-        expect(hooked).toBe(true);
+        await waitFor(() => hooked, 'the consumer connecting as the holder');
         // The holder's share reaches the consumer through its next holder check (200 ms).
         await waitFor(() => got.size === 6, 'all six messages', 15_000).catch(() => undefined);
         expect([...got].sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
