@@ -104,23 +104,28 @@ for (const version of [5, 4] as const) {
       }
     });
 
-    it('the claim of a bus that died lapses: held claims stop blocking once no longer renewed', async () => {
-      try {
-        const [a, b] = [await open(), await open()];
-        const queue = unique();
-        expect(await a.holders.claims.acquire(queue, 'provision')).toBeDefined();
-        // a dies: no renewal, no release; its claim stays retained on the broker.
-        a.holders.claims.close();
-        a.publisher.client.options.reconnectPeriod = 0;
-        a.publisher.client.stream.destroy();
-        const started = Date.now();
-        const claim = await b.holders.claims.acquire(queue, 'provision');
-        expect(claim).toBeDefined();
-        expect(Date.now() - started).toBeGreaterThanOrEqual(LAPSE_MS - 2500);
-        await claim!.release();
-      } finally {
-        await closeAll();
-      }
-    }, 30_000);
+    // Claims do not depend on the protocol version: the lapse (8 s) is waited for once.
+    it.skipIf(version === 5)(
+      'the claim of a bus that died lapses: held claims stop blocking once no longer renewed',
+      async () => {
+        try {
+          const [a, b] = [await open(), await open()];
+          const queue = unique();
+          expect(await a.holders.claims.acquire(queue, 'provision')).toBeDefined();
+          // a dies: no renewal, no release; its claim stays retained on the broker.
+          a.holders.claims.close();
+          a.publisher.client.options.reconnectPeriod = 0;
+          a.publisher.client.stream.destroy();
+          const started = Date.now();
+          const claim = await b.holders.claims.acquire(queue, 'provision');
+          expect(claim).toBeDefined();
+          expect(Date.now() - started).toBeGreaterThanOrEqual(LAPSE_MS - 2500);
+          await claim!.release();
+        } finally {
+          await closeAll();
+        }
+      },
+      30_000,
+    );
   });
 }
