@@ -234,10 +234,10 @@ export class HolderClaims {
     return q.subscribed;
   }
 
+  /** Through the bus's publisher: bounded like every publish, and its PUBACK read as theirs. */
   private publish(topic: string, payload: string): Promise<void> {
-    const { client } = this.shared.publisher;
-    return whileConnected(client, `publishing the claim "${topic}"`, () =>
-      client.publishAsync(topic, payload, { qos: 1, retain: true }),
-    ).then(() => undefined);
+    return this.shared.publisher
+      .publish(topic, Buffer.from(payload), 1, undefined, true)
+      .then(() => undefined);
   }
 }

@@ -96,20 +96,22 @@ export class Publisher {
   /**
    * Publishes and resolves once the broker has it (PUBACK/PUBCOMP; QoS 0: once written).
    * `routed` is false when an MQTT 5 broker said no subscription matched (the message is gone).
+   * `retain` only for the holders' claims (claims.ts).
    */
   publish(
     topic: string,
     payload: Buffer | Uint8Array,
     qos: 0 | 1 | 2,
     properties?: IPublishPacket['properties'],
+    retain = false,
   ): Promise<{ routed: boolean }> {
     if (!this.ready) return Promise.reject(this.notConnected());
     // The common case: a slot is free and nobody waits for one; no promise but the publish's own.
     if (this.inflight < this.limit && this.waiting.length === 0) {
       this.inflight++;
-      return this.issue(topic, payload, qos, properties);
+      return this.issue(topic, payload, qos, properties, retain);
     }
-    return this.slot().then(() => this.issue(topic, payload, qos, properties));
+    return this.slot().then(() => this.issue(topic, payload, qos, properties, retain));
   }
 
   /** Hands one publish to mqtt.js, its in-flight slot taken; frees the slot once it settles. */
@@ -118,6 +120,7 @@ export class Publisher {
     payload: Buffer | Uint8Array,
     qos: 0 | 1 | 2,
     properties: IPublishPacket['properties'] | undefined,
+    retain: boolean,
   ): Promise<{ routed: boolean }> {
     return new Promise<{ routed: boolean }>((resolve, reject) => {
       let settled = false;
@@ -136,7 +139,7 @@ export class Publisher {
         this.client.publish(
           topic,
           body,
-          properties === undefined ? { qos } : { qos, properties },
+          retain ? { qos, retain, properties } : properties === undefined ? { qos } : { qos, properties },
           (error, packet) => {
             if (error) return fail(this.publishError(topic, error));
             if (settled) return;
