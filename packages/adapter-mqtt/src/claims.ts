@@ -27,7 +27,7 @@ import type { MqttAdapter } from './mqtt-adapter.js';
 
 export type ClaimKind = 'drain' | 'provision';
 
-/** A claim this bus holds: `release` ends it (resolves once sent, never rejects). */
+/** A claim this bus holds: `release` ends it (never rejects). */
 export interface Claim {
   release(): Promise<void>;
 }
@@ -39,6 +39,7 @@ export const RENEW_MS = 2000;
 export const LAPSE_MS = 8000;
 /** How often a waiting claim looks for lapsed older ones. */
 const RECHECK_MS = 500;
+const RESOLVED: Promise<void> = Promise.resolve();
 
 interface Seen {
   /** When this bus first saw it: the broker's order. */
@@ -136,9 +137,12 @@ export class HolderClaims {
       });
       // Awaited below; a lost connection may reject it first.
       outcome.catch(() => undefined);
-      await this.publish(topic, `${Date.now()} ${kind}`);
+      // The claim's own arrival is what counts, not its PUBACK: Mosquitto (without
+      // `set_tcp_nodelay`) holds the PUBACK back behind the PUBLISH it forwards to the same
+      // connection until that one's TCP acknowledgement, 40 ms later.
+      const published = this.publish(topic, `${Date.now()} ${kind}`);
       const arrived = await within(
-        Promise.race([outcome, arrival]).then(() => true),
+        Promise.race([outcome, arrival, published.then(() => arrival)]).then(() => true),
         DRAIN_TIMEOUT_MS,
         false,
       );
@@ -172,20 +176,17 @@ export class HolderClaims {
     this.held.clear();
   }
 
-  private async release(q: QueueClaims, id: string, topic: string): Promise<void> {
+  /**
+   * Sent, not waited for (its PUBACK comes 40 ms late, see `acquire`): this bus's next claim goes
+   * out behind it on the same connection, so every bus sees this one released before it.
+   */
+  private release(q: QueueClaims, id: string, topic: string): Promise<void> {
     clearInterval(this.held.get(id));
     this.held.delete(id);
     q.seen.delete(id);
     // The connection is down: cleared once it is back (until then, other buses see it lapse).
-    const cleared = await within(
-      this.publish(topic, '').then(
-        () => true,
-        () => false,
-      ),
-      DRAIN_TIMEOUT_MS,
-      false,
-    );
-    if (!cleared) this.unreleased.add(topic);
+    this.publish(topic, '').catch(() => this.unreleased.add(topic));
+    return RESOLVED;
   }
 
   private received(topic: string, payload: Buffer, packet: IPublishPacket): void {
