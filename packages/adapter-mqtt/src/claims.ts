@@ -35,7 +35,7 @@ export interface Claim {
 /** In the topic of every claim, and of nothing else: queue names cannot hold "~". */
 const CLAIM = '/~claim/';
 /** How often a held claim is published again, and how long one not published again is trusted. */
-export const RENEW_MS = 2000;
+const RENEW_MS = 2000;
 export const LAPSE_MS = 8000;
 /** How often a waiting claim looks for lapsed older ones. */
 const RECHECK_MS = 500;

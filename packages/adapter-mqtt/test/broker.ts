@@ -7,13 +7,32 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type AdapterFactory, type Bus, connect } from '@omnibus/core';
 import { brokerAvailable, brokerUrls } from '@omnibus/test-brokers';
+import { mqtt } from '../src/index.js';
+import type { MqttAdapter } from '../src/mqtt-adapter.js';
 
 export const MQTT_URL = brokerUrls().mqtt;
 
 /** MQTT_URL with more query parameters. */
 export const withQuery = (query: string): string =>
   `${MQTT_URL}${MQTT_URL.includes('?') ? '&' : '?'}${query}`;
+
+/** A bus on MQTT_URL with `query`, and the adapter instance behind it (for tests that reach into it). */
+export async function busWithAdapter(query: string): Promise<{ bus: Bus; adapter: MqttAdapter }> {
+  let adapter: MqttAdapter | undefined;
+  const factory = mqtt();
+  const capturing: AdapterFactory = {
+    ...factory,
+    create: async (target, context) => {
+      adapter = (await factory.create(target, context)) as MqttAdapter;
+      return adapter;
+    },
+  };
+  const bus = await connect(withQuery(query), { adapters: [capturing] });
+  bus.on('error', () => undefined);
+  return { bus, adapter: adapter! };
+}
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 

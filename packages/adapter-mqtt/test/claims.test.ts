@@ -1,13 +1,10 @@
 // Claims on a queue's holder (claims.ts): one holder operation at a time across buses, against
 // Mosquitto. MQTT 5 and 3.1.1.
 
-import type { AdapterFactory, Bus } from '@omnibus/core';
-import { connect } from '@omnibus/core';
+import type { Bus } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
 import { LAPSE_MS } from '../src/claims.js';
-import { mqtt } from '../src/index.js';
-import type { MqttAdapter } from '../src/mqtt-adapter.js';
-import { mosquittoAvailable, withQuery } from './broker.js';
+import { busWithAdapter, mosquittoAvailable } from './broker.js';
 
 const available = await mosquittoAvailable();
 if (!available.ok) console.warn(`[mqtt] skipping claim tests: ${available.reason}`);
@@ -19,21 +16,9 @@ for (const version of [5, 4] as const) {
   describe.skipIf(!available.ok)(`mqtt holder claims (MQTT ${version === 5 ? '5' : '3.1.1'})`, () => {
     const buses: Bus[] = [];
     const open = async () => {
-      let adapter: MqttAdapter | undefined;
-      const factory = mqtt();
-      const capturing: AdapterFactory = {
-        ...factory,
-        create: async (target, context) => {
-          adapter = (await factory.create(target, context)) as MqttAdapter;
-          return adapter;
-        },
-      };
-      const bus = await connect(withQuery(`protocolVersion=${version}&holderCheckMs=0`), {
-        adapters: [capturing],
-      });
-      bus.on('error', () => undefined);
+      const { bus, adapter } = await busWithAdapter(`protocolVersion=${version}&holderCheckMs=0`);
       buses.push(bus);
-      return adapter!;
+      return adapter;
     };
     const closeAll = () => Promise.allSettled(buses.splice(0).map((b) => b.close()));
 

@@ -2,13 +2,12 @@
 // moment, what another operation or another bus did at random in a flaky run. MQTT 5 and 3.1.1.
 
 import { waitFor } from '@omnibus/contract';
-import type { AdapterFactory, Bus } from '@omnibus/core';
-import { ConnectionError, connect, TimeoutError, within } from '@omnibus/core';
+import type { Bus } from '@omnibus/core';
+import { ConnectionError, TimeoutError, within } from '@omnibus/core';
 import type { MqttClient } from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { mqtt } from '../src/index.js';
 import type { MqttAdapter } from '../src/mqtt-adapter.js';
-import { mosquittoAvailable, withQuery } from './broker.js';
+import { busWithAdapter, mosquittoAvailable } from './broker.js';
 
 const available = await mosquittoAvailable();
 if (!available.ok) console.warn(`[mqtt] skipping holder tests: ${available.reason}`);
@@ -20,21 +19,9 @@ for (const version of [5, 4] as const) {
     const buses: Bus[] = [];
     /** A bus and the adapter instance behind it. */
     const open = async (query = '') => {
-      let adapter: MqttAdapter | undefined;
-      const factory = mqtt();
-      const capturing: AdapterFactory = {
-        ...factory,
-        create: async (target, context) => {
-          adapter = (await factory.create(target, context)) as MqttAdapter;
-          return adapter;
-        },
-      };
-      const bus = await connect(withQuery(`protocolVersion=${version}&sessionExpirySec=3600${query}`), {
-        adapters: [capturing],
-      });
-      bus.on('error', () => undefined);
-      buses.push(bus);
-      return { bus, adapter: adapter! };
+      const opened = await busWithAdapter(`protocolVersion=${version}&sessionExpirySec=3600${query}`);
+      buses.push(opened.bus);
+      return opened;
     };
     const closeAll = () => Promise.allSettled(buses.splice(0).map((b) => b.close()));
 
