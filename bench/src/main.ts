@@ -9,7 +9,8 @@
  * - `--out=DIR` (BENCH_OUT, default bench/results): where the results JSON goes.
  * - `--profile[=TEXT]` (BENCH_PROFILE=1 or TEXT): instead of the run, profiles the first pair whose
  *   name contains TEXT, at the deepest depth (`--profile-depth=N`, BENCH_PROFILE_DEPTH), into
- *   bench/results/profiles/.
+ *   bench/results/profiles/. BENCH_PROFILE_KIND=alloc profiles allocations instead (bytes a
+ *   message per allocating function, garbage included).
  * - `--chart[=FILE]`: renders FILE (default bench/results/latest.json) into docs/bench-*.svg; no run.
  * - `--summarize=FILE.cpuprofile`: prints the top 20 self-time functions of a profile; no run.
  */
@@ -129,7 +130,8 @@ if (profileSetting !== undefined && profileSetting !== '0') {
   const depth = depthText === undefined ? Math.max(...depths) : positiveInts(depthText, 'profile depth')[0]!;
   const dir = `${BENCH_DIR}results/profiles`;
   mkdirSync(dir, { recursive: true });
-  console.log(await profilePair(scenario, depth, countAt(scenario, depth, scale), dir));
+  const kind = process.env.BENCH_PROFILE_KIND === 'alloc' ? 'alloc' : 'cpu';
+  console.log(await profilePair(scenario, depth, countAt(scenario, depth, scale), dir, kind));
   console.log(`profiles in ${dir}`);
   process.exit(0);
 }

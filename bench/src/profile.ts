@@ -94,17 +94,75 @@ export function summaryText(title: string, rows: readonly SelfTime[]): string {
   return lines.join('\n');
 }
 
+/** The parts of a sampling heap profile (the DevTools protocol's HeapProfiler.SamplingHeapProfile) the summary reads. */
+export interface HeapProfile {
+  readonly head: HeapNode;
+}
+
+interface HeapNode {
+  readonly callFrame: { readonly functionName: string; readonly url: string };
+  readonly selfSize: number;
+  readonly children: readonly HeapNode[];
+}
+
+/**
+ * Bytes allocated per function+url, most first, from a sampling heap profile taken with the
+ * collected objects kept: what each function allocated in the round, garbage included.
+ */
+export function allocations(profile: HeapProfile, messages: number, top = 20): SelfTime[] {
+  const byFunction = new Map<string, { functionName: string; url: string; bytes: number }>();
+  let total = 0;
+  const stack: HeapNode[] = [profile.head];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    for (const child of node.children) stack.push(child);
+    if (node.selfSize === 0) continue;
+    total += node.selfSize;
+    const functionName = node.callFrame.functionName || '(anonymous)';
+    const url = shortUrl(node.callFrame.url);
+    const key = `${functionName}\u0000${url}`;
+    const entry = byFunction.get(key);
+    if (entry === undefined) byFunction.set(key, { functionName, url, bytes: node.selfSize });
+    else entry.bytes += node.selfSize;
+  }
+  return [...byFunction.values()]
+    .sort((a, b) => b.bytes - a.bytes)
+    .slice(0, top)
+    .map((e) => ({
+      functionName: e.functionName,
+      url: e.url,
+      // Bytes a message, in the column the CPU summary uses for ms.
+      selfMs: Math.round(e.bytes / messages),
+      percent: total === 0 ? 0 : Math.round((e.bytes / total) * 1000) / 10,
+    }));
+}
+
+/** Every byte a sampling heap profile counted. */
+export function allocatedBytes(profile: HeapProfile): number {
+  let total = 0;
+  const stack: HeapNode[] = [profile.head];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    total += node.selfSize;
+    for (const child of node.children) stack.push(child);
+  }
+  return total;
+}
+
 /**
  * Runs each side of `scenario` once at `depth`, profiling its timed round only (set-up and warm-up
  * are not sampled), writes `<dir>/<pair>-d<depth>-<side>.cpuprofile` and `<pair>-d<depth>.txt`,
- * and returns the summary text.
+ * and returns the summary text. With `kind: 'alloc'` the profile is of allocations instead
+ * (`.heapprofile`, bytes a message per allocating function, collected objects included).
  */
 export async function profilePair(
   scenario: Scenario,
   depth: number,
   count: number,
   dir: string,
+  kind: 'cpu' | 'alloc' = 'cpu',
 ): Promise<string> {
+  if (kind === 'alloc') return allocationPair(scenario, depth, count, dir);
   const session = new Session();
   session.connect();
   const slug = scenario.name
@@ -140,5 +198,55 @@ export async function profilePair(
   }
   const text = `${parts.join('\n\n')}\n`;
   writeFileSync(join(dir, `${slug}-d${depth}.txt`), text);
+  return text;
+}
+
+async function allocationPair(
+  scenario: Scenario,
+  depth: number,
+  count: number,
+  dir: string,
+): Promise<string> {
+  const session = new Session();
+  session.connect();
+  const slug = scenario.name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
+  const parts: string[] = [];
+  try {
+    await session.post('HeapProfiler.enable');
+    for (const side of ['raw', 'omnibus'] as const) {
+      let profile: HeapProfile | undefined;
+      const m = await measure(scenario[side], scenario, depth, count, {
+        before: async () => {
+          await session.post('HeapProfiler.startSampling', {
+            samplingInterval: 4096,
+            includeObjectsCollectedByMajorGC: true,
+            includeObjectsCollectedByMinorGC: true,
+          } as never);
+        },
+        after: async () => {
+          profile = (await session.post('HeapProfiler.stopSampling')).profile as unknown as HeapProfile;
+        },
+      });
+      if (profile === undefined)
+        throw new Error(`no allocation profile was taken of ${scenario.name} (${side})`);
+      writeFileSync(join(dir, `${slug}-d${depth}-${side}.heapprofile`), JSON.stringify(profile));
+      const rows = allocations(profile, count);
+      const total = Math.round(allocatedBytes(profile) / count);
+      parts.push(
+        summaryText(
+          `${scenario.name}, ${side}, ${depth} in flight, ${count} messages: ${Math.round(m.throughput)} msg/s; ${total} bytes allocated a message`,
+          rows,
+        ).replace('self ms', 'B/msg'),
+      );
+    }
+  } finally {
+    await session.post('HeapProfiler.disable').catch(() => undefined);
+    session.disconnect();
+  }
+  const text = `${parts.join('\n\n')}\n`;
+  writeFileSync(join(dir, `${slug}-d${depth}-alloc.txt`), text);
   return text;
 }

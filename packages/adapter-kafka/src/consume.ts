@@ -475,8 +475,9 @@ class GroupDelivery extends RecordDelivery {
   ) {
     const { partition } = state;
     super(message, { topic: spec.topic, partition, offset, message });
-    // Stable and unique: the id of a record another client sent without one.
-    this.id = `${spec.topic}-${partition}-${offset}`;
+    // Stable and unique: the id of a record another client sent without one (an Omnibus record
+    // carries its own, which wins: no string is made for it).
+    if (!this.headers[HEADER.id]) this.id = `${spec.topic}-${partition}-${offset}`;
     if (spec.kind === 'log') this.position = { partition, offset };
     // An unkeyed queue message retries by a copy at the end of its topic, so one poison message
     // never holds up the partition. Not a topic's: a copy there would reach every subscription.

@@ -2,7 +2,7 @@
  * The bus: validation, capability checks, encoding and the retry policy are done here (and in its
  * handles, handles.ts), once, before an adapter sees anything.
  */
-import { randomUUID } from 'node:crypto';
+
 import type { Adapter, Deliver, OutgoingMessage, Subscription } from './adapter.js';
 import { assertCapability, type Capabilities } from './capabilities.js';
 import { type Codec, encodePayload } from './codec.js';
@@ -15,6 +15,7 @@ import { HEADER } from './envelope.js';
 import { ClosedError, UnsupportedCapabilityError, ValidationError } from './errors.js';
 import { LogHandle, QueueHandle, TopicHandle } from './handles.js';
 import { validateHeaders } from './headers.js';
+import { newId } from './ids.js';
 import { unknownKeys } from './options.js';
 import { CONSUME_OPTIONS, DEFAULT_HANDLER_TIMEOUT_MS, positiveInt, retryPolicy } from './policy.js';
 import { validateName } from './routing.js';
@@ -168,7 +169,7 @@ export class BusImpl implements Bus {
     const maxHeader = this.capabilities.limits.maxHeaderBytes;
     if (maxHeader !== undefined) this.checkHeaderSizes(destination, maxHeader, options);
     const message: Mutable<OutgoingMessage> = {
-      id: options.id ?? randomUUID(),
+      id: options.id ?? newId(),
       body,
       headers: options.headers ?? {},
       contentType: codec.contentType,

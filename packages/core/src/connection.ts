@@ -6,7 +6,7 @@
 
 import type { AdapterContext } from './adapter.js';
 import type { ResolvedConnectOptions } from './config.js';
-import { Deadlines, delay } from './deadlines.js';
+import { DeadlineNode, Deadlines, delay } from './deadlines.js';
 import { type ConnectionMessage, connectionChannel } from './diagnostics.js';
 import { CapacityError, ClosedError, ConnectionError, TimeoutError } from './errors.js';
 import type { BusEvents, ConnectionState, Logger, SettleEvent } from './types.js';
@@ -112,21 +112,42 @@ export class Connection {
    * call. An operation that returns `CONFIRMED` was done at once: no deadline, no promise of its own.
    */
   run<R, A = undefined>(what: string, operation: (arg: A) => Promise<R>, arg?: A): Promise<R> {
-    if (this.state !== 'connected') return this.afterOutage(this.sendOf(what, operation, arg as A), 0);
-    // The common case, connected: one call; a deadline and a promise only when the broker answers later.
-    let pending: Promise<R>;
-    try {
-      pending = operation(arg as A);
-    } catch (error) {
-      return this.recover(this.sendOf(what, operation, arg as A), 0, error);
-    }
-    if (pending === (CONFIRMED as Promise<unknown>)) return pending;
-    return this.watch(this.sendOf(what, operation, arg as A), 0, pending);
+    return this.start(what, operation, arg as A, OWN) as Promise<R>;
   }
 
-  private sendOf<R, A>(what: string, operation: (arg: A) => Promise<R>, arg: A): Send<R, A> {
+  /**
+   * `run`, resolving with `value` instead of the operation's own value once the operation is
+   * confirmed: the caller (a send resolving with its id) needs no promise of its own for that.
+   */
+  runFor<V, A>(what: string, operation: (arg: A) => Promise<unknown>, arg: A, value: V): Promise<V> {
+    return this.start(what, operation, arg, value) as Promise<V>;
+  }
+
+  private start<A>(
+    what: string,
+    operation: (arg: A) => Promise<unknown>,
+    arg: A,
+    value: unknown,
+  ): Promise<unknown> {
+    if (this.state !== 'connected') return this.afterOutage(this.sendOf(what, operation, arg, value), 0);
+    // The common case, connected: one call; a deadline and a promise only when the broker answers later.
+    let pending: Promise<unknown>;
+    try {
+      pending = operation(arg);
+    } catch (error) {
+      return this.recover(this.sendOf(what, operation, arg, value), 0, error);
+    }
+    if (pending === CONFIRMED) return value === OWN ? pending : Promise.resolve(value);
     const timeoutMs = this.options.sendBuffer.timeoutMs;
-    return { what, operation, arg, dueAt: Date.now() + timeoutMs, timeoutMs };
+    return this.watch(
+      new Watch(this, what, operation, arg, value, Date.now() + timeoutMs, timeoutMs, 0),
+      pending,
+    );
+  }
+
+  private sendOf<A>(what: string, operation: (arg: A) => Promise<unknown>, arg: A, value: unknown): Send<A> {
+    const timeoutMs = this.options.sendBuffer.timeoutMs;
+    return { what, operation, arg, value, dueAt: Date.now() + timeoutMs, timeoutMs };
   }
 
   /** Resolves when nothing is in flight, or after `timeoutMs`. */
@@ -140,7 +161,7 @@ export class Connection {
     timer.abort();
   }
 
-  private async afterOutage<R, A>(send: Send<R, A>, round: number): Promise<R> {
+  private async afterOutage<A>(send: Send<A>, round: number): Promise<unknown> {
     if (this.state === 'closed')
       throw new ClosedError(`${send.what}: the bus is closed`, { adapter: this.adapterName });
     if (this.state !== 'connected') await this.waitForConnection(send);
@@ -149,48 +170,55 @@ export class Connection {
     return this.attempt(send, round);
   }
 
-  private attempt<R, A>(send: Send<R, A>, round: number): Promise<R> {
-    let pending: Promise<R>;
+  private attempt<A>(send: Send<A>, round: number): Promise<unknown> {
+    let pending: Promise<unknown>;
     try {
       pending = send.operation(send.arg);
     } catch (error) {
       return this.recover(send, round, error);
     }
-    if (pending === (CONFIRMED as Promise<unknown>)) return pending;
-    return this.watch(send, round, pending);
+    if (pending === CONFIRMED) return send.value === OWN ? pending : Promise.resolve(send.value);
+    const { what, operation, arg, value, dueAt, timeoutMs } = send;
+    return this.watch(new Watch(this, what, operation, arg, value, dueAt, timeoutMs, round), pending);
   }
 
   /** An operation that failed at once: tried again after the outage when it may be, else its error. */
-  private recover<R, A>(send: Send<R, A>, round: number, error: unknown): Promise<R> {
+  private recover<A>(send: Send<A>, round: number, error: unknown): Promise<unknown> {
     const retriable = error instanceof ConnectionError && error.retriable;
     if (!retriable || Date.now() >= send.dueAt || this.isClosed()) return Promise.reject(error);
     return this.afterOutage(send, round + 1);
   }
 
   /** Waits for the broker's answer to an operation in flight, up to the send's deadline. */
-  private watch<R, A>(send: Send<R, A>, round: number, pending: Promise<R>): Promise<R> {
-    const { what, dueAt, timeoutMs } = send;
+  private watch<A>(watch: Watch<A>, pending: Promise<unknown>): Promise<unknown> {
     this.inFlight++;
-    return new Promise<R>((resolve, reject) => {
-      const deadline = sendTimeouts.add(round === 0 ? timeoutMs : Math.max(1, dueAt - Date.now()), () =>
-        reject(
-          new TimeoutError(`${what}: no confirmation from the broker within ${timeoutMs} ms`, timeoutMs, {
-            adapter: this.adapterName,
-          }),
-        ),
-      );
-      pending.then(
-        (value) => {
-          sendTimeouts.remove(deadline);
-          this.finished();
-          resolve(value);
-        },
-        (error: unknown) => {
-          sendTimeouts.remove(deadline);
-          this.finished();
-          this.recover(send, round, error).then(resolve, reject);
-        },
-      );
+    making = watch as Watch<unknown>;
+    const settled = new Promise(capture);
+    making = undefined;
+    const round = watch.round;
+    sendTimeouts.insert(round === 0 ? watch.timeoutMs : Math.max(1, watch.dueAt - Date.now()), watch);
+    pending.then(watch.onValue, watch.onError);
+    return settled;
+  }
+
+  /** A watched operation succeeded. */
+  answered<A>(watch: Watch<A>, value: unknown): void {
+    sendTimeouts.remove(watch);
+    this.finished();
+    watch.resolve(watch.value === OWN ? value : watch.value);
+  }
+
+  /** A watched operation failed: tried again after the outage when it may be, else its error. */
+  failed<A>(watch: Watch<A>, error: unknown): void {
+    sendTimeouts.remove(watch);
+    this.finished();
+    this.recover(watch, watch.round, error).then(watch.resolve, watch.reject);
+  }
+
+  /** A watched operation's deadline passed before the broker answered. */
+  timedOut(what: string, timeoutMs: number): TimeoutError {
+    return new TimeoutError(`${what}: no confirmation from the broker within ${timeoutMs} ms`, timeoutMs, {
+      adapter: this.adapterName,
     });
   }
 
@@ -206,7 +234,7 @@ export class Connection {
     what,
     dueAt,
     timeoutMs,
-  }: Pick<Send<unknown, unknown>, 'what' | 'dueAt' | 'timeoutMs'>): Promise<void> {
+  }: Pick<Send<unknown>, 'what' | 'dueAt' | 'timeoutMs'>): Promise<void> {
     const limit = this.options.sendBuffer.maxMessages;
     if (this.waiting >= limit) {
       throw new CapacityError(
@@ -275,10 +303,53 @@ export function childLogger(logger: Logger, bindings: Record<string, unknown>): 
 }
 
 /** One send through its retries: what it is (for errors), how to try it, and its deadline. */
-interface Send<R, A> {
+/** `Send.value` of an operation that resolves with its own value. */
+const OWN: unique symbol = Symbol("the operation's own value");
+
+/** An operation to run through the connection, until its deadline. */
+interface Send<A> {
   readonly what: string;
-  readonly operation: (arg: A) => Promise<R>;
+  readonly operation: (arg: A) => Promise<unknown>;
   readonly arg: A;
+  /** What the run resolves with once the operation is confirmed: `OWN` for the operation's value. */
+  readonly value: unknown;
   readonly dueAt: number;
   readonly timeoutMs: number;
+}
+
+/**
+ * An operation in flight, watched: its send record, its own deadline node (`fire` is the timeout)
+ * and the settlement of the promise its caller got — one object and two callbacks a send, not a
+ * send record, a node, an executor and a timeout closure besides.
+ */
+class Watch<A> extends DeadlineNode implements Send<A> {
+  resolve!: (value: unknown) => void;
+  reject!: (error: unknown) => void;
+
+  constructor(
+    private readonly connection: Connection,
+    readonly what: string,
+    readonly operation: (arg: A) => Promise<unknown>,
+    readonly arg: A,
+    readonly value: unknown,
+    readonly dueAt: number,
+    readonly timeoutMs: number,
+    readonly round: number,
+  ) {
+    super();
+  }
+
+  fire(): void {
+    this.reject(this.connection.timedOut(this.what, this.timeoutMs));
+  }
+
+  readonly onValue = (value: unknown): void => this.connection.answered(this, value);
+  readonly onError = (error: unknown): void => this.connection.failed(this, error);
+}
+
+/** The watch whose promise is being made: one shared executor fills it in, no closure per send. */
+let making: Watch<unknown> | undefined;
+function capture(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  making!.resolve = resolve;
+  making!.reject = reject;
 }

@@ -6,15 +6,34 @@
  * A deadline fires within `resolutionMs` after it is due.
  */
 export interface Deadline {
-  readonly dueAt: number;
-  readonly fire: () => void;
+  fire(): void;
 }
 
-interface Node extends Deadline {
-  list: List | undefined;
-  prev: Node | undefined;
-  next: Node | undefined;
+/**
+ * A deadline in its list. An owner that is made per message anyway (a send waiting for its
+ * confirm) extends this and `insert`s itself, so the deadline costs no node and no closure of its own.
+ */
+export abstract class DeadlineNode implements Deadline {
+  /** When it fires (ms since the epoch). */
+  firesAt = 0;
+  list: List | undefined = undefined;
+  prev: DeadlineNode | undefined = undefined;
+  next: DeadlineNode | undefined = undefined;
+  abstract fire(): void;
 }
+
+/** The node `add` makes: it calls the function it was given. */
+class CallbackNode extends DeadlineNode {
+  constructor(private readonly callback: () => void) {
+    super();
+  }
+
+  fire(): void {
+    this.callback();
+  }
+}
+
+type Node = DeadlineNode;
 
 interface List {
   head: Node | undefined;
@@ -29,12 +48,22 @@ export class Deadlines {
   constructor(private readonly resolutionMs: number) {}
 
   add(timeoutMs: number, fire: () => void): Deadline {
+    const node = new CallbackNode(fire);
+    this.insert(timeoutMs, node);
+    return node;
+  }
+
+  /** Puts `node` (not in a list) in, due `timeoutMs` from now; it is its own handle for `remove`. */
+  insert(timeoutMs: number, node: DeadlineNode): void {
     let list = this.lists.get(timeoutMs);
     if (list === undefined) {
       list = { head: undefined, tail: undefined };
       this.lists.set(timeoutMs, list);
     }
-    const node: Node = { dueAt: Date.now() + timeoutMs, fire, list, prev: list.tail, next: undefined };
+    node.firesAt = Date.now() + timeoutMs;
+    node.list = list;
+    node.prev = list.tail;
+    node.next = undefined;
     if (list.tail === undefined) list.head = node;
     else list.tail.next = node;
     list.tail = node;
@@ -43,7 +72,6 @@ export class Deadlines {
       this.timer = setInterval(() => this.sweep(), Math.max(1, Math.min(this.resolutionMs, timeoutMs)));
       this.timer.unref();
     }
-    return node;
   }
 
   remove(deadline: Deadline | undefined): void {
@@ -73,7 +101,7 @@ export class Deadlines {
   private sweep(): void {
     const now = Date.now();
     for (const [timeoutMs, list] of this.lists) {
-      while (list.head !== undefined && list.head.dueAt <= now) {
+      while (list.head !== undefined && list.head.firesAt <= now) {
         const due = list.head;
         this.unlink(due);
         due.fire();

@@ -5,8 +5,9 @@
  * headers and the envelope rides in the body. Adapters say which fields their protocol carries
  * natively (an AMQP `message-id`, a Kafka record key…); the rest travels here.
  */
-import { randomUUID } from 'node:crypto';
+
 import type { Delivery, OutgoingMessage } from './adapter.js';
+import { newId } from './ids.js';
 import type { Headers } from './types.js';
 
 export const HEADER = {
@@ -176,7 +177,7 @@ export function readEnvelope(delivery: EnvelopeSource): Envelope {
   const headerAttempt = attemptOf(bag[HEADER.attempt]);
   const attempt = Math.max(delivery.attempt ?? 1, headerAttempt);
   return {
-    id: nonEmpty(bag[HEADER.id]) ?? nonEmpty(delivery.id) ?? randomUUID(),
+    id: nonEmpty(bag[HEADER.id]) ?? nonEmpty(delivery.id) ?? newId(),
     timestamp: Number.isFinite(sentAt) && sentAt > 0 ? sentAt : Date.now(),
     contentType: bag[HEADER.contentType] ?? delivery.contentType,
     key: bag[HEADER.key] ?? delivery.key,

@@ -15,7 +15,6 @@ import type {
 import { batchConsumption } from './batch-consumer.js';
 import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
-import { CONFIRMED } from './connection.js';
 import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
 import { describeError, PublishError, ValidationError } from './errors.js';
 import { iterate } from './iterate.js';
@@ -195,6 +194,25 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     );
   }
 
+  /**
+   * `transmit`, resolving with `result` once the broker confirmed: a send's `{ id }` comes from
+   * the connection's own promise, with no async frame or promise of the handle's per message.
+   */
+  protected transmitFor<V>(
+    kind: DestinationKind,
+    operation: SendContext['operation'],
+    message: Mutable<OutgoingMessage>,
+    send: (message: Mutable<OutgoingMessage>) => Promise<unknown>,
+    result: V,
+  ): Promise<V> {
+    this.what ??= `${SENDING[operation]} "${this.name}"`;
+    const what = this.what;
+    if (!sendChannel.hasSubscribers) return this.bus.connection.runFor(what, send, message, result);
+    return this.bus.traceSend(kind, operation, this.name, message, () =>
+      this.bus.connection.runFor(what, send, message, result),
+    );
+  }
+
   /** What a send is called in its errors (a handle sends one way: send, publish or append). */
   private what: string | undefined;
 
@@ -253,12 +271,19 @@ export class QueueHandle<T, TIn>
     this.queueSpec = this.maxPriority === undefined ? { name } : { name, maxPriority: this.maxPriority };
   }
 
-  async send(payload: TIn, options: SendOptions = NO_OPTIONS): Promise<SendResult> {
-    const built = this.outgoing(payload, options);
-    const message = this.sendable(built instanceof Promise ? await built : built, options);
-    const sending = this.transmit('queue', 'send', message, this.sendOne);
-    if (sending !== CONFIRMED) await sending;
-    return { id: message.id };
+  send(payload: TIn, options: SendOptions = NO_OPTIONS): Promise<SendResult> {
+    try {
+      const built = this.outgoing(payload, options);
+      if (built instanceof Promise) return built.then((message) => this.sendBuilt(message, options));
+      return this.sendBuilt(built, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private sendBuilt(built: Mutable<OutgoingMessage>, options: SendOptions): Promise<SendResult> {
+    const message = this.sendable(built, options);
+    return this.transmitFor('queue', 'send', message, this.sendOne, { id: message.id });
   }
 
   private readonly sendOne = (message: OutgoingMessage): Promise<void> =>
@@ -344,14 +369,19 @@ export class TopicHandle<T, TIn>
 {
   private readonly spec = { name: this.name };
 
-  async publish(payload: TIn, options: PublishOptions = NO_OPTIONS): Promise<SendResult> {
-    if (options.subject !== undefined) validateSubject(options.subject);
-    const built = this.outgoing(payload, options);
-    const message = built instanceof Promise ? await built : built;
-    const sending = this.transmit('topic', 'publish', message, this.publishOne);
-    if (sending !== CONFIRMED) await sending;
-    return { id: message.id };
+  publish(payload: TIn, options: PublishOptions = NO_OPTIONS): Promise<SendResult> {
+    try {
+      if (options.subject !== undefined) validateSubject(options.subject);
+      const built = this.outgoing(payload, options);
+      if (built instanceof Promise) return built.then(this.publishBuilt);
+      return this.publishBuilt(built);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
+
+  private readonly publishBuilt = (message: Mutable<OutgoingMessage>): Promise<SendResult> =>
+    this.transmitFor('topic', 'publish', message, this.publishOne, { id: message.id });
 
   private readonly publishOne = (message: OutgoingMessage): Promise<void> =>
     this.bus.driverFor.publish(this.spec, message);
@@ -439,8 +469,7 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     const message = await this.outgoing(payload, options);
     // One shape on every broker: without `position`, even one that knows it says nothing.
     if (options.position === false) {
-      await this.transmit('log', 'append', message, this.appendUnpositioned);
-      return { id: message.id };
+      return this.transmitFor('log', 'append', message, this.appendUnpositioned, { id: message.id });
     }
     return { id: message.id, position: await this.appendPositioned(message) };
   }

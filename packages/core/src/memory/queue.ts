@@ -2,6 +2,7 @@ import { CONFIRMED } from '../connection.js';
 import { CapacityError } from '../errors.js';
 import { Deque } from './deque.js';
 import type { QueuedItem } from './types.js';
+import { Unacked } from './unacked.js';
 
 /**
  * Requeued messages come back on the next turn of the event loop, never in the same microtask run:
@@ -23,11 +24,6 @@ export interface QueueConsumer {
   readonly push: (item: QueuedItem, tag: number) => void;
 }
 
-interface Unacked {
-  readonly item: QueuedItem;
-  readonly consumer: QueueConsumer;
-}
-
 interface Delayed {
   readonly item: QueuedItem;
   readonly dueAt: number;
@@ -45,7 +41,7 @@ export class MemoryQueue {
   private ready = 0;
   private readonly delayed: Delayed[] = [];
   private delayTimer: NodeJS.Timeout | undefined;
-  private readonly unacked = new Map<number, Unacked>();
+  private readonly unacked = new Unacked<QueuedItem, QueueConsumer>();
   private consumers: QueueConsumer[] = [];
   private turn = 0;
   private nextTag = 1;
@@ -133,9 +129,11 @@ export class MemoryQueue {
   removeConsumer(consumer: QueueConsumer): void {
     this.consumers = this.consumers.filter((c) => c !== consumer);
     if (this.consumers.length === 0) this.release(this.waiters.length);
-    const mine = [...this.unacked].filter(([, u]) => u.consumer === consumer).sort(([a], [b]) => b - a);
-    for (const [tag, { item }] of mine) {
-      this.unacked.delete(tag);
+    const mine = this.unacked.entries().filter(([, u]) => u.consumer === consumer);
+    // Newest first, each to the front: the oldest ends up first.
+    for (let i = mine.length - 1; i >= 0; i--) {
+      const [tag, { item }] = mine[i]!;
+      this.unacked.take(tag);
       this.pushReady({ ...item, redelivered: true }, true);
     }
     this.refTimer();
@@ -164,11 +162,9 @@ export class MemoryQueue {
   }
 
   private take(tag: number): QueuedItem | undefined {
-    const entry = this.unacked.get(tag);
-    if (entry === undefined) return undefined;
-    this.unacked.delete(tag);
-    entry.consumer.credit++;
-    return entry.item;
+    const item = this.unacked.take(tag);
+    if (item !== undefined) this.unacked.takenBy!.credit++;
+    return item;
   }
 
   /** Up to `limit` ready messages in delivery order (priority, then FIFO), then delayed ones by due time; nothing changes. */
@@ -250,7 +246,7 @@ export class MemoryQueue {
       if (consumer === undefined) break;
       const item = this.popReady()!;
       const tag = this.nextTag++;
-      this.unacked.set(tag, { item, consumer });
+      this.unacked.add(tag, item, consumer);
       consumer.credit--;
       delivered++;
       consumer.push(item, tag);
