@@ -10,7 +10,7 @@
  * goes to the broker.
  */
 import { waitFor } from '@omnibus/contract';
-import { type Adapter, type AdapterContext, type ConnectionState, parseUrl } from '@omnibus/core';
+import { type Adapter, type AdapterContext, type ConnectionState, HEADER, parseUrl } from '@omnibus/core';
 import { redirectConnections, startFaultProxy } from '@omnibus/test-brokers';
 import { describe, expect, it } from 'vitest';
 import { kafka } from '../../src/index.js';
@@ -44,8 +44,8 @@ export function connectionResetTests(): void {
         const seen = new Set<string>();
         let slow = true;
         const subscription = await consumer.adapter.consume!({ name }, { prefetch: 10 }, async (delivery) => {
-          // The adapter ids a record by topic, partition and offset: one id per stored message.
-          seen.add(String(delivery.id));
+          // Each stored message once: its envelope id (`m<i>`, the header core reads first).
+          seen.add(String(delivery.headers[HEADER.id]));
           // Slow at first, so the backlog is still being fetched when the reset comes.
           if (slow) await new Promise((resolve) => setTimeout(resolve, 20));
           await delivery.ack();

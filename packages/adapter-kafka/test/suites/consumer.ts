@@ -4,9 +4,17 @@
  * Each kafkajs pitfall in shared/PITFALLS.md that applies has a test here.
  */
 import { gate, waitFor } from '@omnibus/contract';
-import type { Message, Queue } from '@omnibus/core';
+import { HEADER, type Message, type Queue } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
-import { connectKafka, eventually, suiteAdmin, TEST_PARAMS, uniqueName, withBus } from '../helpers.js';
+import {
+  connectKafka,
+  eventually,
+  kafkaClient,
+  suiteAdmin,
+  TEST_PARAMS,
+  uniqueName,
+  withBus,
+} from '../helpers.js';
 
 /** Consumes `queue`, noting each delivery as `payload@attempt`; `fails` says which deliveries throw. */
 async function attempts<T>(queue: Queue<T>, fails: (m: Message<T>) => boolean, concurrency: number) {
@@ -170,6 +178,31 @@ export function consumerTests(): void {
         await waitFor(() => order.length === 4, '4 deliveries', 15_000);
         expect(order).toEqual(['1@1', '1@2', '2@1', '3@1']);
         expect(await high(name)).toBe(3);
+      }));
+
+    it('a record sent without an id (or with an empty one) is known by <topic>-<partition>-<offset>; one with an id keeps it', () =>
+      withBus(connectKafka(), async (bus) => {
+        const name = uniqueName('q');
+        const queue = bus.queue<string>(name, { codec: 'text' });
+        const ids = new Map<string, string>();
+        await queue.consume((m) => void ids.set(m.payload, m.id));
+        const producer = kafkaClient('omnibus-test-foreign-ids').producer();
+        await producer.connect();
+        try {
+          await producer.send({
+            topic: name,
+            acks: -1,
+            messages: [
+              { value: 'none', headers: { 'content-type': 'text/plain' } },
+              { value: 'empty', headers: { 'content-type': 'text/plain', [HEADER.id]: '' } },
+              { value: 'own', headers: { 'content-type': 'text/plain', [HEADER.id]: 'id-7' } },
+            ],
+          });
+        } finally {
+          await producer.disconnect();
+        }
+        await waitFor(() => ids.size === 3, '3 deliveries', 15_000);
+        expect(Object.fromEntries(ids)).toEqual({ none: `${name}-0-0`, empty: `${name}-0-1`, own: 'id-7' });
       }));
 
     it('routing filters on the client and commits the records it skips', () =>
