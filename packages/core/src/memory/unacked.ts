@@ -1,38 +1,41 @@
 /**
  * A queue's unacked deliveries by tag. Tags are handed out in increasing order and mostly settled
- * in about that order, so the deliveries sit in an array indexed by `tag - base` (two arrays, item
- * and consumer, so a delivery costs no object of its own): set, get and delete are an index each,
- * about a quarter of what a `Map` with a delete per message costs. The settled front is dropped as
- * it forms. A delivery left unsettled while many later ones are settled (a stuck handler) would keep
- * the array growing; once the window is mostly holes, the few deliveries still in its older half
- * move to a `Map` of their own and the window starts after them.
+ * in about that order, so the deliveries sit in a ring indexed by the tag (two arrays, item and
+ * consumer, so a delivery costs no object of its own, and the ring is reused: nothing is allocated
+ * per delivery once it is large enough). Set, get and delete are an index each, about a quarter of
+ * what a `Map` with a delete per message costs. A delivery left unsettled while many later ones are
+ * settled (a stuck handler) would keep the window growing; once it is mostly holes, the few
+ * deliveries still in its older half move to a `Map` of their own and the window starts after them.
  */
 export class Unacked<V, C> {
-  private items: (V | undefined)[] = [];
-  private consumers: (C | undefined)[] = [];
-  /** The tag of `items[0]`. */
-  private base = 1;
-  /** Leading holes of the arrays (settled at the front). */
-  private head = 0;
+  private items: (V | undefined)[] = new Array<V | undefined>(64).fill(undefined);
+  private consumers: (C | undefined)[] = new Array<C | undefined>(64).fill(undefined);
+  /** Ring size minus one (the size is a power of two): a tag's slot is `tag & mask`. */
+  private mask = 63;
+  /** The window: tags from `first` (unacked, or the window is empty) up to `next` (the next to add). */
+  private first = 1;
+  private next = 1;
   /** Deliveries moved out of the window (much older than the rest). */
   private readonly old = new Map<number, { readonly item: V; readonly consumer: C }>();
   private live = 0;
+  /** Who had the delivery `take` last removed. */
+  takenBy: C | undefined = undefined;
 
   get size(): number {
     return this.live;
   }
 
-  /** Who had the delivery `take` last removed. */
-  takenBy: C | undefined = undefined;
-
   /** Adds the delivery with the next tag (one more than the last added; the first is `1`). */
   add(tag: number, item: V, consumer: C): void {
-    if (tag - this.base !== this.items.length) throw new Error(`unacked tag ${tag} out of order`);
-    this.items.push(item);
-    this.consumers.push(consumer);
+    if (tag !== this.next) throw new Error(`unacked tag ${tag} out of order (expected ${this.next})`);
+    if (this.next - this.first > this.mask) this.grow();
+    const slot = tag & this.mask;
+    this.items[slot] = item;
+    this.consumers[slot] = consumer;
+    this.next++;
     this.live++;
-    const length = this.items.length;
-    if (length > 4096 && (this.live - this.old.size) * 8 < length) this.evict();
+    const span = this.next - this.first;
+    if (span > 4096 && (this.live - this.old.size) * 8 < span) this.evict();
   }
 
   /**
@@ -40,8 +43,7 @@ export class Unacked<V, C> {
    * (settled already, or unknown).
    */
   take(tag: number): V | undefined {
-    const at = tag - this.base;
-    if (at < 0 || at >= this.items.length) {
+    if (tag < this.first || tag >= this.next) {
       const entry = this.old.get(tag);
       if (entry === undefined) return undefined;
       this.old.delete(tag);
@@ -49,13 +51,14 @@ export class Unacked<V, C> {
       this.takenBy = entry.consumer;
       return entry.item;
     }
-    const item = this.items[at];
+    const slot = tag & this.mask;
+    const item = this.items[slot];
     if (item === undefined) return undefined;
-    this.takenBy = this.consumers[at];
-    this.items[at] = undefined;
-    this.consumers[at] = undefined;
+    this.takenBy = this.consumers[slot];
+    this.items[slot] = undefined;
+    this.consumers[slot] = undefined;
     this.live--;
-    if (at === this.head) this.trim();
+    if (tag === this.first) this.advance();
     return item;
   }
 
@@ -64,51 +67,54 @@ export class Unacked<V, C> {
     const out: [number, { readonly item: V; readonly consumer: C }][] = [...this.old].sort(
       ([a], [b]) => a - b,
     );
-    for (let at = this.head; at < this.items.length; at++) {
-      const item = this.items[at];
-      if (item !== undefined) out.push([this.base + at, { item, consumer: this.consumers[at]! }]);
+    for (let tag = this.first; tag < this.next; tag++) {
+      const slot = tag & this.mask;
+      const item = this.items[slot];
+      if (item !== undefined) out.push([tag, { item, consumer: this.consumers[slot]! }]);
     }
     return out;
   }
 
   clear(): void {
-    this.base += this.items.length;
-    this.items = [];
-    this.consumers = [];
-    this.head = 0;
+    this.items.fill(undefined);
+    this.consumers.fill(undefined);
+    this.first = this.next;
     this.old.clear();
     this.live = 0;
   }
 
-  /** Drops the settled front. */
-  private trim(): void {
-    const items = this.items;
-    while (this.head < items.length && items[this.head] === undefined) this.head++;
-    if (this.head === items.length) {
-      this.base += items.length;
-      this.items = [];
-      this.consumers = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > items.length) {
-      this.drop(this.head);
+  /** Moves `first` past the settled front of the window. */
+  private advance(): void {
+    while (this.first < this.next && this.items[this.first & this.mask] === undefined) this.first++;
+  }
+
+  /** A ring twice the size, the window's deliveries in their new slots. */
+  private grow(): void {
+    const size = (this.mask + 1) * 2;
+    const items = new Array<V | undefined>(size).fill(undefined);
+    const consumers = new Array<C | undefined>(size).fill(undefined);
+    const mask = size - 1;
+    for (let tag = this.first; tag < this.next; tag++) {
+      items[tag & mask] = this.items[tag & this.mask];
+      consumers[tag & mask] = this.consumers[tag & this.mask];
     }
+    this.items = items;
+    this.consumers = consumers;
+    this.mask = mask;
   }
 
   /** The window is mostly holes behind old deliveries: the live ones of its older half move to `old`. */
   private evict(): void {
-    const half = this.items.length >> 1;
-    for (let at = this.head; at < half; at++) {
-      const item = this.items[at];
-      if (item !== undefined) this.old.set(this.base + at, { item, consumer: this.consumers[at]! });
+    const until = this.first + ((this.next - this.first) >> 1);
+    for (let tag = this.first; tag < until; tag++) {
+      const slot = tag & this.mask;
+      const item = this.items[slot];
+      if (item === undefined) continue;
+      this.old.set(tag, { item, consumer: this.consumers[slot]! });
+      this.items[slot] = undefined;
+      this.consumers[slot] = undefined;
     }
-    this.drop(half);
-    this.trim();
-  }
-
-  private drop(count: number): void {
-    this.items.splice(0, count);
-    this.consumers.splice(0, count);
-    this.base += count;
-    this.head = 0;
+    this.first = until;
+    this.advance();
   }
 }
