@@ -10,7 +10,7 @@
  * PUBACK itself when core settles the delivery. Acks are never sent before the handler settled.
  */
 import { randomUUID } from 'node:crypto';
-import { ConnectionError, Outstanding, within } from '@omnibus/core';
+import { CONFIRMED, ConnectionError, Outstanding, within } from '@omnibus/core';
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { ResolvedOptions } from './options.js';
 import type { Publisher } from './publisher.js';
@@ -144,7 +144,11 @@ const QUICK_CLOSES = 3;
 export const DRAIN_TIMEOUT_MS = 10_000;
 /** In the topic of every drain marker, and of nothing else: queue and topic names cannot hold "~". */
 const DRAIN_MARKER = '/~drain/';
-const RESOLVED: Promise<void> = Promise.resolve();
+/**
+ * Done at once: core's `CONFIRMED`, so an ack whose PUBACK was written at once (or that has nothing
+ * left to do) settles its message without a promise and its async frames.
+ */
+const RESOLVED: Promise<void> = CONFIRMED;
 
 /** Nothing to acknowledge (QoS 0). */
 const NO_ACK: Ack = { ack: () => RESOLVED };

@@ -9,7 +9,7 @@
  * copy goes to `retryAddress`, the consumed queue's own name, which the default exchange routes to
  * that queue only (never to the other subscriptions of a topic).
  */
-import type { Attached, ConsumeSpec, Deliver, Subscription } from '@omnibus/core';
+import { type Attached, CONFIRMED, type ConsumeSpec, type Deliver, type Subscription } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Acks } from './acks.js';
 import { AmqpDelivery } from './message.js';
@@ -69,22 +69,21 @@ class QueueDelivery extends AmqpDelivery {
     super(channel, msg, topic);
   }
 
+  /** Done at once (amqplib writes the ack, or batches it with the next ones): `CONFIRMED`, so core settles it without a promise. */
   ack(): Promise<void> {
     this.acks.ack(this.raw.fields.deliveryTag);
-    return DONE;
+    return CONFIRMED;
   }
 
   requeue(): Promise<void> {
     this.release();
-    return DONE;
+    return CONFIRMED;
   }
 
   release(): void {
     this.acks.nack(this.raw.fields.deliveryTag, true);
   }
 }
-
-const DONE = Promise.resolve();
 
 export interface ConsumerSetup {
   /** What is consumed, for errors. */

@@ -21,7 +21,7 @@ import type {
   ReadSpec,
   Subscription,
 } from '@omnibus/core';
-import { Committer, LogStart, OffsetTracker } from '@omnibus/core';
+import { CONFIRMED, Committer, LogStart, OffsetTracker } from '@omnibus/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { attachConsumer, type ConsumeContext } from './consume.js';
 import { AmqpDelivery, headerText, quietly } from './message.js';
@@ -178,8 +178,10 @@ class StreamEntry extends AmqpDelivery {
     this.position = { partition: 0, offset };
   }
 
-  async ack(): Promise<void> {
+  /** Done at once (the offset is marked finished; the committer commits it soon): no promise per message. */
+  ack(): Promise<void> {
     this.reader.finished(this, this.tracker);
+    return CONFIRMED;
   }
 }
 

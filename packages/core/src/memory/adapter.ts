@@ -368,7 +368,7 @@ class LogSubscription implements Attachable, Subscription {
     const from =
       this.resumeAt === undefined ? this.spec.from : { kind: 'positions' as const, positions: this.resumeAt };
     const reader = new LogReader(this.log, this.spec.group, from, this.spec.prefetch, (record, finish) => {
-      void this.deliver(logDelivery(record, finish));
+      void this.deliver(new LogDelivery(record, finish));
     });
     this.reader = reader;
     this.log.join(reader);
@@ -391,23 +391,27 @@ class LogSubscription implements Attachable, Subscription {
   }
 }
 
-function logDelivery(record: LogRecord, finish: () => void): Delivery {
-  const m = record.message;
-  return {
-    id: m.id,
-    body: m.body,
-    headers: m.headers,
-    contentType: m.contentType,
-    ...(m.key === undefined ? {} : { key: m.key }),
-    ...(m.subject === undefined ? {} : { subject: m.subject }),
-    timestamp: m.timestamp,
-    redelivered: false,
-    position: { partition: record.partition, offset: record.offset },
-    raw: record,
-    async ack() {
-      finish();
-    },
-  };
+/** A log entry as core reads it: a class, as the queue's deliveries (one is made per entry read). */
+class LogDelivery extends BaseDelivery {
+  constructor(
+    record: LogRecord,
+    private readonly finish: () => void,
+  ) {
+    const m = record.message;
+    super(m.body, m.headers, record);
+    this.id = m.id;
+    this.contentType = m.contentType;
+    this.key = m.key;
+    this.subject = m.subject;
+    this.timestamp = m.timestamp;
+    this.position = { partition: record.partition, offset: record.offset };
+  }
+
+  /** Done at once (the reader marks the entry finished): no promise per entry. */
+  ack(): Promise<void> {
+    this.finish();
+    return CONFIRMED;
+  }
 }
 
 function fresh(message: OutgoingMessage): QueuedItem {
