@@ -193,8 +193,11 @@ export class LogReader {
     if (partition !== undefined && !this.cursors.has(partition)) return;
     if (this.scheduled || !this.active) return;
     this.scheduled = true;
-    queueMicrotask(() => this.pump());
+    queueMicrotask(this.pumpSoon);
   }
+
+  /** `pump`, made once: scheduling one costs no closure. */
+  private readonly pumpSoon = (): void => this.pump();
 
   private pump(): void {
     this.scheduled = false;

@@ -235,8 +235,11 @@ export class MemoryQueue {
   private schedule(): void {
     if (this.scheduled || this.ready === 0 || this.consumers.length === 0) return;
     this.scheduled = true;
-    queueMicrotask(() => this.drain());
+    queueMicrotask(this.drainSoon);
   }
+
+  /** `drain`, made once: scheduling a drain costs no closure. */
+  private readonly drainSoon = (): void => this.drain();
 
   private drain(): void {
     this.scheduled = false;
