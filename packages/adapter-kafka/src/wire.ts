@@ -169,8 +169,8 @@ function contentTypeHeader(contentType: string): Buffer {
 /**
  * The record's key, value and headers as Kafka writes them, behind `RESERVED` free bytes. The
  * headers are those `toHeaders(message, { native: { key, timestamp, contentType: 'unless-default' } })`
- * gives (record.ts): the application's and core's control headers, `x-omnibus-id`,
- * `x-omnibus-subject` when there is a subject, `x-omnibus-content-type` unless JSON.
+ * gives (record.ts): the application's and core's control headers, `HEADER.id`,
+ * `HEADER.subject` when there is a subject, `HEADER.contentType` unless JSON.
  */
 export function encodeRecord(message: OutgoingMessage, key: string | null, value: Buffer): Buffer {
   const headers = message.headers;
