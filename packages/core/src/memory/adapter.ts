@@ -32,7 +32,7 @@ import { addressOf, type MemoryBroker, type MemorySession, memoryBroker } from '
 import { LogReader, type LogRecord, type MemoryLog } from './log.js';
 import { memoryProfile } from './profiles.js';
 import type { MemoryQueue, QueueConsumer } from './queue.js';
-import { type QueuedItem, stored } from './types.js';
+import { type QueuedItem, type StoredMessage, stored } from './types.js';
 
 const memoryOptions = {
   /** Messages one queue or subscription may hold (ready, delayed and unacked). @default 100000 */
@@ -318,22 +318,28 @@ class QueueSubscription implements Attachable, Subscription {
   }
 }
 
+/** A stored message as core reads it (a class: one is made per delivery). */
+abstract class StoredDelivery extends BaseDelivery {
+  constructor(m: StoredMessage, raw: unknown) {
+    super(m.body, m.headers, raw);
+    this.id = m.id;
+    this.contentType = m.contentType;
+    this.key = m.key;
+    this.subject = m.subject;
+    this.timestamp = m.timestamp;
+  }
+}
+
 /** A delivery from a memory queue: the stored message with this queue's delivery state. */
-class QueueDelivery extends BaseDelivery {
+class QueueDelivery extends StoredDelivery {
   constructor(
     private readonly queue: MemoryQueue,
     retryAddress: string,
     item: QueuedItem,
     private readonly tag: number,
   ) {
-    const m = item.message;
-    super(m.body, m.headers, item);
-    this.id = m.id;
-    this.contentType = m.contentType;
-    this.key = m.key;
-    this.subject = m.subject;
-    this.priority = m.priority;
-    this.timestamp = m.timestamp;
+    super(item.message, item);
+    this.priority = item.message.priority;
     this.attempt = item.attempt;
     this.redelivered = item.redelivered;
     this.retryAddress = retryAddress;
@@ -391,19 +397,13 @@ class LogSubscription implements Attachable, Subscription {
   }
 }
 
-/** A log entry as core reads it: a class, as the queue's deliveries (one is made per entry read). */
-class LogDelivery extends BaseDelivery {
+/** A log entry as core reads it. */
+class LogDelivery extends StoredDelivery {
   constructor(
     record: LogRecord,
     private readonly finish: () => void,
   ) {
-    const m = record.message;
-    super(m.body, m.headers, record);
-    this.id = m.id;
-    this.contentType = m.contentType;
-    this.key = m.key;
-    this.subject = m.subject;
-    this.timestamp = m.timestamp;
+    super(record.message, record);
     this.position = { partition: record.partition, offset: record.offset };
   }
 
