@@ -106,10 +106,15 @@ interface HeapNode {
 }
 
 /**
- * Bytes allocated per function+url, most first, from a sampling heap profile taken with the
- * collected objects kept: what each function allocated in the round, garbage included.
+ * Bytes allocated a message per function+url, most first (`top` rows), and in all, from a sampling
+ * heap profile taken with the collected objects kept: what each function allocated in the round,
+ * garbage included.
  */
-export function allocations(profile: HeapProfile, messages: number, top = 20): SelfTime[] {
+export function allocations(
+  profile: HeapProfile,
+  messages: number,
+  top = 20,
+): { readonly rows: SelfTime[]; readonly perMessage: number } {
   const byFunction = new Map<string, { functionName: string; url: string; bytes: number }>();
   let total = 0;
   const stack: HeapNode[] = [profile.head];
@@ -125,7 +130,7 @@ export function allocations(profile: HeapProfile, messages: number, top = 20): S
     if (entry === undefined) byFunction.set(key, { functionName, url, bytes: node.selfSize });
     else entry.bytes += node.selfSize;
   }
-  return [...byFunction.values()]
+  const rows = [...byFunction.values()]
     .sort((a, b) => b.bytes - a.bytes)
     .slice(0, top)
     .map((e) => ({
@@ -135,73 +140,79 @@ export function allocations(profile: HeapProfile, messages: number, top = 20): S
       selfMs: Math.round(e.bytes / messages),
       percent: total === 0 ? 0 : Math.round((e.bytes / total) * 1000) / 10,
     }));
+  return { rows, perMessage: Math.round(total / messages) };
 }
 
-/** Every byte a sampling heap profile counted. */
-export function allocatedBytes(profile: HeapProfile): number {
-  let total = 0;
-  const stack: HeapNode[] = [profile.head];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
-    total += node.selfSize;
-    for (const child of node.children) stack.push(child);
-  }
-  return total;
+/** How one kind of profile is taken around a timed round, and summarized. */
+interface Profiler<P> {
+  readonly domain: 'Profiler' | 'HeapProfiler';
+  /** After `enable`, before the first round. */
+  setUp?(session: Session): Promise<void>;
+  start(session: Session): Promise<void>;
+  stop(session: Session): Promise<P>;
+  /** Each side's profile is `<pair>-d<depth>-<side>.<extension>`, the summary `<pair>-d<depth><suffix>.txt`. */
+  readonly extension: string;
+  readonly suffix: string;
+  summary(profile: P, title: string, count: number): string;
 }
+
+const CPU: Profiler<CpuProfile> = {
+  domain: 'Profiler',
+  async setUp(session) {
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  },
+  async start(session) {
+    await session.post('Profiler.start');
+  },
+  async stop(session) {
+    return (await session.post('Profiler.stop')).profile as CpuProfile;
+  },
+  extension: 'cpuprofile',
+  suffix: '',
+  summary: (profile, title) => summaryText(title, selfTimes(profile)),
+};
+
+const ALLOCATIONS: Profiler<HeapProfile> = {
+  domain: 'HeapProfiler',
+  async start(session) {
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 4096,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    } as never);
+  },
+  async stop(session) {
+    return (await session.post('HeapProfiler.stopSampling')).profile as unknown as HeapProfile;
+  },
+  extension: 'heapprofile',
+  suffix: '-alloc',
+  summary(profile, title, count) {
+    const { rows, perMessage } = allocations(profile, count);
+    return summaryText(`${title}; ${perMessage} bytes allocated a message`, rows).replace('self ms', 'B/msg');
+  },
+};
 
 /**
  * Runs each side of `scenario` once at `depth`, profiling its timed round only (set-up and warm-up
  * are not sampled), writes `<dir>/<pair>-d<depth>-<side>.cpuprofile` and `<pair>-d<depth>.txt`,
  * and returns the summary text. With `kind: 'alloc'` the profile is of allocations instead
- * (`.heapprofile`, bytes a message per allocating function, collected objects included).
+ * (`.heapprofile` and `-alloc.txt`: bytes a message per allocating function, collected objects
+ * included).
  */
-export async function profilePair(
+export function profilePair(
   scenario: Scenario,
   depth: number,
   count: number,
   dir: string,
   kind: 'cpu' | 'alloc' = 'cpu',
 ): Promise<string> {
-  if (kind === 'alloc') return allocationPair(scenario, depth, count, dir);
-  const session = new Session();
-  session.connect();
-  const slug = scenario.name
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-|-$/g, '');
-  const parts: string[] = [];
-  try {
-    await session.post('Profiler.enable');
-    await session.post('Profiler.setSamplingInterval', { interval: 100 });
-    for (const side of ['raw', 'omnibus'] as const) {
-      let profile: CpuProfile | undefined;
-      const m = await measure(scenario[side], scenario, depth, count, {
-        before: async () => {
-          await session.post('Profiler.start');
-        },
-        after: async () => {
-          profile = (await session.post('Profiler.stop')).profile as CpuProfile;
-        },
-      });
-      if (profile === undefined) throw new Error(`no profile was taken of ${scenario.name} (${side})`);
-      writeFileSync(join(dir, `${slug}-d${depth}-${side}.cpuprofile`), JSON.stringify(profile));
-      parts.push(
-        summaryText(
-          `${scenario.name}, ${side}, ${depth} in flight, ${count} messages: ${Math.round(m.throughput)} msg/s`,
-          selfTimes(profile),
-        ),
-      );
-    }
-  } finally {
-    await session.post('Profiler.disable').catch(() => undefined);
-    session.disconnect();
-  }
-  const text = `${parts.join('\n\n')}\n`;
-  writeFileSync(join(dir, `${slug}-d${depth}.txt`), text);
-  return text;
+  return kind === 'alloc'
+    ? profileSides(ALLOCATIONS, scenario, depth, count, dir)
+    : profileSides(CPU, scenario, depth, count, dir);
 }
 
-async function allocationPair(
+async function profileSides<P>(
+  profiler: Profiler<P>,
   scenario: Scenario,
   depth: number,
   count: number,
@@ -215,38 +226,26 @@ async function allocationPair(
     .replace(/^-|-$/g, '');
   const parts: string[] = [];
   try {
-    await session.post('HeapProfiler.enable');
+    await session.post(`${profiler.domain}.enable`);
+    await profiler.setUp?.(session);
     for (const side of ['raw', 'omnibus'] as const) {
-      let profile: HeapProfile | undefined;
+      let profile: P | undefined;
       const m = await measure(scenario[side], scenario, depth, count, {
-        before: async () => {
-          await session.post('HeapProfiler.startSampling', {
-            samplingInterval: 4096,
-            includeObjectsCollectedByMajorGC: true,
-            includeObjectsCollectedByMinorGC: true,
-          } as never);
-        },
+        before: () => profiler.start(session),
         after: async () => {
-          profile = (await session.post('HeapProfiler.stopSampling')).profile as unknown as HeapProfile;
+          profile = await profiler.stop(session);
         },
       });
-      if (profile === undefined)
-        throw new Error(`no allocation profile was taken of ${scenario.name} (${side})`);
-      writeFileSync(join(dir, `${slug}-d${depth}-${side}.heapprofile`), JSON.stringify(profile));
-      const rows = allocations(profile, count);
-      const total = Math.round(allocatedBytes(profile) / count);
-      parts.push(
-        summaryText(
-          `${scenario.name}, ${side}, ${depth} in flight, ${count} messages: ${Math.round(m.throughput)} msg/s; ${total} bytes allocated a message`,
-          rows,
-        ).replace('self ms', 'B/msg'),
-      );
+      if (profile === undefined) throw new Error(`no profile was taken of ${scenario.name} (${side})`);
+      writeFileSync(join(dir, `${slug}-d${depth}-${side}.${profiler.extension}`), JSON.stringify(profile));
+      const title = `${scenario.name}, ${side}, ${depth} in flight, ${count} messages: ${Math.round(m.throughput)} msg/s`;
+      parts.push(profiler.summary(profile, title, count));
     }
   } finally {
-    await session.post('HeapProfiler.disable').catch(() => undefined);
+    await session.post(`${profiler.domain}.disable`).catch(() => undefined);
     session.disconnect();
   }
   const text = `${parts.join('\n\n')}\n`;
-  writeFileSync(join(dir, `${slug}-d${depth}-alloc.txt`), text);
+  writeFileSync(join(dir, `${slug}-d${depth}${profiler.suffix}.txt`), text);
   return text;
 }
