@@ -40,25 +40,33 @@ for (const version of [5, 4] as const) {
      * bus's holder operation) right before its next SUBSCRIBE: the race seen after a broker restart,
      * when a sender provisions the holder while a consumer drains it.
      */
-    const takeOverBeforeSubscribe = (adapter: MqttAdapter, taker: () => Promise<void>) => {
+    /**
+     * Calls `hook` with the next holder connection `adapter` opens (once); the returned function
+     * says whether it has been called.
+     */
+    const onNextHolder = (adapter: MqttAdapter, hook: (client: MqttClient) => void) => {
       const original = adapter.receiver.bind(adapter);
       let hooked = false;
       adapter.receiver = (spec, what, onPublish) => {
         const receiver = original(spec, what, onPublish);
         if (!hooked && what.startsWith('holder')) {
           hooked = true;
-          const client = receiver.client;
-          const subscribeAsync = client.subscribeAsync.bind(client);
-          client.subscribeAsync = (async (...args: Parameters<MqttClient['subscribeAsync']>) => {
-            await taker();
-            await waitFor(() => !client.connected, 'the holder connection taken over');
-            return subscribeAsync(...args);
-          }) as MqttClient['subscribeAsync'];
+          hook(receiver.client);
         }
         return receiver;
       };
       return () => hooked;
     };
+
+    const takeOverBeforeSubscribe = (adapter: MqttAdapter, taker: () => Promise<void>) =>
+      onNextHolder(adapter, (client) => {
+        const subscribeAsync = client.subscribeAsync.bind(client);
+        client.subscribeAsync = (async (...args: Parameters<MqttClient['subscribeAsync']>) => {
+          await taker();
+          await waitFor(() => !client.connected, 'the holder connection taken over');
+          return subscribeAsync(...args);
+        }) as MqttClient['subscribeAsync'];
+      });
 
     it('a provision while this bus drains the holder does not take the unsettled messages over (no duplicate)', async () => {
       // The contract test "leaving the loop requeues the one not acked" got 'b' twice: a closing
@@ -155,13 +163,10 @@ for (const version of [5, 4] as const) {
       const { bus, adapter } = await open('&holderCheckMs=200');
       const deadLetters: string[] = [];
       bus.on('deadLetter', (e) => void deadLetters.push(e.reason));
-      const original = adapter.receiver.bind(adapter);
       let drainClient: MqttClient | undefined;
-      adapter.receiver = (spec, what, onPublish) => {
-        const receiver = original(spec, what, onPublish);
-        if (what.startsWith('holder')) drainClient ??= receiver.client;
-        return receiver;
-      };
+      onNextHolder(adapter, (client) => {
+        drainClient = client;
+      });
       const publish = adapter.publisher.publish.bind(adapter.publisher);
       let hooked = false;
       adapter.publisher.publish = async (...args: Parameters<typeof publish>) => {
@@ -234,29 +239,22 @@ for (const version of [5, 4] as const) {
       unclaimed(sender.adapter);
       const name = unique('q');
       const { bus, adapter } = await open('&holderCheckMs=200');
-      const original = adapter.receiver.bind(adapter);
-      let hooked = false;
-      adapter.receiver = (spec, what, onPublish) => {
-        const receiver = original(spec, what, onPublish);
-        if (!hooked && what.startsWith('holder')) {
-          hooked = true;
-          // Between the starting consumer's CONNACK (no session) and its goodbye, the other bus
-          // provisions the holder and sends: the round-robin gives the holder every other one.
-          const client = receiver.client as MqttClient & {
-            endAsync: (...args: unknown[]) => Promise<void>;
-          };
-          const endAsync = client.endAsync.bind(client);
-          client.endAsync = async (...args: unknown[]) => {
-            await sender.adapter.holders.provision(name);
-            for (let i = 0; i < 6; i++) await sender.bus.queue<string>(name).send(`m${i}`);
-            return endAsync(...(args as Parameters<MqttClient['endAsync']>));
-          };
-        }
-        return receiver;
-      };
+      const hooked = onNextHolder(adapter, (holder) => {
+        // Between the starting consumer's CONNACK (no session) and its goodbye, the other bus
+        // provisions the holder and sends: the round-robin gives the holder every other one.
+        const client = holder as MqttClient & {
+          endAsync: (...args: unknown[]) => Promise<void>;
+        };
+        const endAsync = client.endAsync.bind(client);
+        client.endAsync = async (...args: unknown[]) => {
+          await sender.adapter.holders.provision(name);
+          for (let i = 0; i < 6; i++) await sender.bus.queue<string>(name).send(`m${i}`);
+          return endAsync(...(args as Parameters<MqttClient['endAsync']>));
+        };
+      });
       const got = new Set<string>();
       await bus.queue<string>(name).consume((m) => void got.add(m.payload));
-      await waitFor(() => hooked, 'the consumer connecting as the holder');
+      await waitFor(hooked, 'the consumer connecting as the holder');
       // The holder's share reaches the consumer through its next holder check (200 ms).
       await waitFor(() => got.size === 6, 'all six messages', 15_000).catch(() => undefined);
       expect([...got].sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
