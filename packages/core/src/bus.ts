@@ -2,7 +2,6 @@
  * The bus: validation, capability checks, encoding and the retry policy are done here (and in its
  * handles, handles.ts), once, before an adapter sees anything.
  */
-
 import type { Adapter, Deliver, OutgoingMessage, Subscription } from './adapter.js';
 import { assertCapability, type Capabilities } from './capabilities.js';
 import { type Codec, encodePayload } from './codec.js';

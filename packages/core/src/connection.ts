@@ -112,12 +112,13 @@ export class Connection {
    * call. An operation that returns `CONFIRMED` was done at once: no deadline, no promise of its own.
    */
   run<R, A = undefined>(what: string, operation: (arg: A) => Promise<R>, arg?: A): Promise<R> {
-    return this.start(what, operation, arg as A, OWN) as Promise<R>;
+    return this.runFor(what, operation, arg as A, OWN) as Promise<R>;
   }
 
   /**
-   * `run`, resolving with `value` instead of the operation's own value once the operation is
-   * confirmed: the caller (a send resolving with its id) needs no promise of its own for that.
+   * `run`, resolving with `value` instead of the operation's own value (unless `value` is `OWN`)
+   * once the operation is confirmed: the caller (a send resolving with its id) needs no promise of
+   * its own for that.
    */
   runFor<V, A>(what: string, operation: (arg: A) => Promise<unknown>, arg: A, value: V): Promise<V> {
     return this.start(what, operation, arg, value) as Promise<V>;
@@ -302,11 +303,10 @@ export function childLogger(logger: Logger, bindings: Record<string, unknown>): 
   };
 }
 
-/** One send through its retries: what it is (for errors), how to try it, and its deadline. */
-/** `Send.value` of an operation that resolves with its own value. */
-const OWN: unique symbol = Symbol("the operation's own value");
+/** `runFor`'s value for an operation that resolves with its own value (what `run` does). */
+export const OWN: unique symbol = Symbol("the operation's own value");
 
-/** An operation to run through the connection, until its deadline. */
+/** One send through its retries: what it is (for errors), how to try it, and its deadline. */
 interface Send<A> {
   readonly what: string;
   readonly operation: (arg: A) => Promise<unknown>;

@@ -33,11 +33,9 @@ class CallbackNode extends DeadlineNode {
   }
 }
 
-type Node = DeadlineNode;
-
 interface List {
-  head: Node | undefined;
-  tail: Node | undefined;
+  head: DeadlineNode | undefined;
+  tail: DeadlineNode | undefined;
 }
 
 export class Deadlines {
@@ -77,7 +75,7 @@ export class Deadlines {
   remove(deadline: Deadline | undefined): void {
     // The timer stops at the next sweep that finds nothing: starting and stopping it per message
     // would cost more than the messages.
-    if (deadline !== undefined) this.unlink(deadline as Node);
+    if (deadline !== undefined) this.unlink(deadline as DeadlineNode);
   }
 
   stop(): void {
@@ -85,7 +83,7 @@ export class Deadlines {
     this.timer = undefined;
   }
 
-  private unlink(node: Node): void {
+  private unlink(node: DeadlineNode): void {
     const list = node.list;
     if (list === undefined) return;
     if (node.prev === undefined) list.head = node.next;

@@ -5,7 +5,6 @@
  * headers and the envelope rides in the body. Adapters say which fields their protocol carries
  * natively (an AMQP `message-id`, a Kafka record key…); the rest travels here.
  */
-
 import type { Delivery, OutgoingMessage } from './adapter.js';
 import { newId } from './ids.js';
 import type { Headers } from './types.js';

@@ -15,6 +15,7 @@ import type {
 import { batchConsumption } from './batch-consumer.js';
 import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
+import { OWN } from './connection.js';
 import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
 import { describeError, PublishError, ValidationError } from './errors.js';
 import { iterate } from './iterate.js';
@@ -186,17 +187,13 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     message: Mutable<OutgoingMessage>,
     send: (message: Mutable<OutgoingMessage>) => Promise<R>,
   ): Promise<R> {
-    this.what ??= `${SENDING[operation]} "${this.name}"`;
-    const what = this.what;
-    if (!sendChannel.hasSubscribers) return this.bus.connection.run(what, send, message);
-    return this.bus.traceSend(kind, operation, this.name, message, () =>
-      this.bus.connection.run(what, send, message),
-    );
+    return this.transmitFor(kind, operation, message, send, OWN) as Promise<R>;
   }
 
   /**
-   * `transmit`, resolving with `result` once the broker confirmed: a send's `{ id }` comes from
-   * the connection's own promise, with no async frame or promise of the handle's per message.
+   * `transmit`, resolving with `result` once the broker confirmed (`OWN`: with what the adapter
+   * resolved): a send's `{ id }` comes from the connection's own promise, with no async frame or
+   * promise of the handle's per message.
    */
   protected transmitFor<V>(
     kind: DestinationKind,
