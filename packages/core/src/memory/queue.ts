@@ -44,7 +44,6 @@ export class MemoryQueue {
   private readonly unacked = new Unacked<QueuedItem, QueueConsumer>();
   private consumers: QueueConsumer[] = [];
   private turn = 0;
-  private nextTag = 1;
   private scheduled = false;
   private requeued: NodeJS.Immediate | undefined;
   /** Sends waiting for the consumers to catch up (`flow`), oldest first. */
@@ -248,8 +247,7 @@ export class MemoryQueue {
       const consumer = this.nextConsumer();
       if (consumer === undefined) break;
       const item = this.popReady()!;
-      const tag = this.nextTag++;
-      this.unacked.add(tag, item, consumer);
+      const tag = this.unacked.add(item, consumer);
       consumer.credit--;
       delivered++;
       consumer.push(item, tag);

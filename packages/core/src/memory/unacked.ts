@@ -25,10 +25,10 @@ export class Unacked<V, C> {
     return this.live;
   }
 
-  /** Adds the delivery with the next tag (one more than the last added; the first is `1`). */
-  add(tag: number, item: V, consumer: C): void {
-    if (tag !== this.next) throw new Error(`unacked tag ${tag} out of order (expected ${this.next})`);
+  /** Adds a delivery; returns its tag (one more than the last one's; the first is `1`). */
+  add(item: V, consumer: C): number {
     if (this.next - this.first > this.mask) this.grow();
+    const tag = this.next;
     const slot = tag & this.mask;
     this.items[slot] = item;
     this.consumers[slot] = consumer;
@@ -36,6 +36,7 @@ export class Unacked<V, C> {
     this.live++;
     const span = this.next - this.first;
     if (span > 4096 && (this.live - this.old.size) * 8 < span) this.evict();
+    return tag;
   }
 
   /**
