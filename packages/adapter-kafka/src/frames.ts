@@ -11,7 +11,10 @@ import type { Socket } from 'node:net';
 
 const SIZE_BYTES = 4;
 
-/** Makes `socket` emit `data` only in whole frames; a fragment still buffered when it closes is dropped. */
+/**
+ * Makes `socket` emit `data` only when whole frames have arrived, and then all of their bytes at once
+ * (as the chunks they came in); a fragment still buffered when it closes is dropped.
+ */
 export function wholeFrames(socket: Socket): void {
   const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
   let chunks: Buffer[] = [];
@@ -35,14 +38,21 @@ export function wholeFrames(socket: Socket): void {
       frameEnd = -1;
     }
     if (complete === 0) return;
-    const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, buffered);
-    const frames = all.subarray(0, complete);
-    const rest = all.subarray(complete);
-    chunks = rest.length === 0 ? [] : [rest];
-    buffered = rest.length;
+    // The complete frames go over as the chunks they arrived in (the last one cut at the frame's
+    // end), one after another in this call: kafkajs joins a response's chunks itself, so joining
+    // them here first would copy every response twice.
+    const all = chunks;
+    let left = complete;
+    let count = 0;
+    while (count < all.length && all[count]!.length <= left) left -= all[count++]!.length;
+    const head = count < all.length && left > 0 ? all[count]!.subarray(0, left) : undefined;
+    chunks = count < all.length ? all.slice(count) : [];
+    if (left > 0) chunks[0] = chunks[0]!.subarray(left);
+    buffered -= complete;
     if (frameEnd >= 0) frameEnd -= complete;
     complete = 0;
-    emit('data', frames);
+    for (let i = 0; i < count; i++) emit('data', all[i]);
+    if (head !== undefined) emit('data', head);
   };
 
   socket.emit = ((event: string | symbol, ...args: unknown[]) => {
@@ -56,17 +66,16 @@ export function wholeFrames(socket: Socket): void {
 
 /** The big-endian int32 at `offset` of the concatenation of `chunks` (without concatenating them). */
 function readInt32At(chunks: readonly Buffer[], offset: number): number {
-  const bytes = Buffer.alloc(SIZE_BYTES);
   let at = offset;
+  let index = 0;
+  while (at >= chunks[index]!.length) at -= chunks[index++]!.length;
+  const first = chunks[index]!;
+  if (at + SIZE_BYTES <= first.length) return first.readInt32BE(at);
+  const bytes = Buffer.alloc(SIZE_BYTES);
   let filled = 0;
-  for (const chunk of chunks) {
-    if (at >= chunk.length) {
-      at -= chunk.length;
-      continue;
-    }
+  for (; filled < SIZE_BYTES; index++, at = 0) {
+    const chunk = chunks[index]!;
     filled += chunk.copy(bytes, filled, at, Math.min(chunk.length, at + SIZE_BYTES - filled));
-    at = 0;
-    if (filled === SIZE_BYTES) break;
   }
   return bytes.readInt32BE(0);
 }

@@ -19,6 +19,13 @@
  * application that sent with kafkajs before importing this adapter gets correct, slower records).
  * The batch fields are written into the record's own buffer, so one record must not appear twice
  * in one request (the batcher sends each once; a retried request writes them again, identically).
+ *
+ * A batch of such records (uncompressed) is written the same way: kafkajs' `RecordBatch` grows a
+ * zero-filled buffer by doubling while it appends the records, copies the result twice more and
+ * checksums it a byte at a time in JavaScript; `encodeBatch` sizes one buffer exactly, copies each
+ * record into it once and checksums it with `@node-rs/crc32` (hardware CRC-32C, kafkajs' own
+ * function where that package cannot load). Before its first batch it encodes a sample batch both
+ * ways and keeps to kafkajs' whenever the bytes differ.
  */
 import { createRequire } from 'node:module';
 import { DEFAULT_CONTENT_TYPE, HEADER, type OutgoingMessage } from '@omnibus/core';
@@ -52,8 +59,13 @@ type RecordEncoder = (record: Record<string, unknown>) => KafkajsEncoder;
 const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
 const ENCODER_MODULE = 'kafkajs/src/protocol/encoder.js';
 const PRODUCE_MODULE = 'kafkajs/src/protocol/requests/produce/v3/request.js';
+const BATCH_MODULE = 'kafkajs/src/protocol/recordBatch/v0/index.js';
+const LONG_MODULE = 'kafkajs/src/utils/long.js';
+const CRC_MODULE = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
 
 let encoderPrototype: object | undefined;
+/** The prototype of the records `finishRecord` makes (kafkajs' `Encoder`'s, one step removed): how `encodeBatch` knows them. */
+let finishedPrototype: object | undefined;
 let installed: boolean | undefined;
 
 /**
@@ -77,6 +89,7 @@ function install(): boolean {
     const original = require(recordPath) as RecordEncoder;
     if ((original as { omnibus?: boolean }).omnibus === true) return true;
     encoderPrototype = (require(ENCODER_MODULE) as { prototype: object }).prototype;
+    finishedPrototype = Object.create(encoderPrototype) as object;
     const module = cache[recordPath];
     if (module === undefined || module.exports !== original) return false;
     const replacement: RecordEncoder & { omnibus?: boolean } = (record) =>
@@ -84,6 +97,7 @@ function install(): boolean {
     replacement.omnibus = true;
     if (!sameBytes(original)) return false;
     module.exports = replacement;
+    installBatchEncoder(require);
     return true;
   } catch {
     return false;
@@ -138,10 +152,157 @@ export function finishRecord(record: Record<string, unknown>): KafkajsEncoder {
   tail[at++] = 0; // attributes
   at = writeVarint(tail, at, timestampDelta);
   writeVarint(tail, at, offsetDelta);
-  const encoder = Object.create(encoderPrototype!) as KafkajsEncoder;
+  const encoder = Object.create(finishedPrototype!) as KafkajsEncoder;
   encoder.buf = tail.subarray(start);
   encoder.offset = tail.length - start;
   return encoder;
+}
+
+/** What kafkajs' Produce request hands `RecordBatch` (recordBatch/v0/index.js). */
+export interface BatchFields {
+  compression?: number;
+  firstOffset?: unknown;
+  firstTimestamp?: unknown;
+  maxTimestamp?: unknown;
+  partitionLeaderEpoch?: number;
+  lastOffsetDelta?: number;
+  transactional?: boolean;
+  producerId?: unknown;
+  producerEpoch?: number;
+  firstSequence?: number;
+  records?: readonly unknown[];
+}
+type BatchEncoder = (fields: BatchFields) => Promise<KafkajsEncoder>;
+type Checksum = (bytes: Buffer) => number;
+interface Int64 {
+  getHighBits(): number;
+  getLowBits(): number;
+}
+type ToInt64 = (value: unknown) => Int64;
+
+const MAGIC = 2;
+const TRANSACTIONAL = 16;
+/** First offset (8), length (4), partition leader epoch (4), magic (1), CRC (4): what the checksum does not cover. */
+const BATCH_HEAD = 21;
+/** Attributes (2), last offset delta (4), first and max timestamp (8 + 8), producer id (8) and epoch (2), first sequence (4), record count (4). */
+const BATCH_FIELDS = 40;
+
+let batchChecksum: Checksum | undefined;
+let toInt64: ToInt64 | undefined;
+
+/** Replaces kafkajs' `RecordBatch` with one that writes batches of `finishRecord`'s records itself. */
+function installBatchEncoder(require: NodeJS.Require): void {
+  const module = require(BATCH_MODULE) as { RecordBatch: BatchEncoder };
+  const original = module.RecordBatch;
+  const Long = require(LONG_MODULE) as { fromValue: ToInt64 };
+  toInt64 = (value) => Long.fromValue(value);
+  const theirs = require(CRC_MODULE) as Checksum;
+  batchChecksum = theirs;
+  try {
+    const { crc32c } = require('@node-rs/crc32') as { crc32c: Checksum };
+    const sample = Buffer.from('omnibus: 123456789 ✓');
+    if (crc32c(sample) === theirs(sample)) batchChecksum = crc32c;
+  } catch {
+    // No build of @node-rs/crc32 for this platform: kafkajs' checksum.
+  }
+  let verified: Promise<boolean> | undefined;
+  module.RecordBatch = async (fields) => {
+    verified ??= sameBatch(original);
+    if (await verified) {
+      const ours = encodeBatch(fields);
+      if (ours !== undefined) return ours;
+    }
+    return original(fields);
+  };
+}
+
+/** This batch encoder against kafkajs' on a batch of two records, before any batch relies on it. */
+async function sameBatch(original: BatchEncoder): Promise<boolean> {
+  try {
+    const records = [0, 1].map((offsetDelta) =>
+      finishRecord({
+        offsetDelta,
+        timestampDelta: offsetDelta * 70_000,
+        headers: ENCODED,
+        value: encodeRecord(
+          {
+            id: `id-${offsetDelta}`,
+            body: Buffer.from('value'),
+            headers: { a: 'ü' },
+            contentType: DEFAULT_CONTENT_TYPE,
+            timestamp: 1,
+          },
+          offsetDelta === 0 ? null : 'key',
+          Buffer.from('value'),
+        ),
+      }),
+    );
+    const fields: BatchFields = {
+      compression: 0,
+      firstTimestamp: '1764480000000',
+      maxTimestamp: '1764480070000',
+      producerId: toInt64!(4_294_967_301),
+      producerEpoch: 3,
+      firstSequence: 17,
+      transactional: true,
+      lastOffsetDelta: 1,
+      records,
+    };
+    const theirs = await original(fields);
+    const ours = encodeBatch(fields);
+    return (
+      ours !== undefined && theirs.buf.subarray(0, theirs.offset).equals(ours.buf.subarray(0, ours.offset))
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The batch kafkajs' `RecordBatch` writes for `fields`, in one buffer of the exact size — or
+ * undefined when it is not an uncompressed batch of `finishRecord`'s records (kafkajs writes those).
+ */
+export function encodeBatch(fields: BatchFields): KafkajsEncoder | undefined {
+  const records = fields.records ?? [];
+  if ((fields.compression ?? 0) !== 0 || records.length === 0 || finishedPrototype === undefined)
+    return undefined;
+  let size = BATCH_HEAD + BATCH_FIELDS;
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i] as KafkajsEncoder;
+    if (Object.getPrototypeOf(record) !== finishedPrototype) return undefined;
+    size += record.offset;
+  }
+  const out = Buffer.allocUnsafe(size);
+  writeInt64(out, 0, fields.firstOffset ?? 0);
+  out.writeInt32BE(size - 12, 8);
+  out.writeInt32BE(fields.partitionLeaderEpoch ?? 0, 12);
+  out[16] = MAGIC;
+  let at = BATCH_HEAD;
+  at = out.writeInt16BE(fields.transactional === true ? TRANSACTIONAL : 0, at);
+  at = out.writeInt32BE(fields.lastOffsetDelta ?? 0, at);
+  const now = Date.now();
+  at = writeInt64(out, at, fields.firstTimestamp ?? now);
+  at = writeInt64(out, at, fields.maxTimestamp ?? now);
+  at = writeInt64(out, at, fields.producerId ?? -1);
+  at = out.writeInt16BE(fields.producerEpoch ?? 0, at);
+  at = out.writeInt32BE(fields.firstSequence ?? 0, at);
+  at = out.writeInt32BE(records.length, at);
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i] as KafkajsEncoder;
+    at += record.buf.copy(out, at, 0, record.offset);
+  }
+  out.writeUInt32BE(batchChecksum!(out.subarray(BATCH_HEAD)), 17);
+  const encoder = Object.create(encoderPrototype!) as KafkajsEncoder;
+  encoder.buf = out;
+  encoder.offset = size;
+  return encoder;
+}
+
+/** An int64 as kafkajs writes one (from a number, a numeric string or a kafkajs `Long`). */
+function writeInt64(out: Buffer, at: number, value: unknown): number {
+  const long = toInt64!(value);
+  out.writeInt32BE(long.getHighBits(), at);
+  return out.writeInt32BE(long.getLowBits(), at + 4);
 }
 
 /** A header name or value: its length as a varint, then its UTF-8 bytes, ready to copy. */

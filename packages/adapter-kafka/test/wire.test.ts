@@ -3,7 +3,14 @@ import { type OutgoingMessage, toHeaders } from '@omnibus/core';
 import { describe, expect, it } from 'vitest';
 import { kafka } from '../src/index.js';
 import { OutgoingRecord } from '../src/record.js';
-import { ENCODED, encodeRecord, finishRecord, installRecordEncoder } from '../src/wire.js';
+import {
+  type BatchFields,
+  ENCODED,
+  encodeBatch,
+  encodeRecord,
+  finishRecord,
+  installRecordEncoder,
+} from '../src/wire.js';
 
 const require = createRequire(import.meta.url);
 type Encoded = { buf: Buffer; offset: number };
@@ -49,6 +56,18 @@ const messages: Record<string, OutgoingMessage> = {
 
 function bytes(encoded: Encoded): string {
   return encoded.buf.subarray(0, encoded.offset).toString('hex');
+}
+
+/** A kafkajs module as it is before the adapter replaces it: loaded afresh, the cache put back. */
+function freshly<T>(module: string): T {
+  const path = require.resolve(module);
+  const cached = require.cache[path];
+  delete require.cache[path];
+  try {
+    return require(path) as T;
+  } finally {
+    require.cache[path] = cached;
+  }
 }
 
 function asBuffer(body: Uint8Array): Buffer {
@@ -104,17 +123,80 @@ describe('records encoded once (wire.ts)', () => {
     expect(await request(records)).toBe(ours);
   });
 
-  it("fails the send, rather than writing it wrong, if such a record reaches kafkajs' own encoder", () => {
-    // kafkajs' encoder as it is before the adapter replaces it: loaded afresh, the cache put back.
-    const path = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js');
-    const cached = require.cache[path];
-    delete require.cache[path];
-    let original: typeof kafkajsRecord;
-    try {
-      original = require(path) as typeof kafkajsRecord;
-    } finally {
-      require.cache[path] = cached;
+  it('writes a batch of its records as kafkajs writes it, in one buffer of the exact size', async () => {
+    const original = freshly<{ RecordBatch: (fields: BatchFields) => Promise<Encoded> }>(
+      'kafkajs/src/protocol/recordBatch/v0/index.js',
+    ).RecordBatch;
+    const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): unknown };
+    const list = Object.values(messages);
+    const finished = (count: number) =>
+      Array.from({ length: count }, (_, i) => {
+        const message = list[i % list.length]!;
+        const value = asBuffer(message.body);
+        return finishRecord({
+          offsetDelta: i,
+          timestampDelta: i * 997,
+          headers: ENCODED,
+          value: encodeRecord(message, message.key ?? null, value),
+        });
+      });
+    const cases: BatchFields[] = [
+      {
+        records: finished(1),
+        firstTimestamp: '1764480000000',
+        maxTimestamp: '1764480000000',
+        lastOffsetDelta: 0,
+      },
+      {
+        records: finished(500),
+        compression: 0,
+        firstTimestamp: 1_764_480_000_000,
+        maxTimestamp: '1764480497503',
+        lastOffsetDelta: 499,
+        producerId: Long.fromValue('9007199254740993'),
+        producerEpoch: 7,
+        firstSequence: 2_147_483_000,
+        transactional: true,
+        partitionLeaderEpoch: 3,
+      },
+    ];
+    for (const fields of cases) {
+      const ours = encodeBatch(fields);
+      expect(ours).toBeDefined();
+      expect(ours!.buf.length).toBe(ours!.offset);
+      expect(bytes(ours!)).toBe(bytes(await original(fields)));
+      // What the Produce request calls is this encoder (kafkajs' own leaves its buffer a power of two long).
+      const installed = require('kafkajs/src/protocol/recordBatch/v0/index.js') as {
+        RecordBatch: (fields: BatchFields) => Promise<Encoded>;
+      };
+      const used = await installed.RecordBatch(fields);
+      expect(used.buf.length).toBe(used.offset);
+      expect(bytes(used)).toBe(bytes(ours!));
     }
+  });
+
+  it('leaves to kafkajs a compressed batch and a batch with a record it encoded itself', () => {
+    const ours = finishRecord({
+      offsetDelta: 0,
+      timestampDelta: 0,
+      headers: ENCODED,
+      value: encodeRecord(base, null, asBuffer(base.body)),
+    });
+    const theirs = kafkajsRecord({
+      offsetDelta: 1,
+      timestampDelta: 0,
+      key: null,
+      value: asBuffer(base.body),
+      headers: {},
+    });
+    expect(encodeBatch({ records: [ours], compression: 1 })).toBeUndefined();
+    expect(encodeBatch({ records: [ours, theirs] })).toBeUndefined();
+    expect(encodeBatch({ records: [] })).toBeUndefined();
+    expect(encodeBatch({ records: [ours] })).toBeDefined();
+  });
+
+  it("fails the send, rather than writing it wrong, if such a record reaches kafkajs' own encoder", () => {
+    const original = freshly<typeof kafkajsRecord>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
     const record = new OutgoingRecord(base, 1);
     expect(() => original({ ...record, offsetDelta: 0, timestampDelta: 0 })).toThrow(
       /reached kafkajs' own record encoder/,
