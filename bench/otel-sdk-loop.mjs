@@ -52,7 +52,7 @@ function one(i) {
   const parent = context.active();
   const s = tracer.startSpan('send q', so, parent);
   s.setAttribute('messaging.omnibus.destination.kind', 'queue');
-  s.setAttribute('messaging.message.id', 'id' + i);
+  s.setAttribute('messaging.message.id', `id${i}`);
   s.setAttribute('messaging.message.body.size', 256);
   propagation.inject(trace.setSpan(parent, s), headers);
   const t0 = performance.now();
@@ -64,7 +64,7 @@ function one(i) {
     pctx,
   );
   p.setAttribute('messaging.omnibus.destination.kind', 'queue');
-  p.setAttribute('messaging.message.id', 'id' + i);
+  p.setAttribute('messaging.message.id', `id${i}`);
   p.setAttribute('messaging.message.body.size', 256);
   p.setAttribute('messaging.omnibus.attempt', 1);
   p.setAttribute('messaging.omnibus.redelivered', false);
@@ -83,6 +83,6 @@ for (let r = 0; r < 5; r++) {
   const b = process.cpuUsage();
   for (let i = 0; i < N; i++) one(i);
   const u = process.cpuUsage(b);
-  process.stdout.write(((u.user + u.system) / N).toFixed(2) + ' ');
+  process.stdout.write(`${((u.user + u.system) / N).toFixed(2)} `);
 }
 console.log(what);

@@ -86,7 +86,10 @@ describe('wholeFrames', () => {
           const all = Buffer.concat(frames);
           const boundaries = new Set<number>([0]);
           let end = 0;
-          for (const f of frames) boundaries.add((end += f.length));
+          for (const f of frames) {
+            end += f.length;
+            boundaries.add(end);
+          }
           let at = 0;
           let handed = 0;
           for (let i = 0; at < all.length; i++) {

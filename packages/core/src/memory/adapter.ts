@@ -10,7 +10,6 @@ import type {
   BrowsedMessage,
   ConsumeSpec,
   Deliver,
-  Delivery,
   LogSpec,
   OutgoingMessage,
   PartitionLag,
