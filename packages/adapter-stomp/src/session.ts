@@ -28,6 +28,7 @@ import {
   withTimeout,
 } from '@omnibus/core';
 import type { StompSettings } from './options.js';
+import { FrameWriter } from './outgoing.js';
 import { type FrameHeaders, type IncomingFrame, type StompitClient, stompitClient } from './stompit.js';
 
 const ADAPTER = 'stomp';
@@ -322,6 +323,8 @@ export class StompSession {
         maxLineLength: MAX_LINE_LENGTH,
         maxHeaders: MAX_HEADERS,
         resetDisconnect: false,
+        // Frames written whole, one write each (see outgoing.ts).
+        outgoingFrameStream: new FrameWriter(socket),
       });
       corkers.set(client, corkPerTick(socket));
       let connected = false;

@@ -5,6 +5,7 @@
 import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Duplex, Readable, Writable } from 'node:stream';
+import type { OutgoingFrameStream } from './outgoing.js';
 
 /** Frame headers as stompit parses them: strings, except `content-length`, which becomes a number. */
 export type FrameHeaders = Readonly<Record<string, string | number | undefined>>;
@@ -25,6 +26,8 @@ export interface StompitClientOptions {
   /** Most headers a frame may have (stompit's default is 64). */
   readonly maxHeaders?: number;
   readonly resetDisconnect?: boolean;
+  /** What the client writes its frames through (stompit's own `OutgoingFrameStream` by default). */
+  readonly outgoingFrameStream?: OutgoingFrameStream;
 }
 
 export interface StompitClient extends EventEmitter {
