@@ -58,9 +58,9 @@ export class FrameWriter implements OutgoingFrameStream {
   }
 
   setVersion(version: string): boolean {
-    const escape = ESCAPES[version];
-    if (escape === undefined) return false;
-    this.escape = escape;
+    const chosen = ESCAPES[version];
+    if (chosen === undefined) return false;
+    this.escape = chosen;
     return true;
   }
 
@@ -105,8 +105,10 @@ export class OutgoingFrame extends EventEmitter {
       process.nextTick(() => (callback === undefined ? this.emit('error', error) : callback(error)));
       return false;
     }
-    (this.body ??= []).push(toBuffer(chunk, encoding));
-    if (callback !== undefined) (this.callbacks ??= []).push(callback);
+    const bytes = toBuffer(chunk, encoding);
+    if (this.body === undefined) this.body = [bytes];
+    else this.body.push(bytes);
+    if (callback !== undefined) this.addCallback(callback);
     return true;
   }
 
@@ -131,13 +133,14 @@ export class OutgoingFrame extends EventEmitter {
       process.nextTick(() => this.emit('error', new Error('cannot send frame on closed stream')));
       return this;
     }
-    const callbacks = this.callbacks;
-    if (callback !== undefined) {
-      if (callbacks === undefined) this.callbacks = [callback];
-      else callbacks.push(callback);
-    }
+    if (callback !== undefined) this.addCallback(callback);
     stream.socket.write(this.encode(stream.escape), this.callbacks === undefined ? undefined : this.written);
     return this;
+  }
+
+  private addCallback(callback: Callback): void {
+    if (this.callbacks === undefined) this.callbacks = [callback];
+    else this.callbacks.push(callback);
   }
 
   private readonly written = (error?: Error | null): void => {
