@@ -149,12 +149,12 @@ export class OutgoingFrame extends EventEmitter {
   };
 
   /** The command, the headers, a blank line, the body and `\0\n`, in one buffer. */
-  private encode(escape: Escape): Buffer {
-    let head = `${escape(this.command)}\n`;
+  private encode(escapeText: Escape): Buffer {
+    let head = `${escapeText(this.command)}\n`;
     const headers = this.headers;
     for (const name in headers) {
       const value = headers[name];
-      if (value !== null && value !== undefined) head += `${escape(name)}:${escape(String(value))}\n`;
+      if (value !== null && value !== undefined) head += `${escapeText(name)}:${escapeText(String(value))}\n`;
     }
     head += '\n';
     const body = this.body;
