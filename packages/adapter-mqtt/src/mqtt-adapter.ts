@@ -95,6 +95,10 @@ export function mqtt(defaults: MqttOptions = {}): AdapterFactory {
   };
 }
 
+/** Most queue topics `checkedQueueTopic` remembers before it starts over. */
+const QUEUE_TOPICS = 1024;
+const routedOf = (result: { readonly routed: boolean }): boolean => result.routed;
+
 export class MqttAdapter implements Adapter {
   readonly name = 'mqtt';
   // Operations: `none` in its capabilities (see mqttCapabilities).
@@ -111,6 +115,8 @@ export class MqttAdapter implements Adapter {
   readonly holders: Holders;
   /** Queue → consumer slots in use: slot n is member client id `<base>:q:<queue>:<n>`. */
   private readonly slots = new Map<string, Set<number>>();
+  /** Queue topics checked already, by queue name (see `checkedQueueTopic`). */
+  private readonly queueTopics = new Map<string, string>();
   private subscriptions = 0;
 
   constructor(
@@ -152,12 +158,31 @@ export class MqttAdapter implements Adapter {
     return this.sendToQueue(queue, encodeMessage(this.o.protocolVersion, message, true));
   }
 
-  /** Sends to a queue, provisioning its holder when nobody would get the message. */
-  async sendToQueue(queue: string, encoded: Encoded): Promise<void> {
-    assertTopicName(this.queueTopic(queue));
-    if (this.o.protocolVersion === 4) await this.holders.beforeSend(queue);
-    if (await this.sendToConsumers(queue, encoded)) return;
-    // MQTT 5 told us nobody got it (reason 0x10): provision the holder and send again.
+  /**
+   * Sends to a queue, provisioning its holder when nobody would get the message. Not an async
+   * function: the common case (MQTT 5, someone took it) is one publish and its promise.
+   */
+  sendToQueue(queue: string, encoded: Encoded): Promise<void> {
+    let topic: string;
+    try {
+      topic = this.checkedQueueTopic(queue);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.o.protocolVersion === 4) return this.sendToQueueAfterHolder(queue, topic, encoded);
+    return this.publishToQueue(topic, encoded).then((routed) =>
+      routed ? undefined : this.provisionAndResend(queue, encoded),
+    );
+  }
+
+  /** MQTT 3.1.1: the holder is made sure of first (no reason code says nobody got a message). */
+  private async sendToQueueAfterHolder(queue: string, topic: string, encoded: Encoded): Promise<void> {
+    await this.holders.beforeSend(queue);
+    if (!(await this.publishToQueue(topic, encoded))) await this.provisionAndResend(queue, encoded);
+  }
+
+  /** MQTT 5 told us nobody got it (reason 0x10): provision the holder and send again. */
+  private async provisionAndResend(queue: string, encoded: Encoded): Promise<void> {
     await this.holders.provision(queue);
     if (!(await this.sendToConsumers(queue, encoded))) {
       throw new PublishError(`no subscriber took the message for queue "${queue}", not even its holder`, {
@@ -166,13 +191,29 @@ export class MqttAdapter implements Adapter {
     }
   }
 
+  /** `queueTopic(queue)`, checked as a topic name once and then remembered (bounded). */
+  private checkedQueueTopic(queue: string): string {
+    let topic = this.queueTopics.get(queue);
+    if (topic === undefined) {
+      topic = this.queueTopic(queue);
+      assertTopicName(topic);
+      if (this.queueTopics.size >= QUEUE_TOPICS) this.queueTopics.clear();
+      this.queueTopics.set(queue, topic);
+    }
+    return topic;
+  }
+
   /**
    * Sends to a queue's live consumers only, for a sweep that holds the holder itself (provisioning
    * would wait for it). Resolves false when MQTT 5 says nobody got it.
    */
-  async sendToConsumers(queue: string, { payload, properties }: Encoded): Promise<boolean> {
+  sendToConsumers(queue: string, encoded: Encoded): Promise<boolean> {
+    return this.publishToQueue(this.queueTopic(queue), encoded);
+  }
+
+  private publishToQueue(topic: string, { payload, properties }: Encoded): Promise<boolean> {
     const qos = Math.max(this.o.qos, 1) as 1 | 2;
-    return (await this.publisher.publish(this.queueTopic(queue), payload, qos, properties)).routed;
+    return this.publisher.publish(topic, payload, qos, properties).then(routedOf);
   }
 
   async consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription> {
