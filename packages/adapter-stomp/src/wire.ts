@@ -2,8 +2,8 @@
  * How a message travels in STOMP frames: core's envelope (`toHeaders`) as frame headers, with every
  * application header whose name a broker would interpret (`priority`, `expires`, `JMSType`,
  * `x-max-priority`…) escaped by core, so none changes how the broker treats the message. STOMP 1.2
- * escaping (`\c`, `\n`, `\r`, `\\`) is done by stompit on both sides; bodies always carry
- * `content-length`, so binary bodies arrive whole.
+ * escaping (`\c`, `\n`, `\r`, `\\`) is done by stompit on the way in and by outgoing.ts (the same
+ * rules) on the way out; bodies always carry `content-length`, so binary bodies arrive whole.
  */
 import { BaseDelivery, HEADER, type Headers, type OutgoingMessage, toHeaders } from '@omnibus/core';
 import type { FrameHeaders } from './stompit.js';
