@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   matchSubject,
@@ -55,6 +56,31 @@ describe('validation', () => {
     for (const bad of ['orders.*', 'orders.#', 'a..b', '.a', 'a.', 'a+b', 'a/b', 'x'.repeat(256)]) {
       expect(() => validateSubject(bad)).toThrow(ValidationError);
     }
+  });
+
+  it('accepts a subject exactly when every dot-separated word is letters, digits, "_" or "-"', () => {
+    // The rule word by word, as the docs state it; validateSubject tests the whole subject at once.
+    const valid = (subject: string) =>
+      subject.length > 0 &&
+      subject.length <= 255 &&
+      subject.split('.').every((w) => /^[A-Za-z0-9_-]+$/.test(w));
+    const accepts = (subject: string) => {
+      try {
+        return validateSubject(subject) === subject;
+      } catch (error) {
+        expect(error).toBeInstanceOf(ValidationError);
+        return false;
+      }
+    };
+    const unit = fc.constantFrom('a', 'Z', '0', '_', '-', '.', '*', '#', ' ', '\n', 'é', '/', '+');
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 12 }), (subject) => accepts(subject) === valid(subject)),
+      { numRuns: 2000 },
+    );
+    for (const long of ['a'.repeat(255), 'a'.repeat(256), `${'a.'.repeat(127)}a`, `${'a.'.repeat(127)}ab`]) {
+      expect(accepts(long)).toBe(valid(long));
+    }
+    expect(accepts('a\n')).toBe(false);
   });
 
   it('accepts * and # as whole words only in patterns', () => {
