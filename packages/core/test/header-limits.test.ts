@@ -23,7 +23,9 @@ describe('maxHeaderBytes: what the caller gives is measured in UTF-8 bytes, head
       await expect(queue.send('a', { id: 'i'.repeat(52) })).resolves.toBeDefined();
       const id = await refused(queue.send('a', { id: 'i'.repeat(53) }));
       expect(id).toBeInstanceOf(ValidationError);
-      expect((id as ValidationError).issues).toEqual(['id is 65 bytes; memory carries at most 64 per header']);
+      expect((id as ValidationError).issues).toEqual([
+        'id is 65 bytes; memory carries at most 64 per header',
+      ]);
       // x-omnibus-key (13) + 25 two-byte characters = 63; one more is 65.
       await expect(queue.send('a', { key: 'é'.repeat(25) })).resolves.toBeDefined();
       expect(await refused(queue.send('a', { key: 'é'.repeat(26) }))).toBeInstanceOf(ValidationError);
