@@ -232,19 +232,24 @@ export class MqttAdapter implements Adapter {
     return consumer;
   }
 
-  async publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
+  /** Not an async function: one publish and its promise (what it resolves with, core ignores). */
+  publish(topic: TopicSpec, message: OutgoingMessage): Promise<void> {
     const { protocolVersion, envelope, qos } = this.o;
-    if (message.key !== undefined && protocolVersion === 4 && !envelope) {
-      // Dropping it would silently lose per-key ordering on the subscribers' side.
-      throw new UnsupportedCapabilityError(
-        'a message key on an MQTT 3.1.1 topic has nowhere to travel: publish without a key, use MQTT 5, or set envelope=true',
-        [{ feature: 'headers', required: 'emulated', actual: 'none' }],
-        { adapter: 'mqtt' },
-      );
+    try {
+      if (message.key !== undefined && protocolVersion === 4 && !envelope) {
+        // Dropping it would silently lose per-key ordering on the subscribers' side.
+        throw new UnsupportedCapabilityError(
+          'a message key on an MQTT 3.1.1 topic has nowhere to travel: publish without a key, use MQTT 5, or set envelope=true',
+          [{ feature: 'headers', required: 'emulated', actual: 'none' }],
+          { adapter: 'mqtt' },
+        );
+      }
+      const name = topicName(topic.name, message.subject);
+      const { payload, properties } = encodeMessage(protocolVersion, message, envelope, true);
+      return this.publisher.publish(name, payload, qos, properties) as Promise<unknown> as Promise<void>;
+    } catch (error) {
+      return Promise.reject(error);
     }
-    const name = topicName(topic.name, message.subject);
-    const { payload, properties } = encodeMessage(protocolVersion, message, envelope, true);
-    await this.publisher.publish(name, payload, qos, properties);
   }
 
   async subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription> {
