@@ -248,9 +248,7 @@ export class BusImpl implements Bus {
     }
     const issues: string[] = [];
     const check = (what: string, name: string, value: string | undefined) => {
-      if (value === undefined) return;
-      // A UTF-8 byte is at most 3 per UTF-16 unit: skip the exact count for short values.
-      if ((name.length + value.length) * 3 <= max) return;
+      if (value === undefined || fits(name, value, max)) return;
       const bytes = Buffer.byteLength(name) + Buffer.byteLength(value);
       if (bytes > max)
         issues.push(`${what} is ${bytes} bytes; ${this.adapter} carries at most ${max} per header`);
