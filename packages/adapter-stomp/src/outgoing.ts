@@ -28,17 +28,19 @@ export interface OutgoingFrameStream {
   hasFinished(): boolean;
 }
 
-const SPECIAL = /[\\\r\n:]/;
-const ESCAPES_12: Record<string, string> = { '\\': '\\\\', '\r': '\\r', '\n': '\\n', ':': '\\c' };
-const ESCAPES_11: Record<string, string> = { '\\': '\\\\', '\n': '\\n', ':': '\\c' };
 const TERMINATOR = Buffer.from('\0\n', 'latin1');
 
 type Escape = (text: string) => string;
 const verbatim: Escape = (text) => text;
-const escape11: Escape = (text) =>
-  SPECIAL.test(text) ? text.replace(/[\\\n:]/g, (c) => ESCAPES_11[c]!) : text;
-const escape12: Escape = (text) =>
-  SPECIAL.test(text) ? text.replace(/[\\\r\n:]/g, (c) => ESCAPES_12[c]!) : text;
+
+/** Replaces what `special` matches by its entry in `table`; text with nothing to escape is tested once and kept. */
+function escaping(special: RegExp, table: Readonly<Record<string, string>>): Escape {
+  const every = new RegExp(special.source, 'g');
+  return (text) => (special.test(text) ? text.replace(every, (c) => table[c]!) : text);
+}
+
+const escape11 = escaping(/[\\\n:]/, { '\\': '\\\\', '\n': '\\n', ':': '\\c' });
+const escape12 = escaping(/[\\\r\n:]/, { '\\': '\\\\', '\r': '\\r', '\n': '\\n', ':': '\\c' });
 const ESCAPES: Record<string, Escape> = { '1.0': verbatim, '1.1': escape11, '1.2': escape12 };
 
 export class FrameWriter implements OutgoingFrameStream {
