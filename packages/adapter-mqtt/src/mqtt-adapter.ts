@@ -28,7 +28,7 @@ import { type MqttOptions, type ResolvedOptions, resolveOptions } from './option
 import { Publisher } from './publisher.js';
 import { QueueConsumer } from './queue.js';
 import { TopicSubscriber } from './topic.js';
-import { assertTopicName, type Encoded, encodeMessage, topicName } from './wire.js';
+import { type Encoded, encodeMessage, queueTopicName, topicName } from './wire.js';
 
 /** MQTT's largest packet (a 4-byte remaining length), less room for the topic and properties. */
 const MAX_PACKET_BYTES = 268_435_455;
@@ -95,8 +95,6 @@ export function mqtt(defaults: MqttOptions = {}): AdapterFactory {
   };
 }
 
-/** Most queue topics `checkedQueueTopic` remembers before it starts over. */
-const QUEUE_TOPICS = 1024;
 const routedOf = (result: { readonly routed: boolean }): boolean => result.routed;
 
 export class MqttAdapter implements Adapter {
@@ -115,8 +113,6 @@ export class MqttAdapter implements Adapter {
   readonly holders: Holders;
   /** Queue → consumer slots in use: slot n is member client id `<base>:q:<queue>:<n>`. */
   private readonly slots = new Map<string, Set<number>>();
-  /** Queue topics checked already, by queue name (see `checkedQueueTopic`). */
-  private readonly queueTopics = new Map<string, string>();
   private subscriptions = 0;
 
   constructor(
@@ -138,9 +134,9 @@ export class MqttAdapter implements Adapter {
     publisher.client.on('connect', () => this.holders.publisherReconnected());
   }
 
-  /** `<queuePrefix>/<queue>`. */
+  /** `<queuePrefix>/<queue>`, checked as a topic name (remembered: it is made for every send). */
   queueTopic(queue: string): string {
-    return `${this.o.queuePrefix}/${queue}`;
+    return queueTopicName(this.o.queuePrefix, queue);
   }
 
   /** `$share/<queue>/<queuePrefix>/<queue>`. */
@@ -165,7 +161,7 @@ export class MqttAdapter implements Adapter {
   sendToQueue(queue: string, encoded: Encoded): Promise<void> {
     let topic: string;
     try {
-      topic = this.checkedQueueTopic(queue);
+      topic = this.queueTopic(queue);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -189,18 +185,6 @@ export class MqttAdapter implements Adapter {
         adapter: 'mqtt',
       });
     }
-  }
-
-  /** `queueTopic(queue)`, checked as a topic name once and then remembered (bounded). */
-  private checkedQueueTopic(queue: string): string {
-    let topic = this.queueTopics.get(queue);
-    if (topic === undefined) {
-      topic = this.queueTopic(queue);
-      assertTopicName(topic);
-      if (this.queueTopics.size >= QUEUE_TOPICS) this.queueTopics.clear();
-      this.queueTopics.set(queue, topic);
-    }
-    return topic;
   }
 
   /**

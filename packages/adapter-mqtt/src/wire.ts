@@ -66,6 +66,18 @@ const topicNames = new Memo((topic, subject) => {
   return name;
 });
 
+/** `<queuePrefix>/<queue>`, the topic a queue's messages are published to, checked as a topic name. */
+export function queueTopicName(queuePrefix: string, queue: string): string {
+  // Only valid names are remembered: an invalid one throws every time.
+  return queueTopicNames.get(queuePrefix, queue);
+}
+
+const queueTopicNames = new Memo((queuePrefix, queue) => {
+  const name = `${queuePrefix}/${queue}`;
+  assertTopicName(name);
+  return name;
+});
+
 /** Rejects what a broker would refuse (or misread as a filter) before it is sent. */
 export function assertTopicName(name: string): void {
   if (name.length === 0 || /[+#]/.test(name) || name.includes('\u0000')) {
