@@ -190,9 +190,17 @@ export interface Subscription {
 }
 
 /**
- * A connected adapter: a transport. Every method is there; core checks `capabilities` before it
- * calls one, so a semantic the capabilities mark `none` is never reached (implement it with
- * `unsupported()`). Capabilities are fixed when `create` resolves.
+ * What `Adapter.sendBatch`/`publishBatch` resolve with: `undefined` when every message was
+ * confirmed, else one entry per message, in order: `undefined` where it was confirmed, its error
+ * where it failed.
+ */
+export type BatchOutcome = readonly (Error | undefined)[] | undefined;
+
+/**
+ * A connected adapter: a transport. Every method is there but the optional `sendBatch` and
+ * `publishBatch`; core checks `capabilities` before it calls one, so a semantic the capabilities
+ * mark `none` is never reached (implement it with `unsupported()`). Capabilities are fixed when
+ * `create` resolves.
  */
 export interface Adapter {
   readonly name: string;
@@ -200,11 +208,22 @@ export interface Adapter {
 
   /** Resolves when the broker confirmed the message is stored. Rejects with `PublishError`, `ConnectionError`… */
   send(queue: QueueSpec, message: OutgoingMessage): Promise<void>;
+  /**
+   * Optional: `send` of several messages to one queue in one call (`sendBatch`). Resolves once each
+   * message is confirmed or failed: `undefined` when all were confirmed, else an array in the order
+   * of `messages` with `undefined` for a confirmed message and the error of a failed one. A rejection
+   * means no message was taken (core tries the whole call again after a reconnect, as a `send`). A
+   * message that failed with a retriable `ConnectionError` is sent again by core, alone. Without it,
+   * core sends each message with `send`.
+   */
+  sendBatch?(queue: QueueSpec, messages: readonly OutgoingMessage[]): Promise<BatchOutcome>;
   /** Starts competing consumption: each message goes to one consumer of the queue. */
   consume(queue: QueueSpec, spec: ConsumeSpec, deliver: Deliver): Promise<Subscription>;
 
   /** Resolves when the broker confirmed the message (routed to zero subscriptions is not an error). */
   publish(topic: TopicSpec, message: OutgoingMessage): Promise<void>;
+  /** Optional: `publish` of several messages in one call (`publishBatch`), answered as `sendBatch`. */
+  publishBatch?(topic: TopicSpec, messages: readonly OutgoingMessage[]): Promise<BatchOutcome>;
   /** Every matching message published after this resolves is delivered (durable ones also while away). */
   subscribe(topic: TopicSpec, spec: SubscriptionSpec, deliver: Deliver): Promise<Subscription>;
 

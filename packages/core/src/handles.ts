@@ -5,6 +5,7 @@
  */
 import type {
   Adapter,
+  BatchOutcome,
   Deliver,
   OutgoingMessage,
   QueueSpec,
@@ -17,7 +18,7 @@ import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
 import { OWN } from './connection.js';
 import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
-import { describeError, PublishError, ValidationError } from './errors.js';
+import { ConnectionError, describeError, PublishError, ValidationError } from './errors.js';
 import { iterate } from './iterate.js';
 import { DEFAULT_MAX_PRIORITY, pick, positiveInt, retryPolicy } from './policy.js';
 import { validateName, validatePattern, validateSubject } from './routing.js';
@@ -99,6 +100,11 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
    * capabilities) before anything of it is sent; then every valid one is issued through `send`,
    * the single send's path, before any is awaited, so an adapter that batches (Kafka) gets them
    * together. One result per entry, in order; a failure is its entry's alone.
+   *
+   * With `many` (the adapter's `sendBatch`/`publishBatch`) and nobody tracing sends, the valid
+   * messages go to the adapter in one call through the connection instead: one operation, one
+   * deadline, no promise per message. A message the adapter failed with a retriable connection
+   * error goes again through `send`, which waits for the reconnect.
    */
   protected async sendAll<E extends { readonly payload: TIn }, R>(
     operation: SendContext['operation'],
@@ -106,6 +112,7 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     build: (entry: E) => Mutable<OutgoingMessage>,
     send: (message: Mutable<OutgoingMessage>) => Promise<unknown>,
     succeeded: (id: string, value: unknown) => R,
+    many?: (messages: readonly OutgoingMessage[]) => Promise<BatchOutcome>,
   ): Promise<(R | BatchFailure)[]> {
     this.bus.assertOpen();
     if (!Array.isArray(entries)) {
@@ -130,7 +137,8 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
           );
     const failures: (BatchFailure | undefined)[] = new Array(count);
     const messages: (Mutable<OutgoingMessage> | undefined)[] = new Array(count);
-    const sent: (Promise<unknown> | undefined)[] = new Array(count);
+    const together = many !== undefined && !sendChannel.hasSubscribers;
+    const sent: (Promise<unknown> | undefined)[] | undefined = together ? undefined : new Array(count);
     for (let i = 0; i < count; i++) {
       const entry = entries[i];
       try {
@@ -143,10 +151,13 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
         if (check !== undefined && check.status === 'rejected') throw check.reason;
         const message = build(entry as E);
         messages[i] = message;
-        sent[i] = send(message);
+        if (sent !== undefined) sent[i] = send(message);
       } catch (error) {
         failures[i] = this.failure(operation, i, error);
       }
+    }
+    if (sent === undefined) {
+      return this.sentTogether(operation, messages, failures, send, succeeded, many!);
     }
     const outcomes = await Promise.allSettled(sent);
     const results = new Array<R | BatchFailure>(count);
@@ -157,6 +168,66 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
       else if (outcome.status === 'rejected') results[i] = this.failure(operation, i, outcome.reason);
       else results[i] = succeeded(messages[i]!.id, outcome.value);
     }
+    return results;
+  }
+
+  /** `sendAll`'s valid messages sent in one call of the adapter's `many`. */
+  private async sentTogether<R>(
+    operation: SendContext['operation'],
+    messages: readonly (Mutable<OutgoingMessage> | undefined)[],
+    failures: (BatchFailure | undefined)[],
+    send: (message: Mutable<OutgoingMessage>) => Promise<unknown>,
+    succeeded: (id: string, value: unknown) => R,
+    many: (messages: readonly OutgoingMessage[]) => Promise<BatchOutcome>,
+  ): Promise<(R | BatchFailure)[]> {
+    const count = messages.length;
+    // The messages that were built, and where each came from (all of them, in the common case).
+    let batch = messages as readonly OutgoingMessage[];
+    let at: number[] | undefined;
+    if (failures.some(isDefined)) {
+      at = [];
+      for (let i = 0; i < count; i++) if (messages[i] !== undefined) at.push(i);
+      batch = at.map((i) => messages[i]!);
+    }
+    let outcome: BatchOutcome;
+    let whole: unknown;
+    let failedWhole = false;
+    if (batch.length > 0) {
+      this.what ??= `${SENDING[operation]} "${this.name}"`;
+      try {
+        outcome = await this.bus.connection.run(this.what, many, batch);
+      } catch (error) {
+        failedWhole = true;
+        whole = error;
+      }
+    }
+    const results = new Array<R | BatchFailure>(count);
+    let again: Promise<void>[] | undefined;
+    for (let j = 0; j < batch.length; j++) {
+      const i = at === undefined ? j : at[j]!;
+      const error = failedWhole ? whole : outcome?.[j];
+      if (error === undefined) {
+        results[i] = succeeded(batch[j]!.id, undefined);
+      } else if (!failedWhole && error instanceof ConnectionError && error.retriable) {
+        // Not taken because the connection went: sent again alone, once it is back.
+        const message = messages[i]!;
+        again ??= [];
+        again.push(
+          send(message).then(
+            (value) => {
+              results[i] = succeeded(message.id, value);
+            },
+            (reason: unknown) => {
+              results[i] = this.failure(operation, i, reason);
+            },
+          ),
+        );
+      } else {
+        results[i] = this.failure(operation, i, error);
+      }
+    }
+    for (let i = 0; i < count; i++) if (failures[i] !== undefined) results[i] = failures[i]!;
+    if (again !== undefined) await Promise.all(again);
     return results;
   }
 
@@ -294,8 +365,12 @@ export class QueueHandle<T, TIn>
         this.sendable(this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry), entry),
       (message) => this.transmit('queue', 'send', message, this.sendOne),
       sent,
+      this.bus.driverFor.sendBatch === undefined ? undefined : this.sendMany,
     );
   }
+
+  private readonly sendMany = (messages: readonly OutgoingMessage[]): Promise<BatchOutcome> =>
+    this.bus.driverFor.sendBatch!(this.queueSpec, messages);
 
   /** Checks and sets what only a queue's message has: priority and delay. */
   private sendable(message: Mutable<OutgoingMessage>, options: SendOptions): Mutable<OutgoingMessage> {
@@ -393,8 +468,12 @@ export class TopicHandle<T, TIn>
       },
       (message) => this.transmit('topic', 'publish', message, this.publishOne),
       sent,
+      this.bus.driverFor.publishBatch === undefined ? undefined : this.publishMany,
     );
   }
+
+  private readonly publishMany = (messages: readonly OutgoingMessage[]): Promise<BatchOutcome> =>
+    this.bus.driverFor.publishBatch!(this.spec, messages);
 
   subscribe(
     pattern: string,
@@ -569,6 +648,10 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
 const NO_OPTIONS = Object.freeze({});
 
 /** A batch result of `send`/`publish`: the id alone. */
+function isDefined(value: unknown): boolean {
+  return value !== undefined;
+}
+
 function sent(id: string): SendBatchResult {
   return { ok: true, id };
 }

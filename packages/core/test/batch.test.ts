@@ -6,15 +6,23 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  type Adapter,
+  type BatchOutcome,
   CapacityError,
   CHANNELS,
+  ConnectionError,
   connect,
   type Message,
+  memoryBroker,
+  type OutgoingMessage,
   type ProcessContext,
+  PublishError,
+  type QueueSpec,
   type SendContext,
   TimeoutError,
+  type TopicSpec,
 } from '../src/index.js';
-import { tracedEvents, until } from './helpers.js';
+import { memoryAs, tracedEvents, until } from './helpers.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -77,6 +85,133 @@ describe('sendBatch, publishBatch, appendBatch', () => {
     const queue = b.queue('q');
     await b.close();
     await expect(queue.sendBatch([{ payload: 1 }])).rejects.toMatchObject({ code: 'OMNIBUS_CLOSED' });
+  });
+});
+
+describe("sendBatch and publishBatch through the adapter's own batch call", () => {
+  /** The memory adapter with its batch calls and sends counted, and `sendBatch` answered by `answer` when given. */
+  function counted(answer?: (messages: readonly OutgoingMessage[], inner: Adapter) => Promise<BatchOutcome>) {
+    const calls = { send: 0, sendBatch: [] as number[], publish: 0, publishBatch: [] as number[] };
+    const factory = memoryAs('counted', (inner) => ({
+      send: (queue: QueueSpec, message: OutgoingMessage) => {
+        calls.send++;
+        return inner.send(queue, message);
+      },
+      sendBatch: (queue: QueueSpec, messages: readonly OutgoingMessage[]) => {
+        calls.sendBatch.push(messages.length);
+        return answer === undefined ? inner.sendBatch!(queue, messages) : answer(messages, inner);
+      },
+      publish: (topic: TopicSpec, message: OutgoingMessage) => {
+        calls.publish++;
+        return inner.publish(topic, message);
+      },
+      publishBatch: (topic: TopicSpec, messages: readonly OutgoingMessage[]) => {
+        calls.publishBatch.push(messages.length);
+        return inner.publishBatch!(topic, messages);
+      },
+    }));
+    return { calls, factory };
+  }
+
+  async function countedBus(factory: ReturnType<typeof counted>['factory'], options = {}) {
+    const b = await connect(`counted://batch-${process.pid}-${n++}`, { adapters: [factory], ...options });
+    cleanups.push(() => b.close());
+    return b;
+  }
+
+  it('hands the valid messages to the adapter in one call; an invalid entry fails alone and is not sent', async () => {
+    const { calls, factory } = counted();
+    const b = await countedBus(factory);
+    const queue = b.queue<number>('q');
+    const got: number[] = [];
+    await queue.consume((m) => {
+      got.push(m.payload);
+    });
+    const results = await queue.sendBatch([{ payload: 0 }, { payload: 1, priority: 3 }, { payload: 2 }]);
+    expect(results.map((r) => r.ok)).toEqual([true, false, true]);
+    expect(calls.sendBatch).toEqual([2]);
+    expect(calls.send).toBe(0);
+    await until(() => got.length === 2);
+    expect(got).toEqual([0, 2]);
+    const ids = results.flatMap((r) => (r.ok ? [r.id] : []));
+    expect(new Set(ids).size).toBe(2);
+
+    const topic = b.topic<number>('t');
+    const heard: number[] = [];
+    await topic.subscribe('a.*', (m) => {
+      heard.push(m.payload);
+    });
+    const published = await topic.publishBatch([
+      { payload: 0, subject: 'a.x' },
+      { payload: 1, subject: 'a..' },
+      { payload: 2, subject: 'b.x' },
+      { payload: 3, subject: 'a.y' },
+    ]);
+    expect(published.map((r) => r.ok)).toEqual([true, false, true, true]);
+    expect(calls.publishBatch).toEqual([3]);
+    expect(calls.publish).toBe(0);
+    await until(() => heard.length === 2);
+    expect(heard).toEqual([0, 3]);
+  });
+
+  it('sends again alone, once reconnected, a message the adapter failed with a retriable ConnectionError; other failures stay', async () => {
+    const { calls, factory } = counted(async (messages, inner) => {
+      const outcome: (Error | undefined)[] = [];
+      for (const [i, message] of messages.entries()) {
+        if (i === 1) outcome.push(new ConnectionError('the connection went before it was confirmed'));
+        else if (i === 2) outcome.push(new PublishError('the broker refused it'));
+        else {
+          await inner.send({ name: 'q' }, message);
+          outcome.push(undefined);
+        }
+      }
+      return outcome;
+    });
+    const b = await countedBus(factory);
+    const queue = b.queue<number>('q');
+    const results = await queue.sendBatch([0, 1, 2, 3].map((payload) => ({ payload })));
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+    const refused = results[2]!;
+    if (refused.ok) throw new Error('expected a failure');
+    expect(refused.index).toBe(2);
+    expect(refused.error).toBeInstanceOf(PublishError);
+    expect(calls.sendBatch).toEqual([4]);
+    expect(calls.send).toBe(1);
+    const got: number[] = [];
+    await queue.consume((m) => {
+      got.push(m.payload);
+    });
+    await until(() => got.length === 3);
+    expect(got.sort()).toEqual([0, 1, 3]);
+  });
+
+  it('fails every message with TimeoutError when the adapter never answers the batch, within sendBuffer.timeoutMs', async () => {
+    const { factory } = counted(() => new Promise<BatchOutcome>(() => undefined));
+    // closeTimeoutMs: close waits that long for the batch the adapter still holds.
+    const b = await countedBus(factory, { sendBuffer: { timeoutMs: 150 }, closeTimeoutMs: 200 });
+    const started = Date.now();
+    const results = await b.queue<number>('q').sendBatch([{ payload: 0 }, { payload: 1 }]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.name))).toEqual(['TimeoutError', 'TimeoutError']);
+    expect(results.map((r) => (r.ok ? -1 : r.index))).toEqual([0, 1]);
+  });
+
+  it('a batch sent while the broker restarts waits for the reconnect, then every message arrives once', async () => {
+    const name = `batch-restart-${process.pid}-${n++}`;
+    const b = await connect(`memory://${name}`);
+    cleanups.push(() => b.close());
+    const queue = b.queue<number>('q');
+    const got: number[] = [];
+    await queue.consume((m) => {
+      got.push(m.payload);
+    });
+    const restarted = memoryBroker(name).restart(100);
+    await until(() => b.health().state === 'reconnecting');
+    const results = await queue.sendBatch(Array.from({ length: 50 }, (_, payload) => ({ payload })));
+    await restarted;
+    expect(results.every((r) => r.ok)).toBe(true);
+    await until(() => got.length === 50);
+    expect(got.sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i));
   });
 });
 

@@ -7,6 +7,7 @@ import type {
   Adapter,
   AdapterContext,
   AdapterFactory,
+  BatchOutcome,
   BrowsedMessage,
   ConsumeSpec,
   Deliver,
@@ -100,6 +101,27 @@ class MemoryAdapter implements Adapter, MemorySession {
     }
   }
 
+  /** `send` of each message; a full queue fails the messages that do not fit, the others are taken. */
+  sendBatch(queue: QueueSpec, messages: readonly OutgoingMessage[]): Promise<BatchOutcome> {
+    try {
+      this.assertConnected();
+      const target = this.broker.queue(queue.name);
+      let failed: Error[] | undefined;
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i]!;
+        try {
+          target.enqueue(fresh(message), message.delayMs ?? 0);
+        } catch (error) {
+          failed ??= new Array(messages.length);
+          failed[i] = error as Error;
+        }
+      }
+      return answer(target.flow(), failed);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   sendTo(address: string, message: OutgoingMessage): Promise<void> {
     try {
       this.assertConnected();
@@ -128,6 +150,27 @@ class MemoryAdapter implements Adapter, MemorySession {
     try {
       this.assertConnected();
       return this.broker.publish(topic.name, stored(message));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** `publish` of each message; a subscription's full queue fails the messages that do not fit. */
+  publishBatch(topic: TopicSpec, messages: readonly OutgoingMessage[]): Promise<BatchOutcome> {
+    try {
+      this.assertConnected();
+      let failed: Error[] | undefined;
+      let flow = CONFIRMED;
+      for (let i = 0; i < messages.length; i++) {
+        try {
+          const taken = this.broker.publish(topic.name, stored(messages[i]!));
+          if (flow === CONFIRMED) flow = taken;
+        } catch (error) {
+          failed ??= new Array(messages.length);
+          failed[i] = error as Error;
+        }
+      }
+      return answer(flow, failed);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -411,6 +454,12 @@ class LogDelivery extends StoredDelivery {
     this.finish();
     return CONFIRMED;
   }
+}
+
+/** A batch's outcome once `flow` (the queue's back-pressure) lets its senders go on. */
+function answer(flow: Promise<void>, failed: Error[] | undefined): Promise<BatchOutcome> {
+  if (failed === undefined) return flow as Promise<BatchOutcome>;
+  return flow.then(() => failed);
 }
 
 function fresh(message: OutgoingMessage): QueuedItem {
