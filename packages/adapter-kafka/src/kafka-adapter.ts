@@ -13,6 +13,7 @@ import {
   type AdapterContext,
   type AdapterFactory,
   type Batcher,
+  type BatchOutcome,
   type Capabilities,
   ConnectionError,
   type ConsumeSpec,
@@ -255,6 +256,15 @@ class KafkaAdapter implements Adapter {
     return this.produce(topic.name, this.options.partitions, message) as Promise<unknown> as Promise<void>;
   }
 
+  /** The batch's records go to the batcher together: one promise for them all, not one a message. */
+  sendBatch(queue: QueueSpec, messages: readonly OutgoingMessage[]): Promise<BatchOutcome> {
+    return this.produceAll(queue.name, this.options.partitions, messages);
+  }
+
+  publishBatch(topic: TopicSpec, messages: readonly OutgoingMessage[]): Promise<BatchOutcome> {
+    return this.produceAll(topic.name, this.options.partitions, messages);
+  }
+
   append(log: LogSpec, message: OutgoingMessage): Promise<LogPosition> {
     return this.produce(log.name, log.partitions, message);
   }
@@ -343,6 +353,41 @@ class KafkaAdapter implements Adapter {
     }
   }
 
+  private produceAll(
+    topic: string,
+    partitions: number,
+    messages: readonly OutgoingMessage[],
+  ): Promise<BatchOutcome> {
+    const actual = this.topics?.partitionsOf(topic);
+    if (actual === undefined) {
+      return this.ensure(topic, partitions).then((known) => this.produceRecords(topic, known, messages));
+    }
+    return this.produceRecords(topic, actual, messages);
+  }
+
+  /** Each message's record, queued together; a message whose record cannot be made fails alone. */
+  private produceRecords(
+    topic: string,
+    partitions: number,
+    messages: readonly OutgoingMessage[],
+  ): Promise<BatchOutcome> {
+    const count = messages.length;
+    const records: OutgoingRecord[] = [];
+    const sizes: number[] = [];
+    let unmade: (Error | undefined)[] | undefined;
+    for (let i = 0; i < count; i++) {
+      try {
+        const record = new OutgoingRecord(messages[i]!, partitions);
+        records.push(record);
+        sizes.push(record.size);
+      } catch (error) {
+        unmade ??= new Array(count);
+        unmade[i] = error instanceof Error ? error : new Error(String(error));
+      }
+    }
+    return this.batcher.addAll(topic, records, sizes).then((results) => outcomeOf(results, unmade));
+  }
+
   /** The first send to a topic: it is created (or its partitions read) first. */
   private async produceFirst(
     topic: string,
@@ -403,4 +448,33 @@ function clientConfig(o: ResolvedKafkaOptions): KafkaConfig {
     ssl: o.ssl,
     ...(o.sasl === undefined ? {} : { sasl: o.sasl }),
   };
+}
+
+/**
+ * A batch's outcome from the batcher's results (`unmade`: the messages whose record could not be
+ * made, which the results skip): `undefined` when every message was written.
+ */
+function outcomeOf(
+  results: readonly (LogPosition | Error)[],
+  unmade: (Error | undefined)[] | undefined,
+): BatchOutcome {
+  if (unmade === undefined) {
+    if (!results.some(isError)) return undefined;
+    return results.map((result) => (result instanceof Error ? result : undefined));
+  }
+  const outcome: (Error | undefined)[] = new Array(unmade.length);
+  let next = 0;
+  for (let i = 0; i < unmade.length; i++) {
+    const error = unmade[i];
+    if (error !== undefined) outcome[i] = error;
+    else {
+      const result = results[next++];
+      outcome[i] = result instanceof Error ? result : undefined;
+    }
+  }
+  return outcome;
+}
+
+function isError(value: unknown): boolean {
+  return value instanceof Error;
 }

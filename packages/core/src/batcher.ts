@@ -26,7 +26,7 @@ export interface BatcherOptions<T, R> {
   readonly lingerMs?: number;
 }
 
-/** One queued item and the settlement of its promise. */
+/** One queued item and the settlement of its promise, or of its group's (`addAll`). */
 class Entry<T, R> {
   resolve!: (result: R) => void;
   reject!: (error: Error) => void;
@@ -34,7 +34,36 @@ class Entry<T, R> {
   constructor(
     readonly item: T,
     readonly bytes: number,
+    /** The group it was queued with by `addAll`, and its index there. */
+    readonly group: Group<R> | undefined = undefined,
+    readonly index = 0,
   ) {}
+
+  settle(result: R | Error): void {
+    if (this.group !== undefined) this.group.answer(this.index, result);
+    else if (result instanceof Error) this.reject(result);
+    else this.resolve(result);
+  }
+}
+
+/**
+ * The items `addAll` queued together: one promise for all of them, settled once the last one is
+ * answered, whichever batches they went in.
+ */
+class Group<R> {
+  readonly results: (R | Error)[];
+  private left: number;
+  resolve!: (results: (R | Error)[]) => void;
+
+  constructor(count: number) {
+    this.results = new Array(count);
+    this.left = count;
+  }
+
+  answer(index: number, result: R | Error): void {
+    this.results[index] = result;
+    if (--this.left === 0) this.resolve(this.results);
+  }
 }
 
 /** The entry whose promise is being made: lets one shared executor fill it in, instead of a closure per item. */
@@ -75,18 +104,54 @@ export class Batcher<T, R> {
 
   /** Queues `item` (about `bytes` long) for `destination`; resolves with its result. */
   add(destination: string, item: T, bytes: number): Promise<R> {
-    let d = this.destinations.get(destination);
-    if (d === undefined) {
-      d = new Destination<T, R>(destination, (queue) => void this.run(queue));
-      this.destinations.set(destination, d);
-    }
+    const d = this.destination(destination);
     const entry = new Entry<T, R>(item, bytes);
     making = entry as Entry<unknown, unknown>;
     const promise = new Promise<R>(capture as (resolve: (r: R) => void, reject: (e: Error) => void) => void);
     making = undefined;
     d.pending.push(entry);
     d.bytes += bytes;
-    if (d.inFlight) return promise;
+    this.queued(d);
+    return promise;
+  }
+
+  /**
+   * Queues `items` (`bytes[i]` long each) for `destination`, in order, as `add` does each; resolves
+   * once every one is answered, with one result per item: its value, or the `Error` it failed
+   * with. One promise for them all, whichever batches they go in.
+   */
+  addAll(destination: string, items: readonly T[], bytes: readonly number[]): Promise<(R | Error)[]> {
+    const count = items.length;
+    if (count === 0) return Promise.resolve([]);
+    const d = this.destination(destination);
+    const group = new Group<R>(count);
+    const promise = new Promise<(R | Error)[]>((resolve) => {
+      group.resolve = resolve;
+    });
+    for (let i = 0; i < count; i++) {
+      const size = bytes[i]!;
+      d.pending.push(new Entry<T, R>(items[i]!, size, group, i));
+      d.bytes += size;
+      // A full batch leaves now, as with `add`; the rest waits for the request in flight or the tick.
+      if (!d.inFlight && (d.pending.length >= this.o.maxItems || d.bytes >= this.o.maxBytes))
+        void this.run(d);
+    }
+    this.queued(d);
+    return promise;
+  }
+
+  private destination(name: string): Destination<T, R> {
+    let d = this.destinations.get(name);
+    if (d === undefined) {
+      d = new Destination<T, R>(name, (queue) => void this.run(queue));
+      this.destinations.set(name, d);
+    }
+    return d;
+  }
+
+  /** After items were queued: a full batch leaves now, else one is scheduled (unless a request is in flight). */
+  private queued(d: Destination<T, R>): void {
+    if (d.inFlight || d.pending.length === 0) return;
     if (d.pending.length >= this.o.maxItems || d.bytes >= this.o.maxBytes) {
       void this.run(d);
     } else if (!d.scheduled) {
@@ -95,7 +160,6 @@ export class Batcher<T, R> {
       if ((this.o.lingerMs ?? 0) > 0) setTimeout(d.fire, this.o.lingerMs);
       else setImmediate(d.fire);
     }
-    return promise;
   }
 
   /** Resolves when every queued item has been answered. */
@@ -128,14 +192,12 @@ export class Batcher<T, R> {
       const results = await this.o.send(d.name, items);
       for (let i = 0; i < count; i++) {
         const entry = batch[i]!;
-        const result = results[i];
-        if (result instanceof Error) entry.reject(result);
-        else if (i >= results.length) entry.reject(new Error(`no result for item ${i} of the batch`));
-        else entry.resolve(result as R);
+        if (i >= results.length) entry.settle(new Error(`no result for item ${i} of the batch`));
+        else entry.settle(results[i] as R | Error);
       }
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
-      for (const entry of batch) entry.reject(failure);
+      for (const entry of batch) entry.settle(failure);
     } finally {
       d.inFlight = false;
       // What waited while the request was in flight goes now, together.

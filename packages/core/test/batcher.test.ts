@@ -96,4 +96,43 @@ describe('Batcher', () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     expect(requests.map((r) => r.items)).toEqual([[1, 2]]);
   });
+
+  it('addAll queues a group in order with single adds, across batches, and resolves once with each result', async () => {
+    const { batcher, requests } = recorded({ maxItems: 3 });
+    const single = batcher.add('a', 0, 1);
+    const group = batcher.addAll('a', [1, 2, 3, 4, 5], [1, 1, 1, 1, 1]);
+    const after = batcher.add('a', 6, 1);
+    let answered = false;
+    void group.then(() => {
+      answered = true;
+    });
+    // Full at three: the first batch left while the group was being queued; the rest waits for it.
+    expect(requests.map((r) => r.items)).toEqual([[0, 1, 2]]);
+    const refused = new Error('refused');
+    requests[0]!.answer([0, 10, refused]);
+    await single;
+    await tick();
+    expect(requests.map((r) => r.items)).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ]);
+    expect(answered).toBe(false);
+    requests[1]!.answer([30, 40, 50]);
+    await tick();
+    expect(await group).toEqual([10, refused, 30, 40, 50]);
+    expect(requests[2]!.items).toEqual([6]);
+    requests[2]!.answer([60]);
+    expect(await after).toBe(60);
+  });
+
+  it('addAll settles each of its items with its batch failure, and an empty group at once', async () => {
+    const batcher = new Batcher<number, number>({
+      maxItems: 2,
+      maxBytes: 1000,
+      send: (_, items) => (items[0] === 1 ? Promise.reject(new Error('down')) : Promise.resolve([...items])),
+    });
+    const results = await batcher.addAll('a', [1, 2, 3], [1, 1, 1]);
+    expect(results.map((r) => (r instanceof Error ? r.message : r))).toEqual(['down', 'down', 3]);
+    expect(await batcher.addAll('a', [], [])).toEqual([]);
+  });
 });

@@ -123,6 +123,30 @@ export function batchingTests(): void {
       );
     });
 
+    it('sendBatch to a new topic creates it, and a record the broker refuses fails its entry alone, by index', () =>
+      withBus(
+        connectKafka({}, `${TEST_PARAMS}&maxMessageBytes=3000000&batchMaxBytes=4000000`),
+        async (bus) => {
+          // No send before: the batch's first call creates the topic.
+          const queue = bus.queue<string>(uniqueName('batch-oversize'), { codec: 'text' });
+          const results = await queue.sendBatch(
+            ['a', 'b', 'x'.repeat(1_500_000), 'c'].map((payload) => ({ payload })),
+          );
+          expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+          const refused = results[2]!;
+          if (refused.ok) throw new Error('expected a failure');
+          expect(refused.index).toBe(2);
+          expect(refused.error).toBeInstanceOf(PublishError);
+          expect(refused.error.message).toMatch(/sending 1 message\(s\).*larger than the max message size/);
+          const got: { payload: string; id: string }[] = [];
+          await queue.consume((m) => void got.push({ payload: m.payload, id: m.id }));
+          await waitFor(() => got.length === 3, 'the three records that fit', 15_000);
+          expect(got.map((m) => m.payload)).toEqual(['a', 'b', 'c']);
+          // Each result's id is the id its message arrives with.
+          expect(got.map((m) => m.id)).toEqual([0, 1, 3].map((i) => (results[i]!.ok ? results[i]!.id : '')));
+        },
+      ));
+
     it('a sequential sender still gets every message confirmed, one request each', () =>
       withBus(connectKafka(), async (bus) => {
         const queue = bus.queue<number>(uniqueName('seq'));
