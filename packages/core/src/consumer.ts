@@ -5,6 +5,7 @@
  * handler timeouts and draining on close live here, once.
  */
 import type { Deliver, Delivery, OutgoingMessage, Settled, Subscription } from './adapter.js';
+import { loopNow } from './clock.js';
 import type { Codec } from './codec.js';
 import { CONFIRMED } from './connection.js';
 import { Deadlines, delay } from './deadlines.js';
@@ -260,7 +261,7 @@ export class ConsumerEngine<T> implements Consumer {
 
   /** The adapter's entry point. */
   readonly deliver: Deliver = (delivery) => {
-    this.lastDeliveryAt = Date.now();
+    this.lastDeliveryAt = loopNow();
     if (this.closing) {
       delivery.release?.();
       return SETTLED;
@@ -420,7 +421,7 @@ export class ConsumerEngine<T> implements Consumer {
   private run(entry: Entry): void {
     const d = entry.delivery;
     const envelope = entry.envelope;
-    entry.startedAt = Date.now();
+    entry.startedAt = loopNow();
     entry.slot = this.runningEntries.push(entry) - 1;
     let first: Attempt<T>;
     let next: Next | Promise<Next>;
@@ -574,7 +575,7 @@ export class ConsumerEngine<T> implements Consumer {
         }
         await this.o.sendCopy(d.retryAddress!, copy);
         await d.ack();
-        this.lastAckAt = Date.now();
+        this.lastAckAt = loopNow();
       })
       .catch((error: unknown) => {
         this.o.reportError(asError(error));
@@ -704,7 +705,7 @@ export class ConsumerEngine<T> implements Consumer {
       return Promise.reject(error);
     }
     if (acked !== CONFIRMED) return this.performAsync(run, outcome, acked);
-    const now = Date.now();
+    const now = loopNow();
     this.lastAckAt = now;
     this.lastProgressAt = now;
     this.handled++;
@@ -714,7 +715,7 @@ export class ConsumerEngine<T> implements Consumer {
   private async performAsync(run: Attempt<T>, outcome: Outcome, acked?: Promise<void>): Promise<Next> {
     const { envelope, attempt } = run;
     const next = acked === undefined ? await this.settle(run, outcome) : await this.acked(acked);
-    this.lastProgressAt = Date.now();
+    this.lastProgressAt = loopNow();
     const name = outcomeName(outcome, attempt, this.o.maxAttempts);
     if (name === 'ack') this.handled++;
     else if (name === 'retry') this.retried++;
@@ -743,7 +744,7 @@ export class ConsumerEngine<T> implements Consumer {
   /** An ack the adapter was already asked for. */
   private async acked(acked: Promise<void>): Promise<Next> {
     await acked;
-    this.lastAckAt = Date.now();
+    this.lastAckAt = loopNow();
     return FINISHED;
   }
 
@@ -752,7 +753,7 @@ export class ConsumerEngine<T> implements Consumer {
     switch (outcome.type) {
       case 'ack':
         await d.ack();
-        this.lastAckAt = Date.now();
+        this.lastAckAt = loopNow();
         return FINISHED;
       case 'requeue':
         if (d.requeue !== undefined) {
@@ -786,7 +787,7 @@ export class ConsumerEngine<T> implements Consumer {
         if (delayMs > 0) copy.delayMs = delayMs;
         await this.o.sendCopy(d.retryAddress, copy);
         await d.ack();
-        this.lastAckAt = Date.now();
+        this.lastAckAt = loopNow();
         return FINISHED;
       }
     }
@@ -816,7 +817,7 @@ export class ConsumerEngine<T> implements Consumer {
     });
     await this.o.sendDeadLetter(this.o.deadLetter, copy);
     await d.ack();
-    this.lastAckAt = Date.now();
+    this.lastAckAt = loopNow();
   }
 }
 
