@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { newId } from '../src/ids.js';
+import { newId, POOL_IDS } from '../src/ids.js';
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('message ids', () => {
   it('are version 4 UUIDs, unique across many refills of the random pool', () => {
-    const count = 256 * 40 + 7;
+    const count = POOL_IDS * 3 + 7;
     const ids = new Set<string>();
     for (let i = 0; i < count; i++) {
       const id = newId();
@@ -18,7 +18,7 @@ describe('message ids', () => {
   it('are strings of their own: a later id does not change an earlier one', () => {
     const first = newId();
     const copy = `${first}`;
-    for (let i = 0; i < 600; i++) newId();
+    for (let i = 0; i < POOL_IDS + 10; i++) newId();
     expect(first).toBe(copy);
   });
 
