@@ -140,6 +140,8 @@ export class BusImpl implements Bus {
       readonly key?: string;
       readonly subject?: string;
     },
+    /** When it is sent: now, or the time a batch was handed over (one reading for its messages). */
+    timestamp: number = Date.now(),
   ): Mutable<OutgoingMessage> {
     this.assertOpen();
     if (options.id !== undefined || options.headers !== undefined || options.key !== undefined) {
@@ -181,7 +183,7 @@ export class BusImpl implements Bus {
       body,
       headers: options.headers ?? {},
       contentType: codec.contentType,
-      timestamp: Date.now(),
+      timestamp,
     };
     if (options.key !== undefined) message.key = options.key;
     if (options.subject !== undefined) message.subject = options.subject;

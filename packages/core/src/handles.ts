@@ -109,7 +109,8 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
   protected async sendAll<E extends { readonly payload: TIn }, R>(
     operation: SendContext['operation'],
     entries: readonly E[],
-    build: (entry: E) => Mutable<OutgoingMessage>,
+    /** `stamp`: the batch's timestamp, one reading of the clock for all its messages. */
+    build: (entry: E, stamp: number) => Mutable<OutgoingMessage>,
     send: (message: Mutable<OutgoingMessage>) => Promise<unknown>,
     succeeded: (id: string, value: unknown) => R,
     many?: (messages: readonly OutgoingMessage[]) => Promise<BatchOutcome>,
@@ -137,6 +138,7 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
           );
     const failures: (BatchFailure | undefined)[] = new Array(count);
     const messages: (Mutable<OutgoingMessage> | undefined)[] = new Array(count);
+    const stamp = Date.now();
     const together = many !== undefined && !sendChannel.hasSubscribers;
     const sent: (Promise<unknown> | undefined)[] | undefined = together ? undefined : new Array(count);
     for (let i = 0; i < count; i++) {
@@ -149,7 +151,7 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
         }
         const check = checked?.[i];
         if (check !== undefined && check.status === 'rejected') throw check.reason;
-        const message = build(entry as E);
+        const message = build(entry as E, stamp);
         messages[i] = message;
         if (sent !== undefined) sent[i] = send(message);
       } catch (error) {
@@ -361,8 +363,8 @@ export class QueueHandle<T, TIn>
     return this.sendAll(
       'send',
       messages,
-      (entry) =>
-        this.sendable(this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry), entry),
+      (entry, stamp) =>
+        this.sendable(this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry, stamp), entry),
       (message) => this.transmit('queue', 'send', message, this.sendOne),
       sent,
       this.bus.driverFor.sendBatch === undefined ? undefined : this.sendMany,
@@ -462,9 +464,9 @@ export class TopicHandle<T, TIn>
     return this.sendAll(
       'publish',
       messages,
-      (entry) => {
+      (entry, stamp) => {
         if (entry.subject !== undefined) validateSubject(entry.subject);
-        return this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry);
+        return this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry, stamp);
       },
       (message) => this.transmit('topic', 'publish', message, this.publishOne),
       sent,
@@ -554,7 +556,7 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
     return this.sendAll(
       'append',
       messages,
-      (entry) => this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry),
+      (entry, stamp) => this.bus.outgoing<unknown>(this.name, this.codec, entry.payload, entry, stamp),
       (message) => this.appendPositioned(message),
       appended,
     );

@@ -80,6 +80,23 @@ describe('sendBatch, publishBatch, appendBatch', () => {
     expect(failed.error.message).toMatch(/entry 1 is invalid: .*maxPriority/);
   });
 
+  it("stamps a batch's messages with the time it was handed over, not earlier", async () => {
+    const b = await bus();
+    const queue = b.queue<number>('stamped');
+    const got: Message<number>[] = [];
+    await queue.consume((m) => {
+      got.push(m);
+    });
+    const before = Date.now();
+    await queue.sendBatch([0, 1, 2].map((payload) => ({ payload })));
+    const after = Date.now();
+    await until(() => got.length === 3);
+    for (const m of got) {
+      expect(m.timestamp.getTime()).toBeGreaterThanOrEqual(before);
+      expect(m.timestamp.getTime()).toBeLessThanOrEqual(after);
+    }
+  });
+
   it('rejects with ClosedError on a closed bus', async () => {
     const b = await bus();
     const queue = b.queue('q');
