@@ -36,6 +36,31 @@ describe('subject patterns', () => {
     expect(matchSubject(pattern, subject)).toBe(expected);
   });
 
+  it('matches a pattern of words and "*" as word-by-word comparison does, for any subject', () => {
+    // The rule spelled out: as many words, each literal word equal (a `*` takes any one word).
+    const reference = (pattern: string, subject: string | undefined): boolean => {
+      if (subject === undefined) return false;
+      const words = pattern.split('.');
+      const parts = subject.split('.');
+      return parts.length === words.length && words.every((w, i) => w === '*' || w === parts[i]);
+    };
+    const word = fc.constantFrom('a', 'b', 'ab', '*', 'x-1', 'a_b');
+    const pattern = fc.array(word, { minLength: 1, maxLength: 5 }).map((w) => w.join('.'));
+    const unit = fc.constantFrom('a', 'b', '.', '-', '1', '_', 'x', '*', '\n', '$', '(');
+    const subject = fc.oneof(
+      fc.string({ unit, maxLength: 14 }),
+      // Subjects built from the patterns' own words, so that many of them match.
+      fc
+        .array(fc.constantFrom('a', 'b', 'ab', 'x-1', 'a_b', ''), { minLength: 1, maxLength: 5 })
+        .map((w) => w.join('.')),
+      fc.constant(undefined),
+    );
+    fc.assert(
+      fc.property(pattern, subject, (p, s) => matchSubject(p, s) === reference(p, s)),
+      { numRuns: 5000 },
+    );
+  });
+
   it('does not blow up on many # words', () => {
     const started = Date.now();
     expect(matchSubject('#.#.#.#.#.#.#.#.#.#.#.x', `${'a.'.repeat(40)}y`)).toBe(false);
