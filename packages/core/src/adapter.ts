@@ -211,10 +211,10 @@ export interface Adapter {
   /**
    * Optional: `send` of several messages to one queue in one call (`sendBatch`). Resolves once each
    * message is confirmed or failed: `undefined` when all were confirmed, else an array in the order
-   * of `messages` with `undefined` for a confirmed message and the error of a failed one. A rejection
-   * means no message was taken (core tries the whole call again after a reconnect, as a `send`). A
-   * message that failed with a retriable `ConnectionError` is sent again by core, alone. Without it,
-   * core sends each message with `send`.
+   * of `messages` with `undefined` for a confirmed message and the error of a failed one. Reject
+   * only when no message was taken. A message that failed with a retriable `ConnectionError` (alone,
+   * or the whole call with it) is sent again by core, alone, with `send`, once reconnected. Core
+   * calls it only while connected; without it, core sends each message with `send`.
    */
   sendBatch?(queue: QueueSpec, messages: readonly OutgoingMessage[]): Promise<BatchOutcome>;
   /** Starts competing consumption: each message goes to one consumer of the queue. */

@@ -16,7 +16,7 @@ import type {
 import { batchConsumption } from './batch-consumer.js';
 import type { BusImpl, Mutable } from './bus.js';
 import { type Codec, type CodecName, resolveCodec } from './codec.js';
-import { OWN } from './connection.js';
+import { CONFIRMED, OWN } from './connection.js';
 import { type DestinationKind, type SendContext, sendChannel } from './diagnostics.js';
 import { ConnectionError, describeError, PublishError, ValidationError } from './errors.js';
 import { iterate } from './iterate.js';
@@ -139,7 +139,9 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     const failures: (BatchFailure | undefined)[] = new Array(count);
     const messages: (Mutable<OutgoingMessage> | undefined)[] = new Array(count);
     const stamp = Date.now();
-    const together = many !== undefined && !sendChannel.hasSubscribers;
+    // While the connection is away, each message waits on its own (and counts against sendBuffer).
+    const together =
+      many !== undefined && !sendChannel.hasSubscribers && this.bus.connection.state === 'connected';
     const sent: (Promise<unknown> | undefined)[] | undefined = together ? undefined : new Array(count);
     for (let i = 0; i < count; i++) {
       const entry = entries[i];
@@ -197,7 +199,7 @@ abstract class DestinationHandle<T, TIn, O extends DestinationOptions<T, TIn> & 
     if (batch.length > 0) {
       this.what ??= `${SENDING[operation]} "${this.name}"`;
       try {
-        outcome = await this.bus.connection.run(this.what, many, batch);
+        outcome = await this.bus.connection.run(this.what, orEach(many), batch);
       } catch (error) {
         failedWhole = true;
         whole = error;
@@ -650,6 +652,29 @@ export class LogHandle<T, TIn> extends DestinationHandle<T, TIn, LogOptions<T, T
 const NO_OPTIONS = Object.freeze({});
 
 /** A batch result of `send`/`publish`: the id alone. */
+/**
+ * The adapter's batch call, where a retriable connection error for the whole batch (nothing was
+ * taken) becomes that error for each message: `sendAll` then sends each again alone, waiting for
+ * the reconnect the way a `send` does, instead of the connection retrying the batch as one send.
+ */
+function orEach(
+  many: (messages: readonly OutgoingMessage[]) => Promise<BatchOutcome>,
+): (messages: readonly OutgoingMessage[]) => Promise<BatchOutcome> {
+  return (messages) => {
+    let pending: Promise<BatchOutcome>;
+    try {
+      pending = many(messages);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    if (pending === (CONFIRMED as Promise<unknown>)) return pending;
+    return pending.catch((error: unknown) => {
+      if (error instanceof ConnectionError && error.retriable) return messages.map(() => error);
+      throw error;
+    });
+  };
+}
+
 function isDefined(value: unknown): boolean {
   return value !== undefined;
 }

@@ -202,6 +202,39 @@ describe("sendBatch and publishBatch through the adapter's own batch call", () =
     expect(got.sort()).toEqual([0, 1, 3]);
   });
 
+  it('sends each message again alone when the adapter rejects the whole batch with a retriable ConnectionError', async () => {
+    let refused = 0;
+    const { calls, factory } = counted(() => {
+      refused++;
+      return Promise.reject(new ConnectionError('the connection went before anything was written'));
+    });
+    const b = await countedBus(factory);
+    const queue = b.queue<number>('q');
+    const results = await queue.sendBatch([0, 1, 2].map((payload) => ({ payload })));
+    expect(results.map((r) => r.ok)).toEqual([true, true, true]);
+    expect(refused).toBe(1);
+    expect(calls.send).toBe(3);
+    const got: number[] = [];
+    await queue.consume((m) => {
+      got.push(m.payload);
+    });
+    await until(() => got.length === 3);
+    expect(got.sort()).toEqual([0, 1, 2]);
+  });
+
+  it('fails every message with the error the adapter rejected the whole batch with, when it is not retriable', async () => {
+    const { calls, factory } = counted(() =>
+      Promise.reject(new PublishError('the broker refused the batch')),
+    );
+    const b = await countedBus(factory);
+    const results = await b.queue<number>('q').sendBatch([{ payload: 0 }, { payload: 1 }]);
+    expect(results.map((r) => (r.ok ? 'ok' : `${r.index} ${r.error.name}`))).toEqual([
+      '0 PublishError',
+      '1 PublishError',
+    ]);
+    expect(calls.send).toBe(0);
+  });
+
   it('fails every message with TimeoutError when the adapter never answers the batch, within sendBuffer.timeoutMs', async () => {
     const { factory } = counted(() => new Promise<BatchOutcome>(() => undefined));
     // closeTimeoutMs: close waits that long for the batch the adapter still holds.
@@ -211,6 +244,26 @@ describe("sendBatch and publishBatch through the adapter's own batch call", () =
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(results.map((r) => (r.ok ? 'ok' : r.error.name))).toEqual(['TimeoutError', 'TimeoutError']);
     expect(results.map((r) => (r.ok ? -1 : r.index))).toEqual([0, 1]);
+  });
+
+  it("while the broker restarts, a batch's messages wait for the reconnect one by one, within sendBuffer.maxMessages", async () => {
+    const name = `batch-buffer-${process.pid}-${n++}`;
+    const { calls, factory } = counted();
+    const b = await connect(`counted://${name}`, { adapters: [factory], sendBuffer: { maxMessages: 3 } });
+    cleanups.push(() => b.close());
+    const queue = b.queue<number>('q');
+    const restarted = memoryBroker(name).restart(100);
+    await until(() => b.health().state === 'reconnecting');
+    const results = await queue.sendBatch([0, 1, 2, 3, 4].map((payload) => ({ payload })));
+    await restarted;
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.name))).toEqual([
+      'ok',
+      'ok',
+      'ok',
+      'CapacityError',
+      'CapacityError',
+    ]);
+    expect(calls.sendBatch).toEqual([]);
   });
 
   it('a batch sent while the broker restarts waits for the reconnect, then every message arrives once', async () => {
