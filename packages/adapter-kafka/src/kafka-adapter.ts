@@ -458,23 +458,16 @@ function outcomeOf(
   results: readonly (LogPosition | Error)[],
   unmade: (Error | undefined)[] | undefined,
 ): BatchOutcome {
-  if (unmade === undefined) {
-    if (!results.some(isError)) return undefined;
-    return results.map((result) => (result instanceof Error ? result : undefined));
-  }
-  const outcome: (Error | undefined)[] = new Array(unmade.length);
+  const count = unmade?.length ?? results.length;
+  let outcome: (Error | undefined)[] | undefined;
   let next = 0;
-  for (let i = 0; i < unmade.length; i++) {
-    const error = unmade[i];
-    if (error !== undefined) outcome[i] = error;
-    else {
-      const result = results[next++];
-      outcome[i] = result instanceof Error ? result : undefined;
+  for (let i = 0; i < count; i++) {
+    // A message with a record takes the next result; one without has its own error.
+    const result = unmade?.[i] ?? results[next++];
+    if (result instanceof Error) {
+      outcome ??= new Array(count);
+      outcome[i] = result;
     }
   }
   return outcome;
-}
-
-function isError(value: unknown): boolean {
-  return value instanceof Error;
 }
