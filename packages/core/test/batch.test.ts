@@ -17,6 +17,7 @@ import {
   type OutgoingMessage,
   type ProcessContext,
   PublishError,
+  type Queue,
   type QueueSpec,
   type SendContext,
   TimeoutError,
@@ -130,6 +131,16 @@ describe("sendBatch and publishBatch through the adapter's own batch call", () =
     return { calls, factory };
   }
 
+  /** The payloads of the first `count` messages a consumer of `queue` gets, sorted. */
+  async function payloads(queue: Queue<number>, count: number): Promise<number[]> {
+    const got: number[] = [];
+    await queue.consume((m) => {
+      got.push(m.payload);
+    });
+    await until(() => got.length === count);
+    return got.sort();
+  }
+
   async function countedBus(factory: ReturnType<typeof counted>['factory'], options = {}) {
     const b = await connect(`counted://batch-${process.pid}-${n++}`, { adapters: [factory], ...options });
     cleanups.push(() => b.close());
@@ -194,12 +205,7 @@ describe("sendBatch and publishBatch through the adapter's own batch call", () =
     expect(refused.error).toBeInstanceOf(PublishError);
     expect(calls.sendBatch).toEqual([4]);
     expect(calls.send).toBe(1);
-    const got: number[] = [];
-    await queue.consume((m) => {
-      got.push(m.payload);
-    });
-    await until(() => got.length === 3);
-    expect(got.sort()).toEqual([0, 1, 3]);
+    expect(await payloads(queue, 3)).toEqual([0, 1, 3]);
   });
 
   it('sends each message again alone when the adapter rejects the whole batch with a retriable ConnectionError', async () => {
@@ -214,12 +220,7 @@ describe("sendBatch and publishBatch through the adapter's own batch call", () =
     expect(results.map((r) => r.ok)).toEqual([true, true, true]);
     expect(refused).toBe(1);
     expect(calls.send).toBe(3);
-    const got: number[] = [];
-    await queue.consume((m) => {
-      got.push(m.payload);
-    });
-    await until(() => got.length === 3);
-    expect(got.sort()).toEqual([0, 1, 2]);
+    expect(await payloads(queue, 3)).toEqual([0, 1, 2]);
   });
 
   it('fails every message with the error the adapter rejected the whole batch with, when it is not retriable', async () => {
